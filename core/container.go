@@ -80,3 +80,13 @@ func RepoDigestsFor(entries []string, repo string) []string {
 	}
 	return out
 }
+
+// EngineEvent is a container event from a Docker host that the watch loop acts on.
+type EngineEvent struct {
+	// ContainerID is the container the event is about.
+	ContainerID string
+	// Action is the engine's action ("start", "die", "destroy", …).
+	Action string
+	// At is when the engine says it happened.
+	At time.Time
+}

@@ -1,0 +1,41 @@
+# tidewatch: build, test against real parts, demo, benchmarks.
+# `make test` and `make demo` start what they need (Docker engine, local
+# registry) through test/bedctl and stop it afterwards.
+
+GO      ?= go
+export PATH := $(PATH):/usr/local/go/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+TESTFLAGS ?= -count=1 -timeout=20m
+
+.PHONY: all build test unit vet demo bench clean
+
+all: build
+
+## build: a static tidewatch binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/tidewatch ./cmd/tidewatch
+
+## vet: gofmt and go vet
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## test: every test, with the Docker engine and registry started (and stopped) by the test bed
+test: vet
+	$(GO) run ./test/bedctl run -- $(GO) test $(TESTFLAGS) ./...
+
+## unit: the tests that need no engine (system tests skip without the test bed)
+unit:
+	$(GO) test $(TESTFLAGS) ./...
+
+## demo: engine, registry, a sample app with pending updates, and tidewatch checking it
+demo: build
+	$(GO) run ./test/bedctl run -- $(GO) run ./test/demo
+
+## bench: benchmarks with figures (detection cost, tag selection, registry client)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./test/bench/ ./core/policy/ ./registries/
+
+clean:
+	rm -rf bin .testbed

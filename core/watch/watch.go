@@ -1,0 +1,409 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/policy"
+)
+
+// Engine is what the watch loop needs of a Docker host.
+type Engine interface {
+	List(ctx context.Context, all bool) ([]core.Container, error)
+	Inspect(ctx context.Context, id string) (core.Container, error)
+	Events(ctx context.Context) (<-chan core.EngineEvent, <-chan error)
+	Ping(ctx context.Context) error
+}
+
+// Registry is what the watch loop needs of the registries.
+type Registry interface {
+	// Prepare declares the repositories a run will ask, before it asks them.
+	Prepare(repos []core.ImageRef)
+	// Tags lists every tag of ref's repository.
+	Tags(ctx context.Context, ref core.ImageRef) ([]string, error)
+	// Digest returns the manifest digest of ref's tag, by HEAD.
+	Digest(ctx context.Context, ref core.ImageRef) (string, error)
+	// Resolve tells whether the manifest at digest (an index or an image)
+	// describes an image known locally under one of local digests or as imageID.
+	Resolve(ctx context.Context, ref core.ImageRef, digest string, local []string, imageID string) (bool, error)
+}
+
+// Recorder keeps the results of runs.
+type Recorder interface {
+	RecordRun(ctx context.Context, host string, checks []core.Check, at time.Time) error
+}
+
+// Options tune one watcher.
+type Options struct {
+	// Host is the watcher's name, recorded on every container.
+	Host string
+	// WatchByDefault watches containers without a tidewatch.watch label. Default false
+	// in the zero value; config sets true unless TIDEWATCH_WATCHER_<name>_WATCHBYDEFAULT=false.
+	WatchByDefault bool
+	// WatchAll lists stopped containers too.
+	WatchAll bool
+	// Workers is how many repositories are checked at once. Default 16.
+	Workers int
+	// Now returns the time; default time.Now.
+	Now func() time.Time
+}
+
+// Watcher checks the containers of one Docker host.
+type Watcher struct {
+	opts   Options
+	engine Engine
+	reg    Registry
+	rec    Recorder
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	resolved map[string]bool // repo@digest|imageID → same image, so a mismatch is resolved by GET once
+	runs     sync.Mutex      // one full run at a time
+}
+
+// New returns a watcher for one host. rec may be nil (nothing is recorded).
+func New(opts Options, engine Engine, reg Registry, rec Recorder, log *slog.Logger) *Watcher {
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Watcher{opts: opts, engine: engine, reg: reg, rec: rec, log: log.With("watcher", opts.Host), resolved: map[string]bool{}}
+}
+
+// Run checks every watched container of the host once and records the result.
+// The error is for the run as a whole (the engine cannot be listed); errors of
+// single containers or repositories are in their Check.
+func (w *Watcher) Run(ctx context.Context) ([]core.Check, error) {
+	w.runs.Lock()
+	defer w.runs.Unlock()
+	start := w.opts.Now()
+	ctrs, err := w.engine.List(ctx, w.opts.WatchAll)
+	if err != nil {
+		return nil, fmt.Errorf("watching %s: %w", w.opts.Host, err)
+	}
+	checks := w.Check(ctx, w.selectWatched(ctrs))
+	w.log.Info("run done", "containers", len(ctrs), "watched", len(checks), "updates", countUpdates(checks), "duration_ms", time.Since(start).Milliseconds())
+	if err := w.record(ctx, checks); err != nil {
+		return checks, err
+	}
+	return checks, nil
+}
+
+// RunContainer checks one container by ID, if it is watched, and records it.
+// It returns ok=false when the container is not watched.
+func (w *Watcher) RunContainer(ctx context.Context, id string) (core.Check, bool, error) {
+	ctr, err := w.engine.Inspect(ctx, id)
+	if err != nil {
+		return core.Check{}, false, fmt.Errorf("watching container %s on %s: %w", id, w.opts.Host, err)
+	}
+	if len(w.selectWatched([]core.Container{ctr})) == 0 {
+		return core.Check{}, false, nil
+	}
+	checks := w.Check(ctx, []core.Container{ctr})
+	if err := w.record(ctx, checks); err != nil {
+		return checks[0], true, err
+	}
+	return checks[0], true, nil
+}
+
+func (w *Watcher) record(ctx context.Context, checks []core.Check) error {
+	if w.rec == nil {
+		return nil
+	}
+	if err := w.rec.RecordRun(ctx, w.opts.Host, checks, w.opts.Now().UTC()); err != nil {
+		return fmt.Errorf("recording run of %s: %w", w.opts.Host, err)
+	}
+	return nil
+}
+
+// selectWatched keeps the containers the labels and options say to watch.
+func (w *Watcher) selectWatched(ctrs []core.Container) []core.Container {
+	var out []core.Container
+	for _, c := range ctrs {
+		if !w.opts.WatchAll && c.State != "" && c.State != "running" {
+			continue
+		}
+		watch := w.opts.WatchByDefault
+		if v, ok := c.Labels[core.LabelWatch]; ok {
+			if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
+				watch = b
+			} else {
+				watch = true // shown with its error rather than silently skipped
+			}
+		}
+		if watch {
+			c.Host = w.opts.Host
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// plan is what one container needs from its repository.
+type plan struct {
+	ctr    core.Container
+	ref    core.ImageRef
+	policy policy.Policy
+	tags   bool // needs the tag list
+	digest bool // needs the digest of its running tag
+	check  core.Check
+	done   bool // decided without the registry (an error, a pinned digest)
+}
+
+// repoAnswers is what a repository answered in this run.
+type repoAnswers struct {
+	tags      []string
+	tagsErr   error
+	digests   map[string]string
+	digestErr map[string]error
+}
+
+// Check checks the given containers, asking each repository once, and returns
+// one Check per container in the same order. It records nothing.
+func (w *Watcher) Check(ctx context.Context, ctrs []core.Container) []core.Check {
+	plans := make([]*plan, len(ctrs))
+	type need struct {
+		ref  core.ImageRef
+		tags bool
+		tagz map[string]bool
+	}
+	needs := map[string]*need{}
+	for i, c := range ctrs {
+		p := w.plan(c)
+		plans[i] = p
+		if p.done {
+			continue
+		}
+		n := needs[p.ref.Repo()]
+		if n == nil {
+			n = &need{ref: p.ref, tagz: map[string]bool{}}
+			needs[p.ref.Repo()] = n
+		}
+		n.tags = n.tags || p.tags
+		if p.digest {
+			n.tagz[p.ref.Tag] = true
+		}
+	}
+
+	repos := make([]string, 0, len(needs))
+	refs := make([]core.ImageRef, 0, len(needs))
+	for r := range needs {
+		repos = append(repos, r)
+	}
+	sort.Strings(repos)
+	for _, r := range repos {
+		refs = append(refs, needs[r].ref)
+	}
+	w.reg.Prepare(refs)
+
+	answers := make(map[string]*repoAnswers, len(needs))
+	var amu sync.Mutex
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range min(w.opts.Workers, max(len(repos), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				n := needs[r]
+				a := &repoAnswers{digests: map[string]string{}, digestErr: map[string]error{}}
+				if n.tags {
+					a.tags, a.tagsErr = w.reg.Tags(ctx, n.ref)
+				}
+				for _, t := range sortedKeys(n.tagz) {
+					d, err := w.reg.Digest(ctx, n.ref.WithTag(t))
+					a.digests[t], a.digestErr[t] = d, err
+				}
+				amu.Lock()
+				answers[r] = a
+				amu.Unlock()
+			}
+		}()
+	}
+	for _, r := range repos {
+		select {
+		case work <- r:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+
+	out := make([]core.Check, len(plans))
+	for i, p := range plans {
+		if !p.done {
+			a := answers[p.ref.Repo()]
+			if a == nil {
+				p.check.Err = fmt.Errorf("checking %s: %w", p.ref.Repo(), ctx.Err())
+			} else {
+				w.decide(ctx, p, a)
+			}
+		}
+		p.check.CheckedAt = w.opts.Now().UTC()
+		if p.check.Err != nil {
+			w.log.Warn("check failed", "container", p.ctr.Name, "image", p.ctr.Image, "err", p.check.Err)
+		}
+		out[i] = p.check
+	}
+	return out
+}
+
+func (w *Watcher) plan(c core.Container) *plan {
+	p := &plan{ctr: c, check: core.Check{Container: c}}
+	pol, err := policy.FromLabels(c.Labels)
+	if err != nil {
+		p.check.Err = fmt.Errorf("reading labels: %w", err)
+		p.done = true
+		return p
+	}
+	if v, ok := c.Labels[core.LabelWatch]; ok {
+		if _, perr := strconv.ParseBool(strings.TrimSpace(v)); perr != nil {
+			p.check.Err = fmt.Errorf("label %s=%q: not a boolean; expected true or false", core.LabelWatch, v)
+			p.done = true
+			return p
+		}
+	}
+	ref, err := core.ParseImageRef(c.Image)
+	if err != nil {
+		p.check.Err = err
+		p.done = true
+		return p
+	}
+	p.ref, p.policy = ref, pol
+	p.check.Ref = ref
+	p.check.Current = ref.Tag
+	local := core.RepoDigestsFor(c.RepoDigests, ref.Repo())
+	if len(local) > 0 {
+		p.check.CurrentDigest = local[0]
+	}
+	if ref.Tag == "" {
+		p.check.Current = ref.Digest
+		p.check.Note = "pinned by digest: not watched"
+		p.done = true
+		return p
+	}
+	p.tags = pol.WatchesTags(ref.Tag)
+	p.digest = pol.WatchesDigest(ref.Tag)
+	if !p.tags && !p.digest {
+		p.check.Note = "not a version and digest watching is off"
+		p.done = true
+	}
+	return p
+}
+
+// decide sets the candidate of p from what its repository answered.
+func (w *Watcher) decide(ctx context.Context, p *plan, a *repoAnswers) {
+	if p.tags {
+		if a.tagsErr != nil {
+			p.check.Err = a.tagsErr
+			return
+		}
+		sel := policy.Select(p.ref.Tag, a.tags, p.policy)
+		if sel.Candidate != "" {
+			p.check.Candidate, p.check.Kind = sel.Candidate, sel.Kind
+			p.check.Link = w.link(p)
+			return
+		}
+	}
+	if !p.digest {
+		return
+	}
+	remote, err := a.digests[p.ref.Tag], a.digestErr[p.ref.Tag]
+	if err != nil {
+		p.check.Err = err
+		return
+	}
+	p.check.CandidateDigest = remote
+	local := core.RepoDigestsFor(p.ctr.RepoDigests, p.ref.Repo())
+	if len(local) == 0 && p.ctr.ImageID == "" {
+		p.check.Note = "the running image has no digest from this repository (built locally?): digest not compared"
+		return
+	}
+	for _, d := range local {
+		if d == remote {
+			return
+		}
+	}
+	same, err := w.sameImage(ctx, p, remote, local)
+	if err != nil {
+		p.check.Err = err
+		return
+	}
+	if same {
+		return
+	}
+	if len(local) == 0 {
+		p.check.Note = "the running image has no digest from this repository (built locally?): compared by image ID"
+	}
+	p.check.Candidate, p.check.Kind = p.ref.Tag, core.KindDigest
+	p.check.Link = w.link(p)
+}
+
+// sameImage resolves a digest that differs from the local ones: the remote may
+// be an index whose platform child runs here, or the same image by config
+// digest. The answer for a (repository, digest, image) is remembered, so the
+// manifest is fetched once per changed digest, not on every run.
+func (w *Watcher) sameImage(ctx context.Context, p *plan, remote string, local []string) (bool, error) {
+	key := p.ref.Repo() + "@" + remote + "|" + p.ctr.ImageID + "|" + strings.Join(local, ",")
+	w.mu.Lock()
+	same, ok := w.resolved[key]
+	w.mu.Unlock()
+	if ok {
+		return same, nil
+	}
+	same, err := w.reg.Resolve(ctx, p.ref, remote, local, p.ctr.ImageID)
+	if err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	w.resolved[key] = same
+	w.mu.Unlock()
+	return same, nil
+}
+
+func (w *Watcher) link(p *plan) string {
+	if p.policy.Link == nil {
+		return ""
+	}
+	s, err := p.policy.RenderLink(p.policy.LinkData(p.ref.Repo(), p.ref.Tag, p.check.Candidate))
+	if err != nil {
+		p.check.Note = joinNote(p.check.Note, fmt.Sprintf("link template: %v", err))
+		return ""
+	}
+	return s
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func countUpdates(cs []core.Check) int {
+	n := 0
+	for _, c := range cs {
+		if c.HasUpdate() {
+			n++
+		}
+	}
+	return n
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
