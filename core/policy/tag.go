@@ -1,0 +1,366 @@
+package policy
+
+import (
+	"strings"
+
+	"github.com/tidewatch/tidewatch/core"
+)
+
+// Tag is a tag read as a version: an optional "v"/"V" prefix, one or more
+// dot-separated numeric parts (the release), and an optional suffix that
+// holds a prerelease and/or a variant. "v1.25.3-rc1-alpine" has Prefix "v",
+// Release "1.25.3", Suffix "-rc1-alpine", Prerelease "rc1" and Variant "-alpine".
+//
+// Prefix + Release + Suffix is always the tag that was parsed.
+type Tag struct {
+	// Prefix is "v", "V" or "".
+	Prefix string
+	// Release is the numeric parts as written, dots included: "1.25.3", "20240102".
+	Release string
+	// Suffix is everything after the release, its leading separator included: "-rc1-alpine". "" when none.
+	Suffix string
+	// Prerelease is the prerelease segment of the suffix without its leading
+	// separator ("rc1", "beta.2", "RC-1"); "" for a release.
+	Prerelease string
+	// Variant is the suffix without the prerelease segment, separators kept
+	// ("-alpine", "-ls100", "-alpine3.19-perl"); "" when none.
+	Variant string
+
+	parts int  // number of numeric parts in Release
+	stamp bool // the first part has 8 digits or more, leading zeros aside
+}
+
+// String returns the tag as parsed.
+func (t Tag) String() string { return t.Prefix + t.Release + t.Suffix }
+
+// Len returns the number of numeric parts of the release: 3 for "1.25.3".
+func (t Tag) Len() int { return t.parts }
+
+// Part returns numeric part i of the release as written ("25" for part 1 of
+// "1.25.3"), or "" when the release has no such part.
+func (t Tag) Part(i int) string {
+	rest := t.Release
+	for n := 0; rest != ""; n++ {
+		p, r, _ := strings.Cut(rest, ".")
+		if n == i {
+			return p
+		}
+		rest = r
+	}
+	return ""
+}
+
+// IsPrerelease reports whether the tag carries a prerelease segment.
+func (t Tag) IsPrerelease() bool { return t.Prerelease != "" }
+
+// ParseTag reads s as a version tag. It reports false for tags that are not
+// versions: "latest", "stable-perl", "alpine3.19", "sha256-….sig", "1.2.",
+// "1.2a" (a suffix must start with '-', '_', '+', or '.' followed by a letter).
+// ParseTag does not allocate, except for a variant on both sides of a
+// prerelease ("-alpine-rc1-slim").
+func ParseTag(s string) (Tag, bool) {
+	var t Tag
+	i := 0
+	if len(s) > 0 && (s[0] == 'v' || s[0] == 'V') {
+		t.Prefix = s[:1]
+		i = 1
+	}
+	start := i
+	for {
+		j := i
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		if j == i {
+			return Tag{}, false
+		}
+		if t.parts == 0 {
+			t.stamp = len(trimZeros(s[i:j])) >= 8
+		}
+		t.parts++
+		i = j
+		if i+1 < len(s) && s[i] == '.' && isDigit(s[i+1]) {
+			i++
+			continue
+		}
+		break
+	}
+	t.Release = s[start:i]
+	rest := s[i:]
+	if rest == "" {
+		return t, true
+	}
+	if len(rest) < 2 {
+		return Tag{}, false
+	}
+	switch rest[0] {
+	case '-', '_', '+':
+	case '.':
+		if !isLetter(rest[1]) {
+			return Tag{}, false
+		}
+	default:
+		return Tag{}, false
+	}
+	for k := 1; k < len(rest); k++ {
+		c := rest[k]
+		if !isDigit(c) && !isLetter(c) && c != '.' && c != '-' && c != '_' && c != '+' {
+			return Tag{}, false
+		}
+	}
+	t.Suffix = rest
+	t.Prerelease, t.Variant = splitSuffix(rest)
+	return t, true
+}
+
+// splitSuffix finds the prerelease segment of suffix (which starts with its
+// separator) and returns it, and the suffix without it.
+//
+// The suffix is cut into segments at '-', '_' and '+'. A segment is a
+// prerelease when it is a prerelease word (see preRank) followed only by
+// digits and dots ("rc1", "beta.2", "alpha"); the purely numeric segments
+// right after it belong to it too ("rc-1"). Only the first such segment counts.
+func splitSuffix(suffix string) (pre, variant string) {
+	a := 1 // start of the current segment
+	for a <= len(suffix) {
+		b := a
+		for b < len(suffix) && !isSegSep(suffix[b]) {
+			b++
+		}
+		if isPreSegment(suffix[a:b]) {
+			end := b
+			for end < len(suffix) {
+				c := end + 1
+				for c < len(suffix) && !isSegSep(suffix[c]) {
+					c++
+				}
+				if !allDigits(suffix[end+1 : c]) {
+					break
+				}
+				end = c
+			}
+			return suffix[a:end], suffix[:a-1] + suffix[end:]
+		}
+		a = b + 1
+	}
+	return "", suffix
+}
+
+func isPreSegment(seg string) bool {
+	w := leadingLetters(seg)
+	if w == "" || preRank(w) < 0 {
+		return false
+	}
+	for k := len(w); k < len(seg); k++ {
+		if !isDigit(seg[k]) && seg[k] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// preRank orders prerelease words: development builds < alpha < beta <
+// preview < release candidate. It returns -1 for a word that is not a
+// prerelease word (that segment is then part of the variant).
+func preRank(word string) int {
+	if len(word) < 2 || len(word) > len("experimental") {
+		return -1
+	}
+	for _, w := range preWords {
+		if len(w.word) == len(word) && strings.EqualFold(w.word, word) {
+			return w.rank
+		}
+	}
+	return -1
+}
+
+var preWords = []struct {
+	word string
+	rank int
+}{
+	{"rc", 4}, {"beta", 2}, {"alpha", 1}, {"dev", 0}, {"pre", 3}, {"preview", 3}, {"cr", 4},
+	{"snapshot", 0}, {"nightly", 0}, {"canary", 0}, {"unstable", 0}, {"experimental", 0}, {"next", 0},
+}
+
+// SameShape reports whether t and u have the same shape, so that one can
+// replace the other: the same prefix, the same number of numeric parts, the
+// same variant skeleton (the variant with every digit run read as one
+// placeholder: "-alpine3.19" and "-alpine3.20" are both "-alpine#.#"), and
+// both or neither of their first parts a date stamp (8 digits or more).
+// Prereleases do not enter the shape: "2.0.0-rc1" and "2.0.0" have the same shape.
+func (t Tag) SameShape(u Tag) bool {
+	return t.Prefix == u.Prefix &&
+		t.parts == u.parts &&
+		t.stamp == u.stamp &&
+		sameSkeleton(t.Variant, u.Variant)
+}
+
+// Compare orders two tags of the same shape by version: -1 when a is older
+// than b, 0 when they are equal versions ("1.2" and "1.02"), +1 when a is
+// newer. It compares the numeric parts one by one as numbers, then the
+// prerelease (a release is newer than any of its prereleases; prereleases by
+// word rank, then their numbers), then the numbers of the variant
+// ("-ls100" > "-ls45"). Tags of different shapes get a consistent but
+// meaningless order.
+func Compare(a, b Tag) int {
+	if c := compareRuns(a.Release, b.Release); c != 0 {
+		return c
+	}
+	switch {
+	case a.Prerelease == "" && b.Prerelease != "":
+		return 1
+	case a.Prerelease != "" && b.Prerelease == "":
+		return -1
+	case a.Prerelease != "":
+		wa, wb := leadingLetters(a.Prerelease), leadingLetters(b.Prerelease)
+		if ra, rb := preRank(wa), preRank(wb); ra != rb {
+			return cmpInt(ra, rb)
+		}
+		if c := compareRuns(a.Prerelease[len(wa):], b.Prerelease[len(wb):]); c != 0 {
+			return c
+		}
+	}
+	return compareRuns(a.Variant, b.Variant)
+}
+
+// Kind says how far to is from from, two tags of the same shape with to newer:
+// major when the first numeric part differs, minor when the second does,
+// patch when a later part or a number of the variant does ("-ls45" →
+// "-ls100"), prerelease when only the prerelease differs ("2.0.0-rc1" →
+// "2.0.0-rc2" or "2.0.0"). KindNone when they are equal versions.
+func Kind(from, to Tag) core.UpdateKind {
+	a, b := from.Release, to.Release
+	for i := 0; a != "" || b != ""; i++ {
+		var pa, pb string
+		pa, a, _ = strings.Cut(a, ".")
+		pb, b, _ = strings.Cut(b, ".")
+		if cmpNum(pa, pb) != 0 {
+			switch i {
+			case 0:
+				return core.KindMajor
+			case 1:
+				return core.KindMinor
+			default:
+				return core.KindPatch
+			}
+		}
+	}
+	if compareRuns(from.Variant, to.Variant) != 0 {
+		return core.KindPatch
+	}
+	if Compare(from, to) != 0 {
+		return core.KindPrerelease
+	}
+	return core.KindNone
+}
+
+// compareRuns compares the digit runs of a and b in order, as numbers; when
+// one runs out first, it is the smaller.
+func compareRuns(a, b string) int {
+	for {
+		var ra, rb string
+		ra, a = nextRun(a)
+		rb, b = nextRun(b)
+		switch {
+		case ra == "" && rb == "":
+			return 0
+		case ra == "":
+			return -1
+		case rb == "":
+			return 1
+		}
+		if c := cmpNum(ra, rb); c != 0 {
+			return c
+		}
+	}
+}
+
+// nextRun returns the first digit run of s and what follows it; "" when s holds no digit.
+func nextRun(s string) (run, rest string) {
+	i := 0
+	for i < len(s) && !isDigit(s[i]) {
+		i++
+	}
+	j := i
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	return s[i:j], s[j:]
+}
+
+// cmpNum compares two digit strings as numbers of any size.
+func cmpNum(a, b string) int {
+	a, b = trimZeros(a), trimZeros(b)
+	if len(a) != len(b) {
+		return cmpInt(len(a), len(b))
+	}
+	return strings.Compare(a, b)
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func trimZeros(s string) string {
+	i := 0
+	for i < len(s) && s[i] == '0' {
+		i++
+	}
+	return s[i:]
+}
+
+// sameSkeleton reports whether a and b are equal once every digit run is read as one placeholder.
+func sameSkeleton(a, b string) bool {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		da, db := isDigit(a[i]), isDigit(b[j])
+		if da != db {
+			return false
+		}
+		if da {
+			for i < len(a) && isDigit(a[i]) {
+				i++
+			}
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			continue
+		}
+		if a[i] != b[j] {
+			return false
+		}
+		i++
+		j++
+	}
+	return i == len(a) && j == len(b)
+}
+
+func leadingLetters(s string) string {
+	i := 0
+	for i < len(s) && isLetter(s[i]) {
+		i++
+	}
+	return s[:i]
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isSegSep(c byte) bool { return c == '-' || c == '_' || c == '+' }
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

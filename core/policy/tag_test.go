@@ -1,0 +1,199 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/tidewatch/tidewatch/core"
+)
+
+func TestParseTag(t *testing.T) {
+	tests := []struct {
+		in    string
+		want  Tag
+		parts int
+	}{
+		{"1", Tag{Release: "1"}, 1},
+		{"1.25", Tag{Release: "1.25"}, 2},
+		{"1.25.3", Tag{Release: "1.25.3"}, 3},
+		{"v1.2.3", Tag{Prefix: "v", Release: "1.2.3"}, 3},
+		{"V1.2.3", Tag{Prefix: "V", Release: "1.2.3"}, 3},
+		{"1.2.3.4", Tag{Release: "1.2.3.4"}, 4},
+		{"2024.01.02", Tag{Release: "2024.01.02"}, 3},
+		{"20240102", Tag{Release: "20240102"}, 1},
+		{"1.25-alpine", Tag{Release: "1.25", Suffix: "-alpine", Variant: "-alpine"}, 2},
+		{"1.25.3-alpine3.19-perl", Tag{Release: "1.25.3", Suffix: "-alpine3.19-perl", Variant: "-alpine3.19-perl"}, 3},
+		{"1.2.3-ls100", Tag{Release: "1.2.3", Suffix: "-ls100", Variant: "-ls100"}, 3},
+		{"8.0.35-1", Tag{Release: "8.0.35", Suffix: "-1", Variant: "-1"}, 3},
+		{"2.0.0-rc1", Tag{Release: "2.0.0", Suffix: "-rc1", Prerelease: "rc1"}, 3},
+		{"2.0.0-beta.2", Tag{Release: "2.0.0", Suffix: "-beta.2", Prerelease: "beta.2"}, 3},
+		{"1.0.0-alpha", Tag{Release: "1.0.0", Suffix: "-alpha", Prerelease: "alpha"}, 3},
+		{"1.0.0-RC-1", Tag{Release: "1.0.0", Suffix: "-RC-1", Prerelease: "RC-1"}, 3},
+		{"2.0.0.RC1", Tag{Release: "2.0.0", Suffix: ".RC1", Prerelease: "RC1"}, 3},
+		{"2.0.0-rc1-alpine", Tag{Release: "2.0.0", Suffix: "-rc1-alpine", Prerelease: "rc1", Variant: "-alpine"}, 3},
+		{"2.0.0-alpine-rc1", Tag{Release: "2.0.0", Suffix: "-alpine-rc1", Prerelease: "rc1", Variant: "-alpine"}, 3},
+		{"2.0.0-alpine-rc1-slim", Tag{Release: "2.0.0", Suffix: "-alpine-rc1-slim", Prerelease: "rc1", Variant: "-alpine-slim"}, 3},
+		{"1.0.0-dev", Tag{Release: "1.0.0", Suffix: "-dev", Prerelease: "dev"}, 3},
+		{"1.0.0-develop", Tag{Release: "1.0.0", Suffix: "-develop", Variant: "-develop"}, 3},
+		{"1.0.0-rcfoo", Tag{Release: "1.0.0", Suffix: "-rcfoo", Variant: "-rcfoo"}, 3},
+		{"1.0.0-beta.x", Tag{Release: "1.0.0", Suffix: "-beta.x", Variant: "-beta.x"}, 3},
+		{"1.2.3_1", Tag{Release: "1.2.3", Suffix: "_1", Variant: "_1"}, 3},
+		{"1.2.3+build.5", Tag{Release: "1.2.3", Suffix: "+build.5", Variant: "+build.5"}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, ok := ParseTag(tc.in)
+			if !ok {
+				t.Fatalf("ParseTag(%q) = not a version, want a version", tc.in)
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreUnexported(Tag{})); diff != "" {
+				t.Errorf("ParseTag(%q) mismatch (-want +got):\n%s", tc.in, diff)
+			}
+			if got.Len() != tc.parts {
+				t.Errorf("ParseTag(%q).Len() = %d, want %d", tc.in, got.Len(), tc.parts)
+			}
+			if got.String() != tc.in {
+				t.Errorf("ParseTag(%q).String() = %q, want the input", tc.in, got.String())
+			}
+		})
+	}
+}
+
+func TestParseTagNotVersions(t *testing.T) {
+	for _, in := range []string{
+		"", "latest", "stable", "main", "alpine", "noble", "mainline", "stable-perl",
+		"alpine3.19", "sha256-0123abcd.sig", "v", "v.1", ".1", "1.", "1..2", "1.2.",
+		"1.2a", "1234abc", "1.2-", "1.2.-x", "1.2_", "x1.2", "vv1.2", "1.2-al pine", "1.2-é",
+	} {
+		t.Run(in, func(t *testing.T) {
+			if got, ok := ParseTag(in); ok {
+				t.Errorf("ParseTag(%q) = %+v, want not a version", in, got)
+			}
+		})
+	}
+}
+
+func TestTagPart(t *testing.T) {
+	tag, _ := ParseTag("v1.025.3-rc1")
+	for i, want := range []string{"1", "025", "3", ""} {
+		if got := tag.Part(i); got != want {
+			t.Errorf("ParseTag(v1.025.3-rc1).Part(%d) = %q, want %q", i, got, want)
+		}
+	}
+}
+
+func TestCompare(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"1.10", "1.9", 1},
+		{"1.9", "1.10", -1},
+		{"1.2", "1.02", 0},
+		{"1.2.3", "1.2.3", 0},
+		{"2.0.0", "1.99.99", 1},
+		{"1.2.3.10", "1.2.3.9", 1},
+		{"2024.01.10", "2024.01.09", 1},
+		{"20240215", "20240102", 1},
+		{"99999999999999999999999.1", "99999999999999999999998.1", 1},
+		{"1.2.3-ls100", "1.2.3-ls45", 1},
+		{"1.2.3-ls45", "1.2.4-ls1", -1},
+		{"1.25-alpine3.20", "1.25-alpine3.19", 1},
+		{"1.25-alpine3.9", "1.25-alpine3.19", -1},
+		{"2.0.0", "2.0.0-rc1", 1},
+		{"2.0.0-rc2", "2.0.0-rc1", 1},
+		{"2.0.0-rc10", "2.0.0-rc9", 1},
+		{"2.0.0-rc1", "2.0.0-rc", 1},
+		{"2.0.0-rc1", "2.0.0-beta.10", 1},
+		{"2.0.0-beta.10", "2.0.0-beta.2", 1},
+		{"2.0.0-beta", "2.0.0-alpha.9", 1},
+		{"2.0.0-alpha", "2.0.0-dev", 1},
+		{"2.0.0-preview1", "2.0.0-pre1", 0},
+		{"2.0.0-RC1", "2.0.0-rc1", 0},
+		{"2.0.0-rc1-ls9", "2.0.0-ls1", -1},
+	}
+	for _, tc := range tests {
+		a, okA := ParseTag(tc.a)
+		b, okB := ParseTag(tc.b)
+		if !okA || !okB {
+			t.Fatalf("ParseTag(%q), ParseTag(%q) = %v, %v, want versions", tc.a, tc.b, okA, okB)
+		}
+		if got := Compare(a, b); got != tc.want {
+			t.Errorf("Compare(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+		if got := Compare(b, a); got != -tc.want {
+			t.Errorf("Compare(%s, %s) = %d, want %d", tc.b, tc.a, got, -tc.want)
+		}
+	}
+}
+
+func TestSameShape(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"1.25.3", "1.26.0", true},
+		{"1.25", "1.26.1", false},
+		{"1.25.0", "1.26", false},
+		{"v1.2.3", "1.3.0", false},
+		{"v1.2.3", "V1.3.0", false},
+		{"1.25-alpine", "1.26-alpine", true},
+		{"1.25-alpine", "1.26-bookworm", false},
+		{"1.25-alpine", "1.26", false},
+		{"1.25-alpine", "1.26-alpine3.19", false},
+		{"1.25-alpine3.19", "1.26-alpine3.20", true},
+		{"1.25-alpine3.19", "1.26-alpine3", false},
+		{"1.25-alpine", "1.26-Alpine", false},
+		{"1.2.3-ls45", "1.2.3-ls100", true},
+		{"2.0.0-rc1", "2.0.0", true},
+		{"2.0.0-rc1-alpine", "2.0.1-alpine", true},
+		{"2.0.0-rc1-alpine", "2.0.1", false},
+		{"7", "20240102", false},
+		{"20240102", "20240215", true},
+		{"2024.01.02", "2024.02.01", true},
+	}
+	for _, tc := range tests {
+		a, _ := ParseTag(tc.a)
+		b, _ := ParseTag(tc.b)
+		if got := a.SameShape(b); got != tc.want {
+			t.Errorf("ParseTag(%s).SameShape(%s) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := b.SameShape(a); got != tc.want {
+			t.Errorf("ParseTag(%s).SameShape(%s) = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+}
+
+func TestKind(t *testing.T) {
+	tests := []struct {
+		from, to string
+		want     core.UpdateKind
+	}{
+		{"1.2.3", "2.0.0", core.KindMajor},
+		{"1.2.3", "1.3.0", core.KindMinor},
+		{"1.2.3", "1.2.4", core.KindPatch},
+		{"1.2.3.4", "1.2.3.5", core.KindPatch},
+		{"1.2.3.4", "1.2.4.0", core.KindPatch},
+		{"2024.01.02", "2025.01.01", core.KindMajor},
+		{"2024.01.02", "2024.02.01", core.KindMinor},
+		{"2024.01.02", "2024.01.03", core.KindPatch},
+		{"20240102", "20240215", core.KindMajor},
+		{"1.2.3-ls45", "1.2.3-ls100", core.KindPatch},
+		{"1.25-alpine3.19", "1.25-alpine3.20", core.KindPatch},
+		{"2.0.0-rc1", "2.0.0-rc2", core.KindPrerelease},
+		{"2.0.0-rc1", "2.0.0", core.KindPrerelease},
+		{"2.0.0-beta.2", "2.0.0-rc1", core.KindPrerelease},
+		{"2.0.0-rc1", "2.0.1-rc1", core.KindPatch},
+		{"2.0.0-rc1", "3.0.0-beta1", core.KindMajor},
+		{"2.0.0-rc1-ls5", "2.0.0-rc2-ls6", core.KindPatch},
+		{"1.2", "1.02", core.KindNone},
+	}
+	for _, tc := range tests {
+		from, _ := ParseTag(tc.from)
+		to, _ := ParseTag(tc.to)
+		if got := Kind(from, to); got != tc.want {
+			t.Errorf("Kind(%s, %s) = %q, want %q", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
