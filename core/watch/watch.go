@@ -37,7 +37,10 @@ type Registry interface {
 
 // Recorder keeps the results of runs.
 type Recorder interface {
+	// RecordRun keeps the checks of one run (full, or of one container).
 	RecordRun(ctx context.Context, host string, checks []core.Check, at time.Time) error
+	// MarkGone marks the host's containers not in keepIDs as gone, after a full run.
+	MarkGone(ctx context.Context, host string, keepIDs []string, at time.Time) error
 }
 
 // Options tune one watcher.
@@ -94,6 +97,15 @@ func (w *Watcher) Run(ctx context.Context) ([]core.Check, error) {
 	w.log.Info("run done", "containers", len(ctrs), "watched", len(checks), "updates", countUpdates(checks), "duration_ms", time.Since(start).Milliseconds())
 	if err := w.record(ctx, checks); err != nil {
 		return checks, err
+	}
+	if w.rec != nil && ctx.Err() == nil {
+		keep := make([]string, len(checks))
+		for i, c := range checks {
+			keep[i] = c.Container.ID
+		}
+		if err := w.rec.MarkGone(ctx, w.opts.Host, keep, w.opts.Now().UTC()); err != nil {
+			return checks, fmt.Errorf("recording gone containers of %s: %w", w.opts.Host, err)
+		}
 	}
 	return checks, nil
 }

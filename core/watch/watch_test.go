@@ -329,6 +329,10 @@ func TestWhichContainersAreWatched(t *testing.T) {
 	}
 }
 
+func (r *recorder) MarkGone(ctx context.Context, host string, keepIDs []string, at time.Time) error {
+	return nil
+}
+
 // recorder keeps what was recorded.
 type recorder struct {
 	mu   sync.Mutex

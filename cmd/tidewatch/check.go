@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/core/docker"
+	"github.com/tidewatch/tidewatch/core/store"
+	"github.com/tidewatch/tidewatch/core/watch"
+	"github.com/tidewatch/tidewatch/registries"
+)
+
+// checkRow is one line of `tidewatch check` output; its JSON form is documented in the README.
+type checkRow struct {
+	Container     string `json:"container"`
+	Host          string `json:"host"`
+	Image         string `json:"image"`
+	Current       string `json:"current"`
+	CurrentDigest string `json:"current_digest,omitempty"`
+	Candidate     string `json:"candidate"`
+	Kind          string `json:"kind"`
+	Digest        string `json:"digest"`
+	Link          string `json:"link,omitempty"`
+	Note          string `json:"note,omitempty"`
+	Error         string `json:"error"`
+}
+
+func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "table", "output format: table or json")
+	exitCode := fs.Bool("exit-code", false, "exit with 2 when updates are found")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *format != "table" && *format != "json" {
+		fmt.Fprintf(stderr, "tidewatch check: --format %q: expected table or json\n", *format)
+		return exitUsage
+	}
+
+	st, err := store.Open(ctx, cfg.Store.Path)
+	if err != nil {
+		fmt.Fprintf(stderr, "tidewatch check: %v\n", err)
+		return exitError
+	}
+	defer st.Close()
+	reg := registries.New(registryOptions(cfg), log)
+
+	var rows []checkRow
+	failed := false
+	for _, wc := range cfg.Watchers {
+		checks, err := checkHost(ctx, wc, reg, st, log)
+		if err != nil {
+			failed = true
+			rows = append(rows, checkRow{Host: wc.Name, Error: err.Error()})
+			continue
+		}
+		for _, c := range checks {
+			if c.Err != nil {
+				failed = true
+			}
+			rows = append(rows, rowOf(c))
+		}
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "tidewatch check: interrupted")
+		return exitError
+	}
+
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if rows == nil {
+			rows = []checkRow{}
+		}
+		if err := enc.Encode(rows); err != nil {
+			return exitError
+		}
+	} else {
+		printTable(stdout, rows)
+	}
+	switch {
+	case failed:
+		return exitError
+	case *exitCode && hasUpdates(rows):
+		return exitUpdates
+	}
+	return exitOK
+}
+
+func checkHost(ctx context.Context, wc config.Watcher, reg *registries.Client, st *store.Store, log *slog.Logger) ([]core.Check, error) {
+	eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	err = eng.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	w := watch.New(watch.Options{Host: wc.Name, WatchByDefault: wc.WatchByDefault, WatchAll: wc.WatchAll}, eng, reg, st, log)
+	return w.Run(ctx)
+}
+
+func registryOptions(cfg config.Config) registries.Options {
+	var o registries.Options
+	for _, r := range cfg.Registries {
+		o.Credentials = append(o.Credentials, registries.Credentials{Registry: r.URL, Username: r.Username, Password: r.Password, Token: r.Token})
+	}
+	return o
+}
+
+func rowOf(c core.Check) checkRow {
+	r := checkRow{
+		Container:     c.Container.DisplayName,
+		Host:          c.Container.Host,
+		Image:         c.Container.Image,
+		Current:       c.Current,
+		CurrentDigest: c.CurrentDigest,
+		Candidate:     c.Candidate,
+		Kind:          string(c.Kind),
+		Digest:        c.CandidateDigest,
+		Link:          c.Link,
+		Note:          c.Note,
+	}
+	if r.Container == "" {
+		r.Container = c.Container.Name
+	}
+	if c.Err != nil {
+		r.Error = c.Err.Error()
+	}
+	return r
+}
+
+func hasUpdates(rows []checkRow) bool {
+	for _, r := range rows {
+		if r.Kind != "" && r.Error == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func printTable(w io.Writer, rows []checkRow) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER\tHOST\tIMAGE\tRUNNING\t\tCANDIDATE\tKIND\tNOTE")
+	for _, r := range rows {
+		cand, arrow := r.Candidate, "→"
+		if cand == "" {
+			cand, arrow = "up to date", ""
+		}
+		if r.Kind == string(core.KindDigest) && r.Digest != "" {
+			cand += " (" + shortDigest(r.Digest) + ")"
+		}
+		note := r.Note
+		if r.Error != "" {
+			cand, arrow, note = "-", "", "error: "+r.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Container), r.Host, dash(imageName(r.Image)), dash(r.Current), arrow, cand, dash(r.Kind), note)
+	}
+	tw.Flush()
+}
+
+func imageName(image string) string {
+	ref, err := core.ParseImageRef(image)
+	if err != nil {
+		return image
+	}
+	return strings.TrimPrefix(ref.Repo(), core.DockerHub+"/library/")
+}
+
+func shortDigest(d string) string {
+	_, hex, _ := strings.Cut(d, ":")
+	if len(hex) > 12 {
+		hex = hex[:12]
+	}
+	return hex
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

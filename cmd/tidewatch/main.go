@@ -1,0 +1,94 @@
+// Command tidewatch watches the containers running on Docker hosts and finds
+// newer images for them in their registries.
+//
+// Usage:
+//
+//	tidewatch check [--format table|json] [--exit-code]
+//	tidewatch version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/tidewatch/tidewatch/core/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() { os.Exit(run()) }
+
+// Exit codes of the check command, and of tidewatch in general.
+const (
+	exitOK      = 0 // ran, and (with --exit-code) found no update
+	exitError   = 1 // a configuration, engine, registry or container error
+	exitUpdates = 2 // with --exit-code: ran without error and found updates
+	exitUsage   = 64
+)
+
+const usage = `tidewatch watches the containers on Docker hosts and finds newer images for them.
+
+Usage:
+  tidewatch check [--format table|json] [--exit-code]   check every configured host once and print what can be updated
+  tidewatch version                                    print the version
+
+Configuration is read from TIDEWATCH_* environment variables; see the README.
+`
+
+func run() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runArgs(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+}
+
+// runArgs runs one command line; it is run() without the process around it, for tests.
+func runArgs(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "tidewatch %s\n", buildVersion())
+		return exitOK
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "check":
+		cfg, err := config.Load(environ)
+		if err != nil {
+			fmt.Fprintf(stderr, "tidewatch: invalid configuration:\n%v\n", err)
+			return exitError
+		}
+		log := newLogger(cfg.Log, stderr)
+		return checkCommand(ctx, cfg, args[1:], stdout, stderr, log)
+	default:
+		fmt.Fprintf(stderr, "tidewatch: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	o := &slog.HandlerOptions{Level: c.Level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}

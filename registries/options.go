@@ -1,0 +1,141 @@
+package registries
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/tidewatch/tidewatch/core"
+)
+
+// Credentials are the credentials configured for one registry.
+type Credentials struct {
+	// Registry is the registry host ("ghcr.io", "index.docker.io",
+	// "127.0.0.1:5000"). "docker.io" and "registry-1.docker.io" mean
+	// Docker Hub; a scheme or path ("https://index.docker.io/v1/") is ignored.
+	Registry string
+	// Username and Password are basic credentials, exchanged for tokens.
+	Username string
+	Password core.Secret
+	// Token is a registry token. Without Username it is sent as the bearer
+	// token itself (no exchange); with Username it is an identity (refresh)
+	// token exchanged through the registry's OAuth2 endpoint.
+	Token core.Secret
+}
+
+// Options configure a Client. The zero value works: anonymous access plus the
+// user's Docker keychain, 8 requests at once per registry, 30s per request,
+// 3 attempts.
+type Options struct {
+	// Credentials are basic credentials from config, per registry host.
+	// They win over the keychain.
+	Credentials []Credentials
+	// Keychain is asked for registries without Credentials; default
+	// authn.DefaultKeychain (~/.docker/config.json and credential helpers).
+	// Pass authn.NewMultiKeychain() for anonymous access only.
+	Keychain authn.Keychain
+	// Concurrency is the most requests in flight per registry; default 8.
+	Concurrency int
+	// Timeout bounds one HTTP request (one attempt); default 30s.
+	Timeout time.Duration
+	// Retries is how many attempts a request gets on 5xx, 408, 429,
+	// timeouts and connection resets; default 3.
+	Retries int
+	// RetryBackoff is the first wait between attempts, doubled each time,
+	// with jitter; default 200ms.
+	RetryBackoff time.Duration
+	// MaxRetryAfter is the longest Retry-After (on 429 or 503) that is waited
+	// for; a longer one fails at once with core.ErrRateLimited. Default 60s.
+	MaxRetryAfter time.Duration
+	// ScopesPerToken is how many repositories one bearer token covers at
+	// most; a registry with more gets one token per chunk. Default 300. When
+	// a token server or registry refuses a long token URL or header (414,
+	// 431, or 400/413 past 8 KiB), the chunk is halved and the smaller size
+	// kept for that registry.
+	ScopesPerToken int
+	// Insecure reports whether a registry host is spoken to over plain HTTP.
+	// Default: loopback hosts only (127.0.0.0/8, ::1, localhost), as dockerd
+	// does. Every other host must use HTTPS.
+	Insecure func(host string) bool
+	// Transport is the base transport; default a clone of
+	// http.DefaultTransport with more idle connections per host.
+	Transport http.RoundTripper
+}
+
+// Defaults.
+const (
+	DefaultConcurrency    = 8
+	DefaultTimeout        = 30 * time.Second
+	DefaultRetries        = 3
+	DefaultRetryBackoff   = 200 * time.Millisecond
+	DefaultMaxRetryAfter  = 60 * time.Second
+	DefaultScopesPerToken = 300
+)
+
+func (o Options) withDefaults() Options {
+	if o.Keychain == nil {
+		o.Keychain = authn.DefaultKeychain
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Retries <= 0 {
+		o.Retries = DefaultRetries
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = DefaultRetryBackoff
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if o.ScopesPerToken <= 0 {
+		o.ScopesPerToken = DefaultScopesPerToken
+	}
+	if o.Insecure == nil {
+		o.Insecure = IsLoopback
+	}
+	if o.Transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 200
+		t.MaxIdleConnsPerHost = 2 * o.Concurrency
+		t.ForceAttemptHTTP2 = true
+		o.Transport = t
+	}
+	return o
+}
+
+// IsLoopback reports whether host (with or without port) is localhost or a
+// loopback address: the hosts dockerd speaks plain HTTP to by default.
+func IsLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// normalizeHost turns a configured registry name into the host that
+// core.ImageRef uses: lower case, no scheme or path, Docker Hub as
+// index.docker.io.
+func normalizeHost(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
+	if i := strings.Index(s, "/"); i >= 0 {
+		s = s[:i]
+	}
+	switch s {
+	case "docker.io", "registry-1.docker.io", "registry.hub.docker.com":
+		return core.DockerHub
+	}
+	return s
+}

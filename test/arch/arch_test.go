@@ -1,0 +1,66 @@
+// Package arch keeps the dependency rules of DESIGN.md true by reading the
+// import graph: core imports nothing of ours outside core; only core/docker
+// imports the Docker SDK; only registries imports go-containerregistry's remote.
+package arch
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/tidewatch/tidewatch"
+
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	rules := []struct {
+		name    string
+		applies func(pkg string) bool
+		forbids func(imp string) bool
+	}{
+		{
+			name:    "core imports nothing of ours outside core",
+			applies: func(p string) bool { return under(p, module+"/core") },
+			forbids: func(i string) bool { return under(i, module) && !under(i, module+"/core") },
+		},
+		{
+			name:    "only core/docker imports the Docker SDK",
+			applies: func(p string) bool { return p != module+"/core/docker" && !under(p, module+"/test") },
+			forbids: func(i string) bool { return under(i, "github.com/docker/docker") },
+		},
+		{
+			name: "only registries imports go-containerregistry's remote",
+			applies: func(p string) bool {
+				return p != module+"/registries" && !under(p, module+"/registries/registrytest") && !under(p, module+"/test")
+			},
+			forbids: func(i string) bool { return under(i, "github.com/google/go-containerregistry/pkg/v1/remote") },
+		},
+	}
+	checked := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		pkg, imports := fields[0], fields[1:]
+		checked++
+		for _, r := range rules {
+			if !r.applies(pkg) {
+				continue
+			}
+			for _, imp := range imports {
+				if r.forbids(imp) {
+					t.Errorf("%s: %s imports %s", r.name, pkg, imp)
+				}
+			}
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("go list returned %d packages; the module looks empty", checked)
+	}
+}
+
+func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
