@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -162,15 +161,21 @@ func (c *Client) repoDigests(ctx context.Context, imageID string) ([]string, err
 
 // Events streams the container events the watch loop acts on (start, and
 // destroy so that gone containers are noticed) until ctx ends or the
-// connection breaks; the error channel then carries why. A caller reconnects
-// by calling Events again.
-func (c *Client) Events(ctx context.Context) (<-chan core.EngineEvent, <-chan error) {
+// connection breaks; the error channel then carries why. Events since the
+// given time (when not zero) that the engine still holds are replayed first,
+// so that nothing is missed between subscriptions. A caller reconnects by
+// calling Events again.
+func (c *Client) Events(ctx context.Context, since time.Time) (<-chan core.EngineEvent, <-chan error) {
 	f := filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)),
 		filters.Arg("event", string(events.ActionStart)),
 		filters.Arg("event", string(events.ActionDestroy)),
 	)
-	msgs, errs := c.api.Events(ctx, events.ListOptions{Filters: f})
+	opts := events.ListOptions{Filters: f}
+	if !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	msgs, errs := c.api.Events(ctx, opts)
 	out := make(chan core.EngineEvent)
 	outErr := make(chan error, 1)
 	go func() {
@@ -190,7 +195,7 @@ func (c *Client) Events(ctx context.Context) (<-chan core.EngineEvent, <-chan er
 					return
 				}
 			case err := <-errs:
-				if err == nil || errors.Is(err, context.Canceled) && ctx.Err() != nil {
+				if err == nil || ctx.Err() != nil {
 					err = ctx.Err()
 				}
 				outErr <- fmt.Errorf("reading events from %s: %w", c.host, err)

@@ -111,7 +111,7 @@ func TestEventsReportStart(t *testing.T) {
 	bed.BuildImage(t, ref, testbed.AppOptions{Version: "1.0.0"})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	events, errs := c.Events(ctx)
+	events, errs := c.Events(ctx, time.Time{})
 	name := unique("started")
 	started := bed.RunContainer(t, name, ref, nil)
 	for {

@@ -156,6 +156,10 @@ func (w *Watcher) follow(ctx context.Context, o LoopOptions, started chan<- stri
 	const minBackoff = 250 * time.Millisecond
 	backoff := minBackoff
 	reconnecting := false
+	// Events since the loop began are replayed on the first subscription, so
+	// a container started while it was opening is not missed; after a break,
+	// since the last event seen (a full run reconciles the rest).
+	since := time.Now()
 	for ctx.Err() == nil {
 		if err := w.engine.Ping(ctx); err != nil {
 			w.log.Debug("engine not answering; waiting", "err", err, "backoff_ms", backoff.Milliseconds())
@@ -167,7 +171,7 @@ func (w *Watcher) follow(ctx context.Context, o LoopOptions, started chan<- stri
 		}
 		backoff = minBackoff
 		evCtx, cancel := context.WithCancel(ctx)
-		events, errs := w.engine.Events(evCtx)
+		events, errs := w.engine.Events(evCtx, since)
 		if reconnecting {
 			w.log.Info("engine event stream reconnected; reconciling")
 			requestFull("reconnect")
@@ -179,6 +183,9 @@ func (w *Watcher) follow(ctx context.Context, o LoopOptions, started chan<- stri
 				case ev, ok := <-events:
 					if !ok {
 						return <-errs
+					}
+					if ev.At.After(since) {
+						since = ev.At
 					}
 					if ev.Action != "start" {
 						continue

@@ -18,7 +18,9 @@ import (
 type Engine interface {
 	List(ctx context.Context, all bool) ([]core.Container, error)
 	Inspect(ctx context.Context, id string) (core.Container, error)
-	Events(ctx context.Context) (<-chan core.EngineEvent, <-chan error)
+	// Events streams container events, replaying those since the given time
+	// (when not zero) that the engine still holds.
+	Events(ctx context.Context, since time.Time) (<-chan core.EngineEvent, <-chan error)
 	Ping(ctx context.Context) error
 }
 

@@ -54,7 +54,7 @@ func (e *fakeEngine) Ping(ctx context.Context) error {
 }
 
 // Events streams e.events until the test breaks the stream with breakStream.
-func (e *fakeEngine) Events(ctx context.Context) (<-chan core.EngineEvent, <-chan error) {
+func (e *fakeEngine) Events(ctx context.Context, since time.Time) (<-chan core.EngineEvent, <-chan error) {
 	e.mu.Lock()
 	e.subs++
 	src := e.events

@@ -31,7 +31,7 @@ func (e engine) Inspect(ctx context.Context, id string) (core.Container, error) 
 	return core.Container{}, core.ErrNotFound
 }
 func (e engine) Ping(ctx context.Context) error { return nil }
-func (e engine) Events(ctx context.Context) (<-chan core.EngineEvent, <-chan error) {
+func (e engine) Events(ctx context.Context, since time.Time) (<-chan core.EngineEvent, <-chan error) {
 	errs := make(chan error, 1)
 	errs <- fmt.Errorf("no events in the benchmark")
 	return nil, errs
