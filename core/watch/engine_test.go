@@ -64,7 +64,9 @@ func TestWatchOnRealEngine(t *testing.T) {
 
 	// The engine restarts: the loop reconnects and reconciles with a complete run.
 	bed.RestartEngine(t)
-	r = waitReport(t, reports, 90*time.Second, func(r watch.RunReport) bool { return r.Full && r.Reason == "reconnect" && r.Err == nil && hasContainer(r, survivor.ID) })
+	r = waitReport(t, reports, 90*time.Second, func(r watch.RunReport) bool {
+		return r.Full && r.Reason == "reconnect" && r.Err == nil && hasContainer(r, survivor.ID)
+	})
 	for _, c := range r.Checks {
 		if c.Container.ID == survivor.ID && (c.Err != nil || c.Candidate != "1.2.0") {
 			t.Errorf("survivor after the restart: candidate %q err %v, want 1.2.0", c.Candidate, c.Err)
