@@ -1,0 +1,287 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Trigger is what a plugin implements.
+type Trigger interface {
+	// Describe says what the trigger is and which options it takes. It is
+	// called before Configure and must not depend on it.
+	Describe() Description
+	// Configure gives the trigger its instance name and options (option name,
+	// upper case, → value), once, before any Fire. Return every problem at
+	// once (errors.Join of *OptionError), each naming its option; tidewatch
+	// reports them, with the variable's full name, and does not start.
+	Configure(ctx context.Context, name string, options map[string]string) error
+	// Fire delivers updates (one, or a batch) before ctx's deadline, and
+	// returns one Result per update, in the same order.
+	Fire(ctx context.Context, updates []Update) []Result
+}
+
+// Description says what a trigger is.
+type Description struct {
+	// Type is the trigger's type, lower case: "webhook", "ntfy".
+	Type string
+	// Description is one line for `tidewatch plugins`.
+	Description string
+	// Options are the options the trigger takes.
+	Options []Option
+}
+
+// Option describes one option of a trigger.
+type Option struct {
+	// Name is the option's name, upper case: "URL", "TOKEN". Users set it as
+	// TIDEWATCH_TRIGGER_<type>_<name>_<Name>.
+	Name string
+	// Description says what it does, with its unit.
+	Description string
+	// Required options must be set.
+	Required bool
+	// Secret options are never shown or logged by tidewatch, and can also be
+	// given as <Name>_FILE, a file holding the value.
+	Secret bool
+	// Default is the value used when the option is not set ("" for none).
+	Default string
+}
+
+// Events an update can carry.
+const (
+	// EventUpdateAvailable: a newer image was found.
+	EventUpdateAvailable = "update-available"
+	// EventUpdateApplied: a rollout of the update succeeded.
+	EventUpdateApplied = "update-applied"
+	// EventUpdateFailed: a rollout failed and could not be rolled back.
+	EventUpdateFailed = "update-failed"
+	// EventUpdateRolledBack: a rollout failed and what ran before was put back.
+	EventUpdateRolledBack = "update-rolled-back"
+)
+
+// Update is one update handed to a trigger: a container, what it runs, and
+// what it could run. Its fields are the data model of message templates.
+type Update struct {
+	// Key is the delivery's idempotency key: the same key may be fired again
+	// (after a crash or a timeout), and must then not be delivered twice.
+	Key string `json:"key"`
+	// Event is what happened: EventUpdateAvailable, or a rollout's outcome.
+	Event string `json:"event"`
+	// Host is the name of the Docker host (watcher).
+	Host string `json:"host"`
+	// Container is the container's display name; ContainerID the engine's ID.
+	Container   string `json:"container"`
+	ContainerID string `json:"container_id"`
+	// Image is the repository, normalised: "index.docker.io/library/nginx".
+	Image string `json:"image"`
+	// Current and CurrentDigest are what runs.
+	Current       string `json:"current"`
+	CurrentDigest string `json:"current_digest,omitempty"`
+	// Candidate and CandidateDigest are what is offered.
+	Candidate       string `json:"candidate"`
+	CandidateDigest string `json:"candidate_digest,omitempty"`
+	// Kind is major, minor, patch, prerelease or digest.
+	Kind string `json:"kind"`
+	// Link is the release-notes link, when the container has a template.
+	Link string `json:"link,omitempty"`
+	// DetectedAt is when the candidate was first found.
+	DetectedAt time.Time `json:"detected_at"`
+	// Labels are the container's labels.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Detail says what happened, for rollout events.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Result is what became of one update.
+type Result struct {
+	// Err is nil when the update was delivered. Wrap it with Permanent when
+	// trying again cannot help (a 4xx answer, a bad address); any other error
+	// is retried later with backoff, up to a limit.
+	Err error
+	// Detail is optional detail for the history (an HTTP status, a message ID).
+	Detail string
+}
+
+// OK is the result of a delivered update.
+func OK(detail string) Result { return Result{Detail: detail} }
+
+// Retry is the result of an update that failed but may succeed later.
+func Retry(err error) Result { return Result{Err: err} }
+
+// Fail is the result of an update that failed for good.
+func Fail(err error) Result { return Result{Err: Permanent(err)} }
+
+// All returns the same result for n updates, for a trigger that sends a
+// batch as one message.
+func All(n int, r Result) []Result {
+	out := make([]Result, n)
+	for i := range out {
+		out[i] = r
+	}
+	return out
+}
+
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}
+
+// OptionError is a problem with one option, returned from Configure.
+type OptionError struct {
+	// Option is the option's name ("URL"), or "" for the configuration as a whole.
+	Option string
+	// Message says what is wrong and what was expected.
+	Message string
+}
+
+// Error returns "URL: not an absolute URL; expected http(s)://host/path".
+func (e *OptionError) Error() string {
+	if e.Option == "" {
+		return e.Message
+	}
+	return e.Option + ": " + e.Message
+}
+
+// Errorf returns an *OptionError for option.
+func Errorf(option, format string, args ...any) error {
+	return &OptionError{Option: option, Message: fmt.Sprintf(format, args...)}
+}
+
+// OptionErrors unpacks what Configure returned into its option errors; an
+// error that is not an *OptionError is one for the whole configuration.
+func OptionErrors(err error) []*OptionError {
+	if err == nil {
+		return nil
+	}
+	var out []*OptionError
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var oe *OptionError
+		if errors.As(e, &oe) {
+			out = append(out, oe)
+			return
+		}
+		out = append(out, &OptionError{Message: e.Error()})
+	}
+	walk(err)
+	return out
+}
+
+// Options gives typed access to a Configure call's options, collecting
+// every problem; a trigger's Configure reads its options through it and
+// returns Err().
+type Options struct {
+	values map[string]string
+	desc   map[string]Option
+	errs   []error
+}
+
+// NewOptions wraps the options given to Configure; known are the trigger's
+// declared options, whose defaults apply and whose Required is checked.
+func NewOptions(values map[string]string, known []Option) *Options {
+	o := &Options{values: values, desc: map[string]Option{}}
+	for _, opt := range known {
+		o.desc[opt.Name] = opt
+		if opt.Required && strings.TrimSpace(values[opt.Name]) == "" {
+			o.errs = append(o.errs, Errorf(opt.Name, "required; %s", opt.Description))
+		}
+	}
+	for name := range values {
+		if _, ok := o.desc[name]; !ok {
+			o.errs = append(o.errs, Errorf(name, "unknown option"))
+		}
+	}
+	return o
+}
+
+// String returns the option's value, or its default.
+func (o *Options) String(name string) string {
+	if v, ok := o.values[name]; ok && v != "" {
+		return v
+	}
+	return o.desc[name].Default
+}
+
+// Add records a problem with an option.
+func (o *Options) Add(option, format string, args ...any) {
+	o.errs = append(o.errs, Errorf(option, format, args...))
+}
+
+// Err returns every problem recorded, joined, or nil.
+func (o *Options) Err() error { return errors.Join(o.errs...) }
+
+// Bool returns the option as a boolean (true/false, 1/0, yes/no), recording
+// an error for anything else.
+func (o *Options) Bool(name string) bool {
+	switch strings.ToLower(strings.TrimSpace(o.String(name))) {
+	case "true", "1", "yes":
+		return true
+	case "false", "0", "no", "":
+		return false
+	default:
+		o.Add(name, "%q is not a boolean; expected true or false", o.String(name))
+		return false
+	}
+}
+
+// Duration returns the option as a Go duration ("10s", "1m30s"), recording an
+// error for anything else or a value that is not positive.
+func (o *Options) Duration(name string) time.Duration {
+	s := strings.TrimSpace(o.String(name))
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		o.Add(name, "%q is not a duration; expected a positive Go duration like 10s or 1m30s", s)
+		return 0
+	}
+	return d
+}
+
+// Int returns the option as an integer within [min, max], recording an error otherwise.
+func (o *Options) Int(name string, min, max int) int {
+	s := strings.TrimSpace(o.String(name))
+	if s == "" {
+		return 0
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || fmt.Sprint(n) != s || n < min || n > max {
+		o.Add(name, "%q is not an integer from %d to %d", s, min, max)
+		return 0
+	}
+	return n
+}
+
+// List returns the option split at commas, each item trimmed, empty ones dropped.
+func (o *Options) List(name string) []string {
+	var out []string
+	for _, item := range strings.Split(o.String(name), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
