@@ -26,6 +26,10 @@ type Config struct {
 	Store Store
 	// Log says how tidewatch logs.
 	Log Log
+	// Triggers are the configured trigger instances, sorted by type then name.
+	Triggers []Trigger
+	// Plugins says where custom triggers come from.
+	Plugins Plugins
 }
 
 // Store configures persistence.
@@ -123,14 +127,15 @@ func (c Config) validate(set func(variable string) bool) error {
 // Variables of later features, which this version ignores so that setting
 // them does not break it.
 var (
-	ignoredPrefixes = []string{"TIDEWATCH_TRIGGER_", "TIDEWATCH_SERVER_", "TIDEWATCH_PLUGIN_", "TIDEWATCH_TEST"}
-	ignoredNames    = []string{"TIDEWATCH_PLUGINS_DIR"}
+	ignoredPrefixes = []string{"TIDEWATCH_SERVER_", "TIDEWATCH_TEST"}
+	ignoredNames    = []string{}
 )
 
 // topLevel lists what may follow the prefix, for unknown-variable errors.
 var topLevel = []string{
 	"TIDEWATCH_STORE_PATH", "TIDEWATCH_LOG_LEVEL", "TIDEWATCH_LOG_FORMAT",
 	"TIDEWATCH_WATCHER_<name>_<option>", "TIDEWATCH_REGISTRY_<type>_<name>_<option>",
+	"TIDEWATCH_TRIGGER_<type>_<name>_<option>", "TIDEWATCH_PLUGINS_DIR", "TIDEWATCH_PLUGIN_<type>_SHA256",
 }
 
 // families are the first words after the prefix, for "did you mean" hints.
@@ -165,6 +170,7 @@ func Load(environ []string) (Config, error) {
 		es         errs
 		watchers   = map[string]*Watcher{}
 		registries = map[string]*Registry{}
+		triggers   = map[string]*Trigger{}
 		setBy      = map[string]string{} // canonical variable → the variable that set it
 	)
 	// claim records that variable sets the field of the canonical variable
@@ -254,10 +260,17 @@ func Load(environ []string) (Config, error) {
 				registries[key] = r
 			}
 			r.set(&es, e.key, opt, e.value)
+		case strings.HasPrefix(e.upper, "TIDEWATCH_TRIGGER_"):
+			loadTrigger(&es, triggers, e.key, e.upper, e.value, claim)
+		case e.upper == "TIDEWATCH_PLUGINS_DIR" || strings.HasPrefix(e.upper, "TIDEWATCH_PLUGIN_"):
+			if claim(e.upper, e.key) {
+				loadPlugins(&es, &cfg.Plugins, e.key, e.upper, e.value)
+			}
 		default:
 			es.add(e.key, "", "unknown variable", unknownExpected(e.upper))
 		}
 	}
+	cfg.Triggers = sortTriggers(triggers)
 
 	for _, w := range watchers {
 		cfg.Watchers = append(cfg.Watchers, *w)

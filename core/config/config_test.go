@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidewatch/tidewatch/core"
@@ -89,10 +90,7 @@ func TestLoadGeneral(t *testing.T) {
 
 func TestLoadIgnoresLaterFeatures(t *testing.T) {
 	env := []string{
-		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_URL=https://example.com",
 		"TIDEWATCH_SERVER_PORT=8080",
-		"TIDEWATCH_PLUGINS_DIR=/plugins",
-		"TIDEWATCH_PLUGIN_FOO_SHA256=abc",
 		"TIDEWATCH_TEST_DOCKER=1",
 		"TIDEWATCH_TESTING=yes",
 	}
@@ -102,6 +100,115 @@ func TestLoadIgnoresLaterFeatures(t *testing.T) {
 	}
 	if diff := cmp.Diff([]Watcher{localWatcher()}, got.Watchers); diff != "" {
 		t.Errorf("Load(%q).Watchers mismatch (-want +got):\n%s", env, diff)
+	}
+}
+
+func TestLoadTriggers(t *testing.T) {
+	dir := t.TempDir()
+	sum := strings.Repeat("ab", 32)
+	env := []string{
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_URL=https://example.com/hook",
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_SECRET_FILE=/run/secrets/hook",
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD=Minor",
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_MODE=batch",
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_INCLUDE=web-*, db",
+		"TIDEWATCH_TRIGGER_SMS_ONCALL_ACCOUNT_SID=AC123",
+		"TIDEWATCH_TRIGGER_SMS_ONCALL_AUTO=false",
+		"TIDEWATCH_TRIGGER_SMS_ONCALL_EVENTS=update-failed,update-rolled-back",
+		"TIDEWATCH_TRIGGER_SMS_ONCALL_TIMEOUT=5s",
+		"TIDEWATCH_PLUGINS_DIR=" + dir,
+		"TIDEWATCH_PLUGIN_NTFY_SHA256=" + strings.ToUpper(sum),
+	}
+	got, err := Load(env)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if len(got.Triggers) != 2 {
+		t.Fatalf("Load: %d triggers, want 2", len(got.Triggers))
+	}
+	sms, hook := got.Triggers[0], got.Triggers[1]
+	if hook.ID() != "webhook.ops" || hook.Threshold != "minor" || hook.Mode != "batch" || !hook.Auto || !hook.Once ||
+		!cmp.Equal(hook.Include, []string{"web-*", "db"}) || hook.Options["URL"].Reveal() != "https://example.com/hook" ||
+		hook.Options["SECRET_FILE"].Reveal() != "/run/secrets/hook" || hook.Retries != DefaultRetries || hook.Timeout != DefaultTriggerTimeout {
+		t.Errorf("webhook.ops = %+v", hook)
+	}
+	if sms.ID() != "sms.oncall" || sms.Auto || sms.Options["ACCOUNT_SID"].Reveal() != "AC123" || sms.Timeout != 5*time.Second ||
+		!cmp.Equal(sms.Events, []string{"update-failed", "update-rolled-back"}) || sms.Threshold != "all" || sms.Mode != "once" {
+		t.Errorf("sms.oncall = %+v", sms)
+	}
+	if got.Plugins.Dir != dir || got.Plugins.Pins["ntfy"] != sum || got.Plugins.PinVars["ntfy"] != "TIDEWATCH_PLUGIN_NTFY_SHA256" {
+		t.Errorf("Plugins = %+v", got.Plugins)
+	}
+	if s := fmt.Sprintf("%v %+v", got, got); strings.Contains(s, "example.com/hook") {
+		t.Errorf("trigger option values are printed: %s", s)
+	}
+}
+
+func TestLoadTriggerErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"bad threshold", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD=huge"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD="huge": unknown threshold; expected one of all, major, minor, patch, digest, major-only, minor-only, patch-only`},
+		{"bad mode", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_MODE=daily"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_MODE="daily": unknown mode`},
+		{"bad auto", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_AUTO=maybe"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_AUTO="maybe": not a boolean`},
+		{"bad event", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_EVENTS=update-done"}, `unknown event "update-done"`},
+		{"bad retries", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_RETRIES=0"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_RETRIES="0": not a number of attempts`},
+		{"bad timeout", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_TIMEOUT=soon"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_TIMEOUT="soon": not a timeout`},
+		{"bad glob", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_INCLUDE=web-["}, `bad pattern "web-["`},
+		{"no option", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS=1"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS: unknown variable; expected TIDEWATCH_TRIGGER_<type>_<name>_<option>`},
+		{"bad plugins dir", []string{"TIDEWATCH_PLUGINS_DIR=/nonexistent/plugins"}, `TIDEWATCH_PLUGINS_DIR="/nonexistent/plugins": cannot read folder`},
+		{"bad pin", []string{"TIDEWATCH_PLUGIN_NTFY_SHA256=abc"}, `TIDEWATCH_PLUGIN_NTFY_SHA256="abc": not a SHA-256 checksum`},
+		{"pin without type", []string{"TIDEWATCH_PLUGIN_SHA256=abc"}, `TIDEWATCH_PLUGIN_SHA256: unknown variable`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Load(%q) = %v, want an error containing %q", tc.env, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestResolveOptions(t *testing.T) {
+	secret := writeFile(t, "secret", "s3cret-canary\n", 0o600)
+	cfg, err := Load([]string{
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_URL=https://example.com",
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_SECRET_FILE=" + secret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]bool{"URL": false, "SECRET": true}
+	got, err := ResolveOptions(cfg.Triggers[0], declared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"URL": "https://example.com", "SECRET": "s3cret-canary"}, got); diff != "" {
+		t.Errorf("ResolveOptions (-want +got):\n%s", diff)
+	}
+
+	cfg, err = Load([]string{
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_URLL=https://example.com",
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_SECRET=a",
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_SECRET_FILE=" + secret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ResolveOptions(cfg.Triggers[0], declared)
+	for _, want := range []string{
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_URLL: unknown option of trigger type webhook",
+		"TIDEWATCH_TRIGGER_WEBHOOK_OPS_SECRET_FILE: set together with TIDEWATCH_TRIGGER_WEBHOOK_OPS_SECRET",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ResolveOptions = %v, want an error containing %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "s3cret-canary") {
+		t.Errorf("a secret leaked into an error: %v", err)
 	}
 }
 
@@ -348,15 +455,15 @@ func TestLoadErrors(t *testing.T) {
 		{"watcher bad name", []string{"TIDEWATCH_WATCHER_MY-HOST_SOCKET=/s"},
 			[]string{`TIDEWATCH_WATCHER_MY-HOST_SOCKET: invalid watcher name "my-host"; expected letters and digits, in parts joined by single underscores`}},
 		{"store typo", []string{"TIDEWATCH_STOR_PATH=/x"},
-			[]string{`TIDEWATCH_STOR_PATH: unknown variable; expected one of TIDEWATCH_STORE_PATH, TIDEWATCH_LOG_LEVEL, TIDEWATCH_LOG_FORMAT, TIDEWATCH_WATCHER_<name>_<option>, TIDEWATCH_REGISTRY_<type>_<name>_<option>; did you mean TIDEWATCH_STORE_PATH?`}},
+			[]string{`TIDEWATCH_STOR_PATH: unknown variable; expected one of TIDEWATCH_STORE_PATH, TIDEWATCH_LOG_LEVEL, TIDEWATCH_LOG_FORMAT, TIDEWATCH_WATCHER_<name>_<option>, TIDEWATCH_REGISTRY_<type>_<name>_<option>, TIDEWATCH_TRIGGER_<type>_<name>_<option>, TIDEWATCH_PLUGINS_DIR, TIDEWATCH_PLUGIN_<type>_SHA256; did you mean TIDEWATCH_STORE_PATH?`}},
 		{"store option typo", []string{"TIDEWATCH_STORE_DIR=/x"},
 			[]string{`TIDEWATCH_STORE_DIR: unknown variable; expected one of TIDEWATCH_STORE_PATH`}},
 		{"log option typo", []string{"TIDEWATCH_LOG_LEVL=debug"},
 			[]string{`TIDEWATCH_LOG_LEVL: unknown variable; expected one of TIDEWATCH_LOG_LEVEL, TIDEWATCH_LOG_FORMAT`}},
 		{"unknown family", []string{"TIDEWATCH_FOO=1"},
-			[]string{`TIDEWATCH_FOO: unknown variable; expected one of TIDEWATCH_STORE_PATH, TIDEWATCH_LOG_LEVEL, TIDEWATCH_LOG_FORMAT, TIDEWATCH_WATCHER_<name>_<option>, TIDEWATCH_REGISTRY_<type>_<name>_<option>`}},
+			[]string{`TIDEWATCH_FOO: unknown variable; expected one of TIDEWATCH_STORE_PATH, TIDEWATCH_LOG_LEVEL, TIDEWATCH_LOG_FORMAT, TIDEWATCH_WATCHER_<name>_<option>, TIDEWATCH_REGISTRY_<type>_<name>_<option>, TIDEWATCH_TRIGGER_<type>_<name>_<option>, TIDEWATCH_PLUGINS_DIR, TIDEWATCH_PLUGIN_<type>_SHA256`}},
 		{"family typo", []string{"TIDEWATCH_WATCHERS_LOCAL_HOST=h"},
-			[]string{`TIDEWATCH_WATCHERS_LOCAL_HOST: unknown variable; expected one of TIDEWATCH_STORE_PATH, TIDEWATCH_LOG_LEVEL, TIDEWATCH_LOG_FORMAT, TIDEWATCH_WATCHER_<name>_<option>, TIDEWATCH_REGISTRY_<type>_<name>_<option>; did you mean TIDEWATCH_WATCHER_LOCAL_HOST?`}},
+			[]string{`TIDEWATCH_WATCHERS_LOCAL_HOST: unknown variable; expected one of TIDEWATCH_STORE_PATH, TIDEWATCH_LOG_LEVEL, TIDEWATCH_LOG_FORMAT, TIDEWATCH_WATCHER_<name>_<option>, TIDEWATCH_REGISTRY_<type>_<name>_<option>, TIDEWATCH_TRIGGER_<type>_<name>_<option>, TIDEWATCH_PLUGINS_DIR, TIDEWATCH_PLUGIN_<type>_SHA256; did you mean TIDEWATCH_WATCHER_LOCAL_HOST?`}},
 		{"bad log level", []string{"TIDEWATCH_LOG_LEVEL=trace"},
 			[]string{`TIDEWATCH_LOG_LEVEL="trace": unknown log level; expected debug, info, warn or error`}},
 		{"bad log format", []string{"TIDEWATCH_LOG_FORMAT=logfmt"},
