@@ -45,12 +45,33 @@ type Container struct {
 	// RepoDigests are the manifest digests ("sha256:…") under which the running
 	// image is known in its repository, taken from the image's RepoDigests.
 	RepoDigests []string `json:"repo_digests,omitempty"`
+	// Platform is the running image's platform, from its config.
+	Platform Platform `json:"platform"`
 	// Labels are the container's labels.
 	Labels map[string]string `json:"labels,omitempty"`
 	// State is the engine's state ("running", "exited", …).
 	State string `json:"state"`
 	// Created is when the container was created.
 	Created time.Time `json:"created"`
+}
+
+// Platform is an image's operating system and architecture.
+type Platform struct {
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
+	Variant      string `json:"variant,omitempty"`
+}
+
+// String returns "linux/arm64/v8", or "" when unknown.
+func (p Platform) String() string {
+	if p.OS == "" && p.Architecture == "" {
+		return ""
+	}
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
 }
 
 // HasDigest reports whether the running image is known under digest d.

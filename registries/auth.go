@@ -317,7 +317,10 @@ func fromCredentials(creds []Credentials, host string) authn.Authenticator {
 		case c.Token != "" && c.Username == "":
 			return authn.FromConfig(authn.AuthConfig{RegistryToken: c.Token.Reveal()})
 		case c.Token != "":
-			return authn.FromConfig(authn.AuthConfig{Username: c.Username, IdentityToken: c.Token.Reveal()})
+			// A user name with a token is a personal access token (GHCR,
+			// GitLab, Quay robot tokens): sent as the basic password, as
+			// `docker login -u user -p TOKEN` does.
+			return authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: c.Token.Reveal()})
 		default:
 			return authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: c.Password.Reveal()})
 		}

@@ -425,6 +425,8 @@ func TestAuthErrors(t *testing.T) {
 		{"wrong password", []Credentials{{Registry: s.Host, Username: "alice", Password: "wrong"}}, core.ErrUnauthorized},
 		{"right password, host written as URL", []Credentials{{Registry: "http://" + s.Host + "/v2/", Username: "alice", Password: "right"}}, nil},
 		{"credentials of another registry", []Credentials{{Registry: "ghcr.io", Username: "alice", Password: "right"}}, core.ErrUnauthorized},
+		{"user name with a personal access token", []Credentials{{Registry: s.Host, Username: "alice", Token: "right"}}, nil},
+		{"user name with a wrong token", []Credentials{{Registry: s.Host, Username: "alice", Token: "wrong"}}, core.ErrUnauthorized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

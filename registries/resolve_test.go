@@ -15,7 +15,7 @@ func TestResolve(t *testing.T) {
 	c, _ := newClient(t, Options{})
 	ctx := context.Background()
 
-	// The config digest of the single image and of the amd64 child, as an image ID would be.
+	// The config digest of the single image and of the index's children, as image IDs would be.
 	configOf := func(repo, digest string) string {
 		t.Helper()
 		m, err := c.Manifest(ctx, core.ImageRef{Registry: s.Host, Repository: repo, Digest: digest})
@@ -26,35 +26,46 @@ func TestResolve(t *testing.T) {
 	}
 	singleID := configOf("single", single)
 	amd64ID := configOf("multi", children["linux/amd64"])
+	arm64ID := configOf("multi", children["linux/arm64"])
+	amd64 := core.Platform{OS: "linux", Architecture: "amd64"}
+	arm64 := core.Platform{OS: "linux", Architecture: "arm64"}
+	old := digestOf('a') // the index digest the running image was pulled under, before a rebuild
 
 	tests := []struct {
-		name    string
-		repo    string
-		digest  string
-		local   []string
-		imageID string
-		want    bool
+		name     string
+		repo     string
+		digest   string
+		local    []string
+		imageID  string
+		platform core.Platform
+		want     bool
+		gets     int // manifest GETs it may cost
 	}{
-		{name: "index whose child runs here", repo: "multi", digest: idx, local: []string{children["linux/arm64"]}, want: true},
-		{name: "index none of whose children runs here", repo: "multi", digest: idx, local: []string{digestOf('a')}, imageID: amd64ID, want: false},
-		{name: "index, running image known only by ID", repo: "multi", digest: idx, imageID: amd64ID, want: true},
-		{name: "index, unrelated image ID", repo: "multi", digest: idx, imageID: "sha256:" + digestOf('b')[7:], want: false},
-		{name: "image with the running config", repo: "single", digest: single, local: []string{digestOf('c')}, imageID: singleID, want: true},
-		{name: "image with another config", repo: "single", digest: single, local: []string{digestOf('c')}, imageID: amd64ID, want: false},
+		{name: "index one of whose children was pulled by digest", repo: "multi", digest: idx, local: []string{children["linux/arm64"]}, platform: arm64, want: true, gets: 1},
+		{name: "index rebuilt for other platforms only: this platform's child runs", repo: "multi", digest: idx, local: []string{old}, imageID: amd64ID, platform: amd64, want: true, gets: 2},
+		{name: "index whose child for this platform is new", repo: "multi", digest: idx, local: []string{old}, imageID: arm64ID, platform: amd64, want: false, gets: 2},
+		{name: "index, platform unknown: children tried", repo: "multi", digest: idx, local: []string{old}, imageID: arm64ID, want: true, gets: 3},
+		{name: "index, unrelated image", repo: "multi", digest: idx, local: []string{old}, imageID: "sha256:" + digestOf('b')[7:], platform: amd64, want: false, gets: 2},
+		{name: "image with the running config", repo: "single", digest: single, local: []string{old}, imageID: singleID, want: true, gets: 1},
+		{name: "image with another config", repo: "single", digest: single, local: []string{old}, imageID: amd64ID, want: false, gets: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := c.Resolve(ctx, core.ImageRef{Registry: s.Host, Repository: tc.repo, Tag: "1.0"}, tc.digest, tc.local, tc.imageID)
+			s.ResetCounts()
+			got, err := c.Resolve(ctx, core.ImageRef{Registry: s.Host, Repository: tc.repo, Tag: "1.0"}, tc.digest, tc.local, tc.imageID, tc.platform)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got != tc.want {
-				t.Errorf("Resolve(%s, local %v, id %s) = %v, want %v", tc.digest, tc.local, tc.imageID, got, tc.want)
+				t.Errorf("Resolve(%s, local %v, id %s, %s) = %v, want %v", tc.digest, tc.local, tc.imageID, tc.platform, got, tc.want)
+			}
+			if n := s.Counts().ManifestGet; n > tc.gets {
+				t.Errorf("Resolve cost %d manifest GETs, want at most %d", n, tc.gets)
 			}
 		})
 	}
 
-	if _, err := c.Resolve(ctx, core.ImageRef{Registry: s.Host, Repository: "nosuch", Tag: "1.0"}, single, nil, singleID); err == nil {
+	if _, err := c.Resolve(ctx, core.ImageRef{Registry: s.Host, Repository: "nosuch", Tag: "1.0"}, single, nil, singleID, amd64); err == nil {
 		t.Error("Resolve in a missing repository succeeded")
 	}
 }

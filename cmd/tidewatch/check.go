@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,12 +26,12 @@ type checkRow struct {
 	Host          string `json:"host"`
 	Image         string `json:"image"`
 	Current       string `json:"current"`
-	CurrentDigest string `json:"current_digest,omitempty"`
+	CurrentDigest string `json:"current_digest"`
 	Candidate     string `json:"candidate"`
 	Kind          string `json:"kind"`
 	Digest        string `json:"digest"`
-	Link          string `json:"link,omitempty"`
-	Note          string `json:"note,omitempty"`
+	Link          string `json:"link"`
+	Note          string `json:"note"`
 	Error         string `json:"error"`
 }
 
@@ -40,6 +41,9 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 	format := fs.String("format", "table", "output format: table or json")
 	exitCode := fs.Bool("exit-code", false, "exit with 2 when updates are found")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if *format != "table" && *format != "json" {
@@ -109,15 +113,20 @@ func checkHost(ctx context.Context, wc config.Watcher, reg *registries.Client, s
 	if err != nil {
 		return nil, err
 	}
-	w := watch.New(watch.Options{Host: wc.Name, WatchByDefault: wc.WatchByDefault, WatchAll: wc.WatchAll}, eng, reg, st, log)
+	w := watch.New(watch.Options{Host: wc.Name, WatchByDefault: wc.WatchByDefault, WatchAll: wc.WatchAll, Memo: st}, eng, reg, st, log)
 	return w.Run(ctx)
 }
 
 func registryOptions(cfg config.Config) registries.Options {
 	var o registries.Options
+	insecure := map[string]bool{}
 	for _, r := range cfg.Registries {
 		o.Credentials = append(o.Credentials, registries.Credentials{Registry: r.URL, Username: r.Username, Password: r.Password, Token: r.Token})
+		if r.Insecure {
+			insecure[r.URL] = true
+		}
 	}
+	o.Insecure = func(host string) bool { return insecure[host] || registries.IsLoopback(host) }
 	return o
 }
 

@@ -31,6 +31,7 @@ func TestRunArgs(t *testing.T) {
 			code:       exitError,
 			wantStderr: []string{"TIDEWATCH_WATCHER_LOCAL_PORT", "TIDEWATCH_WATCHER_LOCAL_CRON", "TIDEWATCH_REGISTRY_CUSTOM_MINE_URL"},
 		},
+		{name: "check help", args: []string{"check", "--help"}, env: []string{"TIDEWATCH_STORE_PATH=" + t.TempDir()}, code: exitOK, wantStderr: []string{"-exit-code"}},
 		{name: "bad format", args: []string{"check", "--format", "yaml"}, env: []string{"TIDEWATCH_STORE_PATH=" + t.TempDir()}, code: exitUsage, wantStderr: []string{"--format"}},
 	}
 	for _, tc := range tests {

@@ -473,9 +473,9 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown registry type", []string{"TIDEWATCH_REGISTRY_DOCKERHUB_X_USERNAME=u"},
 			[]string{`TIDEWATCH_REGISTRY_DOCKERHUB_X_USERNAME: unknown registry type "dockerhub"; expected TIDEWATCH_REGISTRY_<type>_<name>_<option> with <type> one of hub, ghcr, quay, gitlab, ecr, gcr, acr, custom`}},
 		{"registry option typo", []string{"TIDEWATCH_REGISTRY_HUB_X_PASSWROD=hunter2"},
-			[]string{`TIDEWATCH_REGISTRY_HUB_X_PASSWROD: unknown variable; expected TIDEWATCH_REGISTRY_HUB_<name>_<option> with <option> one of URL, USERNAME, LOGIN, PASSWORD, PASSWORD_FILE, TOKEN, TOKEN_FILE; did you mean TIDEWATCH_REGISTRY_HUB_X_PASSWORD?`}},
+			[]string{`TIDEWATCH_REGISTRY_HUB_X_PASSWROD: unknown variable; expected TIDEWATCH_REGISTRY_HUB_<name>_<option> with <option> one of URL, USERNAME, LOGIN, PASSWORD, PASSWORD_FILE, TOKEN, TOKEN_FILE, INSECURE; did you mean TIDEWATCH_REGISTRY_HUB_X_PASSWORD?`}},
 		{"registry without name", []string{"TIDEWATCH_REGISTRY_HUB_TOKEN=t"},
-			[]string{`TIDEWATCH_REGISTRY_HUB_TOKEN: unknown variable; expected TIDEWATCH_REGISTRY_HUB_<name>_<option> with <option> one of URL, USERNAME, LOGIN, PASSWORD, PASSWORD_FILE, TOKEN, TOKEN_FILE`}},
+			[]string{`TIDEWATCH_REGISTRY_HUB_TOKEN: unknown variable; expected TIDEWATCH_REGISTRY_HUB_<name>_<option> with <option> one of URL, USERNAME, LOGIN, PASSWORD, PASSWORD_FILE, TOKEN, TOKEN_FILE, INSECURE`}},
 		{"url required", []string{"TIDEWATCH_REGISTRY_ECR_PROD_USERNAME=AWS", "TIDEWATCH_REGISTRY_ECR_PROD_PASSWORD=p"},
 			[]string{`TIDEWATCH_REGISTRY_ECR_PROD_URL: not set; expected the registry host for type ecr, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com`}},
 		{"url with path", []string{"TIDEWATCH_REGISTRY_CUSTOM_X_URL=https://r.example.com/v2/"},
@@ -646,5 +646,19 @@ func TestRegistryValidateProgrammatic(t *testing.T) {
 	want := []string{`TIDEWATCH_REGISTRY_CUSTOM_X_URL="HTTPS://R.example.com": not in normal form r.example.com; expected a registry host like "ghcr.io", "host:port" or "https://host"`}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("%+v.Validate() mismatch (-want +got):\n%s", r, diff)
+	}
+}
+
+func TestRegistryInsecure(t *testing.T) {
+	got, err := Load([]string{"TIDEWATCH_REGISTRY_CUSTOM_LAN_URL=registry.lan:5000", "TIDEWATCH_REGISTRY_CUSTOM_LAN_INSECURE=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Registries[0]; !r.Insecure || r.URL != "registry.lan:5000" {
+		t.Errorf("registry = %+v, want insecure registry.lan:5000", r)
+	}
+	if _, err := Load([]string{"TIDEWATCH_REGISTRY_CUSTOM_LAN_URL=registry.lan:5000", "TIDEWATCH_REGISTRY_CUSTOM_LAN_INSECURE=sometimes"}); err == nil ||
+		!strings.Contains(err.Error(), `TIDEWATCH_REGISTRY_CUSTOM_LAN_INSECURE="sometimes": not a boolean`) {
+		t.Errorf("bad INSECURE: %v", err)
 	}
 }

@@ -22,7 +22,7 @@ var defaultRegistryURL = map[string]string{
 
 // Registry options, as they end a TIDEWATCH_REGISTRY_<type>_<name>_<option>
 // variable. LOGIN is an alias of USERNAME.
-var registryOptions = []string{"URL", "USERNAME", "LOGIN", "PASSWORD", "PASSWORD_FILE", "TOKEN", "TOKEN_FILE"}
+var registryOptions = []string{"URL", "USERNAME", "LOGIN", "PASSWORD", "PASSWORD_FILE", "TOKEN", "TOKEN_FILE", "INSECURE"}
 
 // Registry is the credentials and address of one registry, configured by the
 // variables TIDEWATCH_REGISTRY_<type>_<name>_<option>. Registries that are not
@@ -59,6 +59,10 @@ type Registry struct {
 	Password core.Secret
 	// Token is an access token (TOKEN, or TOKEN_FILE: a file holding it).
 	Token core.Secret
+	// Insecure speaks plain HTTP to the registry (INSECURE, default false),
+	// for a registry on a private network that has no TLS, as dockerd's
+	// insecure-registries. Registries on loopback always use plain HTTP.
+	Insecure bool
 }
 
 // SetDefaults fills the URL of the types that have a fixed registry host.
@@ -152,6 +156,13 @@ func (r *Registry) set(es *errs, variable, option, value string) {
 		r.URL = u
 	case "USERNAME", "LOGIN":
 		r.Username = value
+	case "INSECURE":
+		b, ok := parseBool(value)
+		if !ok {
+			es.add(variable, value, "not a boolean", "true or false")
+			return
+		}
+		r.Insecure = b
 	case "PASSWORD":
 		r.Password = core.Secret(value)
 	case "TOKEN":

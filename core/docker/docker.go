@@ -74,7 +74,7 @@ func (c *Client) List(ctx context.Context, all bool) ([]core.Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing containers on %s: %w", c.host, err)
 	}
-	digests := map[string][]string{} // image ID → RepoDigests, asked once per image
+	images := map[string]imageInfo{} // image ID → what the image says, asked once per image
 	out := make([]core.Container, 0, len(sums))
 	for _, s := range sums {
 		ctr := core.Container{
@@ -101,15 +101,15 @@ func (c *Client) List(ctx context.Context, all bool) ([]core.Container, error) {
 				ctr.Image = info.Config.Image
 			}
 		}
-		rd, ok := digests[s.ImageID]
+		info, ok := images[s.ImageID]
 		if !ok {
-			rd, err = c.repoDigests(ctx, s.ImageID)
+			info, err = c.image(ctx, s.ImageID)
 			if err != nil {
 				return nil, err
 			}
-			digests[s.ImageID] = rd
+			images[s.ImageID] = info
 		}
-		ctr.RepoDigests = rd
+		ctr.RepoDigests, ctr.Platform = info.repoDigests, info.platform
 		ctr.DisplayName = displayName(ctr)
 		out = append(out, ctr)
 	}
@@ -140,23 +140,30 @@ func (c *Client) Inspect(ctx context.Context, id string) (core.Container, error)
 	if t, err := time.Parse(time.RFC3339Nano, info.Created); err == nil {
 		ctr.Created = t.UTC()
 	}
-	ctr.RepoDigests, err = c.repoDigests(ctx, info.Image)
+	img, err := c.image(ctx, info.Image)
 	if err != nil {
 		return core.Container{}, err
 	}
+	ctr.RepoDigests, ctr.Platform = img.repoDigests, img.platform
 	ctr.DisplayName = displayName(ctr)
 	return ctr, nil
 }
 
-func (c *Client) repoDigests(ctx context.Context, imageID string) ([]string, error) {
+// imageInfo is what the watch loop needs of a running image.
+type imageInfo struct {
+	repoDigests []string
+	platform    core.Platform
+}
+
+func (c *Client) image(ctx context.Context, imageID string) (imageInfo, error) {
 	img, err := c.api.ImageInspect(ctx, imageID)
 	if err != nil {
 		if client.IsErrNotFound(err) {
-			return nil, nil // a dangling container image: nothing to compare against
+			return imageInfo{}, nil // a dangling container image: nothing to compare against
 		}
-		return nil, fmt.Errorf("inspecting image %s on %s: %w", imageID, c.host, err)
+		return imageInfo{}, fmt.Errorf("inspecting image %s on %s: %w", imageID, c.host, err)
 	}
-	return img.RepoDigests, nil
+	return imageInfo{repoDigests: img.RepoDigests, platform: core.Platform{OS: img.Os, Architecture: img.Architecture, Variant: img.Variant}}, nil
 }
 
 // Events streams the container events the watch loop acts on (start, and

@@ -26,8 +26,10 @@ type Tag struct {
 	// ("-alpine", "-ls100", "-alpine3.19-perl"); "" when none.
 	Variant string
 
-	parts int  // number of numeric parts in Release
-	stamp bool // the first part has 8 digits or more, leading zeros aside
+	parts int // number of numeric parts in Release
+	// class is the number of digits of the first part, leading zeros aside,
+	// when it has 4 or more (a year, a date or build stamp); 0 otherwise.
+	class int
 }
 
 // String returns the tag as parsed.
@@ -75,7 +77,7 @@ func ParseTag(s string) (Tag, bool) {
 			return Tag{}, false
 		}
 		if t.parts == 0 {
-			t.stamp = len(trimZeros(s[i:j])) >= 8
+			t.class = numClass(s[i:j])
 		}
 		t.parts++
 		i = j
@@ -182,16 +184,29 @@ var preWords = []struct {
 	{"snapshot", 0}, {"nightly", 0}, {"canary", 0}, {"unstable", 0}, {"experimental", 0}, {"next", 0},
 }
 
+// numClass returns the class of a first numeric part: 0 below 1000, else its
+// number of digits, leading zeros aside (4 for a year, 8 for 20240102).
+func numClass(first string) int {
+	if n := len(trimZeros(first)); n >= 4 {
+		return n
+	}
+	return 0
+}
+
 // SameShape reports whether t and u have the same shape, so that one can
 // replace the other: the same prefix, the same number of numeric parts, the
 // same variant skeleton (the variant with every digit run read as one
-// placeholder: "-alpine3.19" and "-alpine3.20" are both "-alpine#.#"), and
-// both or neither of their first parts a date stamp (8 digits or more).
+// placeholder and every hash segment as another: "-alpine3.19" and
+// "-alpine3.20" are both "-alpine#.#", "-8f4248874-ls197" and
+// "-c67dce28e-ls215" both "-<hash>-ls#"; see isHash), and first parts of the
+// same class: both below 1000, or both of the same number of digits (2024
+// and 2025, 20240102 and 20240215), so "1.2.3" never competes with
+// "2024.01.02" and "7" never with "20240102".
 // Prereleases do not enter the shape: "2.0.0-rc1" and "2.0.0" have the same shape.
 func (t Tag) SameShape(u Tag) bool {
 	return t.Prefix == u.Prefix &&
 		t.parts == u.parts &&
-		t.stamp == u.stamp &&
+		t.class == u.class &&
 		sameSkeleton(t.Variant, u.Variant)
 }
 
@@ -200,8 +215,8 @@ func (t Tag) SameShape(u Tag) bool {
 // newer. It compares the numeric parts one by one as numbers, then the
 // prerelease (a release is newer than any of its prereleases; prereleases by
 // word rank, then their numbers), then the numbers of the variant
-// ("-ls100" > "-ls45"). Tags of different shapes get a consistent but
-// meaningless order.
+// ("-ls100" > "-ls45"), hash segments aside. Tags of different shapes get a
+// consistent but meaningless order.
 func Compare(a, b Tag) int {
 	if c := compareRuns(a.Release, b.Release); c != 0 {
 		return c
@@ -220,13 +235,13 @@ func Compare(a, b Tag) int {
 			return c
 		}
 	}
-	return compareRuns(a.Variant, b.Variant)
+	return compareVariants(a.Variant, b.Variant)
 }
 
 // Kind says how far to is from from, two tags of the same shape with to newer:
 // major when the first numeric part differs, minor when the second does,
-// patch when a later part or a number of the variant does ("-ls45" →
-// "-ls100"), prerelease when only the prerelease differs ("2.0.0-rc1" →
+// patch when a later part or a number of the variant (outside hash segments)
+// does ("-ls45" → "-ls100"), prerelease when only the prerelease differs ("2.0.0-rc1" →
 // "2.0.0-rc2" or "2.0.0"). KindNone when they are equal versions.
 func Kind(from, to Tag) core.UpdateKind {
 	a, b := from.Release, to.Release
@@ -245,7 +260,7 @@ func Kind(from, to Tag) core.UpdateKind {
 			}
 		}
 	}
-	if compareRuns(from.Variant, to.Variant) != 0 {
+	if compareVariants(from.Variant, to.Variant) != 0 {
 		return core.KindPatch
 	}
 	if Compare(from, to) != 0 {
@@ -315,8 +330,38 @@ func trimZeros(s string) string {
 	return s[i:]
 }
 
-// sameSkeleton reports whether a and b are equal once every digit run is read as one placeholder.
+// sameSkeleton reports whether variants a and b are equal once every hash
+// segment (see isHash) is read as one placeholder and every other digit run
+// as another. Segments are cut at '-', '_', '+' and '.'; the separators must match.
 func sameSkeleton(a, b string) bool {
+	for {
+		ea, eb := segEnd(a), segEnd(b)
+		sa, sb := a[:ea], b[:eb]
+		if ha, hb := isHash(sa), isHash(sb); ha != hb || !ha && !sameDigitSkeleton(sa, sb) {
+			return false
+		}
+		a, b = a[ea:], b[eb:]
+		if a == "" || b == "" {
+			return a == b
+		}
+		if a[0] != b[0] {
+			return false
+		}
+		a, b = a[1:], b[1:]
+	}
+}
+
+// segEnd returns the index of the first separator in s ('-', '_', '+' or '.'), len(s) when none.
+func segEnd(s string) int {
+	i := 0
+	for i < len(s) && !isHashSep(s[i]) {
+		i++
+	}
+	return i
+}
+
+// sameDigitSkeleton reports whether a and b are equal once every digit run is read as one placeholder.
+func sameDigitSkeleton(a, b string) bool {
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		da, db := isDigit(a[i]), isDigit(b[j])
@@ -341,6 +386,89 @@ func sameSkeleton(a, b string) bool {
 	return i == len(a) && j == len(b)
 }
 
+// compareVariants compares the digit runs of variants a and b in order, as
+// numbers, skipping hash segments; when one runs out first, it is the smaller.
+func compareVariants(a, b string) int {
+	var ra, rb runCursor
+	for {
+		xa, xb := ra.next(a), rb.next(b)
+		switch {
+		case xa == "" && xb == "":
+			return 0
+		case xa == "":
+			return -1
+		case xb == "":
+			return 1
+		}
+		if c := cmpNum(xa, xb); c != 0 {
+			return c
+		}
+	}
+}
+
+// runCursor walks the digit runs of a variant that lie outside hash segments.
+type runCursor struct {
+	i, end int // position in the variant, end of the current segment
+}
+
+// next returns the next digit run of s outside hash segments, "" when none is left.
+func (c *runCursor) next(s string) string {
+	for {
+		if c.i >= c.end {
+			for c.i < len(s) && isHashSep(s[c.i]) {
+				c.i++
+			}
+			if c.i >= len(s) {
+				return ""
+			}
+			c.end = c.i + segEnd(s[c.i:])
+			if isHash(s[c.i:c.end]) {
+				c.i = c.end
+				continue
+			}
+		}
+		for c.i < c.end && !isDigit(s[c.i]) {
+			c.i++
+		}
+		if c.i == c.end {
+			continue
+		}
+		j := c.i
+		for j < c.end && isDigit(s[j]) {
+			j++
+		}
+		run := s[c.i:j]
+		c.i = j
+		return run
+	}
+}
+
+// isHash reports whether a variant segment is a commit hash: 7 to 40
+// characters of 0-9 and a-f (lower case) with at least one digit and at
+// least one letter, optionally after a "g" (git describe: "g3c5d9a1").
+// "8f4248874" and "c67dce28e" are hashes; "cafe" (no digit), "ls100",
+// "alpine3", "debian12", "1234567" (no letter) and "ABCDEF1" are not.
+func isHash(seg string) bool {
+	if len(seg) > 7 && seg[0] == 'g' {
+		seg = seg[1:]
+	}
+	if len(seg) < 7 || len(seg) > 40 {
+		return false
+	}
+	digit, letter := false, false
+	for i := 0; i < len(seg); i++ {
+		switch c := seg[i]; {
+		case isDigit(c):
+			digit = true
+		case c >= 'a' && c <= 'f':
+			letter = true
+		default:
+			return false
+		}
+	}
+	return digit && letter
+}
+
 func leadingLetters(s string) string {
 	i := 0
 	for i < len(s) && isLetter(s[i]) {
@@ -361,6 +489,7 @@ func allDigits(s string) bool {
 	return true
 }
 
-func isSegSep(c byte) bool { return c == '-' || c == '_' || c == '+' }
-func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
-func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+func isSegSep(c byte) bool  { return c == '-' || c == '_' || c == '+' }
+func isHashSep(c byte) bool { return c == '-' || c == '_' || c == '+' || c == '.' }
+func isDigit(c byte) bool   { return c >= '0' && c <= '9' }
+func isLetter(c byte) bool  { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

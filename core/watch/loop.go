@@ -62,7 +62,7 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 	}
 	report := func(r RunReport) {
 		if r.Err != nil {
-			w.log.Error("run failed", "reason", r.Reason, "err", r.Err)
+			w.log.Error("run failed", "reason", r.Reason, "error", r.Err)
 		}
 		if o.OnRun != nil {
 			o.OnRun(r)
@@ -91,10 +91,13 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 	go w.follow(ctx, o, started, requestFull)
 
 	pending := map[string]time.Time{} // container ID → when to check it
+	var next time.Time                // the next scheduled full run, jitter included
 	for {
-		next := sched.Next(time.Now())
-		if o.Jitter > 0 {
-			next = next.Add(rand.N(o.Jitter))
+		if next.IsZero() {
+			next = sched.Next(time.Now())
+			if o.Jitter > 0 {
+				next = next.Add(rand.N(o.Jitter))
+			}
 		}
 		var soonest time.Time
 		for _, at := range pending {
@@ -123,6 +126,7 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 		case <-timer.C:
 			now := time.Now()
 			if !now.Before(next) {
+				next = time.Time{}
 				clear(pending)
 				full("schedule")
 				continue
@@ -162,7 +166,7 @@ func (w *Watcher) follow(ctx context.Context, o LoopOptions, started chan<- stri
 	since := time.Now()
 	for ctx.Err() == nil {
 		if err := w.engine.Ping(ctx); err != nil {
-			w.log.Debug("engine not answering; waiting", "err", err, "backoff_ms", backoff.Milliseconds())
+			w.log.Debug("engine not answering; waiting", "error", err, "backoff_ms", backoff.Milliseconds())
 			if !sleep(ctx, backoff) {
 				return
 			}
@@ -204,7 +208,7 @@ func (w *Watcher) follow(ctx context.Context, o LoopOptions, started chan<- stri
 		if ctx.Err() != nil {
 			return
 		}
-		w.log.Warn("engine event stream broke; reconnecting", "err", err)
+		w.log.Warn("engine event stream broke; reconnecting", "error", err)
 		if !sleep(ctx, backoff) {
 			return
 		}

@@ -32,9 +32,17 @@ type Registry interface {
 	Tags(ctx context.Context, ref core.ImageRef) ([]string, error)
 	// Digest returns the manifest digest of ref's tag, by HEAD.
 	Digest(ctx context.Context, ref core.ImageRef) (string, error)
-	// Resolve tells whether the manifest at digest (an index or an image)
-	// describes an image known locally under one of local digests or as imageID.
-	Resolve(ctx context.Context, ref core.ImageRef, digest string, local []string, imageID string) (bool, error)
+	// Resolve tells whether the manifest at digest (an index or an image) is
+	// the image that runs: known locally under one of local digests, or with
+	// image ID imageID on platform.
+	Resolve(ctx context.Context, ref core.ImageRef, digest string, local []string, imageID string, platform core.Platform) (bool, error)
+}
+
+// Memo remembers, across runs and restarts, what resolving a changed digest
+// answered, so that its manifest GETs are paid once per digest.
+type Memo interface {
+	Resolution(ctx context.Context, key string) (same, ok bool, err error)
+	RememberResolution(ctx context.Context, key string, same bool) error
 }
 
 // Recorder keeps the results of runs.
@@ -58,6 +66,9 @@ type Options struct {
 	Workers int
 	// Now returns the time; default time.Now.
 	Now func() time.Time
+	// Memo keeps digest resolutions beyond the Watcher's life (the store);
+	// nil: they are remembered in memory only.
+	Memo Memo
 }
 
 // Watcher checks the containers of one Docker host.
@@ -264,7 +275,8 @@ func (w *Watcher) Check(ctx context.Context, ctrs []core.Container) []core.Check
 		}
 		p.check.CheckedAt = w.opts.Now().UTC()
 		if p.check.Err != nil {
-			w.log.Warn("check failed", "container", p.ctr.Name, "image", p.ctr.Image, "err", p.check.Err)
+			// Shown with the container by the caller; logged here for debugging only.
+			w.log.Debug("check failed", "container", p.ctr.Name, "image", p.ctr.Image, "error", p.check.Err)
 		}
 		out[i] = p.check
 	}
@@ -286,6 +298,12 @@ func (w *Watcher) plan(c core.Container) *plan {
 			return p
 		}
 	}
+	if looksLikeImageID(c.Image) {
+		p.check.Current = c.Image
+		p.check.Note = "created from an image ID, not a name: not watched"
+		p.done = true
+		return p
+	}
 	ref, err := core.ParseImageRef(c.Image)
 	if err != nil {
 		p.check.Err = err
@@ -299,14 +317,24 @@ func (w *Watcher) plan(c core.Container) *plan {
 	if len(local) > 0 {
 		p.check.CurrentDigest = local[0]
 	}
-	if ref.Tag == "" {
-		p.check.Current = ref.Digest
+	if ref.Digest != "" {
+		// Docker ignores the tag of "name:tag@digest": the digest is what runs.
+		if ref.Tag == "" {
+			p.check.Current = ref.Digest
+		}
 		p.check.Note = "pinned by digest: not watched"
 		p.done = true
 		return p
 	}
 	p.tags = pol.WatchesTags(ref.Tag)
 	p.digest = pol.WatchesDigest(ref.Tag)
+	if len(c.RepoDigests) == 0 && !p.tags {
+		// Never pulled nor pushed (a compose build:, docker load): no
+		// registry knows it, so there is no digest to compare with.
+		p.check.Note = "built locally (the image has no registry digest): not watched"
+		p.done = true
+		return p
+	}
 	if !p.tags && !p.digest {
 		p.check.Note = "not a version and digest watching is off"
 		p.done = true
@@ -339,7 +367,7 @@ func (w *Watcher) decide(ctx context.Context, p *plan, a *repoAnswers) {
 	p.check.CandidateDigest = remote
 	local := core.RepoDigestsFor(p.ctr.RepoDigests, p.ref.Repo())
 	if len(local) == 0 && p.ctr.ImageID == "" {
-		p.check.Note = "the running image has no digest from this repository (built locally?): digest not compared"
+		p.check.Note = "the running image has no digest from this repository: digest not compared"
 		return
 	}
 	for _, d := range local {
@@ -356,7 +384,7 @@ func (w *Watcher) decide(ctx context.Context, p *plan, a *repoAnswers) {
 		return
 	}
 	if len(local) == 0 {
-		p.check.Note = "the running image has no digest from this repository (built locally?): compared by image ID"
+		p.check.Note = "the running image has no digest from this repository: compared by image ID"
 	}
 	p.check.Candidate, p.check.Kind = p.ref.Tag, core.KindDigest
 	p.check.Link = w.link(p)
@@ -367,21 +395,54 @@ func (w *Watcher) decide(ctx context.Context, p *plan, a *repoAnswers) {
 // digest. The answer for a (repository, digest, image) is remembered, so the
 // manifest is fetched once per changed digest, not on every run.
 func (w *Watcher) sameImage(ctx context.Context, p *plan, remote string, local []string) (bool, error) {
-	key := p.ref.Repo() + "@" + remote + "|" + p.ctr.ImageID + "|" + strings.Join(local, ",")
+	key := p.ref.Repo() + "@" + remote + "|" + p.ctr.ImageID + "|" + p.ctr.Platform.String() + "|" + strings.Join(local, ",")
 	w.mu.Lock()
 	same, ok := w.resolved[key]
 	w.mu.Unlock()
 	if ok {
 		return same, nil
 	}
-	same, err := w.reg.Resolve(ctx, p.ref, remote, local, p.ctr.ImageID)
+	if w.opts.Memo != nil {
+		same, ok, err := w.opts.Memo.Resolution(ctx, key)
+		if err != nil {
+			w.log.Warn("reading a remembered digest resolution", "repo", p.ref.Repo(), "digest", remote, "error", err)
+		} else if ok {
+			w.remember(key, same)
+			return same, nil
+		}
+	}
+	same, err := w.reg.Resolve(ctx, p.ref, remote, local, p.ctr.ImageID, p.ctr.Platform)
 	if err != nil {
 		return false, err
 	}
+	w.remember(key, same)
+	if w.opts.Memo != nil {
+		if err := w.opts.Memo.RememberResolution(ctx, key, same); err != nil {
+			w.log.Warn("keeping a digest resolution", "repo", p.ref.Repo(), "digest", remote, "error", err)
+		}
+	}
+	return same, nil
+}
+
+func (w *Watcher) remember(key string, same bool) {
 	w.mu.Lock()
 	w.resolved[key] = same
 	w.mu.Unlock()
-	return same, nil
+}
+
+// looksLikeImageID reports whether a container's image is an image ID
+// ("sha256:…" or a bare hex ID) rather than a name.
+func looksLikeImageID(s string) bool {
+	s = strings.TrimPrefix(s, "sha256:")
+	if len(s) != 64 && len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *Watcher) link(p *plan) string {

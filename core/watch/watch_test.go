@@ -135,7 +135,7 @@ func (r *fakeRegistry) Digest(ctx context.Context, ref core.ImageRef) (string, e
 	return d, nil
 }
 
-func (r *fakeRegistry) Resolve(ctx context.Context, ref core.ImageRef, digest string, local []string, imageID string) (bool, error) {
+func (r *fakeRegistry) Resolve(ctx context.Context, ref core.ImageRef, digest string, local []string, imageID string, platform core.Platform) (bool, error) {
 	r.count("resolve " + digest)
 	return r.same[digest], nil
 }
@@ -259,6 +259,80 @@ func TestDigestComparison(t *testing.T) {
 			}
 			if got := reg.calledWith("resolve ")["resolve "+tc.remote]; got != tc.wantResolve {
 				t.Errorf("Resolve called %d times over two runs, want %d", got, tc.wantResolve)
+			}
+		})
+	}
+}
+
+// memo is a Memo in memory, standing for the store.
+type memo struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (m *memo) Resolution(ctx context.Context, key string) (bool, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.m[key]
+	return v, ok, nil
+}
+
+func (m *memo) RememberResolution(ctx context.Context, key string, same bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[key] = same
+	return nil
+}
+
+// TestResolutionRememberedAcrossWatchers: `tidewatch check` builds a new
+// Watcher on every run; a changed digest is resolved (GET) once, not per run.
+func TestResolutionRememberedAcrossWatchers(t *testing.T) {
+	eng := &fakeEngine{ctrs: []core.Container{ctr("app", "registry.example/app:latest", nil, digestOf(1))}}
+	reg := newFakeRegistry()
+	reg.digests["registry.example/app:latest"] = digestOf(2)
+	m := &memo{m: map[string]bool{}}
+	for run := range 3 {
+		w := New(Options{Host: "local", WatchByDefault: true, Memo: m}, eng, reg, nil, discard())
+		checks, err := w.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if checks[0].Kind != core.KindDigest {
+			t.Errorf("run %d: kind %q, want digest", run, checks[0].Kind)
+		}
+	}
+	if got := reg.calledWith("resolve ")["resolve "+digestOf(2)]; got != 1 {
+		t.Errorf("Resolve called %d times over three watchers, want 1", got)
+	}
+}
+
+func TestNotWatchedWithANote(t *testing.T) {
+	built := ctr("built", "myproject-web", nil) // a compose build: no RepoDigests
+	built.RepoDigests = nil
+	tests := []struct {
+		name string
+		c    core.Container
+		note string
+	}{
+		{name: "built locally", c: built, note: "built locally"},
+		{name: "image ID", c: ctr("byid", "sha256:"+strings.Repeat("ab", 32), nil), note: "image ID"},
+		{name: "name@digest", c: ctr("pinned", "registry.example/app@"+digestOf(1), nil), note: "pinned by digest"},
+		{name: "name:tag@digest", c: ctr("pinnedtag", "registry.example/app:1.0@"+digestOf(1), nil), note: "pinned by digest"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := newFakeRegistry()
+			w := New(Options{Host: "local", WatchByDefault: true}, &fakeEngine{ctrs: []core.Container{tc.c}}, reg, nil, discard())
+			checks, err := w.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := checks[0]
+			if c.Err != nil || c.Kind != core.KindNone || !strings.Contains(c.Note, tc.note) {
+				t.Errorf("check = kind %q err %v note %q, want no update, no error, a note with %q", c.Kind, c.Err, c.Note, tc.note)
+			}
+			if n := len(reg.calledWith("tags ")) + len(reg.calledWith("digest ")); n != 0 {
+				t.Errorf("the registry was asked %d times, want never", n)
 			}
 		})
 	}

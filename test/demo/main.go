@@ -31,7 +31,7 @@ func run() int {
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "demo")
 	if err := demo(ctx, log); err != nil {
-		log.Error("demo failed", "err", err)
+		log.Error("demo failed", "error", err)
 		return 1
 	}
 	return 0
