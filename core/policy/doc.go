@@ -11,8 +11,11 @@
 //     letter, and made of letters, digits and ". - _ +".
 //
 // Anything else is not a version: "latest", "stable-perl", "alpine3.19",
-// "noble", "1.2a". Such a tag is watched by its digest (by default) and never
-// offered a different tag.
+// "noble", "1.2a", and a word prefix other than "v": "version-1.2.3",
+// "release-2024-01". Such a tag is watched by its digest (by default) and never
+// offered a different tag. A transform makes it a version:
+// "^version-(.+)$ => $1", with include "^version-" when the repository also
+// has other tags of the same shape without the prefix.
 //
 // The suffix is cut into segments at '-', '_' and '+'. The first segment that
 // is a prerelease word followed only by digits and dots ("rc1", "beta.2",
@@ -31,13 +34,29 @@
 //   - the same prefix: "v1.2.3" is offered "v1.3.0", never "1.3.0";
 //   - the same number of numeric parts: "1.25" is offered "1.26", not
 //     "1.26.1"; "1.25.0" is offered "1.26.0", not "1.26";
-//   - the same variant skeleton, the variant with each digit run read as one
-//     placeholder: "-alpine3.19" and "-alpine3.20" are both "-alpine#.#", so
-//     "1.25-alpine3.19" may go to "1.25-alpine3.20" or "1.26-alpine3.19",
-//     but "1.25-alpine" is never offered "1.26-bookworm", "1.26-alpine3.19"
-//     or "1.26". The skeleton's letters compare exactly, case included;
-//   - a first part of 8 digits or more (a date stamp such as 20240102, or a
-//     build number) only on both sides, so "7" is never offered "20240102".
+//   - the same variant skeleton: the variant cut into segments at '-', '_',
+//     '+' and '.', each hash segment read as one placeholder and each other
+//     digit run as another. "-alpine3.19" and "-alpine3.20" are both
+//     "-alpine#.#", so "1.25-alpine3.19" may go to "1.25-alpine3.20" or
+//     "1.26-alpine3.19", but "1.25-alpine" is never offered "1.26-bookworm",
+//     "1.26-alpine3.19" or "1.26", and "10.11.6-jammy" is never offered
+//     "11.4.3-noble". The skeleton's letters and separators compare exactly,
+//     case included;
+//   - a hash segment is a commit hash: 7 to 40 characters of 0-9 and a-f,
+//     lower case, with at least one digit and at least one letter, optionally
+//     after a "g" (git describe). "8f4248874" and "g3c5d9a1" are hashes;
+//     "cafe", "deadbeef" (no digit), "1234567" (no letter), "ls100",
+//     "debian12", "alpine3" and "ABCDEF1" are not. So linuxserver's
+//     "1.32.5.7349-8f4248874-ls197" is offered "1.40.2.8395-c67dce28e-ls215".
+//     A hash only matches a hash, never another word;
+//   - first parts of the same class. A first part below 1000 is a version
+//     number; one of 4 digits or more (leading zeros aside) is a year, a date
+//     or a build stamp, and competes only with first parts of as many
+//     digits. So "1.2.3" is never offered "2024.01.02", "7" never "20240102",
+//     "2024" never "20240102", "20240102" never "202401021530" (a longer
+//     stamp that is not newer). The price: a version number that grows from
+//     999 to 1000, or a build number from 9999 to 10000, is not offered
+//     (use a transform); and "1000.0" is read as a year, offered "2024.01".
 //
 // A prerelease is offered only to a container that runs a prerelease.
 //
@@ -48,7 +67,8 @@
 // release is newer than its prereleases; two prereleases compare by word
 // rank, then by their numbers: "rc2" > "rc1" > "rc" > "beta.10" > "beta.2");
 // then the numbers of the variant, in order ("-ls100" > "-ls45",
-// "-alpine3.20" > "-alpine3.19"). Only strictly newer versions are offered.
+// "-alpine3.20" > "-alpine3.19"), hash segments aside: two tags that differ
+// only by a hash are equal versions, so neither is offered for the other. Only strictly newer versions are offered.
 // Equal versions written differently ("1.2" and "1.02") are a tie, broken
 // for the shortest tag, then the first in byte order, so Select does not
 // depend on the order of the tag list.
@@ -57,7 +77,7 @@
 //
 // The kind of an update (Kind) is major when the first numeric part changed,
 // minor when the second did, patch when any later numeric part or a number of
-// the variant did ("1.2.3-ls45" → "1.2.3-ls100"), and prerelease when only
+// the variant outside hashes did ("1.2.3-ls45" → "1.2.3-ls100"), and prerelease when only
 // the prerelease changed: "2.0.0-rc1" → "2.0.0-rc2", and also "2.0.0-rc1" →
 // "2.0.0", the release of the prerelease one runs. A newer version, with or
 // without prerelease, is major, minor or patch by its numeric parts.
@@ -78,9 +98,16 @@
 //   - tidewatch.watch.digest (default: auto): "true" watches the running
 //     tag's digest always, "false" never; unset, only for tags that are not
 //     versions.
-//   - tidewatch.link.template (default: none): a text/template rendered with
-//     LinkData, with missingkey=error; it is rendered once with sample data
-//     when read, so a misspelt field is reported with the labels.
+//   - tidewatch.link.template (default: none): a text/template over LinkData
+//     that may only fill in fields. It may hold text, fields printed as they
+//     are ({{.Candidate}}, {{.Major}}…), and {{if .Field}} … {{else if
+//     .Field}} … {{else}} … {{end}} on a field; nothing else: no function
+//     (builtins print, printf, len, index, call, urlquery… included), pipe,
+//     variable, literal, {{.}}, range, with, define, block or template. So
+//     nothing from a label runs a loop or a function, and a label is checked
+//     when read: the parse tree is walked, then the template is rendered once
+//     with sample data. A rendered link is at most MaxLinkLen (2 KiB) bytes;
+//     past that RenderLink fails with ErrLinkTooLong.
 //
 // An absent or empty label keeps its default. FromLabels reports every bad
 // label at once.

@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,7 +28,8 @@ type Policy struct {
 	// is watched. Default DigestAuto.
 	Digest DigestMode
 	// Link, from tidewatch.link.template, renders a release-notes link from a
-	// LinkData. Nil when unset.
+	// LinkData. Nil when unset. FromLabels only accepts a template that fills
+	// in fields (see LinkData); one set here by hand is not checked.
 	Link *template.Template
 }
 
@@ -142,8 +142,7 @@ func FromLabels(labels map[string]string) (Policy, error) {
 	if v := labels[core.LabelLinkTemplate]; v != "" {
 		t, err := parseLink(v)
 		if err != nil {
-			bad(core.LabelLinkTemplate, v, "invalid link template",
-				"a Go text/template using .Image, .Current, .Candidate, .Major, .Minor, .Patch, .Prerelease", err)
+			bad(core.LabelLinkTemplate, v, "invalid link template", linkForm, err)
 		}
 		p.Link = t
 	}
@@ -263,21 +262,4 @@ func (t *Transform) String() string {
 		return ""
 	}
 	return t.re.String() + " => " + t.repl
-}
-
-// parseLink parses a link template and renders it once with sample data, so
-// that a field LinkData does not have is reported when labels are read.
-func parseLink(s string) (*template.Template, error) {
-	t, err := template.New(core.LabelLinkTemplate).Option("missingkey=error").Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	sample := LinkData{
-		Image: "index.docker.io/library/nginx", Current: "1.25.3", Candidate: "1.26.0-rc1",
-		Major: "1", Minor: "26", Patch: "0", Prerelease: "rc1",
-	}
-	if err := t.Execute(io.Discard, sample); err != nil {
-		return nil, err
-	}
-	return t, nil
 }

@@ -5,6 +5,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidewatch/tidewatch/core"
@@ -247,5 +248,121 @@ func TestDigestModeString(t *testing.T) {
 		if got := m.String(); got != want {
 			t.Errorf("DigestMode(%d).String() = %q, want %q", int(m), got, want)
 		}
+	}
+}
+
+func TestLinkTemplateRejected(t *testing.T) {
+	tests := []struct {
+		name     string
+		template string
+		problem  string
+	}{
+		{"range over a number", "{{range 100000000000}}{{end}}", "range is not allowed"},
+		{"range over a field", "{{range .Major}}x{{end}}", "range is not allowed"},
+		{"with", "{{with .Major}}{{.}}{{end}}", "with is not allowed"},
+		{"template", `{{template "x"}}`, "template and block are not allowed"},
+		{"define", `{{define "x"}}{{.Major}}{{end}}{{template "x" .}}`, "{{define}} and {{block}} are not allowed"},
+		{"block", `{{block "x" .}}{{.Major}}{{end}}`, "{{define}} and {{block}} are not allowed"},
+		{"variable", "{{$x := .Major}}{{$x}}", "variables are not allowed"},
+		{"root variable", "{{$}}", "variables are not allowed"},
+		{"assignment", "{{$x := 1}}{{$x = 2}}", "variables are not allowed"},
+		{"print", "{{print .Major}}", "functions such as print are not allowed"},
+		{"printf", `{{printf "%s" .Major}}`, "functions such as printf are not allowed"},
+		{"len", "{{len .Major}}", "functions such as len are not allowed"},
+		{"index", "{{index .Major 0}}", "functions such as index are not allowed"},
+		{"call", "{{call .Major}}", "functions such as call are not allowed"},
+		{"urlquery", "{{urlquery .Candidate}}", "functions such as urlquery are not allowed"},
+		{"pipe", "{{.Major | print}}", "pipes are not allowed"},
+		{"dot", "{{.}}", "{{.}} is not allowed"},
+		{"literal", `{{"x"}}`, "only a field"},
+		{"parentheses", "{{(.Major)}}", "only a field"},
+		{"field of a field", "{{.Major.Len}}", "not a field of a field"},
+		{"unknown field", "{{.Version}}", "LinkData has no field Version"},
+		{"function in a condition", "{{if len .Major}}x{{end}}", "functions such as len are not allowed"},
+		{"literal condition", "{{if true}}x{{end}}", "only a field"},
+		{"range inside if", "{{if .Major}}{{range .Minor}}{{end}}{{end}}", "range is not allowed"},
+		{"with inside else", "{{if .Major}}a{{else}}{{with .Minor}}b{{end}}{{end}}", "with is not allowed"},
+		{"function inside else", "{{if .Major}}a{{else}}{{print .Minor}}{{end}}", "functions such as print are not allowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := FromLabels(map[string]string{core.LabelLinkTemplate: tc.template})
+			if err == nil {
+				t.Fatalf("FromLabels(%s=%q) = nil error, want one saying %q", core.LabelLinkTemplate, tc.template, tc.problem)
+			}
+			for _, w := range []string{`label tidewatch.link.template=`, "invalid link template", tc.problem, "want text with the fields {{.Image}}", "no functions"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("FromLabels(%s=%q) = %q, want it to contain %q", core.LabelLinkTemplate, tc.template, err, w)
+				}
+			}
+			if p.Link != nil {
+				t.Errorf("FromLabels(%s=%q).Link = %v, want nil", core.LabelLinkTemplate, tc.template, p.Link)
+			}
+		})
+	}
+}
+
+func TestLinkTemplateRangeDoesNotHang(t *testing.T) {
+	labels := map[string]string{core.LabelLinkTemplate: "{{range 100000000000}}{{end}}"}
+	done := make(chan error, 1)
+	go func() {
+		_, err := FromLabels(labels)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "range is not allowed") {
+			t.Errorf("FromLabels(%v) = %v, want range is not allowed", labels, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("FromLabels(%v) still running after 5s", labels)
+	}
+}
+
+func TestLinkTemplateAllowed(t *testing.T) {
+	d := LinkData{Image: "nginx", Current: "1.25.3", Candidate: "1.26.0-rc1", Major: "1", Minor: "26", Patch: "0", Prerelease: "rc1"}
+	tests := []struct {
+		template string
+		want     string
+	}{
+		{"https://example.com/notes", "https://example.com/notes"},
+		{"{{.Image}}/{{.Current}}/{{.Candidate}}/{{.Major}}/{{.Minor}}/{{.Patch}}/{{.Prerelease}}", "nginx/1.25.3/1.26.0-rc1/1/26/0/rc1"},
+		{"v{{- .Major -}} . {{- .Minor}}", "v1.26"},
+		{"{{/* a comment */}}x{{.Major}}", "x1"},
+		{"{{if .Prerelease}}pre-{{.Prerelease}}{{else}}rel{{end}}", "pre-rc1"},
+		{"{{if .Image}}{{if .Patch}}{{.Patch}}{{end}}{{end}}", "0"},
+		{"{{if .Current}}{{else if .Major}}m{{else}}e{{end}}x", "x"},
+		{"  {{.Candidate}}\n", "1.26.0-rc1"},
+	}
+	for _, tc := range tests {
+		p, err := FromLabels(map[string]string{core.LabelLinkTemplate: tc.template})
+		if err != nil {
+			t.Errorf("FromLabels(%s=%q): %v", core.LabelLinkTemplate, tc.template, err)
+			continue
+		}
+		if got, err := p.RenderLink(d); err != nil || got != tc.want {
+			t.Errorf("RenderLink(%q) = %q, %v, want %q", tc.template, got, err, tc.want)
+		}
+	}
+}
+
+func TestRenderLinkTooLong(t *testing.T) {
+	long := strings.Repeat("a", MaxLinkLen-len("https://x/"))
+	p, err := FromLabels(map[string]string{core.LabelLinkTemplate: "https://x/{{.Candidate}}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.RenderLink(LinkData{Candidate: long}); err != nil || len(got) != MaxLinkLen {
+		t.Errorf("RenderLink(candidate of %d bytes) = %d bytes, %v, want %d bytes", len(long), len(got), err, MaxLinkLen)
+	}
+	got, err := p.RenderLink(LinkData{Candidate: long + "a"})
+	if !errors.Is(err, ErrLinkTooLong) || got != "" {
+		t.Errorf("RenderLink(candidate of %d bytes) = %q, %v, want ErrLinkTooLong", len(long)+1, got, err)
+	}
+
+	// A template whose own text is too long is refused when labels are read.
+	tmpl := strings.Repeat("x", MaxLinkLen+1)
+	if _, err := FromLabels(map[string]string{core.LabelLinkTemplate: tmpl}); !errors.Is(err, ErrLinkTooLong) {
+		t.Errorf("FromLabels(%s=%d bytes) = %v, want ErrLinkTooLong", core.LabelLinkTemplate, len(tmpl), err)
 	}
 }

@@ -334,6 +334,9 @@ func trimZeros(s string) string {
 // segment (see isHash) is read as one placeholder and every other digit run
 // as another. Segments are cut at '-', '_', '+' and '.'; the separators must match.
 func sameSkeleton(a, b string) bool {
+	if a == b {
+		return true
+	}
 	for {
 		ea, eb := segEnd(a), segEnd(b)
 		sa, sb := a[:ea], b[:eb]

@@ -112,6 +112,10 @@ func TestCompare(t *testing.T) {
 		{"2.0.0-preview1", "2.0.0-pre1", 0},
 		{"2.0.0-RC1", "2.0.0-rc1", 0},
 		{"2.0.0-rc1-ls9", "2.0.0-ls1", -1},
+		{"1.32.5.7349-8f4248874-ls197", "1.32.5.7349-0123abc-ls197", 0},
+		{"1.32.5.7349-8f4248874-ls198", "1.32.5.7349-fffffff9-ls197", 1},
+		{"v0.4.0-14-g0a1b2c3", "v0.4.0-12-g3c5d9a1", 1},
+		{"1.0-deb12", "1.0-deb9", 1},
 	}
 	for _, tc := range tests {
 		a, okA := ParseTag(tc.a)
@@ -152,6 +156,29 @@ func TestSameShape(t *testing.T) {
 		{"7", "20240102", false},
 		{"20240102", "20240215", true},
 		{"2024.01.02", "2024.02.01", true},
+		{"1.2.3", "2024.01.02", false},
+		{"999.0", "1000.0", false},
+		{"1000.0", "2024.01", true},
+		{"2024", "20240102", false},
+		{"0999.1", "999.1", true},
+		{"01000.1", "1000.1", true},
+		{"20240102", "202401021530", false},
+		{"1.32.5.7349-8f4248874-ls197", "1.40.2.8395-c67dce28e-ls215", true},
+		{"1.32.5.7349-8f4248874-ls197", "1.40.2.8395-ls215", false},
+		{"1.32.5.7349-8f4248874-ls197", "1.40.2.8395-c67dce28e", false},
+		{"1.2-8f4248874", "1.3-abcdef0123456789abcdef0123456789abcdef01", true},
+		{"1.2-8f4248874", "1.3-abcdef0123456789abcdef0123456789abcdef012", false},
+		{"1.2-8f4248874", "1.3-8F42488", false},
+		{"1.2-8f4248874", "1.3-1234567", false},
+		{"1.2.3+8f42488.1", "1.2.4+c67dce2.2", true},
+		{"1.0-cafe", "1.0-beef", false},
+		{"1.0-cafe", "1.0-abc1234", false},
+		{"1.0-ls100", "1.0-abc1234", false},
+		{"1.0-alpine", "1.0-abc1234", false},
+		{"1.0-debian12", "1.0-abc1234", false},
+		{"1.0-bookworm", "1.0-abc1234", false},
+		{"1.0-abc123", "1.0-abc1234", false},
+		{"v0.4.0-12-g3c5d9a1", "v0.4.0-14-g0a1b2c3", true},
 	}
 	for _, tc := range tests {
 		a, _ := ParseTag(tc.a)
@@ -188,12 +215,46 @@ func TestKind(t *testing.T) {
 		{"2.0.0-rc1", "3.0.0-beta1", core.KindMajor},
 		{"2.0.0-rc1-ls5", "2.0.0-rc2-ls6", core.KindPatch},
 		{"1.2", "1.02", core.KindNone},
+		{"1.32.5.7349-8f4248874-ls197", "1.40.2.8395-c67dce28e-ls215", core.KindMinor},
+		{"1.32.5.7349-8f4248874-ls196", "1.32.5.7349-8f4248874-ls197", core.KindPatch},
+		{"1.32.5.7349-8f4248874-ls197", "1.32.5.7349-c67dce28e-ls197", core.KindNone},
 	}
 	for _, tc := range tests {
 		from, _ := ParseTag(tc.from)
 		to, _ := ParseTag(tc.to)
 		if got := Kind(from, to); got != tc.want {
 			t.Errorf("Kind(%s, %s) = %q, want %q", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+func TestIsHash(t *testing.T) {
+	tests := []struct {
+		seg  string
+		want bool
+	}{
+		{"8f4248874", true},
+		{"c67dce28e", true},
+		{"0123abc", true},
+		{"abcdef0123456789abcdef0123456789abcdef01", true}, // 40, a full SHA-1
+		{"g3c5d9a1", true}, // git describe
+		{"gabcdef0", true},
+		{"0123ab", false}, // 6: too short
+		{"abcdef0123456789abcdef0123456789abcdef012", false}, // 41
+		{"cafe", false},
+		{"deadbeef", false}, // no digit
+		{"1234567", false},  // no letter
+		{"8F42488", false},  // upper case
+		{"ls100", false},
+		{"alpine3", false},
+		{"debian12", false},
+		{"bookworm", false},
+		{"g123456", false}, // "g" + 6
+		{"", false},
+	}
+	for _, tc := range tests {
+		if got := isHash(tc.seg); got != tc.want {
+			t.Errorf("isHash(%q) = %v, want %v", tc.seg, got, tc.want)
 		}
 	}
 }
