@@ -49,6 +49,30 @@ type State struct {
 	RegistryProcess *Process `json:"registry_process,omitempty"`
 	// RegistryData is the registry's storage folder.
 	RegistryData string `json:"registry_data"`
+
+	// MailpitSMTP is the SMTP address (127.0.0.1:port) of a mailpit that
+	// requires STARTTLS and auth (MailUser, MailPassword).
+	MailpitSMTP string `json:"mailpit_smtp,omitempty"`
+	// MailpitAPI is that mailpit's HTTP API, e.g. http://127.0.0.1:41235.
+	MailpitAPI string `json:"mailpit_api,omitempty"`
+	// MailpitProcess is that mailpit.
+	MailpitProcess *Process `json:"mailpit_process,omitempty"`
+	// MailpitTLSSMTP is the SMTP address of a second mailpit that speaks TLS
+	// from the first byte (SMTPS, implicit TLS) and requires the same auth.
+	MailpitTLSSMTP string `json:"mailpit_tls_smtp,omitempty"`
+	// MailpitTLSAPI is the second mailpit's HTTP API.
+	MailpitTLSAPI string `json:"mailpit_tls_api,omitempty"`
+	// MailpitTLSProcess is the second mailpit.
+	MailpitTLSProcess *Process `json:"mailpit_tls_process,omitempty"`
+	// MailCert is the PEM certificate both mailpits present: self-signed for
+	// 127.0.0.1 and localhost; trust it as a CA. MailKey is its key.
+	MailCert string `json:"mail_cert,omitempty"`
+	MailKey  string `json:"mail_key,omitempty"`
+	// MailUser and MailPassword are the SMTP credentials both mailpits accept.
+	MailUser     string `json:"mail_user,omitempty"`
+	MailPassword string `json:"mail_password,omitempty"`
+	// MailData is the folder of the mail servers' databases, logs and certificate.
+	MailData string `json:"mail_data,omitempty"`
 }
 
 // Process is a process that the bed started in its own process group.

@@ -34,7 +34,9 @@ const (
 // (default unix:///var/run/docker.sock) is reused; otherwise dockerd is
 // installed with apt-get when missing and started on the default socket. A
 // docker-registry is always started, on a free port of 127.0.0.1, storing
-// under stateDir. When a state file shows a bed that still works, Up returns
+// under stateDir. Two mailpits (STARTTLS and implicit TLS, with auth; see
+// State) are started on free ports of 127.0.0.1, mailpit installed with go
+// install when missing. When a state file shows a bed that still works, Up returns
 // it as it is. On error, Up stops whatever it started.
 func Up(ctx context.Context, stateDir string, log *slog.Logger) (st *State, err error) {
 	dir, err := filepath.Abs(stateDir)
@@ -68,6 +70,9 @@ func Up(ctx context.Context, stateDir string, log *slog.Logger) (st *State, err 
 	if err := st.startRegistry(ctx, log); err != nil {
 		return nil, err
 	}
+	if err := st.startMailpit(ctx, log); err != nil {
+		return nil, err
+	}
 	if err := st.write(); err != nil {
 		return nil, err
 	}
@@ -78,8 +83,9 @@ func Up(ctx context.Context, stateDir string, log *slog.Logger) (st *State, err 
 // Down stops what Up recorded in stateDir/state.json: it removes the test
 // containers (labelled tidewatch.test=1 and created since Up, or carrying this
 // bed's ID) and the images pulled from the bed's registry, stops the registry
-// and deletes its storage, and stops dockerd when Up started it. A state folder
-// without a state file is not an error.
+// and deletes its storage, stops the mailpits and deletes their folder, and
+// stops dockerd when Up started it. A state folder without a state file is
+// not an error.
 func Down(ctx context.Context, stateDir string, log *slog.Logger) error {
 	dir, err := filepath.Abs(stateDir)
 	if err != nil {
@@ -103,6 +109,11 @@ func Down(ctx context.Context, stateDir string, log *slog.Logger) error {
 			errs = append(errs, fmt.Errorf("removing registry storage: %w", err))
 		}
 	}
+	if st.MailData != "" {
+		if err := os.RemoveAll(st.MailData); err != nil {
+			errs = append(errs, fmt.Errorf("removing mail storage: %w", err))
+		}
+	}
 	if err := os.RemoveAll(filepath.Join(st.Dir, "apps")); err != nil {
 		errs = append(errs, fmt.Errorf("removing built apps: %w", err))
 	}
@@ -123,12 +134,13 @@ func (st *State) healthy(ctx context.Context) bool {
 	if !st.RegistryProcess.alive() {
 		return false
 	}
-	return PingEngine(ctx, st.DockerHost) == nil && PingRegistry(ctx, st.Registry) == nil
+	return PingEngine(ctx, st.DockerHost) == nil && PingRegistry(ctx, st.Registry) == nil && st.mailpitHealthy(ctx)
 }
 
-// stopProcesses stops the registry and, when the bed started it, the engine.
+// stopProcesses stops the mail servers, the registry and, when the bed
+// started it, the engine.
 func (st *State) stopProcesses(ctx context.Context, log *slog.Logger) []error {
-	var errs []error
+	errs := st.stopMailpit(ctx, log)
 	if st.RegistryProcess != nil {
 		log.Info("stopping registry", "registry", st.Registry, "pid", st.RegistryProcess.PID)
 		if err := st.RegistryProcess.stop(ctx, registryStopGrace); err != nil {
