@@ -13,7 +13,12 @@ const hclogTime = "2006-01-02T15:04:05.000000Z07:00"
 // go-plugin reads (@level, @message, @timestamp), so that tidewatch shows
 // them in its own log at their level, with the plugin's name. Debug lines
 // are written; tidewatch's log level decides whether they show.
-func Logger() *slog.Logger { return NewLogger(os.Stderr) }
+func Logger() *slog.Logger { return NewLogger(stderr) }
+
+// stderr is the process's standard error as it was before Serve: go-plugin
+// later swaps os.Stderr for a stream that can lose its last lines when the
+// process is stopped, and reorder them.
+var stderr = os.Stderr
 
 // NewLogger is Logger writing to w, for tests.
 func NewLogger(w io.Writer) *slog.Logger {

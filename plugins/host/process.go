@@ -1,0 +1,143 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/tidewatch/tidewatch/plugins/internal/proto"
+	"github.com/tidewatch/tidewatch/plugins/sdk"
+)
+
+// grpcPlugin is the client side of go-plugin's GRPCPlugin.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+var _ plugin.GRPCPlugin = (*grpcPlugin)(nil)
+
+func (grpcPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return fmt.Errorf("tidewatch's plugin host is a client; triggers are served by plugins/sdk")
+}
+
+func (grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return proto.NewTriggerClient(conn), nil
+}
+
+// process is one running plugin process.
+type process struct {
+	client   *plugin.Client
+	cmd      *exec.Cmd
+	protocol plugin.ClientProtocol
+	rpc      proto.TriggerClient
+	stdout   *lineWriter
+	stderr   *lineWriter
+	stopOnce sync.Once
+}
+
+// start starts a process for spec and waits for its handshake.
+func start(spec Spec, opts Options, log hclog.Logger) (*process, error) {
+	cmd := exec.Command(spec.Path, spec.Args...)
+	if cmd.Err != nil {
+		return nil, fmt.Errorf("starting plugin %s: %w", spec.Type, cmd.Err)
+	}
+	cmd.Env = append([]string{}, spec.Env...)
+
+	var secure *plugin.SecureConfig
+	if spec.SHA256 != "" {
+		want, _ := hex.DecodeString(strings.TrimSpace(spec.SHA256)) // checked by Spec.validate
+		got, err := fileSHA256(cmd.Path)
+		if err != nil {
+			return nil, fmt.Errorf("starting plugin %s: checking the checksum %s pins: %w", spec.Type, PinVariable(spec.Type), err)
+		}
+		if !bytes.Equal(got, want) {
+			return nil, fmt.Errorf("refusing to start plugin %s: %s has SHA-256 %x, but %s pins %x (%w)",
+				spec.Type, cmd.Path, got, PinVariable(spec.Type), want, ErrChecksum)
+		}
+		// go-plugin checks again right before it starts the process.
+		secure = &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
+	}
+
+	named := log.Named(filepath.Base(cmd.Path))
+	pr := &process{
+		cmd:    cmd,
+		stdout: &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
+		stderr: &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
+	}
+	pr.client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          plugin.PluginSet{sdk.PluginName: &grpcPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		SecureConfig:     secure,
+		StartTimeout:     opts.StartTimeout,
+		Logger:           log,
+		Stderr:           io.Discard,
+		SyncStdout:       pr.stdout,
+		SyncStderr:       pr.stderr,
+	})
+	var err error
+	if pr.protocol, err = pr.client.Client(); err != nil {
+		pr.stop(true)
+		return nil, fmt.Errorf("starting plugin %s (%s): %w", spec.Type, cmd.Path, err)
+	}
+	raw, err := pr.protocol.Dispense(sdk.PluginName)
+	if err != nil {
+		pr.stop(true)
+		return nil, fmt.Errorf("starting plugin %s (%s): %w", spec.Type, cmd.Path, err)
+	}
+	pr.rpc = raw.(proto.TriggerClient)
+	return pr, nil
+}
+
+// pid is the process's id, 0 when unknown.
+func (pr *process) pid() int {
+	if rc := pr.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// exited reports whether the process has exited.
+func (pr *process) exited() bool { return pr.client.Exited() }
+
+// stop stops the process and waits for it: gracefully (go-plugin's Kill:
+// shut down over RPC, killed after 2s), or at once when force is set. Only
+// the first call does anything; later ones wait for it.
+func (pr *process) stop(force bool) {
+	pr.stopOnce.Do(func() {
+		if force && pr.cmd.Process != nil {
+			_ = pr.cmd.Process.Kill()
+		}
+		pr.client.Kill()
+		pr.stdout.Flush()
+		pr.stderr.Flush()
+	})
+}
+
+func fileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
