@@ -27,7 +27,17 @@
 //     the container's disappearance as gone. Closed rows are kept, so that
 //     later tables (deliveries, rollouts) can refer to them.
 //   - events: the append-only history (detected, superseded, resolved, error,
-//     gone).
+//     gone; delivered, delivery-retry, delivery-failed with the trigger's name).
+//   - deliveries: the triggers' outbox. One row per (update, trigger,
+//     candidate, event) — per run too when the trigger's ONCE is off — written
+//     before the trigger is fired, with its idempotency key, status (pending,
+//     running under a lease, delivered, failed), attempts and next attempt.
+//   - resolutions: what resolving a changed digest answered, so that its
+//     manifest GETs are paid once.
+//
+// The database is opened in WAL mode with synchronous=NORMAL: a crash of the
+// process loses nothing committed; a power loss may lose the last commits,
+// which the outbox survives by firing again under the same key.
 //
 // Times are stored as INTEGER unix nanoseconds in UTC (NULL for unknown) and
 // come back as UTC time.Time values.

@@ -4,9 +4,11 @@
 -- Deliveries: one row per (update, trigger instance, candidate, event) — and
 -- per run when the trigger's ONCE is off — written before the trigger is
 -- fired. key is the idempotency key handed to the trigger. status is pending
--- (waiting for next_attempt_at), running (claimed by a dispatcher: fired or
--- about to be), delivered or failed. batch groups the deliveries fired
--- together in one call (a trigger in batch mode); NULL for single ones.
+-- (due at next_attempt_at), running (claimed by a dispatcher: fired or about
+-- to be; next_attempt_at is then the end of its lease, after which it counts
+-- as abandoned and is due again), delivered or failed. batch groups the
+-- deliveries fired together in one call (a trigger in batch mode); NULL for
+-- single ones.
 CREATE TABLE deliveries (
     id              INTEGER PRIMARY KEY,
     update_id       INTEGER NOT NULL REFERENCES updates (id),
@@ -27,7 +29,8 @@ CREATE TABLE deliveries (
 );
 -- ONCE: one delivery per candidate, whatever the runs.
 CREATE UNIQUE INDEX deliveries_once ON deliveries (update_id, trigger, candidate, event) WHERE run = '';
-CREATE INDEX deliveries_due ON deliveries (trigger, status, next_attempt_at) WHERE status IN ('pending', 'running');
+CREATE INDEX deliveries_due ON deliveries (trigger, next_attempt_at) WHERE status IN ('pending', 'running');
+CREATE INDEX deliveries_due_all ON deliveries (next_attempt_at) WHERE status IN ('pending', 'running');
 CREATE INDEX deliveries_update ON deliveries (update_id);
 
 ALTER TABLE events ADD COLUMN trigger TEXT NOT NULL DEFAULT '';

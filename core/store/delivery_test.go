@@ -1,0 +1,322 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tidewatch/tidewatch/core"
+)
+
+// openUpdate records a run on host "local" where container name has
+// candidate 1.26.0 and returns the open update.
+func openUpdateOf(t *testing.T, s *Store, name string) UpdateRecord {
+	t.Helper()
+	c := check(name, "1.25.0", "1.26.0", core.KindMinor)
+	c.Container.Labels = map[string]string{"tidewatch.trigger.include": "webhook"}
+	record(t, s, "local", t0, c)
+	us, err := s.OpenUpdates(context.Background(), "local")
+	if err != nil {
+		t.Fatalf("OpenUpdates(local) error = %v", err)
+	}
+	for _, u := range us {
+		if u.ContainerName == name {
+			return u
+		}
+	}
+	t.Fatalf("OpenUpdates(local) = %v, has no update of %s", us, name)
+	return UpdateRecord{}
+}
+
+func enqueue(t *testing.T, s *Store, ds ...NewDelivery) []Delivery {
+	t.Helper()
+	out, err := s.Enqueue(context.Background(), ds)
+	if err != nil {
+		t.Fatalf("Enqueue(%d) error = %v", len(ds), err)
+	}
+	return out
+}
+
+func TestOpenUpdatesAndUpdate(t *testing.T) {
+	s, _ := openStore(t)
+	u := openUpdateOf(t, s, "web")
+	want := UpdateRecord{
+		Update: core.Update{ID: u.ID, Host: "local", ContainerName: "web", ContainerID: "id-web",
+			Image: "index.docker.io/library/nginx", Current: "1.25.0", CurrentDigest: "sha256:1.25.0",
+			Candidate: "1.26.0", CandidateDigest: "sha256:1.26.0", Kind: core.KindMinor, Status: core.StatusPending,
+			FirstSeen: t0, LastSeen: t0},
+		DisplayName: "web",
+		Labels:      map[string]string{"tidewatch.trigger.include": "webhook"},
+	}
+	if diff := cmp.Diff(want, u); diff != "" {
+		t.Errorf("OpenUpdates(local) (-want +got):\n%s", diff)
+	}
+	got, err := s.Update(context.Background(), u.ID)
+	if err != nil {
+		t.Fatalf("Update(%d) error = %v", u.ID, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Update(%d) (-want +got):\n%s", u.ID, diff)
+	}
+	if _, err := s.Update(context.Background(), 999); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("Update(999) error = %v, want core.ErrNotFound", err)
+	}
+	if us, err := s.OpenUpdates(context.Background(), "elsewhere"); err != nil || len(us) != 0 {
+		t.Errorf("OpenUpdates(elsewhere) = %v, %v; want none", us, err)
+	}
+}
+
+func TestEnqueueOncePerCandidateOrPerRun(t *testing.T) {
+	s, _ := openStore(t)
+	u := openUpdateOf(t, s, "web")
+	cand := CandidateRef(u.Update)
+	once := NewDelivery{UpdateID: u.ID, Trigger: "webhook.ops", Candidate: cand, Event: EventUpdateAvailable}
+	perRun := func(run string) NewDelivery {
+		d := once
+		d.Trigger, d.Run = "email.me", run
+		return d
+	}
+	tests := []struct {
+		name string
+		in   []NewDelivery
+		want int
+	}{
+		{"first run", []NewDelivery{once, perRun("r1")}, 2},
+		{"second run: once is not repeated, per run is", []NewDelivery{once, perRun("r2")}, 1},
+		{"same run again", []NewDelivery{perRun("r2")}, 0},
+		{"another event is another delivery", []NewDelivery{{UpdateID: u.ID, Trigger: "webhook.ops", Candidate: cand, Event: "update-applied"}}, 1},
+		{"another candidate is another delivery", []NewDelivery{{UpdateID: u.ID, Trigger: "webhook.ops", Candidate: "1.27.0", Event: EventUpdateAvailable}}, 1},
+	}
+	for _, tc := range tests {
+		got := enqueue(t, s, tc.in...)
+		if len(got) != tc.want {
+			t.Errorf("%s: Enqueue created %d deliveries, want %d: %+v", tc.name, len(got), tc.want, got)
+		}
+		for _, d := range got {
+			if d.Status != DeliveryPending || d.Key != DeliveryKey(d.UpdateID, d.Trigger, d.Candidate, d.Event, d.Run) || d.ID == 0 {
+				t.Errorf("%s: created %+v, want a pending delivery with its key", tc.name, d)
+			}
+		}
+	}
+	all, err := s.Deliveries(context.Background(), DeliveryFilter{UpdateID: u.ID})
+	if err != nil || len(all) != 5 {
+		t.Fatalf("Deliveries(update %d) = %d, %v; want 5", u.ID, len(all), err)
+	}
+	if _, err := s.Enqueue(context.Background(), []NewDelivery{{UpdateID: 999, Trigger: "x.y", Event: EventUpdateAvailable}}); err == nil {
+		t.Errorf("Enqueue(delivery of unknown update) error = nil, want a foreign key error")
+	}
+}
+
+func TestDeliveryKeyIsStableAndDistinct(t *testing.T) {
+	k := DeliveryKey(1, "webhook.ops", "1.2.0", EventUpdateAvailable, "")
+	if k != DeliveryKey(1, "webhook.ops", "1.2.0", EventUpdateAvailable, "") {
+		t.Errorf("DeliveryKey is not stable")
+	}
+	for _, other := range []string{
+		DeliveryKey(2, "webhook.ops", "1.2.0", EventUpdateAvailable, ""),
+		DeliveryKey(1, "webhook.dev", "1.2.0", EventUpdateAvailable, ""),
+		DeliveryKey(1, "webhook.ops", "1.2.1", EventUpdateAvailable, ""),
+		DeliveryKey(1, "webhook.ops", "1.2.0", "update-applied", ""),
+		DeliveryKey(1, "webhook.ops", "1.2.0", EventUpdateAvailable, "run-1"),
+	} {
+		if other == k {
+			t.Errorf("DeliveryKey collides: %s", k)
+		}
+	}
+	if len(k) != 35 {
+		t.Errorf("DeliveryKey = %q, want tw- and 32 hex digits", k)
+	}
+}
+
+func TestDueRunningAndOutstanding(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	u := openUpdateOf(t, s, "web")
+	now := time.Now()
+	ds := enqueue(t, s,
+		NewDelivery{UpdateID: u.ID, Trigger: "a.one", Candidate: "1.26.0", Event: EventUpdateAvailable, NotBefore: now.Add(-time.Second)},
+		NewDelivery{UpdateID: u.ID, Trigger: "a.one", Candidate: "1.26.0", Event: EventUpdateAvailable, Run: "later", NotBefore: now.Add(time.Hour)},
+		NewDelivery{UpdateID: u.ID, Trigger: "b.two", Candidate: "1.26.0", Event: EventUpdateAvailable, NotBefore: now.Add(-2 * time.Second)},
+	)
+	ids := func(ds []Delivery) []int64 {
+		var out []int64
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	due, err := s.Due(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{ds[2].ID, ds[0].ID}, ids(due)); diff != "" {
+		t.Errorf("Due(now) (-want +got):\n%s", diff)
+	}
+	if due[0].Update.ContainerName != "web" || due[0].Update.Labels["tidewatch.trigger.include"] != "webhook" {
+		t.Errorf("Due(now)[0].Update = %+v, want the update of web with its labels", due[0].Update)
+	}
+	// Claimed with a lease: not due while the lease runs.
+	if err := s.MarkRunning(ctx, []int64{ds[0].ID}, now, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	due, err = s.Due(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{ds[2].ID}, ids(due)); diff != "" {
+		t.Errorf("Due(now) during the lease (-want +got):\n%s", diff)
+	}
+	// Once the lease is over it is abandoned, and due again.
+	due, err = s.Due(ctx, now.Add(2*time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{ds[2].ID, ds[0].ID}, ids(due)); diff != "" {
+		t.Errorf("Due(after the lease) (-want +got):\n%s", diff)
+	}
+	if due[1].Status != DeliveryRunning {
+		t.Errorf("Due(after the lease)[1].Status = %s, want running", due[1].Status)
+	}
+	// A dispatcher that starts resumes it at once.
+	if n, err := s.Resume(ctx, now, "a.one"); err != nil || n != 1 {
+		t.Errorf("Resume(a.one) = %d, %v; want 1", n, err)
+	}
+	due, err = s.Due(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{ds[2].ID, ds[0].ID}, ids(due)); diff != "" {
+		t.Errorf("Due(now) after Resume (-want +got):\n%s", diff)
+	}
+	due, err = s.Due(ctx, now, 10, "b.two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{ds[2].ID}, ids(due)); diff != "" {
+		t.Errorf("Due(now, b.two) (-want +got):\n%s", diff)
+	}
+	n, next, err := s.Outstanding(ctx, "a.one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || !next.Equal(now.UTC()) {
+		t.Errorf("Outstanding(a.one) = %d, %v; want 2, %v", n, next, now.UTC())
+	}
+	if err := s.Release(ctx, []int64{ds[0].ID}, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Deliveries(ctx, DeliveryFilter{Trigger: "a.one", Status: DeliveryPending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].ID != ds[0].ID || got[1].Attempts != 0 {
+		t.Errorf("Deliveries(a.one, pending) after Release = %+v, want both, the released one without an attempt", got)
+	}
+}
+
+func TestFinishWritesHistoryAndStatus(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	web := openUpdateOf(t, s, "web")
+	db := openUpdateOf(t, s, "db")
+	if err := s.SetUpdateStatus(ctx, db.ID, core.StatusDismissed, t0); err != nil {
+		t.Fatal(err)
+	}
+	ds := enqueue(t, s,
+		NewDelivery{UpdateID: web.ID, Trigger: "webhook.ops", Candidate: "1.26.0", Event: EventUpdateAvailable},
+		NewDelivery{UpdateID: web.ID, Trigger: "email.me", Candidate: "1.26.0", Event: EventUpdateAvailable},
+		NewDelivery{UpdateID: db.ID, Trigger: "webhook.ops", Candidate: "1.26.0", Event: EventUpdateAvailable},
+	)
+	at := t0.Add(time.Minute)
+	next := at.Add(2 * time.Second)
+	if err := s.MarkRetry(ctx, ds[1].ID, errors.New("503 Service Unavailable"), next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx, []Outcome{
+		{ID: ds[0].ID, Status: DeliveryDelivered, Detail: "HTTP 200", At: at},
+		{ID: ds[2].ID, Status: DeliveryDelivered, At: at},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkFailed(ctx, ds[1].ID, errors.New("401 Unauthorized"), at); err != nil {
+		t.Fatal(err)
+	}
+	// Finished deliveries take no more outcomes.
+	if err := s.MarkDelivered(ctx, ds[1].ID, "", at); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("MarkDelivered(failed delivery) error = %v, want core.ErrNotFound", err)
+	}
+
+	got, err := s.Deliveries(ctx, DeliveryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Trigger           string
+		Status            DeliveryStatus
+		Attempts          int
+		LastError, Detail string
+	}
+	var rows []row
+	for _, d := range got {
+		rows = append(rows, row{d.Trigger, d.Status, d.Attempts, d.LastError, d.Detail})
+	}
+	want := []row{
+		{"webhook.ops", DeliveryDelivered, 1, "", ""},
+		{"email.me", DeliveryFailed, 2, "401 Unauthorized", ""},
+		{"webhook.ops", DeliveryDelivered, 1, "", "HTTP 200"},
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("Deliveries (-want +got):\n%s", diff)
+	}
+
+	// The update delivered is notified; the dismissed one stays dismissed.
+	for id, want := range map[int64]core.UpdateStatus{web.ID: core.StatusNotified, db.ID: core.StatusDismissed} {
+		u, err := s.Update(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Status != want {
+			t.Errorf("Update(%d).Status = %s, want %s", id, u.Status, want)
+		}
+	}
+
+	evs := history(t, s, HistoryFilter{Kinds: []string{EventDelivered, EventDeliveryRetry, EventDeliveryFailed}})
+	var lines []string
+	for _, e := range evs {
+		lines = append(lines, e.Kind+" "+e.Container+" "+e.From+"→"+e.To+" | "+e.Detail)
+	}
+	wantLines := []string{
+		"delivery-failed web 1.25.0→1.26.0 | email.me: failed after 2 attempt(s): 401 Unauthorized",
+		"delivered db 1.25.0→1.26.0 | webhook.ops: update-available delivered",
+		"delivered web 1.25.0→1.26.0 | webhook.ops: update-available delivered: HTTP 200",
+		"delivery-retry web 1.25.0→1.26.0 | email.me: attempt 1 failed: 503 Service Unavailable; next attempt at " + next.Format(time.RFC3339),
+	}
+	// The retry was recorded now, the others at t0+1m: order the retry last.
+	if len(lines) == 4 && lines[0] != wantLines[0] {
+		lines = append(lines[1:], lines[0])
+	}
+	if diff := cmp.Diff(wantLines, lines); diff != "" {
+		t.Errorf("History (-want +got):\n%s", diff)
+	}
+	var trigger string
+	if err := s.db.QueryRowContext(ctx, `SELECT trigger FROM events WHERE kind = 'delivery-failed'`).Scan(&trigger); err != nil || trigger != "email.me" {
+		t.Errorf("events.trigger of the failure = %q, %v; want email.me", trigger, err)
+	}
+}
+
+func TestSetUpdateStatus(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	u := openUpdateOf(t, s, "web")
+	if err := s.SetUpdateStatus(ctx, u.ID, core.StatusApplying, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := updates(t, s, core.StatusApplying); len(got) != 1 || got[0].ID != u.ID {
+		t.Errorf("Updates(applying) = %v, want update %d", got, u.ID)
+	}
+	if err := s.SetUpdateStatus(ctx, 999, core.StatusDismissed, t0); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("SetUpdateStatus(999) error = %v, want core.ErrNotFound", err)
+	}
+}
