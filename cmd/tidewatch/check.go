@@ -17,7 +17,9 @@ import (
 	"github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/core/watch"
+	"github.com/tidewatch/tidewatch/plugins/host"
 	"github.com/tidewatch/tidewatch/registries"
+	"github.com/tidewatch/tidewatch/triggers"
 )
 
 // checkRow is one line of `tidewatch check` output; its JSON form is documented in the README.
@@ -40,6 +42,7 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 	fs.SetOutput(stderr)
 	format := fs.String("format", "table", "output format: table or json")
 	exitCode := fs.Bool("exit-code", false, "exit with 2 when updates are found")
+	triggerWait := fs.Duration("trigger-wait", 2*time.Minute, "how long to wait for the triggers' deliveries (retries included) before exiting; unfinished ones resume on the next run")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -51,16 +54,38 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 		return exitUsage
 	}
 
+	// Triggers start first: a trigger whose options are wrong stops
+	// tidewatch before it does anything.
+	h := host.New(host.Options{Level: cfg.Log.Level}, log)
+	defer h.Close()
+	loaded, refused, err := loadTriggers(ctx, cfg, h, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "tidewatch: invalid configuration:\n%v\n", err)
+		return exitError
+	}
+	failed := false
+	for _, err := range refused {
+		fmt.Fprintf(stderr, "tidewatch check: %v\n", err)
+		failed = true
+	}
+
 	st, err := store.Open(ctx, cfg.Store.Path)
 	if err != nil {
 		fmt.Fprintf(stderr, "tidewatch check: %v\n", err)
 		return exitError
 	}
 	defer st.Close()
+	var disp *triggers.Dispatcher
+	if len(loaded) > 0 {
+		if disp, err = dispatcherFor(st, loaded, log); err != nil {
+			fmt.Fprintf(stderr, "tidewatch: invalid configuration:\n%v\n", err)
+			return exitError
+		}
+	}
 	reg := registries.New(registryOptions(cfg), log)
 
 	var rows []checkRow
-	failed := false
+	runID := fmt.Sprintf("check-%d", time.Now().UnixNano())
 	for _, wc := range cfg.Watchers {
 		checks, err := checkHost(ctx, wc, reg, st, log)
 		if err != nil {
@@ -74,10 +99,21 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 			}
 			rows = append(rows, rowOf(c))
 		}
+		if disp != nil {
+			if err := notify(ctx, disp, st, runID, wc.Name, checks); err != nil {
+				fmt.Fprintf(stderr, "tidewatch check: %v\n", err)
+				failed = true
+			}
+		}
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "tidewatch check: interrupted")
 		return exitError
+	}
+	if disp != nil {
+		if !deliver(ctx, disp, st, *triggerWait, stderr) {
+			failed = true
+		}
 	}
 
 	if *format == "json" {
@@ -99,6 +135,44 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 		return exitUpdates
 	}
 	return exitOK
+}
+
+// notify hands a host's run to the dispatcher: its outbox gets a delivery
+// per matching trigger and update, before anything is fired.
+func notify(ctx context.Context, disp *triggers.Dispatcher, st *store.Store, runID, host string, checks []core.Check) error {
+	open, err := st.OpenUpdates(ctx, host)
+	if err != nil {
+		return err
+	}
+	return disp.Notify(ctx, triggers.NewRunResult(runID, host, checks, open))
+}
+
+// deliver fires the deliveries of this run (and any left by earlier ones)
+// and waits for them, retries included, for at most wait; it reports on
+// stderr what failed or is left, and whether everything was delivered.
+func deliver(ctx context.Context, disp *triggers.Dispatcher, st *store.Store, wait time.Duration, stderr io.Writer) bool {
+	dctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	start := time.Now()
+	err := disp.Drain(dctx)
+	ok := true
+	if err != nil {
+		fmt.Fprintf(stderr, "tidewatch check: deliveries unfinished after %s: they resume on the next run (%v)\n", wait, err)
+		ok = false
+	}
+	failed, err := st.Deliveries(ctx, store.DeliveryFilter{Status: store.DeliveryFailed})
+	if err != nil {
+		fmt.Fprintf(stderr, "tidewatch check: %v\n", err)
+		return false
+	}
+	for _, d := range failed {
+		if d.UpdatedAt.Before(start) {
+			continue // failed in an earlier run, and reported then
+		}
+		fmt.Fprintf(stderr, "tidewatch check: trigger %s failed for %s (%s → %s): %s\n", d.Trigger, d.Update.ContainerName, d.Update.Current, d.Update.Candidate, d.LastError)
+		ok = false
+	}
+	return ok
 }
 
 func checkHost(ctx context.Context, wc config.Watcher, reg *registries.Client, st *store.Store, log *slog.Logger) ([]core.Check, error) {

@@ -3,12 +3,14 @@
 //
 // Usage:
 //
-//	tidewatch check [--format table|json] [--exit-code]
+//	tidewatch check [--format table|json] [--exit-code] [--trigger-wait 2m]
+//	tidewatch plugins
 //	tidewatch version
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/plugins/host"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -36,7 +39,9 @@ const (
 const usage = `tidewatch watches the containers on Docker hosts and finds newer images for them.
 
 Usage:
-  tidewatch check [--format table|json] [--exit-code]   check every configured host once and print what can be updated
+  tidewatch check [--format table|json] [--exit-code]   check every configured host once, print what can be updated,
+                                                       and fire the automatic triggers
+  tidewatch plugins                                    list the trigger types (built-in and from TIDEWATCH_PLUGINS_DIR) with their options, and the configured triggers
   tidewatch version                                    print the version
 
 Configuration is read from TIDEWATCH_* environment variables; see the README.
@@ -61,14 +66,27 @@ func runArgs(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	case "check":
+	case "check", "plugins":
 		cfg, err := config.Load(environ)
+		log := newLogger(cfg.Log, stderr)
 		if err != nil {
+			// The triggers' own options are checked by their plugins: ask
+			// them too, so that every mistake is reported at once.
+			if len(cfg.Triggers) > 0 && args[0] == "check" {
+				h := host.New(host.Options{Level: slog.LevelError}, log)
+				_, _, terr := loadTriggers(ctx, cfg, h, log)
+				h.Close()
+				err = errors.Join(err, terr)
+			}
 			fmt.Fprintf(stderr, "tidewatch: invalid configuration:\n%v\n", err)
 			return exitError
 		}
-		log := newLogger(cfg.Log, stderr)
+		if args[0] == "plugins" {
+			return pluginsCommand(ctx, cfg, stdout, stderr, log)
+		}
 		return checkCommand(ctx, cfg, args[1:], stdout, stderr, log)
+	case "trigger": // hidden: the process of a built-in trigger
+		return triggerCommand(args[1:], stderr)
 	default:
 		fmt.Fprintf(stderr, "tidewatch: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage

@@ -115,7 +115,7 @@ func TestLoadTriggers(t *testing.T) {
 		"TIDEWATCH_TRIGGER_SMS_ONCALL_ACCOUNT_SID=AC123",
 		"TIDEWATCH_TRIGGER_SMS_ONCALL_AUTO=false",
 		"TIDEWATCH_TRIGGER_SMS_ONCALL_EVENTS=update-failed,update-rolled-back",
-		"TIDEWATCH_TRIGGER_SMS_ONCALL_TIMEOUT=5s",
+		"TIDEWATCH_TRIGGER_SMS_ONCALL_DEADLINE=5s",
 		"TIDEWATCH_PLUGINS_DIR=" + dir,
 		"TIDEWATCH_PLUGIN_NTFY_SHA256=" + strings.ToUpper(sum),
 	}
@@ -155,7 +155,7 @@ func TestLoadTriggerErrors(t *testing.T) {
 		{"bad auto", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_AUTO=maybe"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_AUTO="maybe": not a boolean`},
 		{"bad event", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_EVENTS=update-done"}, `unknown event "update-done"`},
 		{"bad retries", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_RETRIES=0"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_RETRIES="0": not a number of attempts`},
-		{"bad timeout", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_TIMEOUT=soon"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_TIMEOUT="soon": not a timeout`},
+		{"bad deadline", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_DEADLINE=soon"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_DEADLINE="soon": not a deadline`},
 		{"bad glob", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_INCLUDE=web-["}, `bad pattern "web-["`},
 		{"no option", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS=1"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS: unknown variable; expected TIDEWATCH_TRIGGER_<type>_<name>_<option>`},
 		{"bad plugins dir", []string{"TIDEWATCH_PLUGINS_DIR=/nonexistent/plugins"}, `TIDEWATCH_PLUGINS_DIR="/nonexistent/plugins": cannot read folder`},

@@ -15,8 +15,9 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 )
 
-// Common trigger options, handled by tidewatch for every trigger type.
-var triggerOptions = []string{"THRESHOLD", "MODE", "AUTO", "ONCE", "INCLUDE", "EXCLUDE", "EVENTS", "RETRIES", "TIMEOUT", "CONCURRENCY"}
+// Common trigger options, handled by tidewatch for every trigger type. A
+// plugin may not declare an option of the same name.
+var CommonTriggerOptions = []string{"THRESHOLD", "MODE", "AUTO", "ONCE", "INCLUDE", "EXCLUDE", "EVENTS", "RETRIES", "DEADLINE", "CONCURRENCY"}
 
 // Thresholds are the values THRESHOLD accepts.
 var Thresholds = []string{"all", "major", "minor", "patch", "digest", "major-only", "minor-only", "patch-only"}
@@ -56,7 +57,8 @@ type Trigger struct {
 	Events []string
 	// Retries is RETRIES: attempts before a delivery fails (default 5).
 	Retries int
-	// Timeout is TIMEOUT: the deadline of one delivery (default 30s).
+	// Timeout is DEADLINE: the deadline of one delivery (default 30s). It is
+	// not TIMEOUT, which triggers use for their own timeouts (one request).
 	Timeout time.Duration
 	// Concurrency is CONCURRENCY: deliveries in flight at once (default 2).
 	Concurrency int
@@ -168,10 +170,10 @@ func (t *Trigger) set(es *errs, variable, opt, value string) {
 			return
 		}
 		t.Concurrency = n
-	case "TIMEOUT":
+	case "DEADLINE":
 		d, err := time.ParseDuration(strings.TrimSpace(value))
 		if err != nil || d <= 0 || d > time.Hour {
-			es.add(variable, value, "not a timeout", "a Go duration from 1ms to 1h, like 30s")
+			es.add(variable, value, "not a deadline", "a Go duration from 1ms to 1h, like 30s")
 			return
 		}
 		t.Timeout = d
@@ -284,7 +286,8 @@ func sortTriggers(m map[string]*Trigger) []Trigger {
 // OPTION_FILE of a declared secret OPTION is read from its file; an option the
 // plugin does not declare is an error naming its variable; so is setting both
 // OPTION and OPTION_FILE, and a file that cannot be read (its contents are
-// never shown).
+// never shown). With errors, the options that were fine are still returned,
+// so that the plugin can check them too.
 func ResolveOptions(t Trigger, declared map[string]bool) (map[string]string, error) {
 	var es errs
 	out := map[string]string{}
@@ -311,13 +314,13 @@ func ResolveOptions(t Trigger, declared map[string]bool) (map[string]string, err
 			}
 		}
 		if _, known := declared[n]; !known {
-			es.add(t.Var(n), "", "unknown option of trigger type "+t.Type, fmt.Sprintf("one of its options (see tidewatch plugins) or %s", strings.Join(triggerOptions, ", ")))
+			es.add(t.Var(n), "", "unknown option of trigger type "+t.Type, fmt.Sprintf("one of its options (see tidewatch plugins) or %s", strings.Join(CommonTriggerOptions, ", ")))
 			continue
 		}
 		out[n] = v
 	}
 	if len(es) > 0 {
-		return nil, errors.Join(es...)
+		return out, errors.Join(es...)
 	}
 	return out, nil
 }

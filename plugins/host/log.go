@@ -80,6 +80,11 @@ func (h *hclogger) Log(level hclog.Level, msg string, args ...any) {
 		return
 	}
 	l := toSlog(level)
+	if !h.named && l == slog.LevelInfo {
+		// go-plugin's own notes (process started, exited) are for debugging;
+		// what matters reaches the log as the host's own warnings and errors.
+		l = slog.LevelDebug
+	}
 	if !h.enabled(l) {
 		return
 	}
