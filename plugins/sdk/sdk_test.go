@@ -1,0 +1,125 @@
+package sdk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestOptions(t *testing.T) {
+	known := []Option{
+		{Name: "URL", Required: true},
+		{Name: "ON", Default: "false"},
+		{Name: "WAIT", Default: "10s"},
+		{Name: "N"},
+		{Name: "TO"},
+	}
+	tests := []struct {
+		name    string
+		values  map[string]string
+		check   func(*Options) any
+		want    any
+		wantErr []string
+	}{
+		{name: "default applies", values: map[string]string{"URL": "u"}, check: func(o *Options) any { return o.Duration("WAIT") }, want: 10 * time.Second},
+		{name: "bool", values: map[string]string{"URL": "u", "ON": "Yes"}, check: func(o *Options) any { return o.Bool("ON") }, want: true},
+		{name: "bad bool", values: map[string]string{"URL": "u", "ON": "perhaps"}, check: func(o *Options) any { return o.Bool("ON") }, want: false, wantErr: []string{`ON: "perhaps" is not a boolean`}},
+		{name: "int in range", values: map[string]string{"URL": "u", "N": "7"}, check: func(o *Options) any { return o.Int("N", 1, 10) }, want: 7},
+		{name: "int out of range", values: map[string]string{"URL": "u", "N": "70"}, check: func(o *Options) any { return o.Int("N", 1, 10) }, want: 0, wantErr: []string{`N: "70" is not an integer from 1 to 10`}},
+		{name: "list", values: map[string]string{"URL": "u", "TO": " a, b,,c "}, check: func(o *Options) any { return o.List("TO") }, want: []string{"a", "b", "c"}},
+		{name: "required and unknown", values: map[string]string{"COLOR": "red"}, check: func(o *Options) any { return o.String("URL") }, want: "", wantErr: []string{"URL: required", "COLOR: unknown option"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewOptions(tc.values, known)
+			if diff := cmp.Diff(tc.want, tc.check(o)); diff != "" {
+				t.Errorf("value (-want +got):\n%s", diff)
+			}
+			err := o.Err()
+			if len(tc.wantErr) == 0 && err != nil {
+				t.Errorf("Err() = %v, want nil", err)
+			}
+			for _, w := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Err() = %v, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	err := errors.Join(Errorf("URL", "bad"), errors.New("whole"), errors.Join(Errorf("TO", "empty")))
+	got := OptionErrors(err)
+	want := []*OptionError{{Option: "URL", Message: "bad"}, {Message: "whole"}, {Option: "TO", Message: "empty"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("OptionErrors (-want +got):\n%s", diff)
+	}
+	if OptionErrors(nil) != nil {
+		t.Error("OptionErrors(nil) is not nil")
+	}
+}
+
+// TestLoggerShape checks the log lines are what go-plugin parses:
+// @level, @message and @timestamp in hclog's layout.
+func TestLoggerShape(t *testing.T) {
+	var b bytes.Buffer
+	log := NewLogger(&b)
+	log.Debug("d")
+	log.Info("sent", "status", 200)
+	log.Warn("w")
+	log.Error("e")
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	levels := []string{"debug", "info", "warn", "error"}
+	if len(lines) != len(levels) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(levels), b.String())
+	}
+	for i, line := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line %d is not JSON: %v", i, err)
+		}
+		if m["@level"] != levels[i] {
+			t.Errorf("line %d: @level %v, want %s", i, m["@level"], levels[i])
+		}
+		ts, _ := m["@timestamp"].(string)
+		if _, err := time.Parse("2006-01-02T15:04:05.000000Z07:00", ts); err != nil {
+			t.Errorf("line %d: @timestamp %q not in hclog's layout: %v", i, ts, err)
+		}
+		if _, ok := m["@message"]; !ok {
+			t.Errorf("line %d: no @message: %s", i, line)
+		}
+	}
+	if !strings.Contains(lines[1], `"status":200`) {
+		t.Errorf("attributes lost: %s", lines[1])
+	}
+}
+
+func TestTemplateRejectsUnknownFields(t *testing.T) {
+	for _, text := range []string{"{{.Nope}}", "{{.Update.Nope}}", "{{", `{{template "x"}}`} {
+		if _, err := ParseTemplate("T", text); err == nil {
+			t.Errorf("ParseTemplate(%q) = nil error, want one", text)
+		}
+	}
+	tpl, err := ParseTemplate("T", "{{.Trigger}} {{.Count}} {{range .Updates}}{{.Image}}:{{.Candidate}}{{end}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tpl.Render(NewMessage("ops", []Update{{Image: "a", Candidate: "1"}, {Image: "b", Candidate: "2"}}))
+	if err != nil || got != "ops 2 a:1b:2" {
+		t.Errorf("Render = %q, %v; want \"ops 2 a:1b:2\"", got, err)
+	}
+}
+
+func TestUpdateProtoRoundTrip(t *testing.T) {
+	u := SampleMessage().Update
+	u.Detail = "rolled back: health check failed"
+	if diff := cmp.Diff(u, UpdateFromProto(UpdateToProto(u))); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}

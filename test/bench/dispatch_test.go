@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/store"
+	"github.com/tidewatch/tidewatch/plugins/host"
+	"github.com/tidewatch/tidewatch/triggers"
+)
+
+// plugin builds the plugins/host test plugin (a trigger that, configured
+// with MODE=ok, does nothing but answer) once per benchmark process.
+func plugin(b *testing.B) host.Spec {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "tidewatch-trigger-test")
+	cmd := exec.Command("go", "build", "-o", path, "github.com/tidewatch/tidewatch/plugins/host/testdata/testplugin")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building the test plugin: %v\n%s", err, out)
+	}
+	return host.Spec{Type: "test", Path: path}
+}
+
+// updates records n containers with an update each and returns what Notify takes.
+func updates(b *testing.B, s *store.Store, n int) triggers.RunResult {
+	b.Helper()
+	ctx := context.Background()
+	var checks []core.Check
+	for i := range n {
+		name := fmt.Sprintf("c%06d", i)
+		ref, _ := core.ParseImageRef("registry.local/app:1.0.0")
+		checks = append(checks, core.Check{
+			Container: core.Container{ID: "id-" + name, Name: name, DisplayName: name, Image: ref.String(), State: "running"},
+			Ref:       ref, Current: "1.0.0", Candidate: "1.1.0", Kind: core.KindMinor,
+		})
+	}
+	if err := s.RecordRun(ctx, "local", checks, time.Time{}); err != nil {
+		b.Fatal(err)
+	}
+	open, err := s.OpenUpdates(ctx, "local")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return triggers.NewRunResult("bench", "local", checks, open)
+}
+
+func dispatcher(b *testing.B, concurrency int) (*triggers.Dispatcher, *store.Store) {
+	b.Helper()
+	s, err := store.Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	h := host.New(host.Options{}, nil)
+	b.Cleanup(h.Close)
+	p, err := h.Open(context.Background(), plugin(b), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Configure(context.Background(), "bench", map[string]string{"MODE": "ok"}); err != nil {
+		b.Fatal(err)
+	}
+	pol := triggers.DefaultPolicy()
+	pol.Concurrency = concurrency
+	return triggers.New(s, []triggers.Instance{{Name: "test.bench", Trigger: p, Policy: pol}}, nil), s
+}
+
+// BenchmarkDeliveryThroughput: b.N updates handed to the dispatcher at once,
+// each written to the outbox, fired through a real plugin process, and its
+// outcome recorded.
+func BenchmarkDeliveryThroughput(b *testing.B) {
+	d, s := dispatcher(b, 8)
+	run := updates(b, s, b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	if err := d.Notify(ctx, run); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Drain(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+	delivered, err := s.Deliveries(ctx, store.DeliveryFilter{Status: store.DeliveryDelivered})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(delivered) != b.N {
+		b.Fatalf("%d delivered, want %d", len(delivered), b.N)
+	}
+}
+
+// BenchmarkDeliveryLatency: one update at a time, from Notify (the outbox
+// write) to its outcome recorded; reports p50 and p99.
+func BenchmarkDeliveryLatency(b *testing.B) {
+	d, s := dispatcher(b, 2)
+	run := updates(b, s, b.N)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		one := run
+		one.Updates = run.Updates[i : i+1]
+		start := time.Now()
+		if err := d.Notify(ctx, one); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Drain(ctx); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
