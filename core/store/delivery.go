@@ -132,16 +132,17 @@ func (s *Store) Enqueue(ctx context.Context, ds []NewDelivery) (out []Delivery, 
 		return nil, nil
 	}
 	now := time.Now().UTC()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, unlock, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("enqueuing deliveries: %w", err)
 	}
+	defer unlock()
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
-	stmt, err := tx.PrepareContext(ctx, `
+	stmt, err := s.txStmt(ctx, tx, `
 		INSERT INTO deliveries (update_id, trigger, candidate, event, run, key, batch, event_detail,
 			status, next_attempt_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
@@ -217,7 +218,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int, triggers ...s
 func (s *Store) Resume(ctx context.Context, at time.Time, triggers ...string) (int, error) {
 	q := `UPDATE deliveries AS d SET next_attempt_at = ? WHERE d.status = 'running'`
 	q, args := inTriggers(q, []any{at.UTC().UnixNano()}, triggers)
-	res, err := s.db.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("resuming running deliveries: %w", err)
 	}
@@ -236,7 +237,7 @@ func (s *Store) Outstanding(ctx context.Context, triggers ...string) (n int, nex
 		FROM deliveries d WHERE d.status IN ('pending', 'running')`
 	q, args := inTriggers(q, nil, triggers)
 	var nx sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n, &nx); err != nil {
+	if err := s.queryRow(ctx, q, args...).Scan(&n, &nx); err != nil {
 		return 0, time.Time{}, fmt.Errorf("counting outstanding deliveries: %w", err)
 	}
 	return n, fromNanos(nx), nil
@@ -257,7 +258,7 @@ func (s *Store) MarkRunning(ctx context.Context, ids []int64, at, lease time.Tim
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+	if _, err := s.exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("claiming %d deliveries: %w", len(ids), err)
 	}
 	return nil
@@ -276,7 +277,7 @@ func (s *Store) Release(ctx context.Context, ids []int64, at time.Time) error {
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+	if _, err := s.exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("releasing %d deliveries: %w", len(ids), err)
 	}
 	return nil
@@ -313,16 +314,17 @@ func (s *Store) finish(ctx context.Context, outs []Outcome) (done []bool, err er
 	if len(outs) == 0 {
 		return nil, nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, unlock, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("recording delivery outcomes: %w", err)
 	}
+	defer unlock()
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
-	upd, err := tx.PrepareContext(ctx, `
+	upd, err := s.txStmt(ctx, tx, `
 		UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at),
 			last_error = ?, detail = ?, updated_at = ?
 		WHERE id = ? AND status IN ('pending', 'running')
@@ -331,7 +333,7 @@ func (s *Store) finish(ctx context.Context, outs []Outcome) (done []bool, err er
 		return nil, fmt.Errorf("recording delivery outcomes: %w", err)
 	}
 	defer upd.Close()
-	ev, err := tx.PrepareContext(ctx, `
+	ev, err := s.txStmt(ctx, tx, `
 		INSERT INTO events (at, host, container, image, kind, from_ref, to_ref, update_kind, update_id, detail, trigger)
 		SELECT ?, c.host, c.name, u.image, ?, `+refSQL("u.current_tag", "u.current_digest")+`, `+
 		refSQL("u.candidate_tag", "u.candidate_digest")+`, u.kind, u.id, ?, ?
@@ -392,7 +394,7 @@ func (s *Store) finish(ctx context.Context, outs []Outcome) (done []bool, err er
 		}
 		if o.Status == DeliveryDelivered && event == EventUpdateAvailable {
 			if notify == nil {
-				if notify, err = tx.PrepareContext(ctx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ? AND status = ?`); err != nil {
+				if notify, err = s.txStmt(ctx, tx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ? AND status = ?`); err != nil {
 					return nil, fmt.Errorf("marking update %d notified: %w", updateID, err)
 				}
 				defer notify.Close()
@@ -526,7 +528,7 @@ func (s *Store) SetUpdateStatus(ctx context.Context, id int64, status core.Updat
 	if at.IsZero() {
 		at = time.Now()
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ?`,
+	res, err := s.exec(ctx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ?`,
 		string(status), at.UTC().UnixNano(), id)
 	if err != nil {
 		return fmt.Errorf("setting status of update %d to %s: %w", id, status, err)
@@ -624,7 +626,7 @@ func fillUpdate(r *UpdateRecord, kind, status string, first, last sql.NullInt64,
 }
 
 func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]Delivery, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

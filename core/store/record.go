@@ -55,10 +55,11 @@ func (s *Store) RecordRun(ctx context.Context, host string, checks []core.Check,
 		at = time.Now()
 	}
 	at = at.UTC()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, unlock, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("recording run on %s: %w", host, err)
 	}
+	defer unlock()
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, rollback(tx))
@@ -276,10 +277,11 @@ func (s *Store) MarkGone(ctx context.Context, host string, keepIDs []string, at 
 	for _, id := range keepIDs {
 		keep[id] = true
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, unlock, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("marking gone containers on %s: %w", host, err)
 	}
+	defer unlock()
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, rollback(tx))

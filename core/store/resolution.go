@@ -28,7 +28,7 @@ func (s *Store) RememberResolution(ctx context.Context, key string, same bool) e
 	if same {
 		v = 1
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO resolutions (key, same, resolved_at) VALUES (?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO resolutions (key, same, resolved_at) VALUES (?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET same = excluded.same, resolved_at = excluded.resolved_at`, key, v, time.Now().UTC().UnixNano())
 	if err != nil {
 		return fmt.Errorf("keeping digest resolution: %w", err)

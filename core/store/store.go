@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -31,6 +32,144 @@ var migrations embed.FS
 // write lock when it begins, and waits up to BusyTimeout for it).
 type Store struct {
 	db *sql.DB
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared hot statements, by query text
+
+	// writeMu serialises this process's writes, so that they queue in Go
+	// rather than in SQLite's busy handler, which sleeps in steps of
+	// milliseconds (another process still waits there, up to BusyTimeout).
+	writeMu sync.Mutex
+
+	stop     chan struct{} // closed by Close
+	stopOnce sync.Once
+	wg       sync.WaitGroup // the checkpointer
+}
+
+// CheckpointInterval is how often the write-ahead log is copied back into
+// the database, in the background.
+const CheckpointInterval = 10 * time.Second
+
+// checkpoints copies the write-ahead log into the database every
+// CheckpointInterval until stop is closed. A PASSIVE checkpoint does not block
+// writers, so its fsync never lands in a delivery's latency, as SQLite's
+// automatic checkpoint (run by whichever commit crosses 1,000 pages) would.
+func (s *Store) checkpoints() {
+	defer s.wg.Done()
+	t := time.NewTicker(CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), CheckpointInterval)
+			s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`) // best effort; Close truncates
+			cancel()
+		}
+	}
+}
+
+// beginWrite begins a write transaction, holding writeMu until done is called.
+func (s *Store) beginWrite(ctx context.Context) (tx *sql.Tx, done func(), err error) {
+	s.writeMu.Lock()
+	tx, err = s.db.BeginTx(ctx, nil)
+	if err != nil {
+		s.writeMu.Unlock()
+		return nil, nil, err
+	}
+	return tx, s.writeMu.Unlock, nil
+}
+
+// maxStmts bounds the prepared-statement cache (queries vary only by the
+// arity of their IN lists).
+const maxStmts = 128
+
+// prepared returns the statement for q, prepared once per Store: SQLite
+// spends more time parsing the outbox's queries than running them.
+func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, bool, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st, true, nil
+	}
+	if len(s.stmts) >= maxStmts || s.stmts == nil {
+		return nil, false, nil // the caller runs q unprepared
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, false, err
+	}
+	s.stmts[q] = st
+	return st, true, nil
+}
+
+// query runs q through the statement cache.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, cached, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !cached {
+		return s.db.QueryContext(ctx, q, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// exec runs the write q through the statement cache, under writeMu.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	st, cached, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !cached {
+		return s.db.ExecContext(ctx, q, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// row is a *sql.Row-like result of queryRow, whose statement may need closing.
+type row struct {
+	rows *sql.Rows
+	err  error
+}
+
+// Scan reads the first row into dest, like (*sql.Row).Scan.
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
+}
+
+// queryRow runs q through the statement cache, for one row.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) row {
+	rows, err := s.query(ctx, q, args...)
+	return row{rows: rows, err: err}
+}
+
+// txStmt returns q's cached statement bound to tx; close it after use.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	st, cached, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !cached {
+		return tx.PrepareContext(ctx, q)
+	}
+	return tx.StmtContext(ctx, st), nil
 }
 
 // Open opens the database in dir, creating dir (mode 0750) and the database
@@ -52,6 +191,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		// with by firing again under the same idempotency key. FULL would
 		// cost an fsync per commit, twice per delivery.
 		"_pragma=synchronous(NORMAL)",
+		// Checkpoints (which fsync) run in the background, not in the
+		// commit that happens to cross the WAL's size: see checkpoints.
+		"_pragma=wal_autocheckpoint(0)",
 		"_pragma=foreign_keys(1)",
 		"_txlock=immediate",
 	}, "&")
@@ -67,11 +209,25 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrating store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{})}
+	s.wg.Add(1)
+	go s.checkpoints()
+	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), BusyTimeout)
+	s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`) // best effort: an open reader elsewhere may hold it back
+	cancel()
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing store: %w", err)
 	}
