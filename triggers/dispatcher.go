@@ -291,10 +291,18 @@ type state struct {
 	queue    map[string][]group // claimed, waiting for a Fire slot
 	busy     map[string]int     // Fire calls in flight
 	inFlight int
-	toWrite  []store.Outcome // outcomes waiting for the writer
-	writing  bool            // a write is in progress
-	writeAt  time.Time       // when to try a failed write again
-	retryAt  time.Time       // earliest retry scheduled by this loop
+	toWrite  []store.Outcome  // outcomes waiting for the writer
+	writing  bool             // a write is in progress
+	writeAt  time.Time        // when to try a failed write again
+	retryAt  time.Time        // earliest retry scheduled by this loop
+	events   map[int64]caused // final outcomes that caused an event, by delivery, until written
+}
+
+// caused is an event a delivery caused (a rollout's outcome), handed to the
+// listening triggers once its outcome is written.
+type caused struct {
+	update        store.UpdateRecord
+	event, detail string
 }
 
 // written is the end of one write of outcomes.
@@ -320,7 +328,7 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 	} else if n > 0 {
 		d.log.Info("resuming deliveries left unfinished", "deliveries", n)
 	}
-	st := &state{held: map[int64]string{}, heldN: map[string]int{}, queue: map[string][]group{}, busy: map[string]int{}}
+	st := &state{held: map[int64]string{}, heldN: map[string]int{}, queue: map[string][]group{}, busy: map[string]int{}, events: map[int64]caused{}}
 	done := make(chan fired, 64)
 	wrote := make(chan written, 1)
 	// fireCtx outlives ctx so that Fire calls in flight may finish at shutdown.
@@ -375,7 +383,7 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 		case f := <-done:
 			d.collect(ctx, st, done, f)
 		case w := <-wrote:
-			d.wrote(st, w)
+			d.wrote(ctx, st, w)
 		}
 		timer.Stop()
 		if ctx.Err() != nil {
@@ -637,7 +645,7 @@ func (d *Dispatcher) write(ctx context.Context, st *state, wrote chan<- written)
 // wrote takes the end of a write: its deliveries are no longer held, or,
 // when it failed, its outcomes wait to be tried again (their deliveries
 // still held, so that they are not fired again meanwhile).
-func (d *Dispatcher) wrote(st *state, w written) {
+func (d *Dispatcher) wrote(ctx context.Context, st *state, w written) {
 	st.writing = false
 	if w.err != nil {
 		d.log.Error("recording delivery outcomes", "deliveries", len(w.outs), "error", w.err)
@@ -647,6 +655,12 @@ func (d *Dispatcher) wrote(st *state, w written) {
 	}
 	for _, o := range w.outs {
 		st.unhold(o.ID)
+		if c, ok := st.events[o.ID]; ok {
+			delete(st.events, o.ID)
+			if err := d.NotifyEvent(context.WithoutCancel(ctx), c.update, c.event, c.detail); err != nil {
+				d.log.Error("notifying an event", "event", c.event, "update", c.update.ID, "error", err)
+			}
+		}
 	}
 }
 
@@ -654,9 +668,9 @@ func (d *Dispatcher) wrote(st *state, w written) {
 func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next time.Time) store.Outcome {
 	in := f.g.in
 	err := f.err
-	var detail string
+	var detail, event string
 	if err == nil {
-		err, detail = f.results[i].Err, f.results[i].Detail
+		err, detail, event = f.results[i].Err, f.results[i].Detail, f.results[i].Event
 	}
 	log := d.log.With("trigger", in.Name, "container", dl.Update.ContainerName, "new_tag", dl.Candidate,
 		"key", dl.Key, "attempt", dl.Attempts+1)
@@ -678,6 +692,17 @@ func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next 
 			st.retryAt = o.Next
 		}
 		log.Warn("delivery failed; retrying", "error", err, "next_attempt", o.Next)
+	}
+	if event != "" && o.Status != store.DeliveryPending {
+		// A final outcome that caused an event (a rollout applied, rolled
+		// back, failed): recorded on the update with the outcome, then
+		// handed to the triggers listening for it.
+		o.Event = event
+		why := detail
+		if o.Error != "" {
+			why = o.Error
+		}
+		st.events[dl.ID] = caused{update: dl.Update, event: event, detail: why}
 	}
 	return o
 }
@@ -724,7 +749,7 @@ func (d *Dispatcher) shutdown(ctx context.Context, st *state, done chan fired, w
 		case f := <-done:
 			d.collect(bg, st, done, f)
 		case w := <-wrote:
-			d.wrote(st, w)
+			d.wrote(ctx, st, w)
 		}
 	}
 	wg.Wait()

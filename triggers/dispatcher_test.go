@@ -630,3 +630,54 @@ func BenchmarkDispatch(b *testing.B) {
 	drain(b, d)
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
 }
+
+// TestRolloutOutcomeReachesListeners: a trigger that deploys (compose)
+// reports its outcome as an event; the update takes the matching status, the
+// history records it, and the triggers listening for it are fired with it.
+func TestRolloutOutcomeReachesListeners(t *testing.T) {
+	tests := []struct {
+		name   string
+		result sdk.Result
+		status core.UpdateStatus
+		event  string
+	}{
+		{name: "applied", result: sdk.Result{Detail: "1.0.0 → 1.1.0 healthy", Event: sdk.EventUpdateApplied}, status: core.StatusApplied, event: sdk.EventUpdateApplied},
+		{name: "rolled back", result: sdk.Result{Err: sdk.Permanent(errors.New("health check failed")), Event: sdk.EventUpdateRolledBack}, status: core.StatusRolledBack, event: sdk.EventUpdateRolledBack},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t)
+			deploy := &fake{fire: func(_ context.Context, _ int, ups []sdk.Update) []sdk.Result { return sdk.All(len(ups), tc.result) }}
+			listener := &fake{}
+			d := New(s, []Instance{
+				{Name: "compose.prod", Trigger: deploy, Policy: DefaultPolicy()},
+				{Name: "fake.oncall", Trigger: listener, Policy: policy(func(p *Policy) { p.Events = []string{tc.event} })},
+			}, nil)
+			run := watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor))
+			notify(t, d, run)
+			drain(t, d)
+			calls, _, _ := listener.snapshot()
+			if len(calls) != 1 || calls[0][0].Event != tc.event || calls[0][0].Container != "web" {
+				t.Fatalf("listener fires = %+v, want one %s about web", calls, tc.event)
+			}
+			if !strings.Contains(calls[0][0].Detail, firstNonEmpty(tc.result.Detail, "health check failed")) {
+				t.Errorf("event detail = %q, want the rollout's", calls[0][0].Detail)
+			}
+			u, err := s.Update(context.Background(), run.Updates[0].ID)
+			if err != nil || u.Status != tc.status {
+				t.Errorf("update status = %s (%v), want %s", u.Status, err, tc.status)
+			}
+			evs, err := s.History(context.Background(), store.HistoryFilter{Kinds: []string{tc.event}})
+			if err != nil || len(evs) != 1 {
+				t.Errorf("history of %s = %v, %v; want one event", tc.event, evs, err)
+			}
+		})
+	}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

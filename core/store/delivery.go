@@ -296,6 +296,17 @@ type Outcome struct {
 	Next time.Time
 	// At is when the attempt ended; now when zero.
 	At time.Time
+	// Event is an event the delivery caused (a rollout's outcome:
+	// update-applied, update-failed, update-rolled-back): the update takes
+	// the matching status, and the history gets an event of that kind.
+	Event string
+}
+
+// eventStatus is the update status a rollout event leaves.
+var eventStatus = map[string]core.UpdateStatus{
+	"update-applied":     core.StatusApplied,
+	"update-failed":      core.StatusFailed,
+	"update-rolled-back": core.StatusRolledBack,
 }
 
 // Finish records the outcomes of attempts, in one transaction: each counts
@@ -392,7 +403,19 @@ func (s *Store) finish(ctx context.Context, outs []Outcome) (done []bool, err er
 		if _, err := ev.ExecContext(ctx, at.UnixNano(), kind, trigger+": "+detail, trigger, updateID); err != nil {
 			return nil, fmt.Errorf("recording %s event of delivery %d: %w", kind, o.ID, err)
 		}
-		if o.Status == DeliveryDelivered && event == EventUpdateAvailable {
+		if st, ok := eventStatus[o.Event]; ok && o.Status != DeliveryPending {
+			why := o.Detail
+			if o.Error != "" {
+				why = o.Error
+			}
+			if _, err := ev.ExecContext(ctx, at.UnixNano(), o.Event, trigger+": "+why, trigger, updateID); err != nil {
+				return nil, fmt.Errorf("recording %s event of delivery %d: %w", o.Event, o.ID, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ?`, string(st), at.UnixNano(), updateID); err != nil {
+				return nil, fmt.Errorf("marking update %d %s: %w", updateID, st, err)
+			}
+		}
+		if o.Status == DeliveryDelivered && event == EventUpdateAvailable && o.Event == "" {
 			if notify == nil {
 				if notify, err = s.txStmt(ctx, tx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ? AND status = ?`); err != nil {
 					return nil, fmt.Errorf("marking update %d notified: %w", updateID, err)

@@ -277,13 +277,13 @@ func result(r *proto.Result) sdk.Result {
 	}
 	switch r.GetStatus() {
 	case proto.Result_STATUS_OK:
-		return sdk.OK(r.GetDetail())
+		return sdk.Result{Detail: r.GetDetail(), Event: r.GetEvent()}
 	case proto.Result_STATUS_RETRY:
-		return sdk.Result{Err: errors.New(msg), Detail: r.GetDetail()}
+		return sdk.Result{Err: errors.New(msg), Detail: r.GetDetail(), Event: r.GetEvent()}
 	case proto.Result_STATUS_FAIL:
-		return sdk.Result{Err: sdk.Permanent(errors.New(msg)), Detail: r.GetDetail()}
+		return sdk.Result{Err: sdk.Permanent(errors.New(msg)), Detail: r.GetDetail(), Event: r.GetEvent()}
 	default:
-		return sdk.Result{Err: fmt.Errorf("the plugin returned a result without a status: %s", msg), Detail: r.GetDetail()}
+		return sdk.Result{Err: fmt.Errorf("the plugin returned a result without a status: %s", msg), Detail: r.GetDetail(), Event: r.GetEvent()}
 	}
 }
 

@@ -100,8 +100,13 @@ type Result struct {
 	// trying again cannot help (a 4xx answer, a bad address); any other error
 	// is retried later with backoff, up to a limit.
 	Err error
-	// Detail is optional detail for the history (an HTTP status, a message ID).
+	// Detail is optional detail for the history (an HTTP status, a message ID,
+	// a rollout's steps).
 	Detail string
+	// Event, when set, is an event the delivery caused — a rollout's outcome:
+	// EventUpdateApplied, EventUpdateFailed or EventUpdateRolledBack. tidewatch
+	// records it on the update and hands it to the triggers that listen for it.
+	Event string
 }
 
 // OK is the result of a delivered update.

@@ -82,7 +82,7 @@ func (s *server) Fire(ctx context.Context, req *proto.FireRequest) (*proto.FireR
 		if i < len(results) {
 			r = results[i]
 		}
-		pr := &proto.Result{Key: u.Key, Status: proto.Result_STATUS_OK, Detail: r.Detail}
+		pr := &proto.Result{Key: u.Key, Status: proto.Result_STATUS_OK, Detail: r.Detail, Event: r.Event}
 		if r.Err != nil {
 			pr.Message = r.Err.Error()
 			pr.Status = proto.Result_STATUS_RETRY

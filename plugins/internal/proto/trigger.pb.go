@@ -598,11 +598,14 @@ func (x *FireRequest) GetUpdates() []*Update {
 }
 
 type Result struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Status        Result_Status          `protobuf:"varint,2,opt,name=status,proto3,enum=tidewatch.trigger.v1.Result_Status" json:"status,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	Detail        string                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Key     string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Status  Result_Status          `protobuf:"varint,2,opt,name=status,proto3,enum=tidewatch.trigger.v1.Result_Status" json:"status,omitempty"`
+	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Detail  string                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	// An event this delivery caused, for the triggers that listen for it:
+	// "update-applied", "update-failed", "update-rolled-back" (a rollout's outcome).
+	Event         string `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,6 +664,13 @@ func (x *Result) GetMessage() string {
 func (x *Result) GetDetail() string {
 	if x != nil {
 		return x.Detail
+	}
+	return ""
+}
+
+func (x *Result) GetEvent() string {
+	if x != nil {
+		return x.Event
 	}
 	return ""
 }
@@ -757,12 +767,13 @@ const file_trigger_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"E\n" +
 	"\vFireRequest\x126\n" +
-	"\aupdates\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.UpdateR\aupdates\"\xdd\x01\n" +
+	"\aupdates\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.UpdateR\aupdates\"\xf3\x01\n" +
 	"\x06Result\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12;\n" +
 	"\x06status\x18\x02 \x01(\x0e2#.tidewatch.trigger.v1.Result.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"R\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x14\n" +
+	"\x05event\x18\x05 \x01(\tR\x05event\"R\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x10\n" +
