@@ -30,6 +30,8 @@ type Config struct {
 	Triggers []Trigger
 	// Plugins says where custom triggers come from.
 	Plugins Plugins
+	// Server configures the HTTP API and UI of `tidewatch serve` (TIDEWATCH_SERVER_*).
+	Server Server
 }
 
 // Store configures persistence.
@@ -91,6 +93,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.Store.SetDefaults()
 	c.Log.SetDefaults()
+	c.Server.SetDefaults()
 }
 
 // Validate reports every problem of every part at once.
@@ -120,14 +123,14 @@ func (c Config) validate(set func(variable string) bool) error {
 		seen[key] = true
 		es = append(es, r.validate(set))
 	}
-	es = append(es, c.Store.Validate(), c.Log.Validate())
+	es = append(es, c.Store.Validate(), c.Log.Validate(), c.Server.validate(set))
 	return errors.Join(es...)
 }
 
 // Variables of later features, which this version ignores so that setting
 // them does not break it.
 var (
-	ignoredPrefixes = []string{"TIDEWATCH_SERVER_", "TIDEWATCH_TEST"}
+	ignoredPrefixes = []string{"TIDEWATCH_TEST"}
 	ignoredNames    = []string{}
 )
 
@@ -145,9 +148,8 @@ var families = []string{"STORE", "LOG", "WATCHER", "REGISTRY", "TRIGGER", "SERVE
 // applies defaults and validates it. It reports every problem at once, joined
 // with errors.Join; each is a *VarError naming its variable. Variables are
 // matched case-insensitively; a variable set to the empty string counts as
-// unset. Variables of later features (TIDEWATCH_TRIGGER_*, TIDEWATCH_SERVER_*,
-// TIDEWATCH_PLUGINS_DIR, TIDEWATCH_PLUGIN_*, TIDEWATCH_TEST*) are ignored; any
-// other unknown TIDEWATCH_ variable is an error.
+// unset. TIDEWATCH_TEST* variables are ignored; any other unknown
+// TIDEWATCH_ variable is an error.
 func Load(environ []string) (Config, error) {
 	type entry struct{ key, upper, value string }
 	var entries []entry
@@ -262,6 +264,16 @@ func Load(environ []string) (Config, error) {
 			r.set(&es, e.key, opt, e.value)
 		case strings.HasPrefix(e.upper, "TIDEWATCH_TRIGGER_"):
 			loadTrigger(&es, triggers, e.key, e.upper, e.value, claim)
+		case strings.HasPrefix(e.upper, "TIDEWATCH_SERVER_"):
+			opt := e.upper[len("TIDEWATCH_SERVER_"):]
+			slot, ok := serverSlot(opt)
+			if !ok {
+				es.add(e.key, "", "unknown variable", "TIDEWATCH_SERVER_<option> with <option> one of "+strings.Join(serverOptions, ", ")+serverHint(opt))
+				continue
+			}
+			if claim("TIDEWATCH_SERVER_"+slot, e.key) {
+				loadServer(&es, &cfg.Server, e.key, opt, e.value)
+			}
 		case e.upper == "TIDEWATCH_PLUGINS_DIR" || strings.HasPrefix(e.upper, "TIDEWATCH_PLUGIN_"):
 			if claim(e.upper, e.key) {
 				loadPlugins(&es, &cfg.Plugins, e.key, e.upper, e.value)

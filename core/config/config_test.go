@@ -52,6 +52,7 @@ func TestLoadDefaults(t *testing.T) {
 		Watchers: []Watcher{localWatcher()},
 		Store:    Store{Path: "./data"},
 		Log:      Log{Level: slog.LevelInfo, Format: "text"},
+		Server:   Server{Address: DefaultServerAddress, Port: DefaultServerPort},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load(no TIDEWATCH_ variables) mismatch (-want +got):\n%s", diff)

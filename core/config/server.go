@@ -1,0 +1,381 @@
+package config
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/tidewatch/tidewatch/core"
+)
+
+// Defaults of the HTTP server.
+const (
+	// DefaultServerAddress is the address the server listens on: loopback,
+	// so that an unconfigured tidewatch is reachable only from its machine.
+	DefaultServerAddress = "127.0.0.1"
+	// DefaultServerPort is the TCP port of the API and UI.
+	DefaultServerPort = 8080
+)
+
+// serverOptions are what may follow TIDEWATCH_SERVER_.
+var serverOptions = []string{"ADDRESS", "PORT", "TLS_CERT", "TLS_KEY", "AUTH_USERS", "AUTH_USERS_FILE", "API_TOKENS", "API_TOKENS_FILE"}
+
+// Server configures the HTTP server of `tidewatch serve`: where it listens,
+// its TLS files, and who may use it.
+//
+// Authentication is off only when no user and no token is configured and
+// Address is a loopback address; a server on any other address without
+// users or tokens is a configuration error. With authentication on, every
+// route but /healthz, /readyz and the UI's static files needs a user (HTTP
+// Basic) or an API token (Authorization: Bearer).
+type Server struct {
+	// Address is the IP address or host name to listen on
+	// (TIDEWATCH_SERVER_ADDRESS); default DefaultServerAddress. "0.0.0.0"
+	// or "::" listen on every interface.
+	Address string
+	// Port is the TCP port (TIDEWATCH_SERVER_PORT); default DefaultServerPort.
+	Port int
+	// TLSCert and TLSKey are PEM files (TIDEWATCH_SERVER_TLS_CERT,
+	// TIDEWATCH_SERVER_TLS_KEY); with both set the server speaks HTTPS only.
+	TLSCert, TLSKey string
+	// Users may log in with HTTP Basic (TIDEWATCH_SERVER_AUTH_USERS, or
+	// TIDEWATCH_SERVER_AUTH_USERS_FILE): "name:hash" entries separated by
+	// commas or newlines, each hash bcrypt ("$2a$", "$2b$", "$2y$") or
+	// argon2id in its PHC form ("$argon2id$v=19$m=65536,t=3,p=4$salt$hash").
+	// In a file, blank lines and lines starting with # are skipped.
+	Users []User
+	// Tokens are API tokens for scripts and CI (TIDEWATCH_SERVER_API_TOKENS,
+	// or TIDEWATCH_SERVER_API_TOKENS_FILE): "name:sha256hex" entries
+	// separated by commas or newlines, each the SHA-256 of a token, so that
+	// tokens are not kept in the clear: printf %s "$TOKEN" | sha256sum.
+	Tokens []Token
+	// Vars maps each option set (ADDRESS, PORT, TLS_CERT, TLS_KEY,
+	// AUTH_USERS, API_TOKENS) to the variable that set it.
+	Vars map[string]string
+}
+
+// User is one user allowed to log in.
+type User struct {
+	// Name is the user name.
+	Name string
+	// Hash is the user's password hash.
+	Hash PasswordHash
+}
+
+// PasswordHash is a parsed password hash. It redacts itself when printed,
+// logged or encoded: a hash helps an attacker guess the password.
+type PasswordHash struct {
+	// Scheme is "bcrypt" or "argon2id".
+	Scheme string
+	// Encoded is the hash as written.
+	Encoded core.Secret
+	// Memory (KiB), Time (passes), Threads, Salt and Key are the argon2id
+	// parameters and digest; zero for bcrypt.
+	Memory  uint32
+	Time    uint32
+	Threads uint8
+	Salt    []byte
+	Key     []byte
+}
+
+// String redacts the hash, naming only its scheme.
+func (h PasswordHash) String() string { return h.Scheme + " " + core.Redacted }
+
+// GoString redacts the hash under %#v.
+func (h PasswordHash) GoString() string { return h.String() }
+
+// MarshalText redacts the hash in encoders.
+func (h PasswordHash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// Token is one API token, known by the SHA-256 of its value.
+type Token struct {
+	// Name says whose token it is ("ci"); it shows in logs.
+	Name string
+	// SHA256 is the digest of the token's value.
+	SHA256 [32]byte
+}
+
+// SetDefaults fills an empty Address and Port.
+func (s *Server) SetDefaults() {
+	if s.Address == "" {
+		s.Address = DefaultServerAddress
+	}
+	if s.Port == 0 {
+		s.Port = DefaultServerPort
+	}
+}
+
+// Addr returns "address:port" for net.Listen.
+func (s Server) Addr() string { return net.JoinHostPort(s.Address, strconv.Itoa(s.Port)) }
+
+// TLS reports whether the server speaks HTTPS.
+func (s Server) TLS() bool { return s.TLSCert != "" && s.TLSKey != "" }
+
+// AuthEnabled reports whether requests must authenticate: whenever a user or
+// a token is configured (Validate refuses a non-loopback address without).
+func (s Server) AuthEnabled() bool { return len(s.Users) > 0 || len(s.Tokens) > 0 }
+
+// Loopback reports whether Address only accepts connections from this
+// machine: a loopback IP ("127.0.0.1", "::1") or "localhost".
+func (s Server) Loopback() bool {
+	a := strings.TrimSuffix(strings.TrimPrefix(s.Address, "["), "]")
+	if strings.EqualFold(a, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(a)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Validate reports every problem with the server configuration.
+func (s Server) Validate() error { return s.validate(unset) }
+
+func (s Server) validate(set func(string) bool) error {
+	var es errs
+	if s.Address != "" && !validHost(strings.TrimSuffix(strings.TrimPrefix(s.Address, "["), "]")) && !set(s.canonical("ADDRESS")) {
+		es.add(s.variable("ADDRESS"), s.Address, "not an address", "an IP address or host name, without port")
+	}
+	if (s.Port < 0 || s.Port > 65535) && !set(s.canonical("PORT")) {
+		es.add(s.variable("PORT"), strconv.Itoa(s.Port), "not a port number", "an integer from 1 to 65535")
+	}
+	switch {
+	case s.TLSCert != "" && s.TLSKey == "":
+		es.add(s.variable("TLS_KEY"), "", "not set while "+s.variable("TLS_CERT")+" is", "both TLS files, or neither")
+	case s.TLSKey != "" && s.TLSCert == "":
+		es.add(s.variable("TLS_CERT"), "", "not set while "+s.variable("TLS_KEY")+" is", "both TLS files, or neither")
+	}
+	if s.Address != "" && !s.Loopback() && !s.AuthEnabled() {
+		es.add(s.variable("ADDRESS"), s.Address, "listens beyond this machine without authentication",
+			"TIDEWATCH_SERVER_AUTH_USERS (or _FILE) or TIDEWATCH_SERVER_API_TOKENS (or _FILE) set, or a loopback address such as 127.0.0.1")
+	}
+	seen := map[string]bool{}
+	for _, u := range s.Users {
+		if seen[u.Name] {
+			es.add(s.variable("AUTH_USERS"), "", "user "+quote(u.Name)+" listed twice", "one entry per user")
+		}
+		seen[u.Name] = true
+	}
+	seen = map[string]bool{}
+	for _, t := range s.Tokens {
+		if seen[t.Name] {
+			es.add(s.variable("API_TOKENS"), "", "token "+quote(t.Name)+" listed twice", "one entry per token name")
+		}
+		seen[t.Name] = true
+	}
+	return errors.Join(es...)
+}
+
+// variable returns the variable that set option, or its plain name.
+func (s Server) variable(option string) string {
+	if v, ok := s.Vars[option]; ok {
+		return v
+	}
+	return "TIDEWATCH_SERVER_" + option
+}
+
+// canonical is the claim key of option.
+func (s Server) canonical(option string) string { return "TIDEWATCH_SERVER_" + option }
+
+// serverSlot is the option a TIDEWATCH_SERVER_ option sets: _FILE variants
+// share their base's slot. ok is false for an unknown option.
+func serverSlot(option string) (slot string, ok bool) {
+	for _, o := range serverOptions {
+		if o == option {
+			return strings.TrimSuffix(option, "_FILE"), true
+		}
+	}
+	return "", false
+}
+
+// loadServer handles one TIDEWATCH_SERVER_ variable whose option (after the
+// prefix, upper case) is known.
+func loadServer(es *errs, s *Server, key, option, value string) {
+	slot, _ := serverSlot(option)
+	if s.Vars == nil {
+		s.Vars = map[string]string{}
+	}
+	s.Vars[slot] = key
+	switch option {
+	case "ADDRESS":
+		a := strings.TrimSpace(value)
+		if !validHost(strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")) {
+			es.add(key, value, "not an address", "an IP address or host name, without port")
+			return
+		}
+		s.Address = a
+	case "PORT":
+		p, ok := parsePort(value)
+		if !ok {
+			es.add(key, value, "not a port number", "an integer from 1 to 65535")
+		}
+		s.Port = p
+	case "TLS_CERT", "TLS_KEY":
+		if p := checkReadableFile(value); p != "" {
+			es.add(key, value, p, "a readable PEM file")
+		}
+		if option == "TLS_CERT" {
+			s.TLSCert = value
+		} else {
+			s.TLSKey = value
+		}
+	case "AUTH_USERS", "AUTH_USERS_FILE":
+		text, ok := serverListValue(es, key, option, value)
+		if ok {
+			s.Users = parseUsers(es, key, text)
+		}
+	case "API_TOKENS", "API_TOKENS_FILE":
+		text, ok := serverListValue(es, key, option, value)
+		if ok {
+			s.Tokens = parseTokens(es, key, text)
+		}
+	}
+}
+
+// serverListValue returns the list a variable holds, read from its file for a _FILE variant.
+func serverListValue(es *errs, key, option, value string) (string, bool) {
+	if !strings.HasSuffix(option, "_FILE") {
+		return value, true
+	}
+	text, problem := readSecretFile(value)
+	if problem != "" {
+		es.add(key, value, problem, "a readable file of name:hash lines")
+		return "", false
+	}
+	return text, true
+}
+
+var (
+	entryName   = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+	entryStart  = regexp.MustCompile(`^\s*[A-Za-z0-9._@-]{1,64}:`)
+	bcryptHash  = regexp.MustCompile(`^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$`)
+	argon2Param = regexp.MustCompile(`^m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,3})$`)
+)
+
+// splitEntries splits a list of name:value entries separated by newlines or
+// commas. A comma followed by something that does not start an entry
+// ("name:") belongs to the value: argon2id parameters hold commas. Blank
+// lines and lines starting with # are skipped.
+func splitEntries(text string) []string {
+	var out []string
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		for i, part := range strings.Split(line, ",") {
+			if i > 0 && !entryStart.MatchString(part) && len(out) > 0 {
+				out[len(out)-1] += "," + part
+				continue
+			}
+			out = append(out, part)
+		}
+	}
+	for i := range out {
+		out[i] = strings.TrimSpace(out[i])
+	}
+	return out
+}
+
+// parseUsers reads "name:hash" entries. Problems name the user, never the hash.
+func parseUsers(es *errs, key, text string) []User {
+	var out []User
+	before := len(*es)
+	for i, e := range splitEntries(text) {
+		name, hash, ok := strings.Cut(e, ":")
+		if !ok || !entryName.MatchString(name) {
+			es.addSecret(key, "entry "+strconv.Itoa(i+1)+" is not name:hash", "user names of letters, digits and ._@- followed by : and a bcrypt or argon2id hash")
+			continue
+		}
+		h, problem := ParsePasswordHash(hash)
+		if problem != "" {
+			es.addSecret(key, "user "+quote(name)+": "+problem, "a bcrypt hash ($2a$, $2b$ or $2y$) or an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")
+			continue
+		}
+		out = append(out, User{Name: name, Hash: h})
+	}
+	if len(out) == 0 && len(*es) == before {
+		es.addSecret(key, "no user", "name:hash entries separated by commas or newlines")
+	}
+	return out
+}
+
+// ParsePasswordHash parses a bcrypt hash or an argon2id PHC string. It
+// returns the problem, never the hash, when it cannot.
+func ParsePasswordHash(s string) (PasswordHash, string) {
+	s = strings.TrimSpace(s)
+	switch {
+	case strings.HasPrefix(s, "$2"):
+		if !bcryptHash.MatchString(s) {
+			return PasswordHash{}, "malformed bcrypt hash"
+		}
+		return PasswordHash{Scheme: "bcrypt", Encoded: core.Secret(s)}, ""
+	case strings.HasPrefix(s, "$argon2id$"):
+		parts := strings.Split(s, "$") // "", argon2id, v=19, m=…,t=…,p=…, salt, hash
+		if len(parts) != 6 || parts[2] != "v=19" {
+			return PasswordHash{}, "malformed argon2id hash (want $argon2id$v=19$m=…,t=…,p=…$salt$hash)"
+		}
+		m := argon2Param.FindStringSubmatch(parts[3])
+		if m == nil {
+			return PasswordHash{}, "malformed argon2id parameters (want m=…,t=…,p=…)"
+		}
+		mem, err1 := strconv.ParseUint(m[1], 10, 32)
+		t, err2 := strconv.ParseUint(m[2], 10, 32)
+		p, err3 := strconv.ParseUint(m[3], 10, 8)
+		if err1 != nil || err2 != nil || err3 != nil || mem < 8 || t < 1 || p < 1 || mem > 4<<20 {
+			return PasswordHash{}, "argon2id parameters out of range (m from 8 to 4194304 KiB, t and p at least 1)"
+		}
+		salt, err1 := base64.RawStdEncoding.DecodeString(strings.TrimRight(parts[4], "="))
+		key, err2 := base64.RawStdEncoding.DecodeString(strings.TrimRight(parts[5], "="))
+		if err1 != nil || err2 != nil || len(salt) < 8 || len(key) < 16 {
+			return PasswordHash{}, "malformed argon2id salt or hash (base64, at least 8 and 16 bytes)"
+		}
+		return PasswordHash{Scheme: "argon2id", Encoded: core.Secret(s), Memory: uint32(mem), Time: uint32(t), Threads: uint8(p), Salt: salt, Key: key}, ""
+	case s == "":
+		return PasswordHash{}, "empty hash"
+	}
+	return PasswordHash{}, "unknown hash scheme (a password in the clear?)"
+}
+
+// parseTokens reads "name:sha256hex" entries.
+func parseTokens(es *errs, key, text string) []Token {
+	var out []Token
+	before := len(*es)
+	for i, e := range splitEntries(text) {
+		name, sum, ok := strings.Cut(e, ":")
+		if !ok || !entryName.MatchString(name) {
+			es.addSecret(key, "entry "+strconv.Itoa(i+1)+" is not name:sha256", "token names of letters, digits and ._@- followed by : and the token's SHA-256")
+			continue
+		}
+		sum = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(sum, "sha256:")))
+		b, err := hex.DecodeString(sum)
+		if err != nil || len(b) != 32 {
+			es.addSecret(key, "token "+quote(name)+": not a SHA-256", `64 hexadecimal digits: printf %s "$TOKEN" | sha256sum`)
+			continue
+		}
+		var t Token
+		t.Name = name
+		copy(t.SHA256[:], b)
+		out = append(out, t)
+	}
+	if len(out) == 0 && len(*es) == before {
+		es.addSecret(key, "no token", "name:sha256 entries separated by commas or newlines")
+	}
+	return out
+}
+
+// serverHint suggests the server variable a mistyped option meant.
+func serverHint(option string) string {
+	best, bestDist := "", 3
+	for _, o := range serverOptions {
+		if d := distance(option, o); d < bestDist {
+			best, bestDist = o, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return "; did you mean TIDEWATCH_SERVER_" + best + "?"
+}

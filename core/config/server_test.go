@@ -1,0 +1,193 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Hashes of the password "s3cret", and the SHA-256 of the token "tok-ci".
+const (
+	testBcrypt   = "$2a$04$7E5JTsY5lWH.5jxbtHHpS.ZOy6/xNhBwqNe4gwlFZd3FFnvryXnfO"
+	testArgon2id = "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0MTIzNA$bILPVy31aUdXOG88ubm06q+qSTjjzbg22l+f8DhEHFg"
+	testTokenSum = "ee037f54510155cee42806b26a48187d4b8644857a020a77c867585a50a577ff"
+)
+
+func tokenSum(t *testing.T, h string) [32]byte {
+	t.Helper()
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != 32 {
+		t.Fatalf("bad test digest %q", h)
+	}
+	var s [32]byte
+	copy(s[:], b)
+	return s
+}
+
+// serverSummary is what the tests compare of a Server: the hashes by scheme.
+type serverSummary struct {
+	Address         string
+	Port            int
+	TLSCert, TLSKey string
+	Users           []string // name:scheme
+	Tokens          []string // name:hex
+	Auth, Loopback  bool
+}
+
+func summarize(s Server) serverSummary {
+	out := serverSummary{Address: s.Address, Port: s.Port, TLSCert: s.TLSCert, TLSKey: s.TLSKey, Auth: s.AuthEnabled(), Loopback: s.Loopback()}
+	for _, u := range s.Users {
+		out.Users = append(out.Users, u.Name+":"+u.Hash.Scheme)
+	}
+	for _, t := range s.Tokens {
+		out.Tokens = append(out.Tokens, t.Name+":"+hex.EncodeToString(t.SHA256[:]))
+	}
+	return out
+}
+
+func TestLoadServer(t *testing.T) {
+	cert := writeFile(t, "cert.pem", "-----BEGIN CERTIFICATE-----\n", 0o600)
+	key := writeFile(t, "key.pem", "-----BEGIN PRIVATE KEY-----\n", 0o600)
+	usersFile := writeFile(t, "users", "# who may log in\nalice:"+testBcrypt+"\n\nbob:"+testArgon2id+"\n", 0o600)
+	tokensFile := writeFile(t, "tokens", "ci:"+testTokenSum+"\n", 0o600)
+	tests := []struct {
+		name string
+		env  []string
+		want serverSummary
+	}{
+		{"defaults", nil, serverSummary{Address: "127.0.0.1", Port: 8080, Loopback: true}},
+		{"port", []string{"TIDEWATCH_SERVER_PORT=9090"}, serverSummary{Address: "127.0.0.1", Port: 9090, Loopback: true}},
+		{"localhost", []string{"TIDEWATCH_SERVER_ADDRESS=localhost"}, serverSummary{Address: "localhost", Port: 8080, Loopback: true}},
+		{"ipv6 loopback", []string{"TIDEWATCH_SERVER_ADDRESS=::1"}, serverSummary{Address: "::1", Port: 8080, Loopback: true}},
+		{"tls", []string{"TIDEWATCH_SERVER_TLS_CERT=" + cert, "TIDEWATCH_SERVER_TLS_KEY=" + key},
+			serverSummary{Address: "127.0.0.1", Port: 8080, TLSCert: cert, TLSKey: key, Loopback: true}},
+		{"users, commas", []string{"TIDEWATCH_SERVER_ADDRESS=0.0.0.0", "TIDEWATCH_SERVER_AUTH_USERS=alice:" + testBcrypt + ",bob:" + testArgon2id},
+			serverSummary{Address: "0.0.0.0", Port: 8080, Users: []string{"alice:bcrypt", "bob:argon2id"}, Auth: true}},
+		{"users, argon2id first", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:" + testArgon2id + ", alice:" + testBcrypt},
+			serverSummary{Address: "127.0.0.1", Port: 8080, Users: []string{"bob:argon2id", "alice:bcrypt"}, Auth: true, Loopback: true}},
+		{"users, newlines", []string{"TIDEWATCH_SERVER_AUTH_USERS=alice:" + testBcrypt + "\nbob:" + testArgon2id + "\n"},
+			serverSummary{Address: "127.0.0.1", Port: 8080, Users: []string{"alice:bcrypt", "bob:argon2id"}, Auth: true, Loopback: true}},
+		{"users file", []string{"TIDEWATCH_SERVER_ADDRESS=0.0.0.0", "TIDEWATCH_SERVER_AUTH_USERS_FILE=" + usersFile},
+			serverSummary{Address: "0.0.0.0", Port: 8080, Users: []string{"alice:bcrypt", "bob:argon2id"}, Auth: true}},
+		{"tokens", []string{"TIDEWATCH_SERVER_ADDRESS=10.0.0.1", "TIDEWATCH_SERVER_API_TOKENS=ci:" + testTokenSum + ",deploy:sha256:" + strings.ToUpper(strings.Repeat("ab", 32))},
+			serverSummary{Address: "10.0.0.1", Port: 8080, Tokens: []string{"ci:" + testTokenSum, "deploy:" + strings.Repeat("ab", 32)}, Auth: true}},
+		{"tokens file", []string{"TIDEWATCH_SERVER_API_TOKENS_FILE=" + tokensFile},
+			serverSummary{Address: "127.0.0.1", Port: 8080, Tokens: []string{"ci:" + testTokenSum}, Auth: true, Loopback: true}},
+		{"lower case", []string{"tidewatch_server_port=81"}, serverSummary{Address: "127.0.0.1", Port: 81, Loopback: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(tc.env)
+			if err != nil {
+				t.Fatalf("Load(%q) error = %v, want nil", tc.env, err)
+			}
+			if diff := cmp.Diff(tc.want, summarize(cfg.Server)); diff != "" {
+				t.Errorf("Load(%q).Server mismatch (-want +got):\n%s", tc.env, diff)
+			}
+		})
+	}
+}
+
+func TestLoadServerArgon2Parameters(t *testing.T) {
+	cfg, err := Load([]string{"TIDEWATCH_SERVER_AUTH_USERS=bob:" + testArgon2id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Server.Users[0].Hash
+	got := fmt.Sprintf("%d %d %d %s %d", h.Memory, h.Time, h.Threads, h.Salt, len(h.Key))
+	if want := "64 1 1 saltsaltsalt1234 32"; got != want {
+		t.Errorf("argon2id parameters = %q, want %q", got, want)
+	}
+	tok, err := Load([]string{"TIDEWATCH_SERVER_API_TOKENS=ci:" + testTokenSum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]Token{{Name: "ci", SHA256: tokenSum(t, testTokenSum)}}, tok.Server.Tokens); diff != "" {
+		t.Errorf("tokens mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadServerErrors(t *testing.T) {
+	cert := writeFile(t, "cert.pem", "x", 0o600)
+	tests := []struct {
+		name string
+		env  []string
+		want []string // prefixes of the errors, in order
+	}{
+		{"bad port", []string{"TIDEWATCH_SERVER_PORT=http"}, []string{`TIDEWATCH_SERVER_PORT="http": not a port number`}},
+		{"port out of range", []string{"TIDEWATCH_SERVER_PORT=70000"}, []string{`TIDEWATCH_SERVER_PORT="70000": not a port number`}},
+		{"bad address", []string{"TIDEWATCH_SERVER_ADDRESS=http://x:80"}, []string{`TIDEWATCH_SERVER_ADDRESS="http://x:80": not an address`}},
+		{"open without auth", []string{"TIDEWATCH_SERVER_ADDRESS=0.0.0.0"},
+			[]string{`TIDEWATCH_SERVER_ADDRESS="0.0.0.0": listens beyond this machine without authentication; expected TIDEWATCH_SERVER_AUTH_USERS (or _FILE) or TIDEWATCH_SERVER_API_TOKENS`}},
+		{"host name without auth", []string{"TIDEWATCH_SERVER_ADDRESS=tidewatch.example.com"}, []string{`TIDEWATCH_SERVER_ADDRESS="tidewatch.example.com": listens beyond`}},
+		{"cert without key", []string{"TIDEWATCH_SERVER_TLS_CERT=" + cert}, []string{"TIDEWATCH_SERVER_TLS_KEY: not set while TIDEWATCH_SERVER_TLS_CERT is"}},
+		{"key without cert", []string{"TIDEWATCH_SERVER_TLS_KEY=" + cert}, []string{"TIDEWATCH_SERVER_TLS_CERT: not set while TIDEWATCH_SERVER_TLS_KEY is"}},
+		{"missing cert", []string{"TIDEWATCH_SERVER_TLS_CERT=/nonexistent/cert.pem", "TIDEWATCH_SERVER_TLS_KEY=" + cert},
+			[]string{`TIDEWATCH_SERVER_TLS_CERT="/nonexistent/cert.pem": cannot read file`}},
+		{"clear password", []string{"TIDEWATCH_SERVER_AUTH_USERS=alice:hunter2"}, []string{`TIDEWATCH_SERVER_AUTH_USERS: user "alice": unknown hash scheme`}},
+		{"bad bcrypt", []string{"TIDEWATCH_SERVER_AUTH_USERS=alice:$2a$04$short"}, []string{`TIDEWATCH_SERVER_AUTH_USERS: user "alice": malformed bcrypt hash`}},
+		{"bad argon2id params", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:$argon2id$v=19$m=x,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": malformed argon2id parameters`}},
+		{"argon2i is not argon2id", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:$argon2i$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": unknown hash scheme`}},
+		{"no name", []string{"TIDEWATCH_SERVER_AUTH_USERS=" + testBcrypt}, []string{"TIDEWATCH_SERVER_AUTH_USERS: entry 1 is not name:hash"}},
+		{"user twice", []string{"TIDEWATCH_SERVER_AUTH_USERS=a:" + testBcrypt + ",a:" + testBcrypt}, []string{`TIDEWATCH_SERVER_AUTH_USERS: user "a" listed twice`}},
+		{"only comments", []string{"TIDEWATCH_SERVER_AUTH_USERS=# nobody"}, []string{"TIDEWATCH_SERVER_AUTH_USERS: no user"}},
+		{"users and file", []string{"TIDEWATCH_SERVER_AUTH_USERS=a:" + testBcrypt, "TIDEWATCH_SERVER_AUTH_USERS_FILE=" + cert},
+			[]string{"TIDEWATCH_SERVER_AUTH_USERS_FILE: set together with TIDEWATCH_SERVER_AUTH_USERS"}},
+		{"missing users file", []string{"TIDEWATCH_SERVER_AUTH_USERS_FILE=/nonexistent/users"}, []string{`TIDEWATCH_SERVER_AUTH_USERS_FILE="/nonexistent/users": cannot read file`}},
+		{"token in the clear", []string{"TIDEWATCH_SERVER_API_TOKENS=ci:tok-ci"}, []string{`TIDEWATCH_SERVER_API_TOKENS: token "ci": not a SHA-256`}},
+		{"token twice", []string{"TIDEWATCH_SERVER_API_TOKENS=ci:" + testTokenSum + ",ci:" + testTokenSum}, []string{`TIDEWATCH_SERVER_API_TOKENS: token "ci" listed twice`}},
+		{"unknown option", []string{"TIDEWATCH_SERVER_PROT=1"}, []string{"TIDEWATCH_SERVER_PROT: unknown variable; expected TIDEWATCH_SERVER_<option> with <option> one of ADDRESS, PORT"}},
+		{"typo hint", []string{"TIDEWATCH_SERVER_AUTH_USER=x"}, []string{"TIDEWATCH_SERVER_AUTH_USER: unknown variable"}},
+		{"every error at once", []string{"TIDEWATCH_SERVER_PORT=0", "TIDEWATCH_SERVER_ADDRESS=0.0.0.0", "TIDEWATCH_SERVER_API_TOKENS=x"},
+			[]string{"TIDEWATCH_SERVER_API_TOKENS: entry 1 is not name:sha256", "TIDEWATCH_SERVER_PORT=", "TIDEWATCH_SERVER_ADDRESS="}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.env)
+			got := leaves(err)
+			if len(got) != len(tc.want) {
+				t.Fatalf("Load(%q) gave %d errors, want %d:\n%s", tc.env, len(got), len(tc.want), strings.Join(got, "\n"))
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("Load(%q) error %d = %q, want it to start with %q", tc.env, i, got[i], w)
+				}
+			}
+			// A hash or a password never shows in an error.
+			for _, e := range got {
+				for _, secret := range []string{"hunter2", "$2a$04$short", "c2FsdHNhbHRzYWx0", "c2FsdA", testBcrypt, testArgon2id, "tok-ci", testTokenSum} {
+					if strings.Contains(e, secret) {
+						t.Errorf("Load error %q shows %q", e, secret)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestServerTypoHint(t *testing.T) {
+	_, err := Load([]string{"TIDEWATCH_SERVER_AUTH_USER=x"})
+	if err == nil || !strings.Contains(err.Error(), "did you mean TIDEWATCH_SERVER_AUTH_USERS?") {
+		t.Errorf("Load(TIDEWATCH_SERVER_AUTH_USER) error = %v, want a hint at TIDEWATCH_SERVER_AUTH_USERS", err)
+	}
+}
+
+func TestPasswordHashRedacts(t *testing.T) {
+	cfg, err := Load([]string{"TIDEWATCH_SERVER_AUTH_USERS=alice:" + testBcrypt + ",bob:" + testArgon2id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(format, cfg.Server)
+		for _, h := range []string{testBcrypt, testArgon2id, "c2FsdHNhbHRzYWx0MTIzNA"} {
+			if strings.Contains(out, h) {
+				t.Errorf("Sprintf(%q, server) shows a hash: %s", format, out)
+			}
+		}
+	}
+}

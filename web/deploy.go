@@ -1,0 +1,47 @@
+package web
+
+import (
+	"net/http"
+	"regexp"
+)
+
+var (
+	composeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+	imageTag    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+)
+
+// deploy answers POST /api/deploy: a compose service is rolled to a tag,
+// with the compose trigger's health gate and rollback. An applied (or
+// dry-run) deploy answers 200 with its result; a rolled-back or failed one
+// 409 with the error and the result, so that `curl --fail` fails a CI job.
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
+	if s.deps.Deployer == nil {
+		return &Error{Status: http.StatusNotImplemented, Code: "not_implemented",
+			Message: "deploys need a compose trigger; configure one with TIDEWATCH_TRIGGER_COMPOSE_<name>_*"}
+	}
+	var req DeployRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return err
+	}
+	switch {
+	case !composeName.MatchString(req.Project):
+		return badInput("project", "required: a compose project name")
+	case !composeName.MatchString(req.Service):
+		return badInput("service", "required: a compose service name")
+	case !imageTag.MatchString(req.Tag):
+		return badInput("tag", "required: an image tag (letters, digits, _ . -, at most 128)")
+	}
+	res, err := s.deps.Deployer.Deploy(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	if res.Result != "applied" && res.Result != "dry-run" {
+		msg := "deploy " + res.Result
+		if res.Detail != "" {
+			msg += ": " + res.Detail
+		}
+		return &Error{Status: http.StatusConflict, Code: "deploy_" + res.Result, Message: msg, Extra: map[string]any{"result": res}}
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}

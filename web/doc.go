@@ -1,0 +1,41 @@
+// Package web is the HTTP side of `tidewatch serve`: the REST API under
+// /api, the health and metrics endpoints, the OpenAPI document, the event
+// stream and the embedded UI.
+//
+// The whole route tree is in routes(). Handlers return an error; one adapter
+// (handle) turns it into a status and a JSON body
+// {"error":{"code":"…","message":"…"}}: *Error values carry their own status
+// (400 naming the field for bad input), errors wrapping core.ErrNotFound
+// answer 404, ErrConflict 409, anything else 500 without its text (it is
+// logged with the request ID).
+//
+// # Security
+//
+// Authentication (see core/config.Server) is off only when no user and no
+// token is configured, which the configuration allows only on a loopback
+// address. With it on, every route but /healthz, /readyz and the UI's
+// static files needs either HTTP Basic credentials of a configured user
+// (bcrypt or argon2id hash; the browser asks for them and the UI's requests
+// reuse them) or an API token, "Authorization: Bearer <token>", compared by
+// its SHA-256 in constant time. Users and tokens may do the same things.
+// A successful password check is remembered for CacheTTL, keyed by an HMAC
+// of the credentials under a per-process key, so that the slow hashes are
+// not paid on every request.
+//
+// Every state-changing request (POST) from a browser must come from the same
+// origin: net/http's CrossOriginProtection refuses it with 403 when
+// Sec-Fetch-Site says cross-site or Origin names another host. Every
+// response carries a strict Content-Security-Policy, X-Content-Type-Options,
+// Referrer-Policy and X-Frame-Options; API responses are not cached. No
+// secret is ever in a response: trigger options flagged secret read
+// "[redacted]", and the auth configuration is never shown.
+//
+// # Defaults
+//
+// The server listens on 127.0.0.1:8080 (TIDEWATCH_SERVER_ADDRESS, _PORT),
+// with ReadHeaderTimeout 10s, ReadTimeout 30s, WriteTimeout 5m (a deploy waits
+// for its rollout; the event stream lifts it), IdleTimeout 2m and 1 MiB of
+// headers; request bodies are capped at 64 KiB. On shutdown it stops
+// accepting, ends event streams, and gives requests in flight ShutdownGrace
+// to finish. Event streams send a heartbeat comment every 15s.
+package web

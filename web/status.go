@@ -1,0 +1,70 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// ReadyTimeout bounds each readiness check.
+const ReadyTimeout = 3 * time.Second
+
+// watchers answers GET /api/watchers.
+func (s *Server) watchers(w http.ResponseWriter, r *http.Request) error {
+	ws := s.deps.Watcher.Status()
+	if ws == nil {
+		ws = []WatcherStatus{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"watchers": ws})
+	return nil
+}
+
+// registries answers GET /api/registries.
+func (s *Server) registries(w http.ResponseWriter, r *http.Request) error {
+	var rs []RegistryStatus
+	if s.deps.Registries != nil {
+		rs = s.deps.Registries.Status()
+	}
+	if rs == nil {
+		rs = []RegistryStatus{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"registries": rs})
+	return nil
+}
+
+// healthz answers GET /healthz: the process serves.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz answers GET /readyz: every readiness check passes (200), or not
+// (503). Failures are named, their errors only logged.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	names := make([]string, 0, len(s.deps.Ready))
+	for n := range s.deps.Ready {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	checks := map[string]string{}
+	status := http.StatusOK
+	for _, n := range names {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		err := s.deps.Ready[n](ctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("not ready", "check", n, "error", err)
+			checks[n] = "failing"
+			status = http.StatusServiceUnavailable
+			continue
+		}
+		checks[n] = "ok"
+	}
+	word := "ready"
+	if status != http.StatusOK {
+		word = "not ready"
+	}
+	writeJSON(w, status, map[string]any{"status": word, "checks": checks})
+	return nil
+}
