@@ -3,6 +3,7 @@
 //
 // Usage:
 //
+//	tidewatch serve
 //	tidewatch check [--format table|json] [--exit-code] [--trigger-wait 2m]
 //	tidewatch plugins
 //	tidewatch version
@@ -39,6 +40,8 @@ const (
 const usage = `tidewatch watches the containers on Docker hosts and finds newer images for them.
 
 Usage:
+  tidewatch serve                                      the daemon: watch on schedule and on engine events, fire the
+                                                       triggers, serve the API and the web UI
   tidewatch check [--format table|json] [--exit-code]   check every configured host once, print what can be updated,
                                                        and fire the automatic triggers
   tidewatch plugins                                    list the trigger types (built-in and from TIDEWATCH_PLUGINS_DIR) with their options, and the configured triggers
@@ -56,8 +59,7 @@ func run() int {
 // runArgs runs one command line; it is run() without the process around it, for tests.
 func runArgs(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+		args = []string{"serve"} // the default command
 	}
 	switch args[0] {
 	case "version", "--version", "-v":
@@ -66,13 +68,20 @@ func runArgs(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	case "check", "plugins":
+	case "healthcheck":
+		cfg, err := config.Load(environ)
+		if err != nil {
+			fmt.Fprintf(stderr, "tidewatch: invalid configuration:\n%v\n", err)
+			return exitError
+		}
+		return healthcheckCommand(ctx, cfg, stderr)
+	case "check", "plugins", "serve":
 		cfg, err := config.Load(environ)
 		log := newLogger(cfg.Log, stderr)
 		if err != nil {
 			// The triggers' own options are checked by their plugins: ask
 			// them too, so that every mistake is reported at once.
-			if len(cfg.Triggers) > 0 && args[0] == "check" {
+			if len(cfg.Triggers) > 0 && args[0] != "plugins" {
 				h := host.New(host.Options{Level: slog.LevelError}, log)
 				_, _, terr := loadTriggers(ctx, cfg, h, log)
 				h.Close()
@@ -81,8 +90,11 @@ func runArgs(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 			fmt.Fprintf(stderr, "tidewatch: invalid configuration:\n%v\n", err)
 			return exitError
 		}
-		if args[0] == "plugins" {
+		switch args[0] {
+		case "plugins":
 			return pluginsCommand(ctx, cfg, stdout, stderr, log)
+		case "serve":
+			return serveCommand(ctx, cfg, stdout, stderr, log)
 		}
 		return checkCommand(ctx, cfg, args[1:], stdout, stderr, log)
 	case "trigger": // hidden: the process of a built-in trigger

@@ -17,7 +17,6 @@ func TestRunArgs(t *testing.T) {
 	}{
 		{name: "version", args: []string{"version"}, code: exitOK, wantStdout: []string{"tidewatch "}},
 		{name: "help", args: []string{"help"}, code: exitOK, wantStdout: []string{"tidewatch check"}},
-		{name: "no command", args: nil, code: exitUsage, wantStderr: []string{"Usage:"}},
 		{name: "unknown command", args: []string{"chek"}, code: exitUsage, wantStderr: []string{`unknown command "chek"`}},
 		{
 			name: "bad configuration is reported whole before anything runs",

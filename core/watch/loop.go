@@ -40,6 +40,8 @@ type RunReport struct {
 	Checks []core.Check
 	// Err is the run's error, if the run as a whole failed.
 	Err error
+	// Start is when the run began.
+	Start time.Time
 }
 
 // Watch runs full checks on the schedule and checks each newly started
@@ -69,11 +71,12 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 		}
 	}
 	full := func(reason string) {
+		start := time.Now()
 		checks, err := w.Run(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err})
+		report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err, Start: start})
 	}
 
 	fullRuns := make(chan string, 1)
@@ -136,6 +139,7 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 					continue
 				}
 				delete(pending, id)
+				start := time.Now()
 				check, watched, err := w.RunContainer(ctx, id)
 				if errors.Is(err, core.ErrNotFound) || (!watched && err == nil) {
 					continue // gone again, or not ours to watch
@@ -143,7 +147,7 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				r := RunReport{Reason: "event", Err: err}
+				r := RunReport{Reason: "event", Err: err, Start: start}
 				if watched {
 					r.Checks = []core.Check{check}
 				}

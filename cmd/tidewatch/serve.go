@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+
+	"errors"
+	"fmt"
+	"github.com/robfig/cron/v3"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/core/docker"
+	"github.com/tidewatch/tidewatch/core/store"
+	"github.com/tidewatch/tidewatch/core/watch"
+	"github.com/tidewatch/tidewatch/plugins/host"
+	"github.com/tidewatch/tidewatch/registries"
+	"github.com/tidewatch/tidewatch/triggers"
+	"github.com/tidewatch/tidewatch/web"
+)
+
+// scheduleJitter spreads the scheduled runs of many instances over a minute,
+// so that they do not all ask a registry at the same second.
+const scheduleJitter = time.Minute
+
+// daemon is `tidewatch serve` without its HTTP server: the watch loop of
+// every host, the dispatcher, and what they share.
+type daemon struct {
+	base   context.Context // the daemon's life, for work a request starts
+	cfg    config.Config
+	log    *slog.Logger
+	st     *store.Store
+	reg    *registries.Client
+	plugin *host.Host
+	disp   *triggers.Dispatcher // nil without triggers
+	loaded []loadedTrigger
+
+	watchers map[string]*hostLoop
+	events   *web.Broker  // runs ended, for the UI's event stream
+	metrics  *web.Metrics // nil until the HTTP server is made
+}
+
+// hostLoop is the watch loop of one Docker host and what it last did.
+type hostLoop struct {
+	cfg config.Watcher
+	eng *docker.Client
+	w   *watch.Watcher
+
+	mu      sync.Mutex
+	last    *web.RunInfo
+	running bool
+}
+
+// newDaemon starts what the daemon needs before watching: the triggers (a
+// bad option is an error here, before anything runs), the store and the
+// registries client. refused are triggers whose plugin could not start; the
+// others run.
+func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *daemon, refused []error, err error) {
+	d = &daemon{base: ctx, cfg: cfg, log: log, watchers: map[string]*hostLoop{}, events: web.NewBroker()}
+	d.plugin = host.New(host.Options{Level: cfg.Log.Level}, log)
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	d.loaded, refused, err = loadTriggers(ctx, cfg, d.plugin, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.st, err = store.Open(ctx, cfg.Store.Path); err != nil {
+		return nil, nil, err
+	}
+	if len(d.loaded) > 0 {
+		if d.disp, err = dispatcherFor(d.st, d.loaded, log); err != nil {
+			return nil, nil, err
+		}
+	}
+	d.reg = registries.New(registryOptions(cfg), log)
+	for _, wc := range cfg.Watchers {
+		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
+		if err != nil {
+			return nil, nil, err
+		}
+		hl := &hostLoop{cfg: wc, eng: eng}
+		hl.w = watch.New(watch.Options{Host: wc.Name, WatchByDefault: wc.WatchByDefault, WatchAll: wc.WatchAll, Memo: d.st}, eng, d.reg, d.st, log)
+		d.watchers[wc.Name] = hl
+	}
+	return d, refused, nil
+}
+
+// run watches every host on its schedule and on engine events, and fires
+// the triggers, until ctx ends; then it lets in-flight deliveries finish
+// (or records them as unfinished, to resume at the next start).
+func (d *daemon) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(d.watchers)+1)
+	if d.disp != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.disp.Run(ctx); err != nil {
+				errs <- fmt.Errorf("dispatcher: %w", err)
+			}
+		}()
+	}
+	for name, hl := range d.watchers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := hl.w.Watch(ctx, watch.LoopOptions{
+				Schedule:   hl.cfg.Cron,
+				Jitter:     scheduleJitter,
+				RunAtStart: true,
+				OnRun:      func(r watch.RunReport) { d.ran(ctx, name, hl, r) },
+			})
+			if err != nil {
+				errs <- fmt.Errorf("watcher %s: %w", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// ran takes a run's results: the host's status, the triggers, the listeners.
+func (d *daemon) ran(ctx context.Context, name string, hl *hostLoop, r watch.RunReport) {
+	info := web.RunInfo{Host: name, Start: r.Start, Duration: time.Since(r.Start), Containers: len(r.Checks)}
+	for _, c := range r.Checks {
+		if c.HasUpdate() {
+			info.Updates++
+		}
+		if c.Err != nil {
+			info.Errors++
+		}
+	}
+	if r.Err != nil {
+		info.Error = r.Err.Error()
+	}
+	if r.Full {
+		hl.mu.Lock()
+		hl.last = &info
+		hl.mu.Unlock()
+		if d.metrics != nil {
+			d.metrics.ObserveRun(name, info.Duration)
+		}
+	}
+	if r.Err == nil && d.disp != nil && ctx.Err() == nil {
+		runID := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+		if err := notify(ctx, d.disp, d.st, runID, name, r.Checks); err != nil {
+			d.log.Error("handing updates to the triggers", "watcher", name, "error", err)
+		}
+	}
+	if d.events != nil {
+		d.events.Publish(web.Event{Type: web.EventRun, Data: info})
+	}
+}
+
+// RunAll starts a check of every host now and returns without waiting; the
+// runs' ends are published as events. base outlives the request.
+func (d *daemon) RunAll(ctx context.Context) error {
+	for _, name := range d.hosts() {
+		hl := d.watchers[name]
+		go func() {
+			start := time.Now()
+			hl.setRunning(true)
+			checks, err := hl.w.Run(d.base)
+			hl.setRunning(false)
+			d.ran(d.base, name, hl, watch.RunReport{Full: true, Reason: "request", Checks: checks, Err: err, Start: start})
+		}()
+	}
+	return nil
+}
+
+func (hl *hostLoop) setRunning(b bool) {
+	hl.mu.Lock()
+	hl.running = b
+	hl.mu.Unlock()
+}
+
+// Status describes every watcher, for the API.
+func (d *daemon) Status() []web.WatcherStatus {
+	var out []web.WatcherStatus
+	for _, name := range d.hosts() {
+		hl := d.watchers[name]
+		hl.mu.Lock()
+		st := web.WatcherStatus{Name: name, Address: hl.cfg.DockerHost(), Cron: hl.cfg.Cron, LastRun: hl.last, Running: hl.running}
+		hl.mu.Unlock()
+		if sched, err := cron.ParseStandard(hl.cfg.Cron); err == nil {
+			st.NextRun = sched.Next(time.Now())
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// RunContainer checks one container of host now, by name or ID.
+func (d *daemon) RunContainer(ctx context.Context, hostName, container string) (core.Check, error) {
+	hl, ok := d.watchers[hostName]
+	if !ok {
+		return core.Check{}, fmt.Errorf("watcher %q: %w", hostName, core.ErrNotFound)
+	}
+	check, watched, err := hl.w.RunContainer(ctx, container)
+	if err != nil {
+		return core.Check{}, err
+	}
+	if !watched {
+		return core.Check{}, fmt.Errorf("container %s on %s is not watched (tidewatch.watch=false, or the watcher's WATCHBYDEFAULT): %w", container, hostName, core.ErrNotFound)
+	}
+	d.ran(ctx, hostName, hl, watch.RunReport{Reason: "request", Checks: []core.Check{check}, Start: check.CheckedAt})
+	return check, nil
+}
+
+func (d *daemon) hosts() []string {
+	names := make([]string, 0, len(d.watchers))
+	for n := range d.watchers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// close stops the plugin processes and closes the engines and the store.
+func (d *daemon) close() {
+	if d.plugin != nil {
+		d.plugin.Close()
+	}
+	for _, hl := range d.watchers {
+		hl.eng.Close()
+	}
+	if d.st != nil {
+		d.st.Close()
+	}
+}
