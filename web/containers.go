@@ -122,22 +122,23 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		}
 		hasUpdate = &b
 	}
-	all, err := s.containers(r, q.Get("host"))
-	if err != nil {
-		return err
-	}
-	out := all[:0]
-	for _, c := range all {
-		if status != "" && c.Status != status {
-			continue
+	return s.serveList(w, r, func() (any, error) {
+		all, err := s.containers(r, q.Get("host"))
+		if err != nil {
+			return nil, err
 		}
-		if hasUpdate != nil && (c.UpdateID != 0) != *hasUpdate {
-			continue
+		out := all[:0]
+		for _, c := range all {
+			if status != "" && c.Status != status {
+				continue
+			}
+			if hasUpdate != nil && (c.UpdateID != 0) != *hasUpdate {
+				continue
+			}
+			out = append(out, c)
 		}
-		out = append(out, c)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"containers": out})
-	return nil
+		return map[string]any{"containers": out}, nil
+	})
 }
 
 // getContainer answers GET /api/containers/{host}/{name}.

@@ -41,6 +41,7 @@ type Server struct {
 	ui        fs.FS
 	auth      *authenticator
 	metrics   *Metrics
+	cache     listCache
 	heartbeat time.Duration
 	handler   http.Handler
 

@@ -100,16 +100,17 @@ func (s *Server) listUpdates(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Snoozed = b
 	}
-	ups, err := s.deps.Containers.ListUpdates(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := make([]Update, 0, len(ups))
-	for _, u := range ups {
-		out = append(out, newUpdate(u.UpdateRecord, u.SnoozedUntil))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"updates": out})
-	return nil
+	return s.serveList(w, r, func() (any, error) {
+		ups, err := s.deps.Containers.ListUpdates(r.Context(), f)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Update, 0, len(ups))
+		for _, u := range ups {
+			out = append(out, newUpdate(u.UpdateRecord, u.SnoozedUntil))
+		}
+		return map[string]any{"updates": out}, nil
+	})
 }
 
 // updateID reads the {id} path parameter.

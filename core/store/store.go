@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -40,6 +41,7 @@ type Store struct {
 	// rather than in SQLite's busy handler, which sleeps in steps of
 	// milliseconds (another process still waits there, up to BusyTimeout).
 	writeMu sync.Mutex
+	version atomic.Uint64 // counts writes, for readers that cache (Version)
 
 	stop     chan struct{} // closed by Close
 	stopOnce sync.Once
@@ -78,8 +80,12 @@ func (s *Store) beginWrite(ctx context.Context) (tx *sql.Tx, done func(), err er
 		s.writeMu.Unlock()
 		return nil, nil, err
 	}
-	return tx, s.writeMu.Unlock, nil
+	return tx, func() { s.version.Add(1); s.writeMu.Unlock() }, nil
 }
+
+// Version counts the store's writes: what was read at one version holds
+// until it moves. A write by another process is not counted.
+func (s *Store) Version() uint64 { return s.version.Load() }
 
 // maxStmts bounds the prepared-statement cache (queries vary only by the
 // arity of their IN lists).
@@ -120,6 +126,7 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	defer s.version.Add(1)
 	st, cached, err := s.prepared(ctx, q)
 	if err != nil {
 		return nil, err

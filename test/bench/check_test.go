@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/core/watch"
 	"github.com/tidewatch/tidewatch/registries"
 	"github.com/tidewatch/tidewatch/registries/registrytest"
@@ -118,13 +119,16 @@ func report(b *testing.B, s *registrytest.Server) {
 }
 
 // peakRSS reads the process's peak resident set (VmHWM) in MB, 0 when unknown.
-func peakRSS() float64 {
+func peakRSS() float64 { return procStatus("VmHWM:") }
+
+// procStatus reads a memory line of /proc/self/status in MB, 0 when unknown.
+func procStatus(field string) float64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			if err == nil {
 				return kb / 1024
@@ -132,4 +136,15 @@ func peakRSS() float64 {
 		}
 	}
 	return 0
+}
+
+// watchWithStore is the watcher of the daemon over the simulated host, recording into a store.
+func watchWithStore(b *testing.B, e engine) *watch.Watcher {
+	b.Helper()
+	s, err := store.Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return watch.New(watch.Options{Host: "bench", WatchByDefault: true, Memo: s}, e, registries.New(registries.Options{}, quiet()), s, quiet())
 }
