@@ -18,6 +18,7 @@ import (
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/triggers"
 	"github.com/tidewatch/tidewatch/triggers/command"
+	"github.com/tidewatch/tidewatch/triggers/compose"
 	"github.com/tidewatch/tidewatch/triggers/email"
 	"github.com/tidewatch/tidewatch/triggers/sms"
 	"github.com/tidewatch/tidewatch/triggers/webhook"
@@ -27,6 +28,7 @@ import (
 // its own binary as `tidewatch trigger serve <type>`.
 var builtins = map[string]func() sdk.Trigger{
 	"command": func() sdk.Trigger { return command.New() },
+	"compose": func() sdk.Trigger { return compose.New() },
 	"email":   func() sdk.Trigger { return email.New() },
 	"sms":     func() sdk.Trigger { return sms.New() },
 	"webhook": func() sdk.Trigger { return webhook.New() },

@@ -1,0 +1,527 @@
+package docker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/tidewatch/tidewatch/core"
+)
+
+// This file holds what a rollout needs of the engine: pull, inspect the
+// state, rename, stop, start, remove, recreate a container like another,
+// read its logs, and wait until it is healthy.
+
+// Health statuses of State.Health.
+const (
+	HealthNone      = ""
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// State is a container as a rollout sees it.
+type State struct {
+	// ID is the container's full ID; Name its name without the slash.
+	ID, Name string
+	// Image is the reference it was created with ("registry/app:1.0.0");
+	// ImageID the ID of the image it runs.
+	Image, ImageID string
+	// Labels are the container's labels.
+	Labels map[string]string
+	// Status is created, running, paused, restarting, removing, exited or dead.
+	Status string
+	// Running is set while the container's process runs.
+	Running bool
+	// ExitCode is the last exit code; Error the engine's error starting it.
+	ExitCode int
+	Error    string
+	// RestartCount is how often the engine restarted it (restart policy).
+	RestartCount int
+	// StartedAt is when it last started; zero when never.
+	StartedAt time.Time
+	// Created is when it was created.
+	Created time.Time
+	// Healthcheck says whether it has a healthcheck (its own or its image's).
+	Healthcheck bool
+	// Health is HealthStarting, HealthHealthy, HealthUnhealthy, or HealthNone
+	// without a healthcheck; HealthLog the output of its last probe.
+	Health, HealthLog string
+}
+
+// InspectState returns the state of the container id (ID or name); the
+// error wraps core.ErrNotFound when there is no such container.
+func (c *Client) InspectState(ctx context.Context, id string) (State, error) {
+	info, err := c.api.ContainerInspect(ctx, id)
+	if err != nil {
+		if client.IsErrNotFound(err) {
+			return State{}, fmt.Errorf("inspecting container %s on %s: %w", id, c.host, core.ErrNotFound)
+		}
+		return State{}, fmt.Errorf("inspecting container %s on %s: %w", id, c.host, err)
+	}
+	return stateOf(info), nil
+}
+
+func stateOf(info container.InspectResponse) State {
+	s := State{ID: info.ID, Name: strings.TrimPrefix(info.Name, "/"), ImageID: info.Image, RestartCount: info.RestartCount}
+	if t, err := time.Parse(time.RFC3339Nano, info.Created); err == nil {
+		s.Created = t.UTC()
+	}
+	if info.Config != nil {
+		s.Image = info.Config.Image
+		s.Labels = info.Config.Labels
+		hc := info.Config.Healthcheck
+		s.Healthcheck = hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE"
+	}
+	if st := info.State; st != nil {
+		s.Status, s.Running, s.ExitCode, s.Error = string(st.Status), st.Running, st.ExitCode, st.Error
+		if t, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil && t.Year() > 1 {
+			s.StartedAt = t.UTC()
+		}
+		if h := st.Health; h != nil && h.Status != container.NoHealthcheck {
+			s.Health = string(h.Status)
+			if n := len(h.Log); n > 0 && h.Log[n-1] != nil {
+				s.HealthLog = strings.TrimSpace(h.Log[n-1].Output)
+			}
+		}
+	}
+	return s
+}
+
+// FindContainers returns every container (running or not) that carries all
+// of labels, newest first.
+func (c *Client) FindContainers(ctx context.Context, labels map[string]string) ([]State, error) {
+	f := filters.NewArgs()
+	for k, v := range labels {
+		f.Add("label", k+"="+v)
+	}
+	sums, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("listing containers with labels %v on %s: %w", labels, c.host, err)
+	}
+	out := make([]State, 0, len(sums))
+	for _, s := range sums {
+		st, err := c.InspectState(ctx, s.ID)
+		if errors.Is(err, core.ErrNotFound) {
+			continue // removed since the list
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// Pull pulls ref ("registry/app:1.1.0") through the engine, reading the
+// progress stream to its end: an error the registry reports midway (an
+// unknown tag, a refused layer) is returned.
+func (c *Client) Pull(ctx context.Context, ref string) error {
+	rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return fmt.Errorf("pulling %s on %s: %w", ref, c.host, err)
+	}
+	defer rc.Close()
+	if err := readProgress(rc); err != nil {
+		return fmt.Errorf("pulling %s on %s: %w", ref, c.host, err)
+	}
+	return nil
+}
+
+// readProgress reads a JSON progress stream to its end, returning the first
+// error it carries.
+func readProgress(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("reading progress: %w", err)
+		}
+		if msg.ErrorDetail.Message != "" {
+			return errors.New(msg.ErrorDetail.Message)
+		}
+		if msg.Error != "" {
+			return errors.New(msg.Error)
+		}
+	}
+}
+
+// ImageID returns the ID of the local image ref (name or ID); the error
+// wraps core.ErrNotFound when the engine does not have it.
+func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
+	img, err := c.api.ImageInspect(ctx, ref)
+	if err != nil {
+		if client.IsErrNotFound(err) {
+			return "", fmt.Errorf("inspecting image %s on %s: %w", ref, c.host, core.ErrNotFound)
+		}
+		return "", fmt.Errorf("inspecting image %s on %s: %w", ref, c.host, err)
+	}
+	return img.ID, nil
+}
+
+// Tag points the local tag ref at the image src (name or ID).
+func (c *Client) Tag(ctx context.Context, src, ref string) error {
+	if err := c.api.ImageTag(ctx, src, ref); err != nil {
+		return fmt.Errorf("tagging %s as %s on %s: %w", src, ref, c.host, err)
+	}
+	return nil
+}
+
+// ImageRemove removes the local image ref (name or ID), without force: an
+// image a container still uses stays, and the error says so.
+func (c *Client) ImageRemove(ctx context.Context, ref string) error {
+	if _, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil {
+		if client.IsErrNotFound(err) {
+			return fmt.Errorf("removing image %s on %s: %w", ref, c.host, core.ErrNotFound)
+		}
+		return fmt.Errorf("removing image %s on %s: %w", ref, c.host, err)
+	}
+	return nil
+}
+
+// Rename renames the container id to name.
+func (c *Client) Rename(ctx context.Context, id, name string) error {
+	if err := c.api.ContainerRename(ctx, id, name); err != nil {
+		return fmt.Errorf("renaming container %s to %s on %s: %w", id, name, c.host, err)
+	}
+	return nil
+}
+
+// Stop stops the container id, with its own stop timeout (default 10s).
+// Stopping a stopped container is not an error.
+func (c *Client) Stop(ctx context.Context, id string) error {
+	if err := c.api.ContainerStop(ctx, id, container.StopOptions{}); err != nil {
+		return fmt.Errorf("stopping container %s on %s: %w", id, c.host, err)
+	}
+	return nil
+}
+
+// Start starts the container id.
+func (c *Client) Start(ctx context.Context, id string) error {
+	if err := c.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return fmt.Errorf("starting container %s on %s: %w", id, c.host, err)
+	}
+	return nil
+}
+
+// Remove removes the container id and its anonymous volumes, killing it
+// first when force is set. A container already gone is not an error.
+func (c *Client) Remove(ctx context.Context, id string, force bool) error {
+	err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: force, RemoveVolumes: true})
+	if err != nil && !client.IsErrNotFound(err) {
+		return fmt.Errorf("removing container %s on %s: %w", id, c.host, err)
+	}
+	return nil
+}
+
+// Logs returns the last n lines the container id wrote, stdout and stderr
+// together (demultiplexed, or read as they are for a TTY).
+func (c *Client) Logs(ctx context.Context, id string, n int) ([]string, error) {
+	info, err := c.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading logs of container %s on %s: %w", id, c.host, err)
+	}
+	rc, err := c.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	if err != nil {
+		return nil, fmt.Errorf("reading logs of container %s on %s: %w", id, c.host, err)
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	if info.Config != nil && info.Config.Tty {
+		_, err = io.Copy(&out, rc)
+	} else {
+		_, err = stdcopy.StdCopy(&out, &out, rc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading logs of container %s on %s: %w", id, c.host, err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, strings.TrimRight(sc.Text(), "\r"))
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
+}
+
+// CreateLike creates (without starting) a container called name that is the
+// container old again, on newImage: the same configuration, host
+// configuration (ports, mounts, restart policy…) and networks with their
+// aliases. What old had only because its image said so (environment,
+// entrypoint, command, working dir, user, labels, healthcheck, stop signal
+// equal to the old image's) is left out, so that newImage's own apply. It
+// returns the new container's ID.
+func (c *Client) CreateLike(ctx context.Context, old, newImage, name string) (string, error) {
+	info, err := c.api.ContainerInspect(ctx, old)
+	if err != nil {
+		return "", fmt.Errorf("inspecting container %s on %s: %w", old, c.host, err)
+	}
+	if info.Config == nil || info.HostConfig == nil {
+		return "", fmt.Errorf("inspecting container %s on %s: the engine gave no configuration", old, c.host)
+	}
+	var oldImage *imageDefaults
+	if img, err := c.api.ImageInspect(ctx, info.Image); err == nil && img.Config != nil {
+		ic := img.Config
+		oldImage = &imageDefaults{Env: ic.Env, Entrypoint: ic.Entrypoint, Cmd: ic.Cmd, WorkingDir: ic.WorkingDir, User: ic.User,
+			StopSignal: ic.StopSignal, Labels: ic.Labels, Healthcheck: ic.Healthcheck}
+	} else if err != nil && !client.IsErrNotFound(err) {
+		return "", fmt.Errorf("inspecting image %s of container %s on %s: %w", info.Image, old, c.host, err)
+	}
+	cfg := configLike(info, oldImage, newImage)
+	hostCfg := *info.HostConfig
+	primary, others := endpointsLike(info)
+	var netCfg *network.NetworkingConfig
+	if primary != "" {
+		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{primary: others[primary]}}
+	}
+	created, err := c.api.ContainerCreate(ctx, cfg, &hostCfg, netCfg, nil, name)
+	if err != nil {
+		return "", fmt.Errorf("creating container %s like %s from %s on %s: %w", name, old, newImage, c.host, err)
+	}
+	// API versions before 1.44 take one network at creation; the others are connected now.
+	for _, net := range slices.Sorted(maps.Keys(others)) {
+		if net == primary {
+			continue
+		}
+		if err := c.api.NetworkConnect(ctx, net, created.ID, others[net]); err != nil {
+			_ = c.Remove(context.WithoutCancel(ctx), created.ID, true)
+			return "", fmt.Errorf("connecting container %s to network %s on %s: %w", name, net, c.host, err)
+		}
+	}
+	return created.ID, nil
+}
+
+// imageDefaults are the parts of an image's configuration that a container
+// created from it takes unless told otherwise.
+type imageDefaults struct {
+	Env, Entrypoint, Cmd         []string
+	WorkingDir, User, StopSignal string
+	Labels                       map[string]string
+	Healthcheck                  *container.HealthConfig
+}
+
+// configLike copies info's configuration for newImage, without what it got
+// from its image (oldImage, nil when gone).
+func configLike(info container.InspectResponse, oldImage *imageDefaults, newImage string) *container.Config {
+	cfg := *info.Config
+	cfg.Image = newImage
+	if len(info.ID) >= 12 && cfg.Hostname == info.ID[:12] {
+		cfg.Hostname = "" // the engine's default: the new container's own ID
+	}
+	if oldImage == nil {
+		return &cfg
+	}
+	cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(e string) bool { return slices.Contains(oldImage.Env, e) })
+	if slices.Equal(cfg.Entrypoint, oldImage.Entrypoint) {
+		cfg.Entrypoint = nil
+		if slices.Equal(cfg.Cmd, oldImage.Cmd) {
+			cfg.Cmd = nil
+		}
+	}
+	if cfg.WorkingDir == oldImage.WorkingDir {
+		cfg.WorkingDir = ""
+	}
+	if cfg.User == oldImage.User {
+		cfg.User = ""
+	}
+	if cfg.StopSignal == oldImage.StopSignal {
+		cfg.StopSignal = ""
+	}
+	if reflect.DeepEqual(cfg.Healthcheck, oldImage.Healthcheck) {
+		cfg.Healthcheck = nil
+	}
+	if len(cfg.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range cfg.Labels {
+			if iv, ok := oldImage.Labels[k]; !ok || iv != v {
+				labels[k] = v
+			}
+		}
+		cfg.Labels = labels
+	}
+	return &cfg
+}
+
+// endpointsLike returns the network the container was created on (its
+// network mode, when that is a network it is attached to) and the endpoint
+// settings to attach a new container to each of its networks: aliases,
+// links, IPAM and driver options, without the old container's own short ID
+// among the aliases nor its addresses.
+func endpointsLike(info container.InspectResponse) (primary string, eps map[string]*network.EndpointSettings) {
+	eps = map[string]*network.EndpointSettings{}
+	mode := info.HostConfig.NetworkMode
+	if mode.IsHost() || mode.IsNone() || mode.IsContainer() || info.NetworkSettings == nil {
+		return "", eps
+	}
+	short := ""
+	if len(info.ID) >= 12 {
+		short = info.ID[:12]
+	}
+	for name, es := range info.NetworkSettings.Networks {
+		if es == nil {
+			continue
+		}
+		ep := &network.EndpointSettings{Links: slices.Clone(es.Links), DriverOpts: maps.Clone(es.DriverOpts)}
+		if es.IPAMConfig != nil {
+			ep.IPAMConfig = es.IPAMConfig.Copy()
+		}
+		for _, a := range es.Aliases {
+			if a != short && a != info.ID {
+				ep.Aliases = append(ep.Aliases, a)
+			}
+		}
+		eps[name] = ep
+	}
+	name := string(mode)
+	if mode.IsDefault() {
+		name = "bridge"
+	}
+	if _, ok := eps[name]; ok {
+		primary = name
+	}
+	return primary, eps
+}
+
+// WaitOptions say how long WaitHealthy waits.
+type WaitOptions struct {
+	// Timeout bounds the whole wait; default 2m.
+	Timeout time.Duration
+	// StableFor is how long a container without healthcheck must run without
+	// restarting to count as up; default 10s.
+	StableFor time.Duration
+	// Interval is the polling interval; default 250ms.
+	Interval time.Duration
+}
+
+// NotReadyError says why a container did not become healthy: it exited,
+// restarted, was unhealthy, vanished, or the time ran out.
+type NotReadyError struct {
+	// ID is the container's ID.
+	ID string
+	// Reason says what happened: "exited with code 1", "unhealthy: …".
+	Reason string
+	// State is the container's last state seen.
+	State State
+}
+
+// Error returns "container 0123456789ab: exited with code 1".
+func (e *NotReadyError) Error() string { return "container " + short(e.ID) + ": " + e.Reason }
+
+// WaitHealthy polls the container id until it runs and, with a healthcheck,
+// is healthy, or, without one, has run without restarting for StableFor.
+// It returns a *NotReadyError as soon as the container exits, restarts or
+// turns unhealthy, or when Timeout passes; another error when the engine
+// cannot be asked or ctx ends.
+func (c *Client) WaitHealthy(ctx context.Context, id string, opts WaitOptions) (State, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Minute
+	}
+	if opts.StableFor <= 0 {
+		opts.StableFor = 10 * time.Second
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 250 * time.Millisecond
+	}
+	deadline := time.Now().Add(opts.Timeout)
+	var first State
+	var runningSince time.Time
+	for i := 0; ; i++ {
+		s, err := c.InspectState(ctx, id)
+		if errors.Is(err, core.ErrNotFound) {
+			return first, &NotReadyError{ID: id, Reason: "the container is gone", State: first}
+		}
+		if err != nil {
+			return s, err
+		}
+		if i == 0 {
+			first = s
+		}
+		notReady := func(format string, args ...any) (State, error) {
+			return s, &NotReadyError{ID: s.ID, Reason: fmt.Sprintf(format, args...), State: s}
+		}
+		switch {
+		case s.Status == "exited" || s.Status == "dead":
+			reason := fmt.Sprintf("exited with code %d", s.ExitCode)
+			if s.Error != "" {
+				reason += ": " + s.Error
+			}
+			return notReady("%s", reason)
+		case s.Status == "restarting" || s.RestartCount > first.RestartCount ||
+			(!first.StartedAt.IsZero() && !s.StartedAt.Equal(first.StartedAt)):
+			return notReady("restarted (restart count %d)", s.RestartCount)
+		case s.Health == HealthUnhealthy:
+			return notReady("unhealthy; last probe: %s", orNone(s.HealthLog))
+		case s.Running && s.Healthcheck && s.Health == HealthHealthy:
+			return s, nil
+		case s.Running && !s.Healthcheck:
+			if runningSince.IsZero() {
+				runningSince = time.Now()
+			}
+			if time.Since(runningSince) >= opts.StableFor {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			switch {
+			case !s.Running:
+				return notReady("not running within %s (status %s)", opts.Timeout, s.Status)
+			case s.Healthcheck:
+				return notReady("not healthy within %s (health %s; last probe: %s)", opts.Timeout, orNone(s.Health), orNone(s.HealthLog))
+			default:
+				return notReady("not stable within %s", opts.Timeout)
+			}
+		}
+		wait := min(opts.Interval, time.Until(deadline)+time.Millisecond)
+		if !runningSince.IsZero() {
+			wait = min(wait, time.Until(runningSince.Add(opts.StableFor))+time.Millisecond)
+		}
+		select {
+		case <-ctx.Done():
+			return s, fmt.Errorf("waiting for container %s to be healthy: %w", short(id), ctx.Err())
+		case <-time.After(max(wait, time.Millisecond)):
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

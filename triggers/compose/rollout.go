@@ -1,0 +1,626 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/docker"
+	"github.com/tidewatch/tidewatch/plugins/sdk"
+	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+)
+
+// ArchiveSuffix is appended to a container's name while it is kept aside
+// during an engine-mode rollout.
+const ArchiveSuffix = "-tidewatch-old"
+
+// Compose labels read besides those composefile reads.
+const (
+	labelOneOff = "com.docker.compose.oneoff"
+)
+
+// ErrSelf is the reason an update of tidewatch's own container is refused.
+var ErrSelf = errors.New("this is tidewatch's own container, which it cannot recreate from inside without stopping itself; " +
+	"update it from outside: pull the new image and recreate the container (docker compose pull tidewatch && docker compose up -d tidewatch)")
+
+// rolloutMargin is the time kept at the end of a Fire's deadline to return
+// the result before tidewatch cuts the plugin off.
+const rolloutMargin = 500 * time.Millisecond
+
+// run is one update's rollout.
+type run struct {
+	s   *state
+	log *slog.Logger
+	u   sdk.Update
+	rep *Report
+
+	cur      docker.State          // the container that ran before
+	target   *composefile.Target   // where its image is set
+	change   *composefile.Change   // the rewrite; nil when the file already names the new image
+	newRef   string                // the new image reference, as compose resolves it
+	newImage string                // its local image ID, after the pull
+	backup   *composefile.Backup   // set once the file was rewritten
+	archived bool                  // engine: cur was renamed aside
+	stopped  bool                  // engine: cur was stopped
+	created  []string              // containers the rollout created (engine) or compose made (cli)
+	failed   *docker.NotReadyError // the gate's failure, for the logs
+}
+
+// rollout rolls u out and reports how it went.
+func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk.Result {
+	r := &run{s: s, log: log, u: u, rep: &Report{Recreate: s.cfg.Recreate}}
+	if u.Event != "" && u.Event != sdk.EventUpdateAvailable {
+		r.rep.Outcome, r.rep.Reason = OutcomeRefused, fmt.Sprintf("%s is not a rollout event; the compose trigger rolls out update-available", u.Event)
+		return sdk.Result{Err: sdk.Permanent(errors.New(r.rep.Reason)), Detail: r.rep.JSON()}
+	}
+	// The forward steps end early enough to leave the rollback its time
+	// within ctx's deadline.
+	fwd, cancel := context.WithCancel(ctx)
+	reserve := s.cfg.HealthTimeout + 30*time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		reserve = min(reserve, time.Until(dl)/2)
+		fwd, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+	}
+	defer cancel()
+	after := func() (context.Context, context.CancelFunc) {
+		if dl, ok := ctx.Deadline(); ok {
+			return context.WithDeadline(context.WithoutCancel(ctx), dl.Add(-rolloutMargin))
+		}
+		return context.WithTimeout(context.WithoutCancel(ctx), reserve)
+	}
+
+	res := r.forward(fwd, after)
+	log.Info("compose rollout finished", "outcome", r.rep.Outcome, "failed_step", r.rep.FailedStep, "reason", r.rep.Reason, "project", r.rep.Project, "service", r.rep.Service)
+	res.Detail = r.rep.JSON()
+	return res
+}
+
+// forward runs the steps; after gives the context of the rollback and the
+// cleanup, which must run even when ctx is done.
+func (r *run) forward(ctx context.Context, after func() (context.Context, context.CancelFunc)) sdk.Result {
+	s, rep := r.s, r.rep
+	if err := rep.step(StepInspect, func() (string, error) { return r.inspect(ctx) }); err != nil {
+		return r.refused(ctx, err)
+	}
+	if s.cfg.DryRun {
+		if err := rep.step(StepLocate, func() (string, error) { return r.locate() }); err != nil {
+			return r.refused(ctx, err)
+		}
+		rep.Outcome, rep.Plan = OutcomeDryRun, r.plan()
+		if r.change != nil {
+			rep.Diff = r.change.Diff
+		}
+		return sdk.OK("")
+	}
+
+	var release func()
+	err := rep.step(StepLock, func() (string, error) {
+		began := time.Now()
+		var err error
+		if release, err = projectLocks.acquire(ctx, r.lockKey()); err != nil {
+			return "", fmt.Errorf("waiting for the project's other rollout: %w", err)
+		}
+		if time.Since(began) < 50*time.Millisecond {
+			return "", nil
+		}
+		// Another rollout ran meanwhile: the container may be another now.
+		_, err = r.inspect(ctx)
+		return fmt.Sprintf("waited %s for another rollout of the project", time.Since(began).Round(time.Millisecond)), err
+	})
+	if err != nil {
+		return r.refused(ctx, err)
+	}
+	defer release()
+
+	if err := rep.step(StepLocate, func() (string, error) { return r.locate() }); err != nil {
+		return r.refused(ctx, err)
+	}
+	if err := rep.step(StepPull, func() (string, error) { return r.pull(ctx) }); err != nil {
+		if ctx.Err() != nil {
+			rep.Outcome = OutcomeFailed
+			return sdk.Retry(fmt.Errorf("pulling %s: %w", r.newRef, err)) // ran out of time: nothing changed, try again later
+		}
+		rep.Outcome = OutcomeFailed
+		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("pulling %s failed; nothing was changed: %w", r.newRef, err)), Event: sdk.EventUpdateFailed}
+	}
+	if r.change == nil && r.newImage == r.cur.ImageID && r.cur.Running {
+		rep.Outcome, rep.Container = OutcomeAlreadyApplied, r.cur.ID
+		return sdk.Result{Event: sdk.EventUpdateApplied}
+	}
+
+	if err := rep.step(StepWrite, func() (string, error) { return r.write() }); err != nil {
+		rep.Outcome = OutcomeFailed
+		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rewriting %s failed; nothing was changed: %w", rep.File, err)), Event: sdk.EventUpdateFailed}
+	}
+	failed := rep.step(StepRecreate, func() (string, error) { return r.recreate(ctx) })
+	if failed == nil {
+		failed = rep.step(StepHealth, func() (string, error) { return r.gate(ctx) })
+	}
+	if failed == nil && len(r.s.cfg.SmokeHTTP)+len(r.s.cfg.SmokeTCP) > 0 {
+		failed = rep.step(StepSmoke, func() (string, error) { return r.smoke(ctx) })
+	}
+
+	actx, cancel := after()
+	defer cancel()
+	if failed != nil {
+		return r.rollback(actx)
+	}
+	rep.Outcome = OutcomeApplied
+	if len(r.created) > 0 {
+		rep.Container = r.created[0]
+	}
+	_ = rep.step(StepCleanup, func() (string, error) { return r.cleanup(actx) })
+	return sdk.Result{Event: sdk.EventUpdateApplied}
+}
+
+// refused reports a failure before anything was changed: permanent when
+// err says so, else to be retried.
+func (r *run) refused(ctx context.Context, err error) sdk.Result {
+	if sdk.IsPermanent(err) {
+		r.rep.Outcome = OutcomeRefused
+		return sdk.Result{Err: err}
+	}
+	r.rep.Outcome = OutcomeFailed
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (%v)", err, ctx.Err())
+	}
+	return sdk.Retry(err)
+}
+
+// inspect finds the container the update is for (by ID, or, when that one
+// is gone, the service's current one by its compose labels) and refuses
+// tidewatch's own.
+func (r *run) inspect(ctx context.Context) (string, error) {
+	engine := r.s.engine
+	cur, err := engine.InspectState(ctx, r.u.ContainerID)
+	if errors.Is(err, core.ErrNotFound) {
+		project, service := r.u.Labels[composefile.LabelProject], r.u.Labels[composefile.LabelService]
+		if project == "" || service == "" {
+			return "", sdk.Permanent(fmt.Errorf("container %s (%s) is gone", r.u.Container, short(r.u.ContainerID)))
+		}
+		found, ferr := r.serviceContainers(ctx, project, service)
+		if ferr != nil {
+			return "", ferr
+		}
+		if len(found) == 0 {
+			return "", sdk.Permanent(fmt.Errorf("container %s (%s) is gone and service %s of project %s has no container", r.u.Container, short(r.u.ContainerID), service, project))
+		}
+		cur, err = found[0], nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if isSelf(r.s.cfg.Self, cur.ID, cur.Name) {
+		return "", sdk.Permanent(ErrSelf)
+	}
+	r.cur = cur
+	r.rep.From = cur.Image
+	r.rep.Project, r.rep.Service = cur.Labels[composefile.LabelProject], cur.Labels[composefile.LabelService]
+	return fmt.Sprintf("%s (%s) runs %s", cur.Name, short(cur.ID), cur.Image), nil
+}
+
+// serviceContainers returns the containers of a compose service (not those
+// of `compose run`, nor one kept aside by a rollout), running ones first,
+// newest first.
+func (r *run) serviceContainers(ctx context.Context, project, service string) ([]docker.State, error) {
+	all, err := r.s.engine.FindContainers(ctx, map[string]string{composefile.LabelProject: project, composefile.LabelService: service})
+	if err != nil {
+		return nil, err
+	}
+	var running, other []docker.State
+	for _, c := range all {
+		if strings.EqualFold(c.Labels[labelOneOff], "true") || strings.HasSuffix(c.Name, ArchiveSuffix) {
+			continue
+		}
+		if c.Running {
+			running = append(running, c)
+		} else {
+			other = append(other, c)
+		}
+	}
+	return append(running, other...), nil
+}
+
+// lockKey names the project for the one-rollout-at-a-time lock.
+func (r *run) lockKey() string {
+	l := r.cur.Labels
+	if p := l[composefile.LabelProject]; p != "" {
+		return r.s.cfg.DockerHost + "|" + p + "|" + l[composefile.LabelWorkingDir]
+	}
+	return r.s.cfg.DockerHost + "|" + r.s.cfg.Locate.File + "|" + r.cur.ID
+}
+
+// locate finds the file and plans the rewrite.
+func (r *run) locate() (string, error) {
+	t, err := composefile.Locate(r.cur.Labels, r.s.cfg.Locate)
+	if err != nil {
+		return "", sdk.Permanent(fmt.Errorf("locating the compose file of %s: %w", r.cur.Name, err))
+	}
+	if r.u.Image != "" {
+		if err := t.CheckRepository(r.u.Image); err != nil {
+			return "", sdk.Permanent(fmt.Errorf("the update is for %s: %w", r.u.Image, err))
+		}
+	}
+	r.target = t
+	r.rep.Project, r.rep.Service = t.Project, t.Service
+	newDigest := ""
+	if t.Digest != "" {
+		newDigest = r.u.CandidateDigest
+	}
+	c, err := t.Plan(r.u.Candidate, newDigest)
+	switch {
+	case errors.Is(err, composefile.ErrNoChange):
+		r.change, r.newRef = nil, imageRef(t.Repository, t.Tag, t.Digest)
+		r.rep.File, r.rep.To = t.File, r.newRef
+		return fmt.Sprintf("%s already names %s", t.File, r.newRef), nil
+	case err != nil:
+		return "", sdk.Permanent(fmt.Errorf("planning the rewrite of %s: %w", t.File, err))
+	}
+	r.change, r.newRef = c, c.NewImage
+	r.rep.File, r.rep.To = c.Path, c.NewImage
+	note := fmt.Sprintf("%s: %s → %s", c.Path, c.OldImage, c.NewImage)
+	if len(c.Shared) > 0 {
+		note += fmt.Sprintf(" (also the image of %s, which share the value)", strings.Join(c.Shared, ", "))
+	}
+	return note, nil
+}
+
+// imageRef joins a repository, tag and digest into a reference.
+func imageRef(repo, tag, digest string) string {
+	ref := repo
+	if tag != "" {
+		ref += ":" + tag
+	}
+	if digest != "" {
+		ref += "@" + digest
+	}
+	return ref
+}
+
+// pull pulls the new image and remembers its ID.
+func (r *run) pull(ctx context.Context) (string, error) {
+	if err := r.s.engine.Pull(ctx, r.newRef); err != nil {
+		return "", err
+	}
+	id, err := r.s.engine.ImageID(ctx, r.newRef)
+	if err != nil {
+		return "", err
+	}
+	r.newImage = id
+	return fmt.Sprintf("%s is %s", r.newRef, short(strings.TrimPrefix(id, "sha256:"))), nil
+}
+
+// write rewrites the file, keeping a backup.
+func (r *run) write() (string, error) {
+	if r.change == nil {
+		return "the file already names the new image", nil
+	}
+	b, err := r.change.Apply(r.s.cfg.Backups)
+	if err != nil {
+		return "", err
+	}
+	r.backup = &b
+	r.rep.Backup = b.Path
+	return "backup " + b.Path, nil
+}
+
+// recreate recreates the service with the new image.
+func (r *run) recreate(ctx context.Context) (string, error) {
+	if r.s.cfg.Recreate == RecreateCLI {
+		return r.recreateCLI(ctx)
+	}
+	return r.recreateEngine(ctx)
+}
+
+func (r *run) recreateCLI(ctx context.Context) (string, error) {
+	if err := r.composeUp(ctx); err != nil {
+		return "", err
+	}
+	found, err := r.serviceContainers(ctx, r.target.Project, r.target.Service)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range found {
+		r.created = append(r.created, c.ID)
+	}
+	if len(found) == 0 {
+		return "", fmt.Errorf("%s up left no container for service %s", r.s.cfg.CLI, r.target.Service)
+	}
+	return fmt.Sprintf("%s up -d --no-deps %s: container %s", r.s.cfg.CLI, r.target.Service, short(found[0].ID)), nil
+}
+
+// composeUp runs the CLI's up for the service, against the configured engine.
+func (r *run) composeUp(ctx context.Context) error {
+	env, cleanup, err := r.s.cliEnv()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	return r.s.cfg.CLI.up(ctx, r.target, r.s.cfg.Locate.EnvFile, env)
+}
+
+func (r *run) recreateEngine(ctx context.Context) (string, error) {
+	e, cur := r.s.engine, r.cur
+	archive := cur.Name + ArchiveSuffix
+	if _, err := e.InspectState(ctx, archive); err == nil {
+		return "", fmt.Errorf("a container named %s exists, kept aside by a rollout that did not finish: remove it (or rename it back) first", archive)
+	} else if !errors.Is(err, core.ErrNotFound) {
+		return "", err
+	}
+	if err := e.Rename(ctx, cur.ID, archive); err != nil {
+		return "", err
+	}
+	r.archived = true
+	if err := e.Stop(ctx, cur.ID); err != nil {
+		return "", err
+	}
+	r.stopped = true
+	id, err := e.CreateLike(ctx, cur.ID, r.newRef, cur.Name)
+	if err != nil {
+		return "", err
+	}
+	r.created = append(r.created, id)
+	if err := e.Start(ctx, id); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s kept aside as %s; %s created from %s", short(cur.ID), archive, short(id), r.newRef), nil
+}
+
+// gate waits until every new container runs and is healthy (or stable).
+func (r *run) gate(ctx context.Context) (string, error) {
+	var notes []string
+	for _, id := range r.created {
+		st, err := r.s.engine.WaitHealthy(ctx, id, docker.WaitOptions{Timeout: r.s.cfg.HealthTimeout, StableFor: r.s.cfg.StableFor})
+		if err != nil {
+			var nr *docker.NotReadyError
+			if errors.As(err, &nr) {
+				r.failed = nr
+			} else {
+				r.failed = &docker.NotReadyError{ID: id, Reason: err.Error()}
+			}
+			return "", err
+		}
+		if st.ImageID != r.newImage {
+			r.failed = &docker.NotReadyError{ID: id, Reason: "runs image " + short(st.ImageID), State: st}
+			return "", fmt.Errorf("container %s runs %s (image %s), not %s (image %s): compose did not use the rewritten file", short(id), st.Image, short(st.ImageID), r.newRef, short(r.newImage))
+		}
+		if st.Healthcheck {
+			notes = append(notes, short(id)+" healthy")
+		} else {
+			notes = append(notes, fmt.Sprintf("%s running for %s (no healthcheck)", short(id), r.s.cfg.StableFor))
+		}
+	}
+	return strings.Join(notes, "; "), nil
+}
+
+// smoke runs the smoke checks.
+func (r *run) smoke(ctx context.Context) (string, error) {
+	for _, u := range r.s.cfg.SmokeHTTP {
+		if err := smokeHTTP(ctx, r.s.http, u, r.s.cfg.HealthTimeout); err != nil {
+			return "", err
+		}
+	}
+	for _, a := range r.s.cfg.SmokeTCP {
+		if err := smokeTCP(ctx, a, r.s.cfg.HealthTimeout); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%d HTTP, %d TCP checks passed", len(r.s.cfg.SmokeHTTP), len(r.s.cfg.SmokeTCP)), nil
+}
+
+// rollback collects the failed container's logs, then restores the file
+// and the previous container.
+func (r *run) rollback(ctx context.Context) sdk.Result {
+	rep := r.rep
+	failedStep, reason := rep.FailedStep, rep.Reason
+	logsOf := ""
+	if r.failed != nil {
+		logsOf = r.failed.ID
+	} else if len(r.created) > 0 {
+		logsOf = r.created[0]
+	}
+	if logsOf != "" && r.s.cfg.LogLines > 0 {
+		lines, err := r.s.engine.Logs(ctx, logsOf, r.s.cfg.LogLines)
+		if err != nil {
+			lines = []string{fmt.Sprintf("(reading the logs of %s: %v)", short(logsOf), err)}
+		}
+		rep.Logs = lines
+	}
+	err := rep.step(StepRollback, func() (string, error) {
+		if r.s.cfg.Recreate == RecreateCLI {
+			return r.rollbackCLI(ctx)
+		}
+		return r.rollbackEngine(ctx)
+	})
+	if err != nil {
+		rep.Outcome = OutcomeFailed
+		rep.FailedStep, rep.Reason = failedStep, reason
+		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("%s failed (%s), and the rollback failed too: %w", failedStep, reason, err)), Event: sdk.EventUpdateFailed}
+	}
+	rep.Outcome = OutcomeRolledBack
+	return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rolled back to %s: %s failed: %s", r.cur.Image, failedStep, reason)), Event: sdk.EventUpdateRolledBack}
+}
+
+// restoreFile puts the file's previous bytes back.
+func (r *run) restoreFile() error {
+	if r.backup == nil {
+		return nil
+	}
+	if err := r.backup.Restore(); err != nil {
+		return fmt.Errorf("restoring %s from %s: %w", r.backup.File, r.backup.Path, err)
+	}
+	return nil
+}
+
+func (r *run) rollbackCLI(ctx context.Context) (string, error) {
+	e, cur := r.s.engine, r.cur
+	var errs []error
+	if err := r.restoreFile(); err != nil {
+		errs = append(errs, err)
+	}
+	// The previous image must be what its reference names locally, so that
+	// compose recreates with it (a digest update moved the tag).
+	if !strings.Contains(cur.Image, "@") {
+		if id, err := e.ImageID(ctx, cur.Image); err != nil || id != cur.ImageID {
+			if err := e.Tag(ctx, cur.ImageID, cur.Image); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := r.composeUp(ctx); err != nil {
+		return "", errors.Join(append(errs, err)...)
+	}
+	found, err := r.serviceContainers(ctx, r.target.Project, r.target.Service)
+	if err != nil {
+		return "", errors.Join(append(errs, err)...)
+	}
+	if len(found) == 0 {
+		return "", errors.Join(append(errs, fmt.Errorf("%s up left no container for service %s", r.s.cfg.CLI, r.target.Service))...)
+	}
+	for _, c := range found {
+		if c.ImageID != cur.ImageID {
+			errs = append(errs, fmt.Errorf("container %s runs image %s, not the previous %s", short(c.ID), short(c.ImageID), short(cur.ImageID)))
+			continue
+		}
+		if cur.Running {
+			if _, err := e.WaitHealthy(ctx, c.ID, docker.WaitOptions{Timeout: r.s.cfg.HealthTimeout, StableFor: r.s.cfg.StableFor}); err != nil {
+				errs = append(errs, fmt.Errorf("the previous version does not come back: %w", err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	r.rep.Container = found[0].ID
+	return fmt.Sprintf("file restored; %s runs %s again", short(found[0].ID), cur.Image), nil
+}
+
+func (r *run) rollbackEngine(ctx context.Context) (string, error) {
+	e, cur := r.s.engine, r.cur
+	var errs []error
+	if err := r.restoreFile(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range r.created {
+		if err := e.Remove(ctx, id, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.archived {
+		if err := e.Rename(ctx, cur.ID, cur.Name); err != nil {
+			return "", errors.Join(append(errs, err)...)
+		}
+	}
+	if r.stopped && cur.Running {
+		if err := e.Start(ctx, cur.ID); err != nil {
+			return "", errors.Join(append(errs, err)...)
+		}
+		if _, err := e.WaitHealthy(ctx, cur.ID, docker.WaitOptions{Timeout: r.s.cfg.HealthTimeout, StableFor: r.s.cfg.StableFor}); err != nil {
+			errs = append(errs, fmt.Errorf("the previous container does not come back: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	r.rep.Container = cur.ID
+	return fmt.Sprintf("file restored; %s (%s) runs again", cur.Name, short(cur.ID)), nil
+}
+
+// cleanup removes what the successful rollout left behind: the previous
+// container (engine) and, with PRUNE, the previous image.
+func (r *run) cleanup(ctx context.Context) (string, error) {
+	e, cur := r.s.engine, r.cur
+	var notes []string
+	if r.archived {
+		if err := e.Remove(ctx, cur.ID, true); err != nil {
+			return "", err
+		}
+		notes = append(notes, "removed "+cur.Name+ArchiveSuffix)
+	}
+	if r.s.cfg.Prune && cur.ImageID != r.newImage {
+		ref := cur.ImageID
+		if id, err := e.ImageID(ctx, cur.Image); err == nil && id == cur.ImageID {
+			ref = cur.Image
+		}
+		if err := e.ImageRemove(ctx, ref); err != nil {
+			return strings.Join(notes, "; "), err
+		}
+		notes = append(notes, "removed image "+cur.Image)
+	}
+	return strings.Join(notes, "; "), nil
+}
+
+// plan says what a rollout would do, for dry runs.
+func (r *run) plan() []string {
+	cfg, cur := r.s.cfg, r.cur
+	steps := []string{"pull " + r.newRef}
+	if r.change != nil {
+		steps = append(steps, fmt.Sprintf("rewrite %s (%s → %s), keeping a backup (the last %d)", r.change.Path, r.change.OldImage, r.change.NewImage, cfg.Backups))
+	} else {
+		steps = append(steps, fmt.Sprintf("leave %s: it already names %s", r.target.File, r.newRef))
+	}
+	if cfg.Recreate == RecreateCLI {
+		steps = append(steps, fmt.Sprintf("run %s %s up -d --no-deps %s in %s", cfg.CLI, strings.Join(projectArgs(r.target, cfg.Locate.EnvFile), " "), r.target.Service, r.target.WorkingDir))
+	} else {
+		steps = append(steps, fmt.Sprintf("rename %s to %s%s and stop it; create %s like it from %s; start it", cur.Name, cur.Name, ArchiveSuffix, cur.Name, r.newRef))
+	}
+	steps = append(steps, fmt.Sprintf("wait until it runs and is healthy (without healthcheck: runs %s without restarting), within %s", cfg.StableFor, cfg.HealthTimeout))
+	for _, u := range cfg.SmokeHTTP {
+		steps = append(steps, "smoke: GET "+u+" answers 2xx")
+	}
+	for _, a := range cfg.SmokeTCP {
+		steps = append(steps, "smoke: "+a+" accepts TCP")
+	}
+	steps = append(steps, fmt.Sprintf("on failure: restore the file from its backup, bring back %s on %s, and report the last %d log lines", cur.Name, cur.Image, cfg.LogLines))
+	if cfg.Recreate == RecreateEngine {
+		steps = append(steps, "on success: remove "+cur.Name+ArchiveSuffix)
+	}
+	if cfg.Prune {
+		steps = append(steps, "on success: remove the image "+cur.Image)
+	}
+	return steps
+}
+
+// cliEnv returns the environment that points the compose CLI at the
+// configured engine, and a cleanup for the certificate folder it may make.
+func (s *state) cliEnv() (env []string, cleanup func(), err error) {
+	env = []string{"DOCKER_HOST=" + s.cfg.DockerHost}
+	cleanup = func() {}
+	if s.cfg.DockerCAFile == "" && s.cfg.DockerCert == "" {
+		return env, cleanup, nil
+	}
+	// The CLIs take TLS files from one folder, under fixed names.
+	dir, err := os.MkdirTemp("", "tidewatch-compose-tls-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("preparing TLS files for the compose CLI: %w", err)
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	for name, src := range map[string]string{"ca.pem": s.cfg.DockerCAFile, "cert.pem": s.cfg.DockerCert, "key.pem": s.cfg.DockerKey} {
+		if src == "" {
+			continue
+		}
+		abs, err := filepath.Abs(src)
+		if err == nil {
+			err = os.Symlink(abs, filepath.Join(dir, name))
+		}
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("preparing TLS files for the compose CLI: %w", err)
+		}
+	}
+	return append(env, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+dir), cleanup, nil
+}
+
+func short(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
