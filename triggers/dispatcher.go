@@ -100,6 +100,14 @@ func WithPollInterval(p time.Duration) Option { return func(d *Dispatcher) { d.p
 // deadline (Policy.Timeout).
 func WithShutdownGrace(g time.Duration) Option { return func(d *Dispatcher) { d.grace = g } }
 
+// WithObserver calls observe after every finished attempt: the instance,
+// the delivery, its new status (delivered, pending for a retry, failed) and
+// the event it caused, if any (a rollout's outcome). It must not block.
+// Default: none.
+func WithObserver(observe func(trigger string, id int64, status store.DeliveryStatus, event string)) Option {
+	return func(d *Dispatcher) { d.observe = observe }
+}
+
 // WithPrefetch sets how many deliveries (or batches) per instance are claimed
 // ahead of free Fire slots, so that claims are written several at a time.
 // Default 32.
@@ -120,6 +128,7 @@ type Dispatcher struct {
 	prefetch int
 	wake     chan struct{}
 	running  sync.Mutex
+	observe  func(trigger string, id int64, status store.DeliveryStatus, event string)
 }
 
 // New returns a dispatcher over out for instances, whose policies get their
@@ -703,6 +712,9 @@ func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next 
 			why = o.Error
 		}
 		st.events[dl.ID] = caused{update: dl.Update, event: event, detail: why}
+	}
+	if d.observe != nil {
+		d.observe(in.Name, dl.ID, o.Status, o.Event)
 	}
 	return o
 }

@@ -681,3 +681,31 @@ func firstNonEmpty(a, b string) string {
 	}
 	return b
 }
+
+func TestObserverSeesEveryAttempt(t *testing.T) {
+	s := openStore(t)
+	calls := 0
+	f := &fake{fire: func(_ context.Context, call int, ups []sdk.Update) []sdk.Result {
+		calls++
+		if call == 0 {
+			return sdk.All(len(ups), sdk.Retry(errors.New("busy")))
+		}
+		return sdk.All(len(ups), sdk.Result{Event: sdk.EventUpdateApplied})
+	}}
+	var mu sync.Mutex
+	var seen []string
+	d := New(s, []Instance{{Name: "compose.prod", Trigger: f, Policy: DefaultPolicy()}}, nil, fastBackoff,
+		WithObserver(func(trigger string, id int64, status store.DeliveryStatus, event string) {
+			mu.Lock()
+			seen = append(seen, trigger+" "+string(status)+" "+event)
+			mu.Unlock()
+		}))
+	notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
+	drain(t, d)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"compose.prod pending ", "compose.prod delivered update-applied"}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("observed (-want +got):\n%s", diff)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/core/watch"
 	"github.com/tidewatch/tidewatch/plugins/host"
+	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/registries"
 	"github.com/tidewatch/tidewatch/triggers"
 	"github.com/tidewatch/tidewatch/web"
@@ -74,7 +75,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 		return nil, nil, err
 	}
 	if len(d.loaded) > 0 {
-		if d.disp, err = dispatcherFor(d.st, d.loaded, log); err != nil {
+		if d.disp, err = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -161,6 +162,27 @@ func (d *daemon) ran(ctx context.Context, name string, hl *hostLoop, r watch.Run
 	if d.events != nil {
 		d.events.Publish(web.Event{Type: web.EventRun, Data: info})
 	}
+}
+
+// delivered takes each finished delivery attempt: metrics and the UI's
+// event stream.
+func (d *daemon) delivered(trigger string, id int64, status store.DeliveryStatus, event string) {
+	if d.metrics != nil {
+		result := string(status)
+		if status == store.DeliveryPending {
+			result = "retry"
+		}
+		d.metrics.ObserveDelivery(trigger, result)
+		switch event {
+		case sdk.EventUpdateApplied:
+			d.metrics.ObserveRollout("applied")
+		case sdk.EventUpdateRolledBack:
+			d.metrics.ObserveRollout("rolled-back")
+		case sdk.EventUpdateFailed:
+			d.metrics.ObserveRollout("failed")
+		}
+	}
+	d.events.Publish(web.Event{Type: web.EventDelivery, Data: map[string]any{"id": id, "trigger": trigger, "status": status, "event": event}})
 }
 
 // RunAll starts a check of every host now and returns without waiting; the

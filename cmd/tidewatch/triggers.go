@@ -279,7 +279,7 @@ func policyOf(t config.Trigger) (triggers.Policy, error) {
 }
 
 // dispatcherFor builds the dispatcher over the loaded triggers.
-func dispatcherFor(st *store.Store, loaded []loadedTrigger, log *slog.Logger) (*triggers.Dispatcher, error) {
+func dispatcherFor(st *store.Store, loaded []loadedTrigger, log *slog.Logger, opts ...triggers.Option) (*triggers.Dispatcher, error) {
 	var instances []triggers.Instance
 	var es []error
 	for _, l := range loaded {
@@ -293,5 +293,5 @@ func dispatcherFor(st *store.Store, loaded []loadedTrigger, log *slog.Logger) (*
 	if len(es) > 0 {
 		return nil, errors.Join(es...)
 	}
-	return triggers.New(st, instances, log), nil
+	return triggers.New(st, instances, log, opts...), nil
 }
