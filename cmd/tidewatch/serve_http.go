@@ -43,6 +43,7 @@ func serveCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 		Watcher:    d,
 		Registries: registryStatus{d.reg},
 		Triggers:   &triggerSet{d: d},
+		Deployer:   deployer{d: d},
 		Events:     d.events,
 		Metrics:    d.metrics,
 		UI:         ui.FS,

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/store"
+	"github.com/tidewatch/tidewatch/plugins/sdk"
+	"github.com/tidewatch/tidewatch/triggers/compose"
+	"github.com/tidewatch/tidewatch/web"
+)
+
+// deployer is POST /api/deploy: push-based CD from CI, through a compose
+// trigger, with the same health gate and rollback as an applied update.
+type deployer struct{ d *daemon }
+
+// Deploy rolls req's service to req.Tag and returns the outcome.
+func (dp deployer) Deploy(ctx context.Context, req web.DeployRequest) (web.DeployResult, error) {
+	var trig *loadedTrigger
+	for i, l := range dp.d.loaded {
+		if l.cfg.Type != "compose" || (req.Trigger != "" && l.cfg.ID() != req.Trigger) {
+			continue
+		}
+		if trig != nil && req.Trigger == "" {
+			return web.DeployResult{}, fmt.Errorf("several compose triggers are configured: name one in \"trigger\"")
+		}
+		trig = &dp.d.loaded[i]
+	}
+	if trig == nil {
+		return web.DeployResult{}, fmt.Errorf("compose trigger %q: %w", req.Trigger, core.ErrNotFound)
+	}
+	// The service's running container, on whichever watched host has it.
+	labels := map[string]string{"com.docker.compose.project": req.Project, "com.docker.compose.service": req.Service}
+	for _, name := range dp.d.hosts() {
+		hl := dp.d.watchers[name]
+		found, err := hl.eng.FindContainers(ctx, labels)
+		if err != nil {
+			return web.DeployResult{}, err
+		}
+		if len(found) == 0 {
+			continue
+		}
+		c := found[0]
+		ref, err := core.ParseImageRef(c.Image)
+		if err != nil {
+			return web.DeployResult{}, fmt.Errorf("service %s/%s runs %q: %w", req.Project, req.Service, c.Image, err)
+		}
+		u := sdk.Update{
+			Key: fmt.Sprintf("deploy-%s-%s-%s-%d", req.Project, req.Service, req.Tag, time.Now().UnixNano()), Event: sdk.EventUpdateAvailable,
+			Host: name, Container: c.Name, ContainerID: c.ID, Image: ref.Repo(), Current: ref.Tag, Candidate: req.Tag,
+			Kind: "deploy", DetectedAt: time.Now().UTC(), Labels: c.Labels,
+		}
+		fctx, cancel := context.WithTimeout(ctx, trig.cfg.Timeout)
+		defer cancel()
+		r := trig.plugin.Fire(fctx, []sdk.Update{u})[0]
+		res := web.DeployResult{Project: req.Project, Service: req.Service, From: ref.Tag, To: req.Tag, Result: "applied"}
+		if rep, err := compose.ParseReport(r.Detail); err == nil && rep.Outcome != "" {
+			res.Result = rep.Outcome
+			for _, s := range rep.Steps {
+				line := fmt.Sprintf("%s %dms", s.Name, s.DurationMS)
+				if s.Error != "" {
+					line += ": " + s.Error
+				}
+				res.Steps = append(res.Steps, line)
+			}
+			res.Logs, res.Detail = rep.Logs, rep.Reason
+		}
+		if r.Err != nil {
+			if res.Result == "applied" {
+				res.Result = "failed"
+			}
+			res.Detail = strings.TrimSpace(res.Detail + " " + r.Err.Error())
+		}
+		if res.Result == compose.OutcomeAlreadyApplied {
+			res.Result = "applied"
+		}
+		dp.d.delivered(trig.cfg.ID(), 0, deliveryStatus(r), r.Event)
+		return res, nil
+	}
+	return web.DeployResult{}, fmt.Errorf("no running container of service %s in compose project %s: %w", req.Service, req.Project, core.ErrNotFound)
+}
+
+// deliveryStatus is the status a direct fire would leave, for the metrics.
+func deliveryStatus(r sdk.Result) store.DeliveryStatus {
+	switch {
+	case r.Err == nil:
+		return store.DeliveryDelivered
+	case sdk.IsPermanent(r.Err):
+		return store.DeliveryFailed
+	default:
+		return store.DeliveryPending
+	}
+}
