@@ -122,6 +122,14 @@ func DeliveryKey(updateID int64, trigger, candidate, event, run string) string {
 	return "tw-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// onceKey is the idempotency key of a delivery with ONCE on: per container
+// (its store row), trigger, candidate and event.
+func onceKey(containerRow int64, trigger, candidate, event string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "container %d\x00%s\x00%s\x00%s", containerRow, trigger, candidate, event)
+	return "tw-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
 // Enqueue writes deliveries to the outbox, in one transaction, as pending,
 // and returns those it created (without their Update). A delivery whose key
 // exists already — with ONCE on, one of the same update, trigger, candidate
@@ -165,6 +173,17 @@ func (s *Store) Enqueue(ctx context.Context, ds []NewDelivery) (out []Delivery, 
 			batch = d.Batch
 		}
 		key := DeliveryKey(d.UpdateID, d.Trigger, d.Candidate, d.Event, d.Run)
+		if d.Run == "" {
+			// ONCE: one delivery per candidate of the container, whichever
+			// update row carries it — a candidate found again after a
+			// rollback (or after the container was changed by hand and back)
+			// is not delivered twice.
+			var ctr int64
+			if err := tx.QueryRowContext(ctx, `SELECT container FROM updates WHERE id = ?`, d.UpdateID).Scan(&ctr); err != nil {
+				return nil, fmt.Errorf("enqueuing delivery of update %d: %w", d.UpdateID, err)
+			}
+			key = onceKey(ctr, d.Trigger, d.Candidate, d.Event)
+		}
 		row := stmt.QueryRowContext(ctx, d.UpdateID, d.Trigger, d.Candidate, d.Event, d.Run, key, batch, d.EventDetail,
 			next.UTC().UnixNano(), now.UnixNano(), now.UnixNano())
 		del, err := scanDelivery(row, false)
@@ -411,7 +430,12 @@ func (s *Store) finish(ctx context.Context, outs []Outcome) (done []bool, err er
 			if _, err := ev.ExecContext(ctx, at.UnixNano(), o.Event, trigger+": "+why, trigger, updateID); err != nil {
 				return nil, fmt.Errorf("recording %s event of delivery %d: %w", o.Event, o.ID, err)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ?`, string(st), at.UnixNano(), updateID); err != nil {
+			// The update, and the container's open update of the same
+			// candidate, found again while the rollout ran.
+			if _, err := tx.ExecContext(ctx, `UPDATE updates SET status = ?, status_at = ?
+				WHERE id = ? OR (closed_at IS NULL AND (container, candidate_tag, candidate_digest) IN
+					(SELECT container, candidate_tag, candidate_digest FROM updates WHERE id = ?))`,
+				string(st), at.UnixNano(), updateID, updateID); err != nil {
 				return nil, fmt.Errorf("marking update %d %s: %w", updateID, st, err)
 			}
 		}

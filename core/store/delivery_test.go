@@ -95,7 +95,7 @@ func TestEnqueueOncePerCandidateOrPerRun(t *testing.T) {
 			t.Errorf("%s: Enqueue created %d deliveries, want %d: %+v", tc.name, len(got), tc.want, got)
 		}
 		for _, d := range got {
-			if d.Status != DeliveryPending || d.Key != DeliveryKey(d.UpdateID, d.Trigger, d.Candidate, d.Event, d.Run) || d.ID == 0 {
+			if d.Status != DeliveryPending || d.Key == "" || (d.Run != "" && d.Key != DeliveryKey(d.UpdateID, d.Trigger, d.Candidate, d.Event, d.Run)) || d.ID == 0 {
 				t.Errorf("%s: created %+v, want a pending delivery with its key", tc.name, d)
 			}
 		}
@@ -318,5 +318,38 @@ func TestSetUpdateStatus(t *testing.T) {
 	}
 	if err := s.SetUpdateStatus(ctx, 999, core.StatusDismissed, t0); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("SetUpdateStatus(999) error = %v, want core.ErrNotFound", err)
+	}
+}
+
+// TestOnceAcrossUpdateRows: a candidate found again in a new update row (the
+// rollout briefly ran it, then rolled back) is not delivered again, and the
+// new row keeps the rolled-back status.
+func TestOnceAcrossUpdateRows(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	first := openUpdateOf(t, s, "web")
+	d := NewDelivery{UpdateID: first.ID, Trigger: "compose.prod", Candidate: CandidateRef(first.Update), Event: EventUpdateAvailable}
+	if got := enqueue(t, s, d); len(got) != 1 {
+		t.Fatalf("first Enqueue created %d, want 1", len(got))
+	}
+	// The new container runs the candidate for a while: the update resolves.
+	record(t, s, "local", t0.Add(time.Minute), check("web", "1.26.0", "", core.KindNone))
+	if err := s.Finish(ctx, []Outcome{{ID: 1, Status: DeliveryFailed, Error: "health check failed", Event: "update-rolled-back"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Rolled back: the old version runs, and the candidate is found again.
+	c := check("web", "1.25.0", "1.26.0", core.KindMinor)
+	c.Container.Labels = map[string]string{"tidewatch.trigger.include": "webhook"}
+	record(t, s, "local", t0.Add(2*time.Minute), c)
+	again := openUpdateOf(t, s, "web")
+	if again.ID == first.ID {
+		t.Fatalf("expected a new update row after the resolution")
+	}
+	if again.Status != core.StatusRolledBack {
+		t.Errorf("the candidate found again has status %s, want rolled-back", again.Status)
+	}
+	d.UpdateID = again.ID
+	if got := enqueue(t, s, d); len(got) != 0 {
+		t.Errorf("Enqueue for the candidate found again created %d deliveries, want 0 (once per candidate)", len(got))
 	}
 }

@@ -204,6 +204,18 @@ func recordCheck(ctx context.Context, tx *sql.Tx, host string, c core.Check, at 
 			return err
 		}
 	}
+	// A candidate this container already had, rolled back, failed or
+	// dismissed, keeps that status: it is not offered again as new.
+	status := string(core.StatusPending)
+	var prev string
+	err = tx.QueryRowContext(ctx, `SELECT status FROM updates WHERE container = ? AND candidate_tag = ? AND candidate_digest = ?
+		ORDER BY id DESC LIMIT 1`, rowID, c.Candidate, c.CandidateDigest).Scan(&prev)
+	switch {
+	case err == nil && (prev == string(core.StatusRolledBack) || prev == string(core.StatusFailed) || prev == string(core.StatusDismissed)):
+		status = prev
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("reading earlier updates: %w", err)
+	}
 	var id int64
 	if err := tx.QueryRowContext(ctx, `
 		INSERT INTO updates (container, image, current_tag, current_digest, candidate_tag, candidate_digest,
@@ -211,7 +223,7 @@ func recordCheck(ctx context.Context, tx *sql.Tx, host string, c core.Check, at 
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
 		rowID, image, c.Current, c.CurrentDigest, c.Candidate, c.CandidateDigest,
-		string(c.Kind), c.Link, string(core.StatusPending), at.UnixNano(), at.UnixNano(),
+		string(c.Kind), c.Link, status, at.UnixNano(), at.UnixNano(),
 	).Scan(&id); err != nil {
 		return fmt.Errorf("saving update: %w", err)
 	}
