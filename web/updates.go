@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,14 +197,21 @@ func (s *Server) applyUpdate(w http.ResponseWriter, r *http.Request) error {
 	case core.StatusApplied:
 		return conflict("update %d was applied", id)
 	}
-	d, err := s.deps.Triggers.Request(ctx, id, trig.Name)
-	if err != nil {
-		return err
-	}
 	if trig.Deploys {
+		// Before the delivery exists, so that its outcome, however quick,
+		// is written after this and is not overwritten by it.
 		if err := s.deps.Updates.SetUpdateStatus(ctx, id, core.StatusApplying, time.Time{}); err != nil {
 			return err
 		}
+	}
+	d, err := s.deps.Triggers.Request(ctx, id, trig.Name)
+	if err != nil {
+		if trig.Deploys {
+			s.deps.Updates.SetUpdateStatus(context.WithoutCancel(ctx), id, u.Status, time.Time{})
+		}
+		return err
+	}
+	if trig.Deploys {
 		u.Status = core.StatusApplying
 	}
 	s.publish(EventUpdate, NewUpdate(u))

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/triggers/compose"
@@ -43,7 +45,16 @@ func (dp deployer) Deploy(ctx context.Context, req web.DeployRequest) (web.Deplo
 		if len(found) == 0 {
 			continue
 		}
-		c := found[0]
+		var c *docker.State
+		for i, f := range found {
+			if f.Running && !strings.HasSuffix(f.Name, compose.ArchiveSuffix) {
+				c = &found[i]
+				break
+			}
+		}
+		if c == nil {
+			continue
+		}
 		ref, err := core.ParseImageRef(c.Image)
 		if err != nil {
 			return web.DeployResult{}, fmt.Errorf("service %s/%s runs %q: %w", req.Project, req.Service, c.Image, err)
@@ -53,7 +64,8 @@ func (dp deployer) Deploy(ctx context.Context, req web.DeployRequest) (web.Deplo
 			Host: name, Container: c.Name, ContainerID: c.ID, Image: ref.Repo(), Current: ref.Tag, Candidate: req.Tag,
 			Kind: "deploy", DetectedAt: time.Now().UTC(), Labels: c.Labels,
 		}
-		fctx, cancel := context.WithTimeout(ctx, trig.cfg.Timeout)
+		// A client that goes away must not cut a rollout off in its middle.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deployTimeout(trig.cfg))
 		defer cancel()
 		r := trig.plugin.Fire(fctx, []sdk.Update{u})[0]
 		res := web.DeployResult{Project: req.Project, Service: req.Service, From: ref.Tag, To: req.Tag, Result: "applied"}
@@ -81,6 +93,14 @@ func (dp deployer) Deploy(ctx context.Context, req web.DeployRequest) (web.Deplo
 		return res, nil
 	}
 	return web.DeployResult{}, fmt.Errorf("no running container of service %s in compose project %s: %w", req.Service, req.Project, core.ErrNotFound)
+}
+
+// deployTimeout is the deadline of a deploy through trig.
+func deployTimeout(t config.Trigger) time.Duration {
+	if _, set := t.Vars["DEADLINE"]; !set {
+		return deployDeadline
+	}
+	return t.Timeout
 }
 
 // deliveryStatus is the status a direct fire would leave, for the metrics.

@@ -39,9 +39,10 @@ type daemon struct {
 	disp   *triggers.Dispatcher // nil without triggers
 	loaded []loadedTrigger
 
-	watchers map[string]*hostLoop
-	events   *web.Broker  // runs ended, for the UI's event stream
-	metrics  *web.Metrics // nil until the HTTP server is made
+	watchers  map[string]*hostLoop
+	events    *web.Broker    // runs ended, for the UI's event stream
+	requested sync.WaitGroup // runs asked for through the API
+	metrics   *web.Metrics   // nil until the HTTP server is made
 }
 
 // hostLoop is the watch loop of one Docker host and what it last did.
@@ -190,20 +191,35 @@ func (d *daemon) delivered(trigger string, id int64, status store.DeliveryStatus
 func (d *daemon) RunAll(ctx context.Context) error {
 	for _, name := range d.hosts() {
 		hl := d.watchers[name]
+		if !hl.start() {
+			continue // a requested run is already going: it answers this request too
+		}
+		d.requested.Add(1)
 		go func() {
+			defer d.requested.Done()
 			start := time.Now()
-			hl.setRunning(true)
 			checks, err := hl.w.Run(d.base)
-			hl.setRunning(false)
+			hl.stop()
 			d.ran(d.base, name, hl, watch.RunReport{Full: true, Reason: "request", Checks: checks, Err: err, Start: start})
 		}()
 	}
 	return nil
 }
 
-func (hl *hostLoop) setRunning(b bool) {
+// start marks a requested run as going, and reports false when one already is.
+func (hl *hostLoop) start() bool {
 	hl.mu.Lock()
-	hl.running = b
+	defer hl.mu.Unlock()
+	if hl.running {
+		return false
+	}
+	hl.running = true
+	return true
+}
+
+func (hl *hostLoop) stop() {
+	hl.mu.Lock()
+	hl.running = false
 	hl.mu.Unlock()
 }
 
@@ -251,6 +267,7 @@ func (d *daemon) hosts() []string {
 
 // close stops the plugin processes and closes the engines and the store.
 func (d *daemon) close() {
+	d.requested.Wait() // requested runs end with the daemon's context
 	if d.plugin != nil {
 		d.plugin.Close()
 	}

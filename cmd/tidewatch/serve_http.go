@@ -162,7 +162,7 @@ func (t *triggerSet) Test(ctx context.Context, trigger string) (web.TestResult, 
 	}
 	u := sdk.SampleMessage().Update
 	u.Key = fmt.Sprintf("test-%d", time.Now().UnixNano())
-	fctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.Timeout) // a client gone away must not cut the plugin off
 	defer cancel()
 	start := time.Now()
 	r := l.plugin.Fire(fctx, []sdk.Update{u})[0]

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/tidewatch/tidewatch/core/config"
 	"github.com/tidewatch/tidewatch/core/store"
@@ -261,6 +262,10 @@ func oneLine(s string) string {
 	return s
 }
 
+// deployDeadline is the default DEADLINE of a compose trigger: room for a
+// pull, HEALTH_TIMEOUT's default 120s twice over, and a rollback.
+const deployDeadline = 10 * time.Minute
+
 // policyOf turns a trigger's common options into the dispatcher's policy.
 func policyOf(t config.Trigger) (triggers.Policy, error) {
 	p := triggers.DefaultPolicy()
@@ -275,6 +280,9 @@ func policyOf(t config.Trigger) (triggers.Policy, error) {
 	p.Threshold, p.Mode, p.Auto, p.Once = th, mode, t.Auto, t.Once
 	p.Include, p.Exclude, p.Events = t.Include, t.Exclude, t.Events
 	p.Retries, p.Timeout, p.Concurrency = t.Retries, t.Timeout, t.Concurrency
+	if _, set := t.Vars["DEADLINE"]; !set && t.Type == "compose" {
+		p.Timeout = deployDeadline // a rollout takes minutes, not the 30s of a notification
+	}
 	return p, p.Validate()
 }
 

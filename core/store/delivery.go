@@ -439,6 +439,15 @@ func (s *Store) finish(ctx context.Context, outs []Outcome) (done []bool, err er
 				return nil, fmt.Errorf("marking update %d %s: %w", updateID, st, err)
 			}
 		}
+		if o.Event == "" && o.Status != DeliveryPending {
+			// A deploying trigger that ended without a rollout (refused, a dry
+			// run, attempts spent, cut off) leaves the update where it was
+			// before it was applied, not "applying" for good.
+			if _, err := tx.ExecContext(ctx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ? AND status = ?`,
+				string(core.StatusPending), at.UnixNano(), updateID, string(core.StatusApplying)); err != nil {
+				return nil, fmt.Errorf("releasing update %d: %w", updateID, err)
+			}
+		}
 		if o.Status == DeliveryDelivered && event == EventUpdateAvailable && o.Event == "" {
 			if notify == nil {
 				if notify, err = s.txStmt(ctx, tx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ? AND status = ?`); err != nil {

@@ -353,3 +353,23 @@ func TestOnceAcrossUpdateRows(t *testing.T) {
 		t.Errorf("Enqueue for the candidate found again created %d deliveries, want 0 (once per candidate)", len(got))
 	}
 }
+
+// TestApplyingReleasedWithoutRollout: a deploying trigger that ends without
+// a rollout (refused, dry run, attempts spent) leaves the update pending,
+// not applying for good.
+func TestApplyingReleasedWithoutRollout(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	u := openUpdateOf(t, s, "web")
+	if err := s.SetUpdateStatus(ctx, u.ID, core.StatusApplying, t0); err != nil {
+		t.Fatal(err)
+	}
+	ds := enqueue(t, s, NewDelivery{UpdateID: u.ID, Trigger: "compose.prod", Candidate: CandidateRef(u.Update), Event: EventUpdateAvailable, Run: "request-1"})
+	if err := s.Finish(ctx, []Outcome{{ID: ds[0].ID, Status: DeliveryFailed, Error: "refused: a build: service"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Update(ctx, u.ID)
+	if err != nil || got.Status != core.StatusPending {
+		t.Errorf("status after a refused rollout = %s (%v), want pending", got.Status, err)
+	}
+}

@@ -62,7 +62,7 @@ func TestBrokenRolloutReachesAPerson(t *testing.T) {
 		} `json:"events"`
 	}
 	d.getJSON(t, "/api/history?kind=update-rolled-back&container="+name, &h)
-	if len(h.Events) != 1 || !strings.Contains(h.Events[0].Detail, "health") {
-		t.Errorf("history of the rollback = %+v, want one update-rolled-back event with the reason", h.Events)
+	if len(h.Events) != 1 || !strings.Contains(h.Events[0].Detail, "health") || !strings.Contains(h.Events[0].Detail, "last log lines") {
+		t.Errorf("history of the rollback = %+v, want one update-rolled-back event with the reason and the failed container's log lines", h.Events)
 	}
 }

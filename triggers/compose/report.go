@@ -2,6 +2,8 @@ package compose
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -84,17 +86,53 @@ type Report struct {
 	Plan []string `json:"plan,omitempty"`
 }
 
-// JSON returns the report as JSON.
+// JSON returns the result's Detail: a one-line summary for people (the
+// history, the UI), then the report as JSON on the next line, for programs.
 func (r *Report) JSON() string {
 	b, err := json.Marshal(r)
 	if err != nil { // only plain strings and numbers: cannot happen
-		return `{"outcome":"` + r.Outcome + `"}`
+		b = []byte(`{"outcome":"` + r.Outcome + `"}`)
 	}
-	return string(b)
+	return r.Summary() + "\n" + string(b)
 }
 
-// ParseReport reads a result's Detail back into a Report.
+// Summary says in one line what the rollout did: "applied 1.0.0 → 1.1.0
+// (cli, 4.1s)", "rolled back at health: …".
+func (r *Report) Summary() string {
+	var total int64
+	for _, s := range r.Steps {
+		total += s.DurationMS
+	}
+	took := fmt.Sprintf("%.1fs", float64(total)/1000)
+	from, to := tagOf(r.From), tagOf(r.To)
+	switch r.Outcome {
+	case OutcomeApplied, OutcomeAlreadyApplied, OutcomeDryRun:
+		how := r.Recreate
+		if how != "" {
+			how += ", "
+		}
+		return fmt.Sprintf("%s %s → %s (%s%s)", strings.ReplaceAll(r.Outcome, "-", " "), from, to, how, took)
+	case OutcomeRolledBack, OutcomeFailed:
+		return fmt.Sprintf("%s at %s: %s", strings.ReplaceAll(r.Outcome, "-", " "), r.FailedStep, r.Reason)
+	default:
+		return r.Outcome + ": " + r.Reason
+	}
+}
+
+// tagOf returns the tag (or digest) of an image reference, for summaries.
+func tagOf(ref string) string {
+	if i := strings.LastIndexAny(ref, ":@"); i >= 0 && !strings.Contains(ref[i:], "/") {
+		return ref[i+1:]
+	}
+	return ref
+}
+
+// ParseReport reads a result's Detail back into a Report (the JSON after
+// the summary line).
 func ParseReport(detail string) (*Report, error) {
+	if i := strings.IndexByte(detail, '{'); i > 0 {
+		detail = detail[i:]
+	}
 	var r Report
 	if err := json.Unmarshal([]byte(detail), &r); err != nil {
 		return nil, err

@@ -441,10 +441,19 @@ func (r *run) rollback(ctx context.Context) sdk.Result {
 	if err != nil {
 		rep.Outcome = OutcomeFailed
 		rep.FailedStep, rep.Reason = failedStep, reason
-		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("%s failed (%s), and the rollback failed too: %w", failedStep, reason, err)), Event: sdk.EventUpdateFailed}
+		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("%s failed (%s), and the rollback failed too: %w%s", failedStep, reason, err, logTail(rep.Logs))), Event: sdk.EventUpdateFailed}
 	}
 	rep.Outcome = OutcomeRolledBack
-	return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rolled back to %s: %s failed: %s", r.cur.Image, failedStep, reason)), Event: sdk.EventUpdateRolledBack}
+	return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rolled back to %s: %s failed: %s%s", r.cur.Image, failedStep, reason, logTail(rep.Logs))), Event: sdk.EventUpdateRolledBack}
+}
+
+// logTail appends the failed container's last log lines to a rollback's
+// reason, so that the history and the notifications carry them.
+func logTail(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\nlast log lines of the failed container:\n" + strings.Join(lines, "\n")
 }
 
 // restoreFile puts the file's previous bytes back.

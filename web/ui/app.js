@@ -590,7 +590,7 @@
   // showDelivery updates f from the delivery d as the API reports it.
   function showDelivery(f, d) {
     const status = pick(d, 'status') || 'pending';
-    const detail = pick(d, 'event_detail', 'detail');
+    const detail = firstLine(pick(d, 'event_detail', 'detail'));
     const err = pick(d, 'last_error', 'error');
     if (status === 'delivered') {
       const us = pick(d, 'update.status');
@@ -751,7 +751,7 @@
           ? [el('code', { class: 'tag', text: from || '?' }), el('span', { 'aria-hidden': 'true', text: ' → ' }), hidden(' to '),
             el('code', { class: 'tag', text: to || '?' }), ' ', kindBadge(pick(e, 'update_kind'))]
           : null),
-        el('td', { 'data-label': 'Detail', text: pick(e, 'detail') || '' })));
+        el('td', { 'data-label': 'Detail', text: firstLine(pick(e, 'detail')) || '' })));
     }
     $('history-empty').hidden = list.length > 0;
     const first = list.length ? h.offset + 1 : 0;
@@ -931,3 +931,9 @@
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();
 })();
+
+// firstLine keeps a detail's first line: a trigger may put a summary there
+// and machine-readable detail (a rollout's JSON report) after it.
+function firstLine(s) {
+  return typeof s === 'string' ? s.split('\n')[0] : s;
+}
