@@ -258,7 +258,18 @@ func (r *run) locate() (string, error) {
 	case errors.Is(err, composefile.ErrNoChange):
 		r.change, r.newRef = nil, imageRef(t.Repository, t.Tag, t.Digest)
 		r.rep.File, r.rep.To = t.File, r.newRef
-		return fmt.Sprintf("%s already names %s", t.File, r.newRef), nil
+		note := fmt.Sprintf("%s already names %s", t.File, r.newRef)
+		if r.cur.Image != r.newRef {
+			// The file was rewritten but the service still runs the old
+			// image: a rollout interrupted after its write. Its backup is
+			// what a rollback must restore.
+			if b, ok, err := composefile.LatestBackup(t.File); err == nil && ok {
+				r.backup = &b
+				r.rep.Backup = b.Path
+				note += fmt.Sprintf("; the service still runs %s: a rollback restores %s", r.cur.Image, b.Path)
+			}
+		}
+		return note, nil
 	case err != nil:
 		return "", sdk.Permanent(fmt.Errorf("planning the rewrite of %s: %w", t.File, err))
 	}

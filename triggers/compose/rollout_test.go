@@ -20,6 +20,7 @@ import (
 	"github.com/tidewatch/tidewatch/plugins/host"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/test/testbed"
+	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
 	"github.com/tidewatch/tidewatch/triggers/triggertest"
 )
 
@@ -519,5 +520,35 @@ func TestDeadlineLeavesTimeForRollback(t *testing.T) {
 	if now := p.container(t, "web"); now.ID != before.ID {
 		t.Errorf("the service runs %s, want the previous container %s back", now.ID[:12], before.ID[:12])
 	}
+	p.checkAnswers(t, "web", vGood)
+}
+
+// TestInterruptedRolloutRollsBack: a rollout killed after it rewrote the
+// file (the file names the new tag, the old container still runs) is fired
+// again; when the new version fails its healthcheck, the rollback restores
+// the file from that rollout's backup, not the half-done one.
+func TestInterruptedRolloutRollsBack(t *testing.T) {
+	bed := testbed.Require(t)
+	p := newProject(t, bed, "web")
+	// The interrupted rollout's write, with its backup, and nothing else.
+	target, err := composefile.Locate(p.container(t, "web").Config.Labels, composefile.LocateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	change, err := target.Plan(vSick, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := change.Apply(3); err != nil {
+		t.Fatal(err)
+	}
+	p.checkFile(t, p.fileWith("web", vSick))
+
+	plugin, _ := triggertest.Start(t, "compose", options(bed, RecreateEngine))
+	r, rep := fire(t, plugin, p.update(t, "web", vSick))
+	if r.Event != sdk.EventUpdateRolledBack || rep.Outcome != OutcomeRolledBack {
+		t.Fatalf("result: err %v, event %q, outcome %q; want rolled back", r.Err, r.Event, rep.Outcome)
+	}
+	p.checkFile(t, p.original)
 	p.checkAnswers(t, "web", vGood)
 }

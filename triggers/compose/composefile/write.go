@@ -274,3 +274,14 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// LatestBackup returns the newest backup of path, and false when it has none.
+// A rollout interrupted after its write (the file names the new image, the
+// old one still runs) rolls back to it.
+func LatestBackup(path string) (Backup, bool, error) {
+	all, err := listBackups(path)
+	if err != nil || len(all) == 0 {
+		return Backup{}, false, err
+	}
+	return Backup{File: path, Path: all[len(all)-1]}, true, nil
+}
