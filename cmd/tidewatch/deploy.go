@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -27,7 +28,8 @@ func (dp deployer) Deploy(ctx context.Context, req web.DeployRequest) (web.Deplo
 			continue
 		}
 		if trig != nil && req.Trigger == "" {
-			return web.DeployResult{}, fmt.Errorf("several compose triggers are configured: name one in \"trigger\"")
+			return web.DeployResult{}, &web.Error{Status: http.StatusBadRequest, Code: "bad_request", Field: "trigger",
+				Message: "several compose triggers are configured: name one"}
 		}
 		trig = &dp.d.loaded[i]
 	}
@@ -90,6 +92,26 @@ func (dp deployer) Deploy(ctx context.Context, req web.DeployRequest) (web.Deplo
 			res.Result = "applied"
 		}
 		dp.d.delivered(trig.cfg.ID(), 0, deliveryStatus(r), r.Event)
+		// The audit trail: what was deployed, from and to which tag, by which
+		// trigger, with what result.
+		kind := r.Event
+		if kind == "" {
+			kind = "deploy-" + res.Result
+		}
+		detail := fmt.Sprintf("%s: deploy requested through the API: %s", trig.cfg.ID(), res.Result)
+		if res.Detail != "" {
+			detail += ": " + res.Detail
+		}
+		if len(res.Steps) > 0 {
+			detail += "\nsteps: " + strings.Join(res.Steps, ", ")
+		}
+		if len(res.Logs) > 0 {
+			detail += "\nlast log lines of the failed container:\n" + strings.Join(res.Logs, "\n")
+		}
+		if err := dp.d.st.AddEvent(context.WithoutCancel(ctx), store.Event{Host: name, Container: c.Name, Image: ref.Repo(), Kind: kind,
+			From: ref.Tag, To: req.Tag, Detail: detail}); err != nil {
+			dp.d.log.Error("recording a deploy in the history", "error", err)
+		}
 		return res, nil
 	}
 	return web.DeployResult{}, fmt.Errorf("no running container of service %s in compose project %s: %w", req.Service, req.Project, core.ErrNotFound)

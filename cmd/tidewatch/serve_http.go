@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -158,7 +159,8 @@ func (t *triggerSet) Test(ctx context.Context, trigger string) (web.TestResult, 
 		return web.TestResult{}, fmt.Errorf("trigger %q: %w", trigger, core.ErrNotFound)
 	}
 	if l.cfg.Type == "compose" {
-		return web.TestResult{}, fmt.Errorf("trigger %q deploys: it has no test notification; use its DRYRUN option", trigger)
+		return web.TestResult{}, &web.Error{Status: http.StatusBadRequest, Code: "bad_request", Field: "name",
+			Message: fmt.Sprintf("trigger %q deploys: it has no test notification; use its DRYRUN option", trigger)}
 	}
 	u := sdk.SampleMessage().Update
 	u.Key = fmt.Sprintf("test-%d", time.Now().UnixNano())

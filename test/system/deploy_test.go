@@ -81,6 +81,17 @@ services:
 		t.Errorf("compose file after the deploy:\n%s\nwant only the tag changed:\n%s", data, want)
 	}
 
+	// The audit trail has it.
+	hreq, _ := http.NewRequest(http.MethodGet, d.base+"/api/history?kind=update-applied", nil)
+	hreq.Header.Set("Authorization", "Bearer "+token)
+	if hresp, err := http.DefaultClient.Do(hreq); err == nil {
+		hb, _ := io.ReadAll(hresp.Body)
+		hresp.Body.Close()
+		if !strings.Contains(string(hb), "deploy requested through the API") || !strings.Contains(string(hb), `"to":"6.1.0"`) {
+			t.Errorf("history after the deploy: %s, want the deploy to 6.1.0", hb)
+		}
+	}
+
 	// Without the token: refused.
 	req, _ = http.NewRequest(http.MethodPost, d.base+"/api/deploy", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
