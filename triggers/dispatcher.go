@@ -766,8 +766,12 @@ func (d *Dispatcher) shutdown(ctx context.Context, st *state, done chan fired, w
 	}
 	wg.Wait()
 	if len(st.toWrite) > 0 {
-		if err := d.out.Finish(bg, st.toWrite); err != nil {
-			d.log.Error("recording delivery outcomes at shutdown; they will be fired again", "deliveries", len(st.toWrite), "error", err)
+		outs := st.toWrite
+		st.toWrite = nil
+		st.writing = true
+		d.wrote(ctx, st, written{outs: outs, err: d.out.Finish(bg, outs)})
+		if st.writing = false; len(st.toWrite) > 0 {
+			d.log.Error("recording delivery outcomes at shutdown; they will be fired again", "deliveries", len(st.toWrite))
 		}
 	}
 }

@@ -709,3 +709,36 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 		t.Errorf("observed (-want +got):\n%s", diff)
 	}
 }
+
+// TestRolloutEndingAtShutdownIsNotified: a rollout that ends while the
+// dispatcher shuts down still hands its event to the listening triggers
+// (their delivery waits in the outbox for the next start).
+func TestRolloutEndingAtShutdownIsNotified(t *testing.T) {
+	s := openStore(t)
+	firing := make(chan struct{})
+	release := make(chan struct{})
+	deploy := &fake{fire: func(_ context.Context, _ int, ups []sdk.Update) []sdk.Result {
+		close(firing)
+		<-release
+		return sdk.All(len(ups), sdk.Result{Err: sdk.Permanent(errors.New("health check failed")), Event: sdk.EventUpdateRolledBack})
+	}}
+	listener := &fake{}
+	d := New(s, []Instance{
+		{Name: "compose.prod", Trigger: deploy, Policy: DefaultPolicy()},
+		{Name: "fake.oncall", Trigger: listener, Policy: policy(func(p *Policy) { p.Events = []string{sdk.EventUpdateRolledBack} })},
+	}, nil, WithShutdownGrace(10*time.Second))
+	notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	<-firing
+	cancel() // shutdown begins while the rollout runs
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	pending := deliveries(t, s, store.DeliveryFilter{Trigger: "fake.oncall"})
+	if len(pending) != 1 || pending[0].Event != sdk.EventUpdateRolledBack {
+		t.Errorf("listener deliveries after the shutdown = %+v, want one update-rolled-back waiting", pending)
+	}
+}
