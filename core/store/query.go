@@ -155,8 +155,9 @@ type HistoryFilter struct {
 	Limit, Offset int
 }
 
-// History returns the events f selects, newest first.
-func (s *Store) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
+// where is the WHERE clause (with its leading space, or "") of f's
+// conditions, and its arguments; Limit and Offset are not in it.
+func (f HistoryFilter) where() (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -179,10 +180,16 @@ func (s *Store) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
 	if !f.Until.IsZero() {
 		where, args = append(where, "at < ?"), append(args, f.Until.UTC().UnixNano())
 	}
-	q := `SELECT id, at, host, container, image, kind, from_ref, to_ref, update_kind, detail FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", args
 	}
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+// History returns the events f selects, newest first.
+func (s *Store) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
+	where, args := f.where()
+	q := `SELECT id, at, host, container, image, kind, from_ref, to_ref, update_kind, detail FROM events` + where
 	q += ` ORDER BY at DESC, id DESC`
 	if f.Limit > 0 || f.Offset > 0 {
 		limit := f.Limit
