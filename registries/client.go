@@ -169,6 +169,12 @@ func (c *Client) Manifest(ctx context.Context, ref core.ImageRef) (Manifest, err
 	if err != nil {
 		return Manifest{}, fmt.Errorf("%s %s: %w", action, ref, err)
 	}
+	// A manifest GET counts as a pull where the registry limits pulls: slow
+	// down before the limit, and leave the last ones to the engine.
+	if st := r.stats.snapshot(); c.opts.PullReserve >= 0 && st.RateLimitRemaining >= 0 && st.RateLimitRemaining <= c.opts.PullReserve {
+		return Manifest{}, fmt.Errorf("%s %s: %d pulls left of the registry's rate limit, kept for the engine (they come back when the limit's window moves on): %w",
+			action, ref, st.RateLimitRemaining, core.ErrRateLimited)
+	}
 	rt, err := r.transportFor(ctx, nref.Context())
 	if err != nil {
 		return Manifest{}, c.fail(r, action, ref.String(), err)

@@ -590,7 +590,7 @@ func TestConcurrencyLimit(t *testing.T) {
 func TestRateLimitWarningOnce(t *testing.T) {
 	s := registrytest.New(t, registrytest.WithRateLimit(4))
 	s.Push(t, "app", "1")
-	c, buf := newClient(t, Options{})
+	c, buf := newClient(t, Options{PullReserve: -1}) // spend every pull, to see the warning
 	for i := range 4 {
 		if _, err := c.Manifest(context.Background(), imageRef(t, s, "app", "1")); err != nil {
 			t.Fatalf("Manifest %d: %v", i, err)

@@ -49,6 +49,12 @@ type Options struct {
 	// MaxRetryAfter is the longest Retry-After (on 429 or 503) that is waited
 	// for; a longer one fails at once with core.ErrRateLimited. Default 60s.
 	MaxRetryAfter time.Duration
+	// PullReserve is how many pulls of a registry's announced rate limit
+	// (Docker Hub's ratelimit-remaining, which manifest GETs use up and HEADs
+	// do not) tidewatch leaves to the engine: at or below it, Manifest is
+	// refused with core.ErrRateLimited instead of spending one. Default 10;
+	// negative: never refuse.
+	PullReserve int
 	// ScopesPerToken is how many repositories one bearer token covers at
 	// most; a registry with more gets one token per chunk. Default 300. When
 	// a token server or registry refuses a long token URL or header (414,
@@ -66,6 +72,8 @@ type Options struct {
 
 // Defaults.
 const (
+	// DefaultPullReserve is Options.PullReserve's default.
+	DefaultPullReserve    = 10
 	DefaultConcurrency    = 8
 	DefaultTimeout        = 30 * time.Second
 	DefaultRetries        = 3
@@ -92,6 +100,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRetryAfter <= 0 {
 		o.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if o.PullReserve == 0 {
+		o.PullReserve = DefaultPullReserve
 	}
 	if o.ScopesPerToken <= 0 {
 		o.ScopesPerToken = DefaultScopesPerToken

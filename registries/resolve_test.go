@@ -2,6 +2,7 @@ package registries
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -76,4 +77,28 @@ func digestOf(c byte) string {
 		b[i] = c
 	}
 	return "sha256:" + string(b)
+}
+
+// TestManifestKeepsPullsForTheEngine: where a registry announces a pull rate
+// limit, manifest GETs (which count) stop at the reserve, HEADs go on.
+func TestManifestKeepsPullsForTheEngine(t *testing.T) {
+	s := registrytest.New(t, registrytest.WithRateLimit(12))
+	d := s.Push(t, "app", "1.0")
+	c, _ := newClient(t, Options{PullReserve: 10})
+	ctx := context.Background()
+	ref := core.ImageRef{Registry: s.Host, Repository: "app", Digest: d}
+	for i := range 2 {
+		if _, err := c.Manifest(ctx, ref); err != nil {
+			t.Fatalf("GET %d: %v", i+1, err)
+		}
+	}
+	if _, err := c.Manifest(ctx, ref); !errors.Is(err, core.ErrRateLimited) {
+		t.Errorf("GET at the reserve = %v, want ErrRateLimited", err)
+	}
+	if got := s.Counts().ManifestGet; got != 2 {
+		t.Errorf("%d manifest GETs reached the registry, want 2", got)
+	}
+	if _, err := c.Digest(ctx, core.ImageRef{Registry: s.Host, Repository: "app", Tag: "1.0"}); err != nil {
+		t.Errorf("HEAD at the reserve: %v, want it to go on (HEADs do not count)", err)
+	}
 }
