@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,41 @@ func TestUpdateProtoRoundTrip(t *testing.T) {
 	u.Detail = "rolled back: health check failed"
 	if diff := cmp.Diff(u, UpdateFromProto(UpdateToProto(u))); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestPairs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []Pair
+	}{
+		{"", nil},
+		{" A=1, B = 2 ,,C", []Pair{{1, "A", "1", true}, {2, "B", "2", true}, {4, "C", "", false}}},
+		{"A=1,2\nB=x=y", []Pair{{1, "A", "1,2", true}, {2, "B", "x=y", true}}},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, Pairs(tc.in)); diff != "" {
+			t.Errorf("Pairs(%q) (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}
+
+func TestCertPool(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	known := []Option{{Name: "CA"}}
+	o := NewOptions(map[string]string{}, known)
+	if o.CertPool("CA") != nil || o.Err() != nil {
+		t.Errorf("unset: pool or error, want neither")
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing.pem"), "CA: reading"},
+		{notPEM, "CA: " + notPEM + " holds no PEM certificate"},
+	} {
+		o := NewOptions(map[string]string{"CA": tc.path}, known)
+		if o.CertPool("CA") != nil || o.Err() == nil || !strings.Contains(o.Err().Error(), tc.want) {
+			t.Errorf("CertPool(%s): error %v, want %q", tc.path, o.Err(), tc.want)
+		}
 	}
 }

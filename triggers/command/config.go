@@ -145,23 +145,11 @@ func executable(p string) error {
 // parseEnv parses ENV: NAME=VALUE entries separated by newlines when the
 // text has one, else by commas. Problems never show values (ENV is secret).
 func parseEnv(s string) ([]string, []string) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	sep := ","
-	if strings.Contains(s, "\n") {
-		sep = "\n"
-	}
 	var env, problems []string
-	for i, entry := range strings.Split(s, sep) {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(entry, "=")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	for _, p := range sdk.Pairs(s) {
+		i, name, value := p.Index-1, p.Name, p.Value
 		switch {
-		case !ok:
+		case !p.OK:
 			problems = append(problems, fmt.Sprintf("entry %d is not NAME=VALUE", i+1))
 		case !envName.MatchString(name):
 			problems = append(problems, fmt.Sprintf("entry %d: the name is not valid; expected letters, digits and _", i+1))

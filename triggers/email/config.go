@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/mail"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -169,18 +168,7 @@ func ParseConfig(options map[string]string) (Config, error) {
 	}
 
 	c.TLSInsecure = o.Bool(OptTLSInsecure)
-	if path := o.String(OptTLSCAFile); path != "" {
-		pem, err := os.ReadFile(path)
-		pool := x509.NewCertPool()
-		switch {
-		case err != nil:
-			o.Add(OptTLSCAFile, "reading %s: %v", path, err)
-		case !pool.AppendCertsFromPEM(pem):
-			o.Add(OptTLSCAFile, "%s holds no PEM certificate", path)
-		default:
-			c.RootCAs = pool
-		}
-	}
+	c.RootCAs = o.CertPool(OptTLSCAFile)
 	if c.TLS == TLSNone {
 		if c.TLSInsecure {
 			o.Add(OptTLSInsecure, "has no effect with TLS=none; expected TLS=starttls or tls, or TLS_INSECURE unset")

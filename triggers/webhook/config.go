@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -100,18 +99,7 @@ func ParseConfig(options map[string]string) (Config, error) {
 	c.Timeout = o.Duration(OptTimeout)
 	c.TLSInsecure = o.Bool(OptTLSInsecure)
 
-	if path := o.String(OptTLSCAFile); path != "" {
-		pem, err := os.ReadFile(path)
-		pool := x509.NewCertPool()
-		switch {
-		case err != nil:
-			o.Add(OptTLSCAFile, "reading %s: %v", path, err)
-		case !pool.AppendCertsFromPEM(pem):
-			o.Add(OptTLSCAFile, "%s holds no PEM certificate", path)
-		default:
-			c.RootCAs = pool
-		}
-	}
+	c.RootCAs = o.CertPool(OptTLSCAFile)
 
 	if text := o.String(OptTemplate); text != "" {
 		t, err := sdk.ParseTemplate(OptTemplate, text)
@@ -134,24 +122,16 @@ var reserved = map[string]bool{
 // the text has one, else by commas. Problems name entries by position and
 // header names, never values (HEADERS is secret).
 func parseHeaders(s string) (http.Header, []string) {
-	if strings.TrimSpace(s) == "" {
+	pairs := sdk.Pairs(s)
+	if pairs == nil {
 		return nil, nil
-	}
-	sep := ","
-	if strings.Contains(s, "\n") {
-		sep = "\n"
 	}
 	h := http.Header{}
 	var problems []string
-	for i, entry := range strings.Split(s, sep) {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(entry, "=")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	for _, p := range pairs {
+		i, name, value := p.Index-1, p.Name, p.Value
 		switch {
-		case !ok:
+		case !p.OK:
 			problems = append(problems, fmt.Sprintf("entry %d is not Name=Value", i+1))
 		case !validName(name):
 			problems = append(problems, fmt.Sprintf("entry %d: the header name is not valid; expected letters, digits and -", i+1))
