@@ -63,8 +63,11 @@ const (
 	StatusDismissed  UpdateStatus = "dismissed"
 )
 
-// Update is a candidate found for a container, as the store remembers it.
-// A new candidate for the same container replaces the old pending one.
+// Update is a candidate found for a container, as the store remembers it,
+// with what every consumer needs of its container: the dispatcher (labels
+// for the trigger policies), the triggers (display name, host, digests,
+// link, kind) and the API. A new candidate for the same container replaces
+// the old pending one.
 type Update struct {
 	// ID is the store's identifier.
 	ID int64 `json:"id"`
@@ -72,6 +75,8 @@ type Update struct {
 	Host          string `json:"host"`
 	ContainerName string `json:"container"`
 	ContainerID   string `json:"container_id"`
+	// DisplayName is the container's tidewatch.display.name label, or its name.
+	DisplayName string `json:"display_name"`
 	// Image is the normalised repository ("index.docker.io/library/nginx").
 	Image string `json:"image"`
 	// Current and CurrentDigest describe what runs.
@@ -86,7 +91,38 @@ type Update struct {
 	Link string `json:"link,omitempty"`
 	// Status is where the update stands.
 	Status UpdateStatus `json:"status"`
+	// Labels are the container's labels. They are never written out as
+	// they are (other tools keep credentials in labels): the API leaves
+	// them out, and notifying triggers get only those their policy shares.
+	Labels map[string]string `json:"-"`
 	// FirstSeen and LastSeen bound the runs that found this candidate.
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
+}
+
+// Name returns the display name, or the container's name when it has none.
+func (u Update) Name() string {
+	if u.DisplayName != "" {
+		return u.DisplayName
+	}
+	return u.ContainerName
+}
+
+// CandidateRef identifies u's candidate: its tag, and "tag@digest" for a
+// digest update (whose tag does not change).
+func (u Update) CandidateRef() string { return Ref(u.Candidate, u.CandidateDigest, u.Kind) }
+
+// CurrentRef is CandidateRef for what runs.
+func (u Update) CurrentRef() string { return Ref(u.Current, u.CurrentDigest, u.Kind) }
+
+// Ref writes one side of an update: the tag, with its digest for digest
+// updates ("latest@sha256:…"; the digest alone when there is no tag).
+func Ref(tag, digest string, kind UpdateKind) string {
+	if kind == KindDigest && digest != "" {
+		if tag == "" {
+			return digest
+		}
+		return tag + "@" + digest
+	}
+	return tag
 }

@@ -30,7 +30,7 @@ type fake struct {
 
 var _ sdk.Trigger = (*fake)(nil)
 
-func (f *fake) Describe() sdk.Description { return sdk.Description{Type: "fake"} }
+func (f *fake) Describe(context.Context) sdk.Description { return sdk.Description{Type: "fake"} }
 
 func (f *fake) Configure(context.Context, string, map[string]string) error { return nil }
 
@@ -92,22 +92,24 @@ func chk(name, current, candidate string, kind core.UpdateKind) core.Check {
 	}
 }
 
-// watchRun records checks as one run on host "local" and returns what Notify takes.
-func watchRun(t testing.TB, s *store.Store, checks ...core.Check) RunResult {
-	t.Helper()
-	ctx := context.Background()
-	if err := s.RecordRun(ctx, "local", checks, time.Time{}); err != nil {
-		t.Fatalf("RecordRun error = %v", err)
-	}
-	open, err := s.OpenUpdates(ctx, "local")
-	if err != nil {
-		t.Fatalf("OpenUpdates error = %v", err)
-	}
-	return NewRunResult("", "local", checks, open)
+// run is what a watch run hands the dispatcher: its ID and the updates it recorded.
+type run struct {
+	ID      string
+	Updates []core.Update
 }
 
-func policy(edit func(*Policy)) Policy {
-	p := DefaultPolicy()
+// watchRun records checks as one run on host "local" and returns what Notify takes.
+func watchRun(t testing.TB, s *store.Store, checks ...core.Check) run {
+	t.Helper()
+	ups, err := s.RecordRun(context.Background(), "local", checks, time.Time{})
+	if err != nil {
+		t.Fatalf("RecordRun error = %v", err)
+	}
+	return run{ID: newID("run"), Updates: ups}
+}
+
+func policy(edit func(*core.TriggerPolicy)) core.TriggerPolicy {
+	p := core.DefaultTriggerPolicy()
 	if edit != nil {
 		edit(&p)
 	}
@@ -117,9 +119,9 @@ func policy(edit func(*Policy)) Policy {
 // fastBackoff keeps retries short in tests.
 var fastBackoff = WithBackoff(20*time.Millisecond, 2, 200*time.Millisecond)
 
-func notify(t testing.TB, d *Dispatcher, run RunResult) {
+func notify(t testing.TB, d *Dispatcher, r run) {
 	t.Helper()
-	if err := d.Notify(context.Background(), run); err != nil {
+	if err := d.Notify(context.Background(), r.ID, r.Updates); err != nil {
 		t.Fatalf("Notify error = %v", err)
 	}
 }
@@ -142,19 +144,6 @@ func deliveries(t testing.TB, s *store.Store, f store.DeliveryFilter) []store.De
 	return ds
 }
 
-func TestNewRunResultKeepsTheContainersWithUpdates(t *testing.T) {
-	open := []store.UpdateRecord{
-		{Update: core.Update{ID: 1, Host: "local", ContainerName: "web"}},
-		{Update: core.Update{ID: 2, Host: "local", ContainerName: "db"}},
-		{Update: core.Update{ID: 3, Host: "other", ContainerName: "web"}},
-	}
-	checks := []core.Check{chk("web", "1.0.0", "1.1.0", core.KindMinor), chk("db", "1.0.0", "", core.KindNone)}
-	got := NewRunResult("r", "local", checks, open)
-	if diff := cmp.Diff(RunResult{ID: "r", Updates: open[:1]}, got); diff != "" {
-		t.Errorf("NewRunResult (-want +got):\n%s", diff)
-	}
-}
-
 func TestDeliveryIsWrittenBeforeFire(t *testing.T) {
 	s := openStore(t)
 	var seen []store.DeliveryStatus
@@ -167,7 +156,7 @@ func TestDeliveryIsWrittenBeforeFire(t *testing.T) {
 		}
 		return sdk.All(len(ups), sdk.OK("sent"))
 	}
-	d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: DefaultPolicy()}}, nil)
+	d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: core.DefaultTriggerPolicy()}}, nil)
 	notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
 	drain(t, d)
 	if diff := cmp.Diff([]store.DeliveryStatus{store.DeliveryRunning}, seen); diff != "" {
@@ -175,9 +164,8 @@ func TestDeliveryIsWrittenBeforeFire(t *testing.T) {
 	}
 	calls, _, _ := f.snapshot()
 	u := calls[0][0]
-	want := sdk.Update{Key: u.Key, Event: "update-available", Host: "local", Container: "web", ContainerID: "id-web",
-		Image: "registry.local/app", Current: "1.0.0", Candidate: "1.1.0", Kind: "minor", DetectedAt: u.DetectedAt,
-		Labels: map[string]string{"team": "ops"}}
+	want := sdk.Update{Key: u.Key, Event: "update-available", Host: "local", Container: "web", ContainerName: "web", ContainerID: "id-web",
+		Image: "registry.local/app", Current: "1.0.0", Candidate: "1.1.0", Kind: "minor", DetectedAt: u.DetectedAt}
 	if diff := cmp.Diff(want, u); diff != "" || u.DetectedAt.IsZero() || !strings.HasPrefix(u.Key, "tw-") {
 		t.Errorf("update fired (-want +got):\n%s", diff)
 	}
@@ -203,7 +191,7 @@ func TestOncePerCandidateOrPerRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openStore(t)
 			f := &fake{}
-			d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: policy(func(p *Policy) { p.Once = tc.once })}}, nil)
+			d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: policy(func(p *core.TriggerPolicy) { p.Once = tc.once })}}, nil)
 			for range 2 {
 				notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
 				drain(t, d)
@@ -300,7 +288,7 @@ func TestRetries(t *testing.T) {
 			f := &fake{fire: func(ctx context.Context, call int, ups []sdk.Update) []sdk.Result {
 				return sdk.All(len(ups), tc.fire(ctx, call))
 			}}
-			p := policy(func(p *Policy) { p.Retries, p.Timeout = tc.retries, tc.timeout })
+			p := policy(func(p *core.TriggerPolicy) { p.Retries, p.Deadline = tc.retries, tc.timeout })
 			d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: p}}, nil, fastBackoff)
 			notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
 			drain(t, d)
@@ -345,7 +333,9 @@ func TestRetries(t *testing.T) {
 
 func TestRestartResumesAndNeverRefires(t *testing.T) {
 	s := openStore(t)
-	inst := func(f *fake) []Instance { return []Instance{{Name: "fake.one", Trigger: f, Policy: DefaultPolicy()}} }
+	inst := func(f *fake) []Instance {
+		return []Instance{{Name: "fake.one", Trigger: f, Policy: core.DefaultTriggerPolicy()}}
+	}
 
 	// A first process enqueues three deliveries, claims two and "crashes"
 	// (it never fires them, never records an outcome); the third it delivers.
@@ -394,7 +384,7 @@ func TestShutdownLeavesCutOffDeliveriesResumable(t *testing.T) {
 		<-ctx.Done()
 		return sdk.All(len(ups), sdk.Retry(ctx.Err()))
 	}}
-	d := New(s, []Instance{{Name: "fake.one", Trigger: hang, Policy: policy(func(p *Policy) { p.Concurrency = 1 })}}, nil,
+	d := New(s, []Instance{{Name: "fake.one", Trigger: hang, Policy: policy(func(p *core.TriggerPolicy) { p.Concurrency = 1 })}}, nil,
 		WithShutdownGrace(10*time.Millisecond))
 	notify(t, d, watchRun(t, s, chk("a", "1.0.0", "1.1.0", core.KindMinor), chk("b", "1.0.0", "1.1.0", core.KindMinor)))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -415,7 +405,7 @@ func TestShutdownLeavesCutOffDeliveriesResumable(t *testing.T) {
 		}
 	}
 	ok := &fake{}
-	drain(t, New(s, []Instance{{Name: "fake.one", Trigger: ok, Policy: DefaultPolicy()}}, nil))
+	drain(t, New(s, []Instance{{Name: "fake.one", Trigger: ok, Policy: core.DefaultTriggerPolicy()}}, nil))
 	if _, perKey, _ := ok.snapshot(); len(perKey) != 2 {
 		t.Errorf("keys delivered after restart = %d, want 2", len(perKey))
 	}
@@ -434,8 +424,8 @@ func TestConcurrencyIsBoundedPerInstance(t *testing.T) {
 	}
 	a, b := &fake{fire: block}, &fake{fire: block}
 	d := New(s, []Instance{
-		{Name: "fake.a", Trigger: a, Policy: policy(func(p *Policy) { p.Concurrency = 3 })},
-		{Name: "fake.b", Trigger: b, Policy: policy(func(p *Policy) { p.Concurrency = 1 })},
+		{Name: "fake.a", Trigger: a, Policy: policy(func(p *core.TriggerPolicy) { p.Concurrency = 3 })},
+		{Name: "fake.b", Trigger: b, Policy: policy(func(p *core.TriggerPolicy) { p.Concurrency = 1 })},
 	}, nil)
 	notify(t, d, watchRun(t, s, checks...))
 	errc := make(chan error, 1)
@@ -484,7 +474,7 @@ func TestBatchModeFiresOnceWithEveryUpdate(t *testing.T) {
 		}
 		return rs
 	}}
-	d := New(s, []Instance{{Name: "fake.batch", Trigger: f, Policy: policy(func(p *Policy) { p.Mode = ModeBatch })}}, nil, fastBackoff)
+	d := New(s, []Instance{{Name: "fake.batch", Trigger: f, Policy: policy(func(p *core.TriggerPolicy) { p.Mode = core.ModeBatch })}}, nil, fastBackoff)
 	notify(t, d, watchRun(t, s,
 		chk("a", "1.0.0", "1.1.0", core.KindMinor), chk("b", "1.0.0", "2.0.0", core.KindMajor),
 		chk("c", "1.0.0", "1.0.1", core.KindPatch), chk("d", "1.0.0", "", core.KindNone)))
@@ -510,7 +500,7 @@ func TestBatchModeFiresOnceWithEveryUpdate(t *testing.T) {
 func TestRequestFiresAManualTrigger(t *testing.T) {
 	s := openStore(t)
 	manual := &fake{}
-	d := New(s, []Instance{{Name: "fake.manual", Trigger: manual, Policy: policy(func(p *Policy) { p.Auto = false })}}, nil)
+	d := New(s, []Instance{{Name: "fake.manual", Trigger: manual, Policy: policy(func(p *core.TriggerPolicy) { p.Auto = false })}}, nil)
 	run := watchRun(t, s, chk("web", "1.0.0", "2.0.0", core.KindMajor))
 	notify(t, d, run)
 	drain(t, d)
@@ -518,15 +508,15 @@ func TestRequestFiresAManualTrigger(t *testing.T) {
 		t.Fatalf("a manual trigger fired %d times on detection, want 0", len(calls))
 	}
 	ctx := context.Background()
-	if _, err := d.Request(ctx, run.Updates[0].ID, "fake.other"); !errors.Is(err, ErrUnknownTrigger) {
+	if _, err := d.Request(ctx, run.Updates[0].ID, "fake.other", ""); !errors.Is(err, ErrUnknownTrigger) {
 		t.Errorf("Request(unknown trigger) error = %v, want ErrUnknownTrigger", err)
 	}
-	if _, err := d.Request(ctx, 999, "fake.manual"); !errors.Is(err, core.ErrNotFound) {
+	if _, err := d.Request(ctx, 999, "fake.manual", ""); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Request(unknown update) error = %v, want core.ErrNotFound", err)
 	}
 	var keys []string
 	for range 2 {
-		dl, err := d.Request(ctx, run.Updates[0].ID, "fake.manual")
+		dl, err := d.Request(ctx, run.Updates[0].ID, "fake.manual", "user:alice")
 		if err != nil {
 			t.Fatalf("Request error = %v", err)
 		}
@@ -545,7 +535,7 @@ func TestRequestFiresAManualTrigger(t *testing.T) {
 func TestRunFiresWhatNotifyEnqueues(t *testing.T) {
 	s := openStore(t)
 	f := &fake{}
-	d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: DefaultPolicy()}}, nil, WithPollInterval(time.Hour))
+	d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: core.DefaultTriggerPolicy()}}, nil, WithPollInterval(time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- d.Run(ctx) }()
@@ -573,12 +563,12 @@ func TestNotifyEventGoesToTheInstancesThatWantIt(t *testing.T) {
 	s := openStore(t)
 	rollouts, updates := &fake{}, &fake{}
 	d := New(s, []Instance{
-		{Name: "fake.rollouts", Trigger: rollouts, Policy: policy(func(p *Policy) { p.Events = []string{sdk.EventUpdateRolledBack} })},
-		{Name: "fake.updates", Trigger: updates, Policy: DefaultPolicy()},
+		{Name: "fake.rollouts", Trigger: rollouts, Policy: policy(func(p *core.TriggerPolicy) { p.Events = []core.Event{core.EventUpdateRolledBack} })},
+		{Name: "fake.updates", Trigger: updates, Policy: core.DefaultTriggerPolicy()},
 	}, nil)
 	run := watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor))
 	for range 2 { // each occurrence is delivered
-		if err := d.NotifyEvent(context.Background(), run.Updates[0], sdk.EventUpdateRolledBack, "health check failed"); err != nil {
+		if err := d.NotifyEvent(context.Background(), run.Updates[0], core.EventUpdateRolledBack, "health check failed"); err != nil {
 			t.Fatalf("NotifyEvent error = %v", err)
 		}
 	}
@@ -611,7 +601,7 @@ func TestBackoffGrowsWithJitterUpToMax(t *testing.T) {
 func BenchmarkDispatch(b *testing.B) {
 	s := openStore(b)
 	f := &fake{fire: func(_ context.Context, _ int, ups []sdk.Update) []sdk.Result { return sdk.All(len(ups), sdk.OK("")) }}
-	d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: policy(func(p *Policy) { p.Once = false })}}, nil)
+	d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: policy(func(p *core.TriggerPolicy) { p.Once = false })}}, nil)
 	var checks []core.Check
 	for i := range 100 {
 		checks = append(checks, chk(fmt.Sprintf("c%03d", i), "1.0.0", "1.1.0", core.KindMinor))
@@ -639,10 +629,10 @@ func TestRolloutOutcomeReachesListeners(t *testing.T) {
 		name   string
 		result sdk.Result
 		status core.UpdateStatus
-		event  string
+		event  core.Event
 	}{
-		{name: "applied", result: sdk.Result{Detail: "1.0.0 → 1.1.0 healthy", Event: sdk.EventUpdateApplied}, status: core.StatusApplied, event: sdk.EventUpdateApplied},
-		{name: "rolled back", result: sdk.Result{Err: sdk.Permanent(errors.New("health check failed")), Event: sdk.EventUpdateRolledBack}, status: core.StatusRolledBack, event: sdk.EventUpdateRolledBack},
+		{name: "applied", result: sdk.Result{Detail: "1.0.0 → 1.1.0 healthy", Event: sdk.EventUpdateApplied}, status: core.StatusApplied, event: core.EventUpdateApplied},
+		{name: "rolled back", result: sdk.Result{Err: sdk.Permanent(errors.New("health check failed")), Event: sdk.EventUpdateRolledBack}, status: core.StatusRolledBack, event: core.EventUpdateRolledBack},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -650,14 +640,14 @@ func TestRolloutOutcomeReachesListeners(t *testing.T) {
 			deploy := &fake{fire: func(_ context.Context, _ int, ups []sdk.Update) []sdk.Result { return sdk.All(len(ups), tc.result) }}
 			listener := &fake{}
 			d := New(s, []Instance{
-				{Name: "compose.prod", Trigger: deploy, Policy: DefaultPolicy()},
-				{Name: "fake.oncall", Trigger: listener, Policy: policy(func(p *Policy) { p.Events = []string{tc.event} })},
+				{Name: "compose.prod", Trigger: deploy, Policy: core.DefaultTriggerPolicy(), Deploys: true},
+				{Name: "fake.oncall", Trigger: listener, Policy: policy(func(p *core.TriggerPolicy) { p.Events = []core.Event{tc.event} })},
 			}, nil)
 			run := watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor))
 			notify(t, d, run)
 			drain(t, d)
 			calls, _, _ := listener.snapshot()
-			if len(calls) != 1 || calls[0][0].Event != tc.event || calls[0][0].Container != "web" {
+			if len(calls) != 1 || calls[0][0].Event != string(tc.event) || calls[0][0].Container != "web" {
 				t.Fatalf("listener fires = %+v, want one %s about web", calls, tc.event)
 			}
 			if !strings.Contains(calls[0][0].Detail, firstNonEmpty(tc.result.Detail, "health check failed")) {
@@ -667,7 +657,7 @@ func TestRolloutOutcomeReachesListeners(t *testing.T) {
 			if err != nil || u.Status != tc.status {
 				t.Errorf("update status = %s (%v), want %s", u.Status, err, tc.status)
 			}
-			evs, err := s.History(context.Background(), store.HistoryFilter{Kinds: []string{tc.event}})
+			evs, err := s.History(context.Background(), store.HistoryFilter{Kinds: []string{string(tc.event)}})
 			if err != nil || len(evs) != 1 {
 				t.Errorf("history of %s = %v, %v; want one event", tc.event, evs, err)
 			}
@@ -694,10 +684,10 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 	}}
 	var mu sync.Mutex
 	var seen []string
-	d := New(s, []Instance{{Name: "compose.prod", Trigger: f, Policy: DefaultPolicy()}}, nil, fastBackoff,
-		WithObserver(func(trigger string, id int64, status store.DeliveryStatus, event string) {
+	d := New(s, []Instance{{Name: "compose.prod", Trigger: f, Policy: core.DefaultTriggerPolicy(), Deploys: true}}, nil, fastBackoff,
+		WithObserver(func(trigger string, id int64, status store.DeliveryStatus, event core.Event) {
 			mu.Lock()
-			seen = append(seen, trigger+" "+string(status)+" "+event)
+			seen = append(seen, trigger+" "+string(status)+" "+string(event))
 			mu.Unlock()
 		}))
 	notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
@@ -724,8 +714,8 @@ func TestRolloutEndingAtShutdownIsNotified(t *testing.T) {
 	}}
 	listener := &fake{}
 	d := New(s, []Instance{
-		{Name: "compose.prod", Trigger: deploy, Policy: DefaultPolicy()},
-		{Name: "fake.oncall", Trigger: listener, Policy: policy(func(p *Policy) { p.Events = []string{sdk.EventUpdateRolledBack} })},
+		{Name: "compose.prod", Trigger: deploy, Policy: core.DefaultTriggerPolicy(), Deploys: true},
+		{Name: "fake.oncall", Trigger: listener, Policy: policy(func(p *core.TriggerPolicy) { p.Events = []core.Event{core.EventUpdateRolledBack} })},
 	}, nil, WithShutdownGrace(10*time.Second))
 	notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -738,7 +728,148 @@ func TestRolloutEndingAtShutdownIsNotified(t *testing.T) {
 		t.Fatal(err)
 	}
 	pending := deliveries(t, s, store.DeliveryFilter{Trigger: "fake.oncall"})
-	if len(pending) != 1 || pending[0].Event != sdk.EventUpdateRolledBack {
+	if len(pending) != 1 || pending[0].Event != core.EventUpdateRolledBack {
 		t.Errorf("listener deliveries after the shutdown = %+v, want one update-rolled-back waiting", pending)
+	}
+}
+
+// TestRequestGoesThroughThePolicy: Apply and deploys are requests of a
+// deploying trigger: its policy refuses an excluded container (saying which
+// rule, in the answer and the history), its threshold does not stop a
+// person, the update is applying while the rollout runs, and the rollout's
+// typed report comes back with its outcome.
+func TestRequestGoesThroughThePolicy(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	release := make(chan struct{})
+	var seen []sdk.Update
+	var mu sync.Mutex
+	deploy := &fake{fire: func(_ context.Context, _ int, ups []sdk.Update) []sdk.Result {
+		mu.Lock()
+		seen = append(seen, ups...)
+		mu.Unlock()
+		<-release
+		return sdk.All(len(ups), sdk.Result{Rollout: &sdk.Rollout{Outcome: sdk.OutcomeApplied, Method: "compose cli", Target: "shop/web",
+			Steps: []sdk.RolloutStep{{Name: "pull", Duration: time.Second}, {Name: "recreate", Duration: 2 * time.Second}}}})
+	}}
+	d := New(s, []Instance{{Name: "compose.prod", Trigger: deploy, Deploys: true, Policy: policy(func(p *core.TriggerPolicy) {
+		p.Auto, p.Threshold, p.Exclude = false, core.ThresholdPatch, []string{"db-*"}
+	})}}, nil)
+	db := chk("db-1", "1.0.0", "2.0.0", core.KindMajor)
+	web := chk("web", "1.0.0", "2.0.0", core.KindMajor)
+	web.Container.Labels = map[string]string{"com.docker.compose.project": "shop", "secret.token": "s3cr3t"}
+	r := watchRun(t, s, db, web)
+	dbU, webU := r.Updates[0], r.Updates[1]
+
+	_, err := d.Request(ctx, dbU.ID, "compose.prod", "user:alice")
+	refusal, ok := IsRefusal(err)
+	if !ok || refusal.Rule != "EXCLUDE=db-*" {
+		t.Fatalf("Request(db-1) = %v, want a refusal by EXCLUDE=db-*", err)
+	}
+	evs, _ := s.History(ctx, store.HistoryFilter{Kinds: []string{store.EventRefused}})
+	if len(evs) != 1 || evs[0].Principal != "user:alice" || !strings.Contains(evs[0].Detail, "EXCLUDE=db-*") || evs[0].Trigger != "compose.prod" {
+		t.Errorf("history of the refusal = %+v", evs)
+	}
+	if ds := deliveries(t, s, store.DeliveryFilter{UpdateID: dbU.ID}); len(ds) != 0 {
+		t.Errorf("a refused request enqueued %+v", ds)
+	}
+
+	// A major update, beyond THRESHOLD=patch: a person may still apply it.
+	dl, err := d.Request(ctx, webU.ID, "compose.prod", "token:ci")
+	if err != nil {
+		t.Fatalf("Request(web) = %v", err)
+	}
+	if dl.Update.Status != core.StatusApplying || dl.Principal != "token:ci" {
+		t.Errorf("Request(web) = %+v, want the update applying, asked by token:ci", dl)
+	}
+	if got, _ := s.Update(ctx, webU.ID); got.Status != core.StatusApplying {
+		t.Errorf("stored status = %s, want applying", got.Status)
+	}
+	if _, err := d.Request(ctx, webU.ID, "compose.prod", "token:ci"); !errors.Is(err, ErrApplying) {
+		t.Errorf("a second Request while applying = %v, want ErrApplying", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go d.Run(runCtx)
+	close(release)
+	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	done, err := d.Await(waitCtx, dl.ID)
+	if err != nil {
+		t.Fatalf("Await = %v", err)
+	}
+	if done.Status != store.DeliveryDelivered || done.Rollout == nil || done.Rollout.Outcome != core.OutcomeApplied ||
+		len(done.Rollout.Steps) != 2 || done.Rollout.Steps[1].Duration != 2*time.Second || done.Update.Status != core.StatusApplied {
+		t.Errorf("delivery after the rollout = %+v (rollout %+v)", done, done.Rollout)
+	}
+	if !strings.HasPrefix(done.Detail, "applied ") || !strings.Contains(done.Detail, "recreate 2000ms") {
+		t.Errorf("detail = %q, want the rollout's summary and steps", done.Detail)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0].Principal != "token:ci" || seen[0].Labels["secret.token"] != "s3cr3t" {
+		t.Errorf("the deploying trigger was handed %+v, want the principal and every label", seen)
+	}
+}
+
+// TestLabelsSharedWithNotifyingTriggers: a notifying trigger sees
+// tidewatch.* labels and those its LABELS option lists, nothing else.
+func TestLabelsSharedWithNotifyingTriggers(t *testing.T) {
+	s := openStore(t)
+	plain, listed := &fake{}, &fake{}
+	d := New(s, []Instance{
+		{Name: "webhook.plain", Trigger: plain, Policy: core.DefaultTriggerPolicy()},
+		{Name: "webhook.listed", Trigger: listed, Policy: policy(func(p *core.TriggerPolicy) { p.Labels = []string{"com.example.*"} })},
+	}, nil)
+	c := chk("web", "1.0.0", "1.1.0", core.KindMinor)
+	c.Container.Labels = map[string]string{"tidewatch.display.name": "Web", "com.example.team": "ops", "db.password": "hunter2"}
+	notify(t, d, watchRun(t, s, c))
+	drain(t, d)
+	for _, tc := range []struct {
+		f    *fake
+		want map[string]string
+	}{
+		{plain, map[string]string{"tidewatch.display.name": "Web"}},
+		{listed, map[string]string{"tidewatch.display.name": "Web", "com.example.team": "ops"}},
+	} {
+		calls, _, _ := tc.f.snapshot()
+		if len(calls) != 1 {
+			t.Fatalf("calls = %v", calls)
+		}
+		if diff := cmp.Diff(tc.want, calls[0][0].Labels); diff != "" {
+			t.Errorf("labels handed (-want +got):\n%s", diff)
+		}
+	}
+}
+
+// TestOnlyDeployingTriggersCauseRolloutEvents: a notifying trigger that
+// claims an update-applied does not mark the update applied.
+func TestOnlyDeployingTriggersCauseRolloutEvents(t *testing.T) {
+	s := openStore(t)
+	liar := &fake{fire: func(_ context.Context, _ int, ups []sdk.Update) []sdk.Result {
+		return sdk.All(len(ups), sdk.Result{Event: sdk.EventUpdateApplied, Rollout: &sdk.Rollout{Outcome: sdk.OutcomeApplied}})
+	}}
+	d := New(s, []Instance{{Name: "webhook.liar", Trigger: liar, Policy: core.DefaultTriggerPolicy()}}, nil)
+	r := watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor))
+	notify(t, d, r)
+	drain(t, d)
+	if u, _ := s.Update(context.Background(), r.Updates[0].ID); u.Status != core.StatusNotified {
+		t.Errorf("status = %s, want notified (a notification applies nothing)", u.Status)
+	}
+}
+
+// TestDeployingTriggerDefaultsToALongDeadline: a trigger that deploys gets
+// 10m unless DEADLINE is set.
+func TestDeployingTriggerDefaultsToALongDeadline(t *testing.T) {
+	set := policy(func(p *core.TriggerPolicy) { _ = p.Set(core.OptionDeadline, "2m") })
+	d := New(nil, []Instance{
+		{Name: "compose.a", Trigger: &fake{}, Deploys: true, Policy: core.DefaultTriggerPolicy()},
+		{Name: "compose.b", Trigger: &fake{}, Deploys: true, Policy: set},
+		{Name: "webhook.c", Trigger: &fake{}, Policy: core.DefaultTriggerPolicy()},
+	}, nil)
+	for name, want := range map[string]time.Duration{"compose.a": core.DefaultDeployDeadline, "compose.b": 2 * time.Minute, "webhook.c": core.DefaultDeadline} {
+		if in, _ := d.Instance(name); in.Policy.Deadline != want {
+			t.Errorf("%s deadline = %s, want %s", name, in.Policy.Deadline, want)
+		}
 	}
 }

@@ -58,7 +58,7 @@ func TestFaultsThroughRealPlugin(t *testing.T) {
 			if err := p.Configure(ctx, "faults", map[string]string{"MODE": tc.mode, "STATE_FILE": state}); err != nil {
 				t.Fatal(err)
 			}
-			pol := policy(func(p *Policy) { p.Retries, p.Timeout = tc.retries, time.Second })
+			pol := policy(func(p *core.TriggerPolicy) { p.Retries, p.Deadline = tc.retries, time.Second })
 			d := New(s, []Instance{{Name: "test.faults", Trigger: p, Policy: pol}}, nil, fastBackoff)
 			notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
 			dctx, cancel := context.WithTimeout(ctx, time.Minute)

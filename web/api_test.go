@@ -269,3 +269,29 @@ func TestReadyzFails(t *testing.T) {
 		t.Errorf("readyz with a failing engine = %d %s, want 503 naming the check without its error", w.Code, w.Body.String())
 	}
 }
+
+// TestApplyRefusalAndPrincipal: a trigger's policy refusing an apply
+// answers 403 naming the rule; an accepted one is asked on behalf of the
+// authenticated principal.
+func TestApplyRefusalAndPrincipal(t *testing.T) {
+	e := newEnv(t, withAuth(t))
+	ctx := context.Background()
+	ref, _ := core.ParseImageRef("registry.example/excluded:1.0.0")
+	ups, err := e.st.RecordRun(ctx, "local", []core.Check{{Container: core.Container{ID: "id-excluded", Name: "excluded", Image: ref.String(), State: "running"},
+		Ref: ref, Current: "1.0.0", Candidate: "1.1.0", Kind: core.KindMinor}}, time.Time{})
+	if err != nil || len(ups) != 1 {
+		t.Fatalf("RecordRun = %v, %v", ups, err)
+	}
+	auth := []string{"Authorization", "Bearer " + apiToken}
+	w := e.do(t, "POST", fmt.Sprintf("/api/updates/%d/apply", ups[0].ID), `{"trigger":"compose.prod"}`, auth...)
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), `"code":"refused"`) || !strings.Contains(w.Body.String(), "EXCLUDE=excluded") {
+		t.Errorf("apply of an excluded container = %d %s, want 403 refused naming EXCLUDE=excluded", w.Code, w.Body.String())
+	}
+	w = e.do(t, "POST", fmt.Sprintf("/api/updates/%d/apply", e.updateID), `{"trigger":"compose.prod"}`, auth...)
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("apply = %d %s", w.Code, w.Body.String())
+	}
+	if got := e.triggers.principals; len(got) != 1 || got[0] != "token:ci" {
+		t.Errorf("principals asked for = %v, want [token:ci]", got)
+	}
+}

@@ -11,9 +11,11 @@ var (
 )
 
 // deploy answers POST /api/deploy: a compose service is rolled to a tag,
-// with the compose trigger's health gate and rollback. An applied (or
-// dry-run) deploy answers 200 with its result; a rolled-back or failed one
-// 409 with the error and the result, so that `curl --fail` fails a CI job.
+// through a deploying trigger's policy, health gate and rollback. An
+// applied (or dry-run) deploy answers 200 with its result; a rolled-back or
+// failed one 409 with the error and the result, so that `curl --fail` fails
+// a CI job; a refused one 403 naming the rule; one that outlasts the
+// request 202 with the delivery to follow.
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
 	if s.deps.Deployer == nil {
 		return &Error{Status: http.StatusNotImplemented, Code: "not_implemented",
@@ -31,9 +33,13 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
 	case !imageTag.MatchString(req.Tag):
 		return badInput("tag", "required: an image tag (letters, digits, _ . -, at most 128)")
 	}
-	res, err := s.deps.Deployer.Deploy(r.Context(), req)
+	res, err := s.deps.Deployer.Deploy(r.Context(), req, principalName(r.Context()))
 	if err != nil {
 		return err
+	}
+	if res.Result == "pending" {
+		writeJSON(w, http.StatusAccepted, res)
+		return nil
 	}
 	if res.Result != "applied" && res.Result != "dry-run" {
 		msg := "deploy " + res.Result

@@ -42,14 +42,11 @@ type ContainerStore interface {
 // UpdateStore reads and changes one update (*store.Store).
 type UpdateStore interface {
 	// Update returns update id; an error wrapping core.ErrNotFound when there is none.
-	Update(ctx context.Context, id int64) (store.UpdateRecord, error)
+	Update(ctx context.Context, id int64) (core.Update, error)
 	// Dismiss marks the open update id dismissed.
 	Dismiss(ctx context.Context, id int64, at time.Time) error
 	// Snooze puts the open update id off until until.
 	Snooze(ctx context.Context, id int64, until time.Time) error
-	// SetUpdateStatus sets the status of update id (applying, when a
-	// deploying trigger is asked to apply it).
-	SetUpdateStatus(ctx context.Context, id int64, status core.UpdateStatus, at time.Time) error
 }
 
 // HistoryStore reads the history and the outbox (*store.Store).
@@ -133,10 +130,13 @@ type RegistryStatus struct {
 type Triggers interface {
 	// List describes every trigger instance, sorted by name.
 	List() []TriggerInfo
-	// Request enqueues a delivery of update updateID to trigger (a manual
-	// "apply") and returns it; errors wrap core.ErrNotFound for an unknown
-	// update or trigger.
-	Request(ctx context.Context, updateID int64, trigger string) (store.Delivery, error)
+	// Request enqueues a delivery of update updateID to trigger because
+	// principal asked (Apply), through the trigger's policy, and returns it
+	// with the update as it now is (applying, for a trigger that deploys);
+	// errors wrap core.ErrNotFound for an unknown update or trigger,
+	// *core.RefusalError when the trigger's policy refuses the update, and
+	// ErrConflict when it is being applied already.
+	Request(ctx context.Context, updateID int64, trigger, principal string) (store.Delivery, error)
 	// Test fires trigger with a sample update and returns what it answered;
 	// the error is for a test that could not be run at all.
 	Test(ctx context.Context, trigger string) (TestResult, error)
@@ -152,8 +152,8 @@ type TriggerInfo struct {
 	Threshold string   `json:"threshold"`
 	Mode      string   `json:"mode"`
 	Events    []string `json:"events"`
-	// Deploys is true for a trigger that rolls updates out (compose):
-	// applying an update through it marks the update applying.
+	// Deploys is true for a trigger that rolls updates out (its plugin
+	// says so): applying an update through it marks the update applying.
 	Deploys bool `json:"deploys"`
 	// Options are its own options as set; those flagged Secret are shown
 	// as "[redacted]" whatever their value.
@@ -182,11 +182,14 @@ type TestResult struct {
 
 // Deployer rolls a compose service to a tag (push-based CD from CI).
 type Deployer interface {
-	// Deploy rolls req's service out with the compose trigger's health gate
-	// and rollback, and returns the outcome; errors wrap core.ErrNotFound
-	// for an unknown project or service and ErrConflict when a rollout of
-	// the project is in progress.
-	Deploy(ctx context.Context, req DeployRequest) (DeployResult, error)
+	// Deploy rolls req's service out through a deploying trigger, by the
+	// outbox and the trigger's policy, on behalf of principal, and returns
+	// the outcome once the rollout ends (or, when it takes longer than the
+	// request may wait, the delivery to follow); errors wrap
+	// core.ErrNotFound for an unknown project, service or trigger,
+	// *core.RefusalError when the trigger's policy refuses the service, and
+	// ErrConflict when it is being applied already.
+	Deploy(ctx context.Context, req DeployRequest, principal string) (DeployResult, error)
 }
 
 // DeployRequest is the body of POST /api/deploy.
@@ -213,6 +216,9 @@ type DeployResult struct {
 	Detail string   `json:"detail,omitempty"`
 	Steps  []string `json:"steps,omitempty"`
 	Logs   []string `json:"logs,omitempty"`
+	// Delivery is the delivery that carries the deploy, to follow in
+	// /api/deliveries when Result is "pending" (it outlasted the request).
+	Delivery int64 `json:"delivery,omitempty"`
 }
 
 // Events is where the UI's live events come from (*Broker).

@@ -85,6 +85,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = notFound("%s", err.Error())
 	case errors.Is(err, ErrConflict):
 		e = conflict("%s", err.Error())
+	case errors.As(err, new(*core.RefusalError)):
+		e = &Error{Status: http.StatusForbidden, Code: "refused", Message: err.Error()}
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 		return // the client went away
 	default:

@@ -10,13 +10,6 @@ import (
 	"github.com/tidewatch/tidewatch/core/store"
 )
 
-// HistoryKinds are the kinds of history event a filter may name.
-var HistoryKinds = []string{
-	store.EventDetected, store.EventSuperseded, store.EventResolved, store.EventError, store.EventGone,
-	store.EventDelivered, store.EventDeliveryRetry, store.EventDeliveryFailed,
-	"update-applied", "update-failed", "update-rolled-back", store.EventSnoozed, store.EventDismissed,
-}
-
 // Pagination of the history.
 const (
 	DefaultHistoryLimit = 50
@@ -39,8 +32,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	for _, v := range q["kind"] {
 		for _, k := range strings.Split(v, ",") {
 			k = strings.TrimSpace(k)
-			if !slices.Contains(HistoryKinds, k) {
-				return badInput("kind", "unknown kind %q; expected one of %s", k, strings.Join(HistoryKinds, ", "))
+			if !slices.Contains(store.HistoryKinds, k) {
+				return badInput("kind", "unknown kind %q; expected one of %s", k, strings.Join(store.HistoryKinds, ", "))
 			}
 			f.Kinds = append(f.Kinds, k)
 		}

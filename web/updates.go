@@ -37,12 +37,8 @@ type Update struct {
 	SnoozedUntil    time.Time         `json:"snoozed_until,omitzero"`
 }
 
-func newUpdate(u store.UpdateRecord, snoozed time.Time) Update {
-	d := u.DisplayName
-	if d == "" {
-		d = u.ContainerName
-	}
-	return Update{ID: u.ID, Host: u.Host, Container: u.ContainerName, DisplayName: d, ContainerID: u.ContainerID, Image: u.Image,
+func newUpdate(u core.Update, snoozed time.Time) Update {
+	return Update{ID: u.ID, Host: u.Host, Container: u.ContainerName, DisplayName: u.DisplayName, ContainerID: u.ContainerID, Image: u.Image,
 		Current: u.Current, CurrentDigest: u.CurrentDigest, Candidate: u.Candidate, CandidateDigest: u.CandidateDigest,
 		Kind: u.Kind, Link: u.Link, Status: u.Status, FirstSeen: u.FirstSeen, LastSeen: u.LastSeen, SnoozedUntil: snoozed}
 }
@@ -60,6 +56,8 @@ type Delivery struct {
 	NextAttemptAt time.Time            `json:"next_attempt_at,omitzero"`
 	LastError     string               `json:"last_error,omitempty"`
 	Detail        string               `json:"detail,omitempty"`
+	Principal     string               `json:"principal,omitempty"`
+	Rollout       *core.Rollout        `json:"rollout,omitempty"`
 	CreatedAt     time.Time            `json:"created_at"`
 	UpdatedAt     time.Time            `json:"updated_at"`
 	// Update is the update delivered; absent when the store did not join it.
@@ -68,9 +66,9 @@ type Delivery struct {
 
 // NewDelivery converts a store delivery for the API (and for "delivery" events).
 func NewDelivery(d store.Delivery) Delivery {
-	out := Delivery{ID: d.ID, UpdateID: d.UpdateID, Trigger: d.Trigger, Candidate: d.Candidate, Event: d.Event, EventDetail: d.EventDetail,
+	out := Delivery{ID: d.ID, UpdateID: d.UpdateID, Trigger: d.Trigger, Candidate: d.Candidate, Event: string(d.Event), EventDetail: d.EventDetail,
 		Status: d.Status, Attempts: d.Attempts, NextAttemptAt: d.NextAttemptAt, LastError: d.LastError, Detail: d.Detail,
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+		Principal: d.Principal, Rollout: d.Rollout, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 	if d.Update.ID != 0 {
 		u := newUpdate(d.Update, time.Time{})
 		out.Update = &u
@@ -79,7 +77,7 @@ func NewDelivery(d store.Delivery) Delivery {
 }
 
 // NewUpdate converts a store update for the API (and for "update" events).
-func NewUpdate(u store.UpdateRecord) Update { return newUpdate(u, time.Time{}) }
+func NewUpdate(u core.Update) Update { return newUpdate(u, time.Time{}) }
 
 // listUpdates answers GET /api/updates?status=&host=&include_snoozed=.
 func (s *Server) listUpdates(w http.ResponseWriter, r *http.Request) error {
@@ -108,7 +106,7 @@ func (s *Server) listUpdates(w http.ResponseWriter, r *http.Request) error {
 		}
 		out := make([]Update, 0, len(ups))
 		for _, u := range ups {
-			out = append(out, newUpdate(u.UpdateRecord, u.SnoozedUntil))
+			out = append(out, newUpdate(u.Update, u.SnoozedUntil))
 		}
 		return map[string]any{"updates": out}, nil
 	})
@@ -191,33 +189,29 @@ func (s *Server) applyUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	switch u.Status {
-	case core.StatusApplying:
-		return conflict("update %d is being applied", id)
-	case core.StatusApplied:
+	if u.Status == core.StatusApplied {
 		return conflict("update %d was applied", id)
 	}
-	if trig.Deploys {
-		// Before the delivery exists, so that its outcome, however quick,
-		// is written after this and is not overwritten by it.
-		if err := s.deps.Updates.SetUpdateStatus(ctx, id, core.StatusApplying, time.Time{}); err != nil {
-			return err
-		}
-	}
-	d, err := s.deps.Triggers.Request(ctx, id, trig.Name)
+	// The dispatcher checks the trigger's policy, marks the update applying
+	// (for a trigger that deploys) and enqueues the delivery, at once.
+	d, err := s.deps.Triggers.Request(ctx, id, trig.Name, principalName(ctx))
 	if err != nil {
-		if trig.Deploys {
-			s.deps.Updates.SetUpdateStatus(context.WithoutCancel(ctx), id, u.Status, time.Time{})
-		}
 		return err
 	}
-	if trig.Deploys {
-		u.Status = core.StatusApplying
-	}
-	s.publish(EventUpdate, NewUpdate(u))
+	s.publish(EventUpdate, NewUpdate(d.Update))
 	s.publish(EventDelivery, NewDelivery(d))
 	writeJSON(w, http.StatusAccepted, ApplyResponse{Delivery: NewDelivery(d)})
 	return nil
+}
+
+// principalName names who made the request of ctx for the history and the
+// triggers: "user:alice", "token:ci"; "" when auth is off.
+func principalName(ctx context.Context) string {
+	p, ok := PrincipalFrom(ctx)
+	if !ok || p.Name == "" {
+		return ""
+	}
+	return p.Kind + ":" + p.Name
 }
 
 // pickTrigger returns the trigger named name, or the only manual one when name is "".

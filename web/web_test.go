@@ -72,26 +72,46 @@ func (f fakeRegistries) Status() []RegistryStatus { return f }
 
 // fakeTriggers enqueues real deliveries in the store.
 type fakeTriggers struct {
-	st    *store.Store
-	list  []TriggerInfo
-	mu    sync.Mutex
-	n     int
-	tests []string
+	st         *store.Store
+	list       []TriggerInfo
+	mu         sync.Mutex
+	n          int
+	tests      []string
+	principals []string
 }
 
 func (f *fakeTriggers) List() []TriggerInfo { return f.list }
 
-func (f *fakeTriggers) Request(ctx context.Context, updateID int64, trigger string) (store.Delivery, error) {
+// Request enqueues as the dispatcher does: applying for a trigger that
+// deploys, refused (as a policy would) for a container named "excluded".
+func (f *fakeTriggers) Request(ctx context.Context, updateID int64, trigger, principal string) (store.Delivery, error) {
 	u, err := f.st.Update(ctx, updateID)
 	if err != nil {
 		return store.Delivery{}, err
 	}
+	deploys := false
+	for _, t := range f.list {
+		if t.Name == trigger {
+			deploys = t.Deploys
+		}
+	}
+	if deploys && u.Status == core.StatusApplying {
+		return store.Delivery{}, fmt.Errorf("update %d: %w", updateID, ErrConflict)
+	}
+	if u.ContainerName == "excluded" {
+		return store.Delivery{}, fmt.Errorf("requesting: %w", &core.RefusalError{Rule: "EXCLUDE=excluded", Reason: "the container excluded matches excluded"})
+	}
 	f.mu.Lock()
 	f.n++
 	run := fmt.Sprintf("req-%d", f.n)
+	f.principals = append(f.principals, principal)
 	f.mu.Unlock()
-	ds, err := f.st.Enqueue(ctx, []store.NewDelivery{{UpdateID: updateID, Trigger: trigger, Candidate: store.CandidateRef(u.Update), Event: store.EventUpdateAvailable, Run: run}})
+	ds, err := f.st.Enqueue(ctx, []store.NewDelivery{{UpdateID: updateID, Trigger: trigger, Candidate: u.CandidateRef(),
+		Event: core.EventUpdateAvailable, Run: run, Principal: principal, MarkApplying: deploys}})
 	if err != nil {
+		return store.Delivery{}, err
+	}
+	if ds[0].Update, err = f.st.Update(ctx, updateID); err != nil {
 		return store.Delivery{}, err
 	}
 	return ds[0], nil
@@ -110,7 +130,7 @@ type fakeDeployer struct {
 	got    []DeployRequest
 }
 
-func (f *fakeDeployer) Deploy(ctx context.Context, req DeployRequest) (DeployResult, error) {
+func (f *fakeDeployer) Deploy(ctx context.Context, req DeployRequest, principal string) (DeployResult, error) {
 	f.got = append(f.got, req)
 	if f.err != nil {
 		return DeployResult{}, f.err
@@ -178,10 +198,10 @@ func newEnv(t *testing.T, opts ...option) *env {
 	api := mk("api", "2.0.0", "", core.KindNone, nil)
 	broken := mk("broken", "3.0.0", "", core.KindNone, nil)
 	broken.Err = fmt.Errorf("listing tags: unauthorized")
-	if err := st.RecordRun(ctx, "local", []core.Check{web, api, broken}, at); err != nil {
+	if _, err := st.RecordRun(ctx, "local", []core.Check{web, api, broken}, at); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RecordRun(ctx, "remote", []core.Check{mk("db", "15.1", "16.0", core.KindMajor, nil)}, at); err != nil {
+	if _, err := st.RecordRun(ctx, "remote", []core.Check{mk("db", "15.1", "16.0", core.KindMajor, nil)}, at); err != nil {
 		t.Fatal(err)
 	}
 	ups, err := st.ListUpdates(ctx, store.UpdateFilter{Host: "local"})

@@ -49,6 +49,11 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 		}
 		return exitUsage
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tidewatch check: unexpected argument %q; it takes only flags\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
 	if *format != "table" && *format != "json" {
 		fmt.Fprintf(stderr, "tidewatch check: --format %q: expected table or json\n", *format)
 		return exitUsage
@@ -75,34 +80,29 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 		return exitError
 	}
 	defer st.Close()
+	opts := watch.Options{Memo: st}
 	var disp *triggers.Dispatcher
 	if len(loaded) > 0 {
-		if disp, err = dispatcherFor(st, loaded, log); err != nil {
-			fmt.Fprintf(stderr, "tidewatch: invalid configuration:\n%v\n", err)
-			return exitError
-		}
+		disp = dispatcherFor(st, loaded, log)
+		opts.Dispatcher = disp
 	}
 	reg := registries.New(registryOptions(cfg), log)
 
 	var rows []checkRow
-	runID := fmt.Sprintf("check-%d", time.Now().UnixNano())
 	for _, wc := range cfg.Watchers {
-		checks, err := checkHost(ctx, wc, reg, st, log)
-		if err != nil {
-			failed = true
-			rows = append(rows, checkRow{Host: wc.Name, Error: err.Error()})
-			continue
-		}
+		checks, err := checkHost(ctx, wc, opts, reg, st, log)
 		for _, c := range checks {
 			if c.Err != nil {
 				failed = true
 			}
 			rows = append(rows, rowOf(c))
 		}
-		if disp != nil {
-			if err := notify(ctx, disp, st, runID, wc.Name, checks); err != nil {
+		if err != nil {
+			failed = true
+			if checks == nil {
+				rows = append(rows, checkRow{Host: wc.Name, Error: err.Error()})
+			} else {
 				fmt.Fprintf(stderr, "tidewatch check: %v\n", err)
-				failed = true
 			}
 		}
 	}
@@ -137,16 +137,6 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 	return exitOK
 }
 
-// notify hands a host's run to the dispatcher: its outbox gets a delivery
-// per matching trigger and update, before anything is fired.
-func notify(ctx context.Context, disp *triggers.Dispatcher, st *store.Store, runID, host string, checks []core.Check) error {
-	open, err := st.OpenUpdates(ctx, host)
-	if err != nil {
-		return err
-	}
-	return disp.Notify(ctx, triggers.NewRunResult(runID, host, checks, open))
-}
-
 // deliver fires the deliveries of this run (and any left by earlier ones)
 // and waits for them, retries included, for at most wait; it reports on
 // stderr what failed or is left, and whether everything was delivered.
@@ -169,13 +159,15 @@ func deliver(ctx context.Context, disp *triggers.Dispatcher, st *store.Store, wa
 		if d.UpdatedAt.Before(start) {
 			continue // failed in an earlier run, and reported then
 		}
-		fmt.Fprintf(stderr, "tidewatch check: trigger %s failed for %s (%s → %s): %s\n", d.Trigger, d.Update.ContainerName, d.Update.Current, d.Update.Candidate, d.LastError)
+		fmt.Fprintf(stderr, "tidewatch check: trigger %s failed for %s (%s → %s): %s\n", d.Trigger, d.Update.DisplayName, d.Update.Current, d.Update.Candidate, d.LastError)
 		ok = false
 	}
 	return ok
 }
 
-func checkHost(ctx context.Context, wc config.Watcher, reg *registries.Client, st *store.Store, log *slog.Logger) ([]core.Check, error) {
+// checkHost runs one watch of the host wc names, with opts (the store's
+// memo, the dispatcher), and returns its checks.
+func checkHost(ctx context.Context, wc config.Watcher, opts watch.Options, reg *registries.Client, st *store.Store, log *slog.Logger) ([]core.Check, error) {
 	eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
 	if err != nil {
 		return nil, err
@@ -187,8 +179,8 @@ func checkHost(ctx context.Context, wc config.Watcher, reg *registries.Client, s
 	if err != nil {
 		return nil, err
 	}
-	w := watch.New(watch.Options{Host: wc.Name, WatchByDefault: wc.WatchByDefault, WatchAll: wc.WatchAll, Memo: st}, eng, reg, st, log)
-	return w.Run(ctx)
+	opts.Host, opts.WatchByDefault, opts.WatchAll = wc.Name, wc.WatchByDefault, wc.WatchAll
+	return watch.New(opts, eng, reg, st, log).Run(ctx)
 }
 
 func registryOptions(cfg config.Config) registries.Options {
@@ -206,7 +198,7 @@ func registryOptions(cfg config.Config) registries.Options {
 
 func rowOf(c core.Check) checkRow {
 	r := checkRow{
-		Container:     c.Container.DisplayName,
+		Container:     c.Container.DisplayName, // the engine adapter fills it: the label, or the name
 		Host:          c.Container.Host,
 		Image:         c.Container.Image,
 		Current:       c.Current,
@@ -216,9 +208,6 @@ func rowOf(c core.Check) checkRow {
 		Digest:        c.CandidateDigest,
 		Link:          c.Link,
 		Note:          c.Note,
-	}
-	if r.Container == "" {
-		r.Container = c.Container.Name
 	}
 	if c.Err != nil {
 		r.Error = c.Err.Error()

@@ -62,6 +62,19 @@ func runArgs(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		args = []string{"serve"} // the default command
 	}
 	switch args[0] {
+	case "version", "--version", "-v", "help", "--help", "-h", "healthcheck", "serve", "plugins":
+		// Commands without arguments: one given is a mistake, not a wish to
+		// start the daemon with it ignored.
+		if len(args) > 1 {
+			if isHelp(args[1]) && len(args) == 2 {
+				fmt.Fprint(stdout, usage)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "tidewatch %s: unexpected argument %q; it takes none\n\n%s", args[0], args[1], usage)
+			return exitUsage
+		}
+	}
+	switch args[0] {
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tidewatch %s\n", buildVersion())
 		return exitOK
@@ -103,6 +116,10 @@ func runArgs(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "tidewatch: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
 	}
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -3,9 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
+
+// TestMain lets the test binary serve built-in triggers as tidewatch does:
+// loading them re-executes os.Executable() as `trigger serve <type>`.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "trigger" {
+		os.Exit(run())
+	}
+	os.Exit(m.Run())
+}
 
 func TestRunArgs(t *testing.T) {
 	tests := []struct {
@@ -32,6 +44,12 @@ func TestRunArgs(t *testing.T) {
 		},
 		{name: "check help", args: []string{"check", "--help"}, env: []string{"TIDEWATCH_STORE_PATH=" + t.TempDir()}, code: exitOK, wantStderr: []string{"-exit-code"}},
 		{name: "bad format", args: []string{"check", "--format", "yaml"}, env: []string{"TIDEWATCH_STORE_PATH=" + t.TempDir()}, code: exitUsage, wantStderr: []string{"--format"}},
+		{name: "serve help does not serve", args: []string{"serve", "--help"}, code: exitOK, wantStdout: []string{"tidewatch serve"}},
+		{name: "serve takes no argument", args: []string{"serve", "--port", "9000"}, code: exitUsage, wantStderr: []string{`tidewatch serve: unexpected argument "--port"`}},
+		{name: "plugins takes no argument", args: []string{"plugins", "all"}, code: exitUsage, wantStderr: []string{`tidewatch plugins: unexpected argument "all"`}},
+		{name: "version takes no argument", args: []string{"version", "x"}, code: exitUsage, wantStderr: []string{"unexpected argument"}},
+		{name: "healthcheck takes no argument", args: []string{"healthcheck", "now"}, code: exitUsage, wantStderr: []string{"unexpected argument"}},
+		{name: "check takes no positional argument", args: []string{"check", "web"}, env: []string{"TIDEWATCH_STORE_PATH=" + t.TempDir()}, code: exitUsage, wantStderr: []string{`unexpected argument "web"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,6 +70,51 @@ func TestRunArgs(t *testing.T) {
 			}
 			if strings.Contains(out.String()+errb.String(), "canary-secret-93f1") {
 				t.Errorf("a secret leaked into the output:\n%s%s", out.String(), errb.String())
+			}
+		})
+	}
+}
+
+// TestServeRefusesBadConfiguration: every start-up error of serve is a named
+// error and exit 1, never a panic (an unknown trigger type crashed serve in
+// the daemon's clean-up).
+func TestServeRefusesBadConfiguration(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-folder")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"unknown trigger type", []string{"TIDEWATCH_TRIGGER_BOGUS_X_AUTO=false"}, `unknown trigger type "bogus"`},
+		{"bad common option", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_URL=https://example.com/h", "TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD=huge"}, "TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD"},
+		{"option the plugin refuses", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_URL=not a url"}, "TIDEWATCH_TRIGGER_WEBHOOK_OPS_URL"},
+		{"option the plugin does not take", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_URL=https://example.com/h", "TIDEWATCH_TRIGGER_WEBHOOK_OPS_COLOUR=red"}, "TIDEWATCH_TRIGGER_WEBHOOK_OPS_COLOUR"},
+		{"store path is a file", []string{"TIDEWATCH_STORE_PATH=" + file}, "not-a-folder"},
+		{"bad watcher", []string{"TIDEWATCH_WATCHER_LOCAL_PORT=abc"}, "TIDEWATCH_WATCHER_LOCAL_PORT"},
+		{"unknown variable", []string{"TIDEWATCH_SERVE_PORT=1"}, "TIDEWATCH_SERVE_PORT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := tc.env
+			if !strings.Contains(strings.Join(env, " "), "TIDEWATCH_STORE_PATH=") {
+				env = append(env, "TIDEWATCH_STORE_PATH="+t.TempDir())
+			}
+			var out, errb bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			code := func() (code int) {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("serve panicked: %v", r)
+					}
+				}()
+				return runArgs(ctx, []string{"serve"}, env, &out, &errb)
+			}()
+			if code != exitError || !strings.Contains(errb.String(), tc.want) {
+				t.Errorf("serve = %d, stderr:\n%s\nwant exit %d naming %q", code, errb.String(), exitError, tc.want)
 			}
 		})
 	}

@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/robfig/cron/v3"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/robfig/cron/v3"
 
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/config"
@@ -17,7 +17,6 @@ import (
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/core/watch"
 	"github.com/tidewatch/tidewatch/plugins/host"
-	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/registries"
 	"github.com/tidewatch/tidewatch/triggers"
 	"github.com/tidewatch/tidewatch/web"
@@ -59,9 +58,9 @@ type hostLoop struct {
 // newDaemon starts what the daemon needs before watching: the triggers (a
 // bad option is an error here, before anything runs), the store and the
 // registries client. refused are triggers whose plugin could not start; the
-// others run.
-func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *daemon, refused []error, err error) {
-	d = &daemon{base: ctx, cfg: cfg, log: log, watchers: map[string]*hostLoop{}, events: web.NewBroker()}
+// others run. On error, what was started is stopped again.
+func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *daemon, refused []error, err error) {
+	d := &daemon{base: ctx, cfg: cfg, log: log, watchers: map[string]*hostLoop{}, events: web.NewBroker()}
 	d.plugin = host.New(host.Options{Level: cfg.Log.Level}, log)
 	defer func() {
 		if err != nil {
@@ -75,19 +74,21 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 	if d.st, err = store.Open(ctx, cfg.Store.Path); err != nil {
 		return nil, nil, err
 	}
+	opts := watch.Options{Memo: d.st}
 	if len(d.loaded) > 0 {
-		if d.disp, err = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered)); err != nil {
-			return nil, nil, err
-		}
+		d.disp = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered))
+		opts.Dispatcher = d.disp
 	}
 	d.reg = registries.New(registryOptions(cfg), log)
 	for _, wc := range cfg.Watchers {
 		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("watcher %s: %w", wc.Name, err)
 		}
 		hl := &hostLoop{cfg: wc, eng: eng}
-		hl.w = watch.New(watch.Options{Host: wc.Name, WatchByDefault: wc.WatchByDefault, WatchAll: wc.WatchAll, Memo: d.st}, eng, d.reg, d.st, log)
+		o := opts
+		o.Host, o.WatchByDefault, o.WatchAll = wc.Name, wc.WatchByDefault, wc.WatchAll
+		hl.w = watch.New(o, eng, d.reg, d.st, log)
 		d.watchers[wc.Name] = hl
 	}
 	return d, refused, nil
@@ -116,7 +117,7 @@ func (d *daemon) run(ctx context.Context) error {
 				Schedule:   hl.cfg.Cron,
 				Jitter:     scheduleJitter,
 				RunAtStart: true,
-				OnRun:      func(r watch.RunReport) { d.ran(ctx, name, hl, r) },
+				OnRun:      func(r watch.RunReport) { d.ran(name, hl, r) },
 			})
 			if err != nil {
 				errs <- fmt.Errorf("watcher %s: %w", name, err)
@@ -132,8 +133,9 @@ func (d *daemon) run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// ran takes a run's results: the host's status, the triggers, the listeners.
-func (d *daemon) ran(ctx context.Context, name string, hl *hostLoop, r watch.RunReport) {
+// ran takes a run's results: the host's status, the metrics, the
+// listeners. (The run handed its updates to the dispatcher itself.)
+func (d *daemon) ran(name string, hl *hostLoop, r watch.RunReport) {
 	info := web.RunInfo{Host: name, Start: r.Start, Duration: time.Since(r.Start), Containers: len(r.Checks)}
 	for _, c := range r.Checks {
 		if c.HasUpdate() {
@@ -154,12 +156,6 @@ func (d *daemon) ran(ctx context.Context, name string, hl *hostLoop, r watch.Run
 			d.metrics.ObserveRun(name, info.Duration)
 		}
 	}
-	if r.Err == nil && d.disp != nil && ctx.Err() == nil {
-		runID := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
-		if err := notify(ctx, d.disp, d.st, runID, name, r.Checks); err != nil {
-			d.log.Error("handing updates to the triggers", "watcher", name, "error", err)
-		}
-	}
 	if d.events != nil {
 		d.events.Publish(web.Event{Type: web.EventRun, Data: info})
 	}
@@ -167,20 +163,15 @@ func (d *daemon) ran(ctx context.Context, name string, hl *hostLoop, r watch.Run
 
 // delivered takes each finished delivery attempt: metrics and the UI's
 // event stream.
-func (d *daemon) delivered(trigger string, id int64, status store.DeliveryStatus, event string) {
+func (d *daemon) delivered(trigger string, id int64, status store.DeliveryStatus, event core.Event) {
 	if d.metrics != nil {
 		result := string(status)
 		if status == store.DeliveryPending {
 			result = "retry"
 		}
 		d.metrics.ObserveDelivery(trigger, result)
-		switch event {
-		case sdk.EventUpdateApplied:
-			d.metrics.ObserveRollout("applied")
-		case sdk.EventUpdateRolledBack:
-			d.metrics.ObserveRollout("rolled-back")
-		case sdk.EventUpdateFailed:
-			d.metrics.ObserveRollout("failed")
+		if st := event.Status(); st != "" {
+			d.metrics.ObserveRollout(string(st))
 		}
 	}
 	d.events.Publish(web.Event{Type: web.EventDelivery, Data: map[string]any{"id": id, "trigger": trigger, "status": status, "event": event}})
@@ -200,7 +191,7 @@ func (d *daemon) RunAll(ctx context.Context) error {
 			start := time.Now()
 			checks, err := hl.w.Run(d.base)
 			hl.stop()
-			d.ran(d.base, name, hl, watch.RunReport{Full: true, Reason: "request", Checks: checks, Err: err, Start: start})
+			d.ran(name, hl, watch.RunReport{Full: true, Reason: "request", Checks: checks, Err: err, Start: start})
 		}()
 	}
 	return nil
@@ -252,7 +243,7 @@ func (d *daemon) RunContainer(ctx context.Context, hostName, container string) (
 	if !watched {
 		return core.Check{}, fmt.Errorf("container %s on %s is not watched (tidewatch.watch=false, or the watcher's WATCHBYDEFAULT): %w", container, hostName, core.ErrNotFound)
 	}
-	d.ran(ctx, hostName, hl, watch.RunReport{Reason: "request", Checks: []core.Check{check}, Start: check.CheckedAt})
+	d.ran(hostName, hl, watch.RunReport{Reason: "request", Checks: []core.Check{check}, Start: check.CheckedAt})
 	return check, nil
 }
 
@@ -265,7 +256,8 @@ func (d *daemon) hosts() []string {
 	return names
 }
 
-// close stops the plugin processes and closes the engines and the store.
+// close stops the plugin processes and closes the engines and the store:
+// whatever newDaemon had started.
 func (d *daemon) close() {
 	d.requested.Wait() // requested runs end with the daemon's context
 	if d.plugin != nil {

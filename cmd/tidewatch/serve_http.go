@@ -119,12 +119,15 @@ func (t *triggerSet) List() []web.TriggerInfo {
 	var out []web.TriggerInfo
 	for _, l := range t.d.loaded {
 		secret := map[string]bool{}
-		for _, o := range l.plugin.Describe().Options {
+		for _, o := range l.desc.Options {
 			secret[o.Name] = o.Secret
 		}
+		p := l.cfg.Policy
 		info := web.TriggerInfo{
-			Name: l.cfg.ID(), Type: l.cfg.Type, Auto: l.cfg.Auto, Threshold: l.cfg.Threshold, Mode: l.cfg.Mode,
-			Events: l.cfg.Events, Deploys: l.cfg.Type == "compose",
+			Name: l.cfg.ID(), Type: l.cfg.Type, Auto: p.Auto, Threshold: string(p.Threshold), Mode: string(p.Mode), Deploys: l.desc.Deploys,
+		}
+		for _, e := range p.Events {
+			info.Events = append(info.Events, string(e))
 		}
 		names := make([]string, 0, len(l.cfg.Options))
 		for n := range l.cfg.Options {
@@ -140,16 +143,24 @@ func (t *triggerSet) List() []web.TriggerInfo {
 	return out
 }
 
-// Request enqueues a delivery of an update to a trigger, because a person asked.
-func (t *triggerSet) Request(ctx context.Context, updateID int64, trigger string) (store.Delivery, error) {
+// Request enqueues a delivery of an update to a trigger, because principal asked.
+func (t *triggerSet) Request(ctx context.Context, updateID int64, trigger, principal string) (store.Delivery, error) {
 	if t.d.disp == nil {
 		return store.Delivery{}, fmt.Errorf("trigger %q: %w", trigger, core.ErrNotFound)
 	}
-	dl, err := t.d.disp.Request(ctx, updateID, trigger)
-	if errors.Is(err, triggers.ErrUnknownTrigger) {
-		return dl, fmt.Errorf("%w: %w", err, core.ErrNotFound)
+	dl, err := t.d.disp.Request(ctx, updateID, trigger, principal)
+	return dl, apiError(err)
+}
+
+// apiError gives the dispatcher's errors the meaning the API maps to a status.
+func apiError(err error) error {
+	switch {
+	case errors.Is(err, triggers.ErrUnknownTrigger):
+		return fmt.Errorf("%w: %w", err, core.ErrNotFound)
+	case errors.Is(err, triggers.ErrApplying):
+		return fmt.Errorf("%w: %w", err, web.ErrConflict)
 	}
-	return dl, err
+	return err
 }
 
 // Test fires a trigger with a sample update, bypassing the outbox.
@@ -158,13 +169,13 @@ func (t *triggerSet) Test(ctx context.Context, trigger string) (web.TestResult, 
 	if !ok {
 		return web.TestResult{}, fmt.Errorf("trigger %q: %w", trigger, core.ErrNotFound)
 	}
-	if l.cfg.Type == "compose" {
+	if l.desc.Deploys {
 		return web.TestResult{}, &web.Error{Status: http.StatusBadRequest, Code: "bad_request", Field: "name",
-			Message: fmt.Sprintf("trigger %q deploys: it has no test notification; use its DRYRUN option", trigger)}
+			Message: fmt.Sprintf("trigger %q deploys: it has no test notification; use its dry-run option if it has one", trigger)}
 	}
 	u := sdk.SampleMessage().Update
 	u.Key = fmt.Sprintf("test-%d", time.Now().UnixNano())
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.Timeout) // a client gone away must not cut the plugin off
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.Policy.Deadline) // a client gone away must not cut the plugin off
 	defer cancel()
 	start := time.Now()
 	r := l.plugin.Fire(fctx, []sdk.Update{u})[0]

@@ -7,42 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
-	"sort"
 	"strings"
-	"text/tabwriter"
-	"time"
 
+	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/config"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/plugins/host"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/triggers"
-	"github.com/tidewatch/tidewatch/triggers/command"
-	"github.com/tidewatch/tidewatch/triggers/compose"
-	"github.com/tidewatch/tidewatch/triggers/email"
-	"github.com/tidewatch/tidewatch/triggers/sms"
-	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
-
-// builtins are the trigger types tidewatch serves itself, by re-executing
-// its own binary as `tidewatch trigger serve <type>`.
-var builtins = map[string]func() sdk.Trigger{
-	"command": func() sdk.Trigger { return command.New() },
-	"compose": func() sdk.Trigger { return compose.New() },
-	"email":   func() sdk.Trigger { return email.New() },
-	"sms":     func() sdk.Trigger { return sms.New() },
-	"webhook": func() sdk.Trigger { return webhook.New() },
-}
-
-func builtinTypes() []string {
-	types := make([]string, 0, len(builtins))
-	for t := range builtins {
-		types = append(types, t)
-	}
-	sort.Strings(types)
-	return types
-}
 
 // triggerCommand is the hidden `tidewatch trigger serve <type>`: the process
 // of a built-in trigger, started by tidewatch through go-plugin.
@@ -100,6 +73,7 @@ func specs(cfg config.Config, log *slog.Logger) (map[string]host.Spec, error) {
 type loadedTrigger struct {
 	cfg    config.Trigger
 	plugin *host.Plugin
+	desc   sdk.Description
 }
 
 // loadTriggers starts and configures every configured trigger instance. It
@@ -137,8 +111,8 @@ func loadTriggers(ctx context.Context, cfg config.Config, h *host.Host, log *slo
 		clash := false
 		for _, o := range desc.Options {
 			declared[o.Name] = o.Secret
-			if slices.Contains(config.CommonTriggerOptions, o.Name) {
-				refused = append(refused, fmt.Errorf("trigger %s: its plugin declares the option %s, which is one of tidewatch's own (%s)", t.ID(), o.Name, strings.Join(config.CommonTriggerOptions, ", ")))
+			if core.IsTriggerOption(o.Name) {
+				refused = append(refused, fmt.Errorf("trigger %s: its plugin declares the option %s, which is one of tidewatch's own (%s)", t.ID(), o.Name, strings.Join(core.TriggerOptions, ", ")))
 				clash = true
 			}
 		}
@@ -163,143 +137,18 @@ func loadTriggers(ctx context.Context, cfg config.Config, h *host.Host, log *slo
 			p.Close()
 			continue
 		}
-		loaded = append(loaded, loadedTrigger{cfg: t, plugin: p})
+		loaded = append(loaded, loadedTrigger{cfg: t, plugin: p, desc: desc})
 	}
 	return loaded, refused, errors.Join(es...)
 }
 
-// pluginsCommand is `tidewatch plugins`: the trigger types there are, with
-// their options, and the configured instances with the options they set
-// (secret ones redacted).
-func pluginsCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
-	all, err := specs(cfg, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "tidewatch plugins: %v\n", err)
-	}
-	h := host.New(host.Options{Level: cfg.Log.Level}, log)
-	defer h.Close()
-	types := make([]string, 0, len(all))
-	for t := range all {
-		types = append(types, t)
-	}
-	sort.Strings(types)
-	code := exitOK
-	if err != nil {
-		code = exitError
-	}
-	descs := map[string]sdk.Description{}
-	for _, typ := range types {
-		s := all[typ]
-		source := "built-in"
-		if !s.Builtin {
-			source = s.Path
-			if s.SHA256 != "" {
-				source += " (pinned)"
-			}
-		}
-		p, err := h.Open(ctx, s, "describe")
-		var d sdk.Description
-		if err == nil {
-			d, err = p.Description(ctx)
-			p.Close()
-		}
-		if err != nil {
-			fmt.Fprintf(stdout, "%s\t%s\n  cannot start: %v\n\n", typ, source, err)
-			code = exitError
-			continue
-		}
-		descs[typ] = d
-		fmt.Fprintf(stdout, "%s — %s\n  %s\n", typ, d.Description, source)
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  OPTION\tREQUIRED\tSECRET\tDEFAULT\tDESCRIPTION")
-		for _, o := range d.Options {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", o.Name, yes(o.Required), yes(o.Secret), oneLine(o.Default), o.Description)
-		}
-		tw.Flush()
-		fmt.Fprintln(stdout)
-	}
-	if len(cfg.Triggers) > 0 {
-		fmt.Fprintln(stdout, "Configured triggers:")
-	}
-	for _, t := range cfg.Triggers {
-		fmt.Fprintf(stdout, "  %s (threshold %s, mode %s, auto %v)\n", t.ID(), t.Threshold, t.Mode, t.Auto)
-		secret := map[string]bool{}
-		for _, o := range descs[t.Type].Options {
-			secret[o.Name] = o.Secret
-		}
-		names := make([]string, 0, len(t.Options))
-		for n := range t.Options {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			v := t.Options[n].Reveal()
-			isSecret, declared := secret[n]
-			if base, isFile := strings.CutSuffix(n, "_FILE"); isFile && secret[base] {
-				isSecret, declared = false, true // the path of a secret's file, not the secret
-			}
-			if isSecret || !declared { // an undeclared option may be a secret of a plugin that did not start
-				v = "[redacted]"
-			}
-			fmt.Fprintf(stdout, "    %s=%s\n", t.Var(n), v)
-		}
-	}
-	return code
-}
-
-func yes(b bool) string {
-	if b {
-		return "yes"
-	}
-	return ""
-}
-
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", `\n`)
-	if len(s) > 40 {
-		s = s[:37] + "..."
-	}
-	return s
-}
-
-// deployDeadline is the default DEADLINE of a compose trigger: room for a
-// pull, HEALTH_TIMEOUT's default 120s twice over, and a rollback.
-const deployDeadline = 10 * time.Minute
-
-// policyOf turns a trigger's common options into the dispatcher's policy.
-func policyOf(t config.Trigger) (triggers.Policy, error) {
-	p := triggers.DefaultPolicy()
-	th, err := triggers.ParseThreshold(t.Threshold)
-	if err != nil {
-		return p, fmt.Errorf("%s: %w", t.Var("THRESHOLD"), err)
-	}
-	mode, err := triggers.ParseMode(t.Mode)
-	if err != nil {
-		return p, fmt.Errorf("%s: %w", t.Var("MODE"), err)
-	}
-	p.Threshold, p.Mode, p.Auto, p.Once = th, mode, t.Auto, t.Once
-	p.Include, p.Exclude, p.Events = t.Include, t.Exclude, t.Events
-	p.Retries, p.Timeout, p.Concurrency = t.Retries, t.Timeout, t.Concurrency
-	if _, set := t.Vars["DEADLINE"]; !set && t.Type == "compose" {
-		p.Timeout = deployDeadline // a rollout takes minutes, not the 30s of a notification
-	}
-	return p, p.Validate()
-}
-
-// dispatcherFor builds the dispatcher over the loaded triggers.
-func dispatcherFor(st *store.Store, loaded []loadedTrigger, log *slog.Logger, opts ...triggers.Option) (*triggers.Dispatcher, error) {
-	var instances []triggers.Instance
-	var es []error
+// dispatcherFor builds the dispatcher over the loaded triggers: each with
+// its common options (config parsed them into its policy) and what its
+// plugin says of itself (whether it deploys).
+func dispatcherFor(st *store.Store, loaded []loadedTrigger, log *slog.Logger, opts ...triggers.Option) *triggers.Dispatcher {
+	instances := make([]triggers.Instance, 0, len(loaded))
 	for _, l := range loaded {
-		p, err := policyOf(l.cfg)
-		if err != nil {
-			es = append(es, err)
-			continue
-		}
-		instances = append(instances, triggers.Instance{Name: l.cfg.ID(), Trigger: l.plugin, Policy: p})
+		instances = append(instances, triggers.Instance{Name: l.cfg.ID(), Trigger: l.plugin, Policy: l.cfg.Policy, Deploys: l.desc.Deploys})
 	}
-	if len(es) > 0 {
-		return nil, errors.Join(es...)
-	}
-	return triggers.New(st, instances, log, opts...), nil
+	return triggers.New(st, instances, log, opts...)
 }

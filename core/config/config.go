@@ -151,7 +151,21 @@ var families = []string{"STORE", "LOG", "WATCHER", "REGISTRY", "TRIGGER", "SERVE
 // unset. TIDEWATCH_TEST* variables are ignored; any other unknown
 // TIDEWATCH_ variable is an error.
 func Load(environ []string) (Config, error) {
-	type entry struct{ key, upper, value string }
+	l := &loader{
+		watchers: map[string]*Watcher{}, registries: map[string]*Registry{}, triggers: map[string]*Trigger{}, setBy: map[string]string{},
+	}
+	for _, e := range entriesOf(environ) {
+		l.apply(e)
+	}
+	return l.config()
+}
+
+// entry is one TIDEWATCH_ variable: its name as set, upper-cased, and its value.
+type entry struct{ key, upper, value string }
+
+// entriesOf returns the TIDEWATCH_ variables of environ that are set,
+// sorted, so that errors come in a stable order whatever the environment's.
+func entriesOf(environ []string) []entry {
 	var entries []entry
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
@@ -164,131 +178,153 @@ func Load(environ []string) (Config, error) {
 		}
 		entries = append(entries, entry{k, up, v})
 	}
-	// Sorted so that errors come in a stable order, whatever the environment's.
 	slices.SortFunc(entries, func(a, b entry) int { return cmp.Or(cmp.Compare(a.upper, b.upper), cmp.Compare(a.key, b.key)) })
+	return entries
+}
 
-	var (
-		cfg        Config
-		es         errs
-		watchers   = map[string]*Watcher{}
-		registries = map[string]*Registry{}
-		triggers   = map[string]*Trigger{}
-		setBy      = map[string]string{} // canonical variable → the variable that set it
-	)
-	// claim records that variable sets the field of the canonical variable
-	// (upper-cased, aliases and _FILE variants folded), and reports a
-	// variable that sets a field another one already set.
-	claim := func(field, variable string) bool {
-		if prev, ok := setBy[field]; ok {
-			es.add(variable, "", "set together with "+prev, "only one of them")
-			return false
-		}
-		setBy[field] = variable
-		return true
+// loader is Load's state: the configuration as it is read, and the errors.
+type loader struct {
+	cfg        Config
+	es         errs
+	watchers   map[string]*Watcher
+	registries map[string]*Registry
+	triggers   map[string]*Trigger
+	setBy      map[string]string // canonical variable → the variable that set it
+}
+
+// claim records that variable sets the field of the canonical variable
+// (upper-cased, aliases and _FILE variants folded), and reports a variable
+// that sets a field another one already set.
+func (l *loader) claim(field, variable string) bool {
+	if prev, ok := l.setBy[field]; ok {
+		l.es.add(variable, "", "set together with "+prev, "only one of them")
+		return false
 	}
+	l.setBy[field] = variable
+	return true
+}
 
-	for _, e := range entries {
-		switch {
-		case ignored(e.upper):
-		case e.upper == "TIDEWATCH_STORE_PATH":
-			if claim(e.upper, e.key) {
-				cfg.Store.Path = e.value
-			}
-		case e.upper == "TIDEWATCH_LOG_LEVEL":
-			if claim(e.upper, e.key) {
-				lvl, ok := parseLevel(e.value)
-				if !ok {
-					es.add(e.key, e.value, "unknown log level", "debug, info, warn or error")
-				}
-				cfg.Log.Level = lvl
-			}
-		case e.upper == "TIDEWATCH_LOG_FORMAT":
-			if claim(e.upper, e.key) {
-				f := strings.ToLower(e.value)
-				if f != "text" && f != "json" {
-					es.add(e.key, e.value, "unknown log format", "text or json")
-					f = ""
-				}
-				cfg.Log.Format = f
-			}
-		case strings.HasPrefix(e.upper, "TIDEWATCH_WATCHER_"):
-			rest := e.upper[len("TIDEWATCH_WATCHER_"):]
-			name, opt, ok := splitOption(rest, watcherOptions)
-			if !ok {
-				es.add(e.key, "", "unknown variable", "TIDEWATCH_WATCHER_<name>_<option> with <option> one of "+strings.Join(watcherOptions, ", ")+hint("TIDEWATCH_WATCHER_", rest, watcherOptions))
-				continue
-			}
-			name = strings.ToLower(name)
-			if !validName(name) {
-				es.add(e.key, "", "invalid watcher name "+quote(name), "letters and digits, in parts joined by single underscores")
-				continue
-			}
-			if !claim("TIDEWATCH_WATCHER_"+strings.ToUpper(name)+"_"+opt, e.key) {
-				continue
-			}
-			w := watchers[name]
-			if w == nil {
-				nw := newWatcher(name)
-				w = &nw
-				watchers[name] = w
-			}
-			w.set(&es, e.key, opt, e.value)
-		case strings.HasPrefix(e.upper, "TIDEWATCH_REGISTRY_"):
-			rest := e.upper[len("TIDEWATCH_REGISTRY_"):]
-			typ, rest, _ := strings.Cut(rest, "_")
-			typ = strings.ToLower(typ)
-			if !knownRegistryType(typ) {
-				es.add(e.key, "", "unknown registry type "+quote(typ), "TIDEWATCH_REGISTRY_<type>_<name>_<option> with <type> one of "+strings.Join(RegistryTypes, ", "))
-				continue
-			}
-			name, opt, ok := splitOption(rest, registryOptions)
-			if !ok {
-				prefix := "TIDEWATCH_REGISTRY_" + strings.ToUpper(typ) + "_"
-				es.add(e.key, "", "unknown variable", prefix+"<name>_<option> with <option> one of "+strings.Join(registryOptions, ", ")+hint(prefix, rest, registryOptions))
-				continue
-			}
-			name = strings.ToLower(name)
-			if !validName(name) {
-				es.add(e.key, "", "invalid registry name "+quote(name), "letters and digits, in parts joined by single underscores")
-				continue
-			}
-			if !claim("TIDEWATCH_REGISTRY_"+strings.ToUpper(typ)+"_"+strings.ToUpper(name)+"_"+registrySlot(opt), e.key) {
-				continue
-			}
-			key := typ + "/" + name
-			r := registries[key]
-			if r == nil {
-				r = &Registry{Type: typ, Name: name}
-				registries[key] = r
-			}
-			r.set(&es, e.key, opt, e.value)
-		case strings.HasPrefix(e.upper, "TIDEWATCH_TRIGGER_"):
-			loadTrigger(&es, triggers, e.key, e.upper, e.value, claim)
-		case strings.HasPrefix(e.upper, "TIDEWATCH_SERVER_"):
-			opt := e.upper[len("TIDEWATCH_SERVER_"):]
-			slot, ok := serverSlot(opt)
-			if !ok {
-				es.add(e.key, "", "unknown variable", "TIDEWATCH_SERVER_<option> with <option> one of "+strings.Join(serverOptions, ", ")+serverHint(opt))
-				continue
-			}
-			if claim("TIDEWATCH_SERVER_"+slot, e.key) {
-				loadServer(&es, &cfg.Server, e.key, opt, e.value)
-			}
-		case e.upper == "TIDEWATCH_PLUGINS_DIR" || strings.HasPrefix(e.upper, "TIDEWATCH_PLUGIN_"):
-			if claim(e.upper, e.key) {
-				loadPlugins(&es, &cfg.Plugins, e.key, e.upper, e.value)
-			}
-		default:
-			es.add(e.key, "", "unknown variable", unknownExpected(e.upper))
+// apply reads one variable into the configuration, by its family.
+func (l *loader) apply(e entry) {
+	switch {
+	case ignored(e.upper):
+	case e.upper == "TIDEWATCH_STORE_PATH":
+		if l.claim(e.upper, e.key) {
+			l.cfg.Store.Path = e.value
 		}
+	case e.upper == "TIDEWATCH_LOG_LEVEL" || e.upper == "TIDEWATCH_LOG_FORMAT":
+		if l.claim(e.upper, e.key) {
+			l.log(e)
+		}
+	case strings.HasPrefix(e.upper, "TIDEWATCH_WATCHER_"):
+		l.watcher(e)
+	case strings.HasPrefix(e.upper, "TIDEWATCH_REGISTRY_"):
+		l.registry(e)
+	case strings.HasPrefix(e.upper, "TIDEWATCH_TRIGGER_"):
+		loadTrigger(&l.es, l.triggers, e.key, e.upper, e.value, l.claim)
+	case strings.HasPrefix(e.upper, "TIDEWATCH_SERVER_"):
+		opt := e.upper[len("TIDEWATCH_SERVER_"):]
+		slot, ok := serverSlot(opt)
+		if !ok {
+			l.es.add(e.key, "", "unknown variable", "TIDEWATCH_SERVER_<option> with <option> one of "+strings.Join(serverOptions, ", ")+serverHint(opt))
+			return
+		}
+		if l.claim("TIDEWATCH_SERVER_"+slot, e.key) {
+			loadServer(&l.es, &l.cfg.Server, e.key, opt, e.value)
+		}
+	case e.upper == "TIDEWATCH_PLUGINS_DIR" || strings.HasPrefix(e.upper, "TIDEWATCH_PLUGIN_"):
+		if l.claim(e.upper, e.key) {
+			loadPlugins(&l.es, &l.cfg.Plugins, e.key, e.upper, e.value)
+		}
+	default:
+		l.es.add(e.key, "", "unknown variable", unknownExpected(e.upper))
 	}
-	cfg.Triggers = sortTriggers(triggers)
+}
 
-	for _, w := range watchers {
+// log reads TIDEWATCH_LOG_LEVEL and TIDEWATCH_LOG_FORMAT.
+func (l *loader) log(e entry) {
+	if e.upper == "TIDEWATCH_LOG_LEVEL" {
+		lvl, ok := parseLevel(e.value)
+		if !ok {
+			l.es.add(e.key, e.value, "unknown log level", "debug, info, warn or error")
+		}
+		l.cfg.Log.Level = lvl
+		return
+	}
+	f := strings.ToLower(e.value)
+	if f != "text" && f != "json" {
+		l.es.add(e.key, e.value, "unknown log format", "text or json")
+		f = ""
+	}
+	l.cfg.Log.Format = f
+}
+
+// watcher reads a TIDEWATCH_WATCHER_<name>_<option> variable.
+func (l *loader) watcher(e entry) {
+	rest := e.upper[len("TIDEWATCH_WATCHER_"):]
+	name, opt, ok := splitOption(rest, watcherOptions)
+	if !ok {
+		l.es.add(e.key, "", "unknown variable", "TIDEWATCH_WATCHER_<name>_<option> with <option> one of "+strings.Join(watcherOptions, ", ")+hint("TIDEWATCH_WATCHER_", rest, watcherOptions))
+		return
+	}
+	name = strings.ToLower(name)
+	if !validName(name) {
+		l.es.add(e.key, "", "invalid watcher name "+quote(name), "letters and digits, in parts joined by single underscores")
+		return
+	}
+	if !l.claim("TIDEWATCH_WATCHER_"+strings.ToUpper(name)+"_"+opt, e.key) {
+		return
+	}
+	w := l.watchers[name]
+	if w == nil {
+		nw := newWatcher(name)
+		w = &nw
+		l.watchers[name] = w
+	}
+	w.set(&l.es, e.key, opt, e.value)
+}
+
+// registry reads a TIDEWATCH_REGISTRY_<type>_<name>_<option> variable.
+func (l *loader) registry(e entry) {
+	rest := e.upper[len("TIDEWATCH_REGISTRY_"):]
+	typ, rest, _ := strings.Cut(rest, "_")
+	typ = strings.ToLower(typ)
+	if !knownRegistryType(typ) {
+		l.es.add(e.key, "", "unknown registry type "+quote(typ), "TIDEWATCH_REGISTRY_<type>_<name>_<option> with <type> one of "+strings.Join(RegistryTypes, ", "))
+		return
+	}
+	name, opt, ok := splitOption(rest, registryOptions)
+	if !ok {
+		prefix := "TIDEWATCH_REGISTRY_" + strings.ToUpper(typ) + "_"
+		l.es.add(e.key, "", "unknown variable", prefix+"<name>_<option> with <option> one of "+strings.Join(registryOptions, ", ")+hint(prefix, rest, registryOptions))
+		return
+	}
+	name = strings.ToLower(name)
+	if !validName(name) {
+		l.es.add(e.key, "", "invalid registry name "+quote(name), "letters and digits, in parts joined by single underscores")
+		return
+	}
+	if !l.claim("TIDEWATCH_REGISTRY_"+strings.ToUpper(typ)+"_"+strings.ToUpper(name)+"_"+registrySlot(opt), e.key) {
+		return
+	}
+	key := typ + "/" + name
+	r := l.registries[key]
+	if r == nil {
+		r = &Registry{Type: typ, Name: name}
+		l.registries[key] = r
+	}
+	r.set(&l.es, e.key, opt, e.value)
+}
+
+// config returns what was read, sorted, with defaults, and every error.
+func (l *loader) config() (Config, error) {
+	cfg := l.cfg
+	cfg.Triggers = sortTriggers(l.triggers)
+	for _, w := range l.watchers {
 		cfg.Watchers = append(cfg.Watchers, *w)
 	}
 	slices.SortFunc(cfg.Watchers, func(a, b Watcher) int { return cmp.Compare(a.Name, b.Name) })
-	for _, r := range registries {
+	for _, r := range l.registries {
 		cfg.Registries = append(cfg.Registries, *r)
 	}
 	slices.SortFunc(cfg.Registries, func(a, b Registry) int {
@@ -297,7 +333,7 @@ func Load(environ []string) (Config, error) {
 	cfg.SetDefaults()
 	// A value that did not parse is left at its default; validate is told
 	// it was set, so that it does not report the variable a second time.
-	es = append(es, cfg.validate(func(v string) bool { _, ok := setBy[v]; return ok }))
+	es := append(l.es, cfg.validate(func(v string) bool { _, ok := l.setBy[v]; return ok }))
 	return cfg, errors.Join(es...)
 }
 

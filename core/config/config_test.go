@@ -128,14 +128,17 @@ func TestLoadTriggers(t *testing.T) {
 		t.Fatalf("Load: %d triggers, want 2", len(got.Triggers))
 	}
 	sms, hook := got.Triggers[0], got.Triggers[1]
-	if hook.ID() != "webhook.ops" || hook.Threshold != "minor" || hook.Mode != "batch" || !hook.Auto || !hook.Once ||
-		!cmp.Equal(hook.Include, []string{"web-*", "db"}) || hook.Options["URL"].Reveal() != "https://example.com/hook" ||
-		hook.Options["SECRET_FILE"].Reveal() != "/run/secrets/hook" || hook.Retries != DefaultRetries || hook.Timeout != DefaultTriggerTimeout {
-		t.Errorf("webhook.ops = %+v", hook)
+	wantHook := core.DefaultTriggerPolicy()
+	wantHook.Threshold, wantHook.Mode, wantHook.Include = core.ThresholdMinor, core.ModeBatch, []string{"web-*", "db"}
+	if diff := cmp.Diff(wantHook, hook.Policy); diff != "" || hook.ID() != "webhook.ops" ||
+		hook.Options["URL"].Reveal() != "https://example.com/hook" || hook.Options["SECRET_FILE"].Reveal() != "/run/secrets/hook" {
+		t.Errorf("webhook.ops = %+v; policy (-want +got):\n%s", hook, diff)
 	}
-	if sms.ID() != "sms.oncall" || sms.Auto || sms.Options["ACCOUNT_SID"].Reveal() != "AC123" || sms.Timeout != 5*time.Second ||
-		!cmp.Equal(sms.Events, []string{"update-failed", "update-rolled-back"}) || sms.Threshold != "all" || sms.Mode != "once" {
-		t.Errorf("sms.oncall = %+v", sms)
+	wantSMS := core.DefaultTriggerPolicy()
+	wantSMS.Auto, wantSMS.Deadline, wantSMS.DeadlineSet = false, 5*time.Second, true
+	wantSMS.Events = []core.Event{core.EventUpdateFailed, core.EventUpdateRolledBack}
+	if diff := cmp.Diff(wantSMS, sms.Policy); diff != "" || sms.ID() != "sms.oncall" || sms.Options["ACCOUNT_SID"].Reveal() != "AC123" {
+		t.Errorf("sms.oncall = %+v; policy (-want +got):\n%s", sms, diff)
 	}
 	if got.Plugins.Dir != dir || got.Plugins.Pins["ntfy"] != sum || got.Plugins.PinVars["ntfy"] != "TIDEWATCH_PLUGIN_NTFY_SHA256" {
 		t.Errorf("Plugins = %+v", got.Plugins)
@@ -153,6 +156,8 @@ func TestLoadTriggerErrors(t *testing.T) {
 	}{
 		{"bad threshold", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD=huge"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD="huge": unknown threshold; expected one of all, major, minor, patch, digest, major-only, minor-only, patch-only`},
 		{"bad mode", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_MODE=daily"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_MODE="daily": unknown mode`},
+		{"bad labels glob", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_LABELS=com.example.[team"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_LABELS="com.example.[team": bad pattern`},
+		{"no event at all", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_EVENTS= , "}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_EVENTS=" , ": no event`},
 		{"bad auto", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_AUTO=maybe"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_AUTO="maybe": not a boolean`},
 		{"bad event", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_EVENTS=update-done"}, `unknown event "update-done"`},
 		{"bad retries", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_RETRIES=0"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_RETRIES="0": not a number of attempts`},

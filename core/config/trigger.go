@@ -5,63 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tidewatch/tidewatch/core"
-)
-
-// Common trigger options, handled by tidewatch for every trigger type. A
-// plugin may not declare an option of the same name.
-var CommonTriggerOptions = []string{"THRESHOLD", "MODE", "AUTO", "ONCE", "INCLUDE", "EXCLUDE", "EVENTS", "RETRIES", "DEADLINE", "CONCURRENCY"}
-
-// Thresholds are the values THRESHOLD accepts.
-var Thresholds = []string{"all", "major", "minor", "patch", "digest", "major-only", "minor-only", "patch-only"}
-
-// Events are the values EVENTS accepts.
-var Events = []string{"update-available", "update-applied", "update-failed", "update-rolled-back"}
-
-// Defaults of the common trigger options.
-const (
-	DefaultThreshold          = "all"
-	DefaultMode               = "once"
-	DefaultRetries            = 5
-	DefaultTriggerTimeout     = 30 * time.Second
-	DefaultTriggerConcurrency = 2
 )
 
 // Trigger is one trigger instance, TIDEWATCH_TRIGGER_<type>_<name>_<option>.
 // <type> and <name> are letters and digits (no underscore), lower-cased, so
 // that the option, which may hold underscores (ACCOUNT_SID), is the rest.
 type Trigger struct {
-	// Type is the trigger type: a built-in (webhook, email, sms, command) or a
-	// plugin found as tidewatch-trigger-<type> in the plugins folder.
+	// Type is the trigger type: a built-in (webhook, email, sms, command,
+	// compose, …) or a plugin found as tidewatch-trigger-<type> in the plugins folder.
 	Type string
 	// Name is the instance name.
 	Name string
-	// Threshold is THRESHOLD (one of Thresholds); default "all".
-	Threshold string
-	// Mode is MODE: "once" (a message per update, default) or "batch" (one per run).
-	Mode string
-	// Auto is AUTO: fire on detection (default true), or only when a person asks.
-	Auto bool
-	// Once is ONCE: one delivery per candidate (default true), or one per run.
-	Once bool
-	// Include and Exclude are INCLUDE/EXCLUDE: container names or globs, comma-separated.
-	Include, Exclude []string
-	// Events is EVENTS: which events the trigger hears (default update-available).
-	Events []string
-	// Retries is RETRIES: attempts before a delivery fails (default 5).
-	Retries int
-	// Timeout is DEADLINE: the deadline of one delivery (default 30s). It is
-	// not TIMEOUT, which triggers use for their own timeouts (one request).
-	Timeout time.Duration
-	// Concurrency is CONCURRENCY: deliveries in flight at once (default 2).
-	Concurrency int
+	// Policy holds the common options (core.TriggerOptions: THRESHOLD, MODE,
+	// AUTO, ONCE, INCLUDE, EXCLUDE, EVENTS, RETRIES, DEADLINE, CONCURRENCY,
+	// LABELS), parsed; unset ones have their defaults.
+	Policy core.TriggerPolicy
 	// Options are the trigger's own options, by upper-case name, as set
 	// (an OPTION_FILE is kept under that name; see ResolveOptions). Every value
 	// is held as a Secret, since only the plugin knows which are secret.
@@ -82,12 +45,7 @@ func (t Trigger) Var(option string) string {
 }
 
 func newTrigger(typ, name string) *Trigger {
-	return &Trigger{
-		Type: typ, Name: name,
-		Threshold: DefaultThreshold, Mode: DefaultMode, Auto: true, Once: true,
-		Events: []string{Events[0]}, Retries: DefaultRetries, Timeout: DefaultTriggerTimeout, Concurrency: DefaultTriggerConcurrency,
-		Options: map[string]core.Secret{}, Vars: map[string]string{},
-	}
+	return &Trigger{Type: typ, Name: name, Policy: core.DefaultTriggerPolicy(), Options: map[string]core.Secret{}, Vars: map[string]string{}}
 }
 
 var optionName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
@@ -95,100 +53,22 @@ var optionName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
 // set applies one variable, whose option is opt (upper case).
 func (t *Trigger) set(es *errs, variable, opt, value string) {
 	t.Vars[opt] = variable
-	switch opt {
-	case "THRESHOLD":
-		v := strings.ToLower(strings.TrimSpace(value))
-		if !slices.Contains(Thresholds, v) {
-			es.add(variable, value, "unknown threshold", "one of "+strings.Join(Thresholds, ", "))
-			return
-		}
-		t.Threshold = v
-	case "MODE":
-		v := strings.ToLower(strings.TrimSpace(value))
-		if v != "once" && v != "batch" {
-			es.add(variable, value, "unknown mode", "once (a message per update) or batch (one per run)")
-			return
-		}
-		t.Mode = v
-	case "AUTO", "ONCE":
-		b, ok := parseBool(value)
-		if !ok {
-			es.add(variable, value, "not a boolean", "true or false")
-			return
-		}
-		if opt == "AUTO" {
-			t.Auto = b
-		} else {
-			t.Once = b
-		}
-	case "INCLUDE", "EXCLUDE":
-		var list []string
-		for _, p := range strings.Split(value, ",") {
-			if p = strings.TrimSpace(p); p == "" {
-				continue
+	if core.IsTriggerOption(opt) {
+		if err := t.Policy.Set(opt, value); err != nil {
+			var ve *core.OptionValueError
+			if errors.As(err, &ve) {
+				es.add(variable, value, ve.Problem, ve.Expected)
+			} else {
+				es.add(variable, value, err.Error(), "")
 			}
-			if _, err := pathMatch(p); err != nil {
-				es.add(variable, value, "bad pattern "+quote(p), "container names or globs like web-* separated by commas")
-				return
-			}
-			list = append(list, p)
 		}
-		if opt == "INCLUDE" {
-			t.Include = list
-		} else {
-			t.Exclude = list
-		}
-	case "EVENTS":
-		var list []string
-		for _, p := range strings.Split(value, ",") {
-			p = strings.ToLower(strings.TrimSpace(p))
-			if p == "" {
-				continue
-			}
-			if !slices.Contains(Events, p) {
-				es.add(variable, value, "unknown event "+quote(p), "a comma-separated list of "+strings.Join(Events, ", "))
-				return
-			}
-			list = append(list, p)
-		}
-		if len(list) == 0 {
-			es.add(variable, value, "no event", "a comma-separated list of "+strings.Join(Events, ", "))
-			return
-		}
-		t.Events = list
-	case "RETRIES":
-		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil || n < 1 || n > 100 {
-			es.add(variable, value, "not a number of attempts", "an integer from 1 to 100")
-			return
-		}
-		t.Retries = n
-	case "CONCURRENCY":
-		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil || n < 1 || n > 64 {
-			es.add(variable, value, "not a concurrency", "an integer from 1 to 64")
-			return
-		}
-		t.Concurrency = n
-	case "DEADLINE":
-		d, err := time.ParseDuration(strings.TrimSpace(value))
-		if err != nil || d <= 0 || d > time.Hour {
-			es.add(variable, value, "not a deadline", "a Go duration from 1ms to 1h, like 30s")
-			return
-		}
-		t.Timeout = d
-	default:
-		if !optionName.MatchString(opt) {
-			es.add(variable, "", "invalid option name "+quote(opt), "upper-case letters, digits and single underscores")
-			return
-		}
-		t.Options[opt] = core.Secret(value)
+		return
 	}
-}
-
-// pathMatch checks a glob pattern's syntax.
-func pathMatch(p string) (bool, error) {
-	return path.Match(p, "")
+	if !optionName.MatchString(opt) {
+		es.add(variable, "", "invalid option name "+quote(opt), "upper-case letters, digits and single underscores")
+		return
+	}
+	t.Options[opt] = core.Secret(value)
 }
 
 // Plugins configures where custom triggers come from.
@@ -314,7 +194,7 @@ func ResolveOptions(t Trigger, declared map[string]bool) (map[string]string, err
 			}
 		}
 		if _, known := declared[n]; !known {
-			es.add(t.Var(n), "", "unknown option of trigger type "+t.Type, fmt.Sprintf("one of its options (see tidewatch plugins) or %s", strings.Join(CommonTriggerOptions, ", ")))
+			es.add(t.Var(n), "", "unknown option of trigger type "+t.Type, fmt.Sprintf("one of its options (see tidewatch plugins) or %s", strings.Join(core.TriggerOptions, ", ")))
 			continue
 		}
 		out[n] = v

@@ -366,3 +366,24 @@ func TestRenderLinkTooLong(t *testing.T) {
 		t.Errorf("FromLabels(%s=%d bytes) = %v, want ErrLinkTooLong", core.LabelLinkTemplate, len(tmpl), err)
 	}
 }
+
+func TestRequestKind(t *testing.T) {
+	tests := []struct {
+		current, requested string
+		want               core.UpdateKind
+	}{
+		{"1.0.0", "1.1.0", core.KindMinor},
+		{"1.1.0", "1.0.0", core.KindMinor}, // a step back
+		{"1.0.0", "2.0.0", core.KindMajor},
+		{"1.0.0", "1.0.1", core.KindPatch},
+		{"latest", "latest", core.KindDigest},
+		{"main", "sha-1234abc", core.KindMajor},
+		{"1.25-alpine", "1.26", core.KindMajor}, // another shape
+		{"1.0", "1.0.0", core.KindMajor},
+	}
+	for _, tc := range tests {
+		if got := RequestKind(tc.current, tc.requested); got != tc.want {
+			t.Errorf("RequestKind(%s, %s) = %q, want %q", tc.current, tc.requested, got, tc.want)
+		}
+	}
+}

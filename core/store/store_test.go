@@ -15,7 +15,10 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 )
 
-var t0 = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
+var (
+	t0 = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	t1 = t0.Add(time.Hour)
+)
 
 // openStore opens a store in a fresh folder and closes it when the test ends.
 func openStore(t *testing.T) (*Store, string) {
@@ -58,11 +61,13 @@ func digestOf(tag string) string {
 	return "sha256:" + tag
 }
 
-func record(t *testing.T, s *Store, host string, at time.Time, checks ...core.Check) {
+func record(t *testing.T, s *Store, host string, at time.Time, checks ...core.Check) []core.Update {
 	t.Helper()
-	if err := s.RecordRun(context.Background(), host, checks, at); err != nil {
+	us, err := s.RecordRun(context.Background(), host, checks, at)
+	if err != nil {
 		t.Fatalf("RecordRun(%s, %d checks) error = %v", host, len(checks), err)
 	}
+	return us
 }
 
 func updates(t *testing.T, s *Store, status core.UpdateStatus) []core.Update {
@@ -92,7 +97,7 @@ func kinds(es []Event) []string {
 	return out
 }
 
-var ignoreEventID = cmpopts.IgnoreFields(Event{}, "ID")
+var ignoreEventID = cmpopts.IgnoreFields(Event{}, "ID", "UpdateID") // update IDs: TestRecordRunReturnsWhatUpdateReads
 
 func TestOpenCreatesFolderAndIsIdempotent(t *testing.T) {
 	ctx := context.Background()
@@ -191,7 +196,8 @@ func TestRecordRunRoundTrip(t *testing.T) {
 	}
 
 	wantU := []core.Update{{
-		Host: "local", ContainerName: "web", ContainerID: "id-web", Image: "index.docker.io/library/nginx",
+		Host: "local", ContainerName: "web", ContainerID: "id-web", DisplayName: "web", Labels: web.Container.Labels,
+		Image:   "index.docker.io/library/nginx",
 		Current: "1.25.0", CurrentDigest: "sha256:1.25.0", Candidate: "1.26.0", CandidateDigest: "sha256:1.26.0",
 		Kind: core.KindMinor, Link: web.Link, Status: core.StatusPending, FirstSeen: t0, LastSeen: t0,
 	}}
@@ -493,7 +499,7 @@ func TestConcurrentRecordRun(t *testing.T) {
 					check("web", "1.25.0", fmt.Sprintf("1.%d.0", 26+r), core.KindMinor),
 					check("db", "1.0.0", "", core.KindNone),
 				}
-				if err := s.RecordRun(ctx, host, checks, at); err != nil {
+				if _, err := s.RecordRun(ctx, host, checks, at); err != nil {
 					errs <- fmt.Errorf("RecordRun(%s, run %d): %w", host, r, err)
 				}
 				if _, err := s.Updates(ctx, ""); err != nil {
@@ -525,7 +531,7 @@ func TestContextIsUsed(t *testing.T) {
 	s, _ := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.RecordRun(ctx, "local", []core.Check{check("web", "1.25.0", "1.26.0", core.KindMinor)}, t0); err == nil {
+	if _, err := s.RecordRun(ctx, "local", []core.Check{check("web", "1.25.0", "1.26.0", core.KindMinor)}, t0); err == nil {
 		t.Errorf("RecordRun(cancelled context) error = nil, want an error")
 	}
 	if _, err := s.Updates(ctx, ""); err == nil {
@@ -545,7 +551,7 @@ func TestContextIsUsed(t *testing.T) {
 func TestRecordRunIsAtomic(t *testing.T) {
 	s, _ := openStore(t)
 	bad := check("", "1.25.0", "1.26.0", core.KindMinor) // no name: rejected
-	err := s.RecordRun(context.Background(), "local", []core.Check{check("web", "1.25.0", "1.26.0", core.KindMinor), bad}, t0)
+	_, err := s.RecordRun(context.Background(), "local", []core.Check{check("web", "1.25.0", "1.26.0", core.KindMinor), bad}, t0)
 	if err == nil {
 		t.Fatalf("RecordRun(a check without name) error = nil, want an error")
 	}

@@ -47,10 +47,18 @@ type Memo interface {
 
 // Recorder keeps the results of runs.
 type Recorder interface {
-	// RecordRun keeps the checks of one run (full, or of one container).
-	RecordRun(ctx context.Context, host string, checks []core.Check, at time.Time) error
+	// RecordRun keeps the checks of one run (full, or of one container) and
+	// returns the open update of each check that found one, as recorded.
+	RecordRun(ctx context.Context, host string, checks []core.Check, at time.Time) ([]core.Update, error)
 	// MarkGone marks the host's containers not in keepIDs as gone, after a full run.
 	MarkGone(ctx context.Context, host string, keepIDs []string, at time.Time) error
+}
+
+// Dispatcher takes the updates a run recorded, for the triggers
+// (*triggers.Dispatcher).
+type Dispatcher interface {
+	// Notify enqueues the deliveries of the updates that run runID recorded.
+	Notify(ctx context.Context, runID string, updates []core.Update) error
 }
 
 // Options tune one watcher.
@@ -69,6 +77,8 @@ type Options struct {
 	// Memo keeps digest resolutions beyond the Watcher's life (the store);
 	// nil: they are remembered in memory only.
 	Memo Memo
+	// Dispatcher is handed the updates each run records; nil: none is.
+	Dispatcher Dispatcher
 }
 
 // Watcher checks the containers of one Docker host.
@@ -95,9 +105,11 @@ func New(opts Options, engine Engine, reg Registry, rec Recorder, log *slog.Logg
 	return &Watcher{opts: opts, engine: engine, reg: reg, rec: rec, log: log.With("watcher", opts.Host), resolved: map[string]bool{}}
 }
 
-// Run checks every watched container of the host once and records the result.
-// The error is for the run as a whole (the engine cannot be listed); errors of
-// single containers or repositories are in their Check.
+// Run checks every watched container of the host once, records the result
+// and hands the updates it recorded to the Dispatcher. The error is for the
+// run as a whole (the engine cannot be listed, the store or the outbox
+// cannot be written); errors of single containers or repositories are in
+// their Check.
 func (w *Watcher) Run(ctx context.Context) ([]core.Check, error) {
 	w.runs.Lock()
 	defer w.runs.Unlock()
@@ -108,7 +120,8 @@ func (w *Watcher) Run(ctx context.Context) ([]core.Check, error) {
 	}
 	checks := w.Check(ctx, w.selectWatched(ctrs))
 	w.log.Info("run done", "containers", len(ctrs), "watched", len(checks), "updates", countUpdates(checks), "duration_ms", time.Since(start).Milliseconds())
-	if err := w.record(ctx, checks); err != nil {
+	updates, err := w.record(ctx, checks)
+	if err != nil {
 		return checks, err
 	}
 	if w.rec != nil && ctx.Err() == nil {
@@ -120,11 +133,12 @@ func (w *Watcher) Run(ctx context.Context) ([]core.Check, error) {
 			return checks, fmt.Errorf("recording gone containers of %s: %w", w.opts.Host, err)
 		}
 	}
-	return checks, nil
+	return checks, w.dispatch(ctx, start, updates)
 }
 
-// RunContainer checks one container by ID, if it is watched, and records it.
-// It returns ok=false when the container is not watched.
+// RunContainer checks one container by ID, if it is watched, records it and
+// hands its update, if any, to the Dispatcher. It returns ok=false when the
+// container is not watched.
 func (w *Watcher) RunContainer(ctx context.Context, id string) (core.Check, bool, error) {
 	ctr, err := w.engine.Inspect(ctx, id)
 	if err != nil {
@@ -133,19 +147,35 @@ func (w *Watcher) RunContainer(ctx context.Context, id string) (core.Check, bool
 	if len(w.selectWatched([]core.Container{ctr})) == 0 {
 		return core.Check{}, false, nil
 	}
+	start := w.opts.Now()
 	checks := w.Check(ctx, []core.Container{ctr})
-	if err := w.record(ctx, checks); err != nil {
+	updates, err := w.record(ctx, checks)
+	if err != nil {
 		return checks[0], true, err
 	}
-	return checks[0], true, nil
+	return checks[0], true, w.dispatch(ctx, start, updates)
 }
 
-func (w *Watcher) record(ctx context.Context, checks []core.Check) error {
+// record keeps the checks and returns the updates they recorded.
+func (w *Watcher) record(ctx context.Context, checks []core.Check) ([]core.Update, error) {
 	if w.rec == nil {
+		return nil, nil
+	}
+	updates, err := w.rec.RecordRun(ctx, w.opts.Host, checks, w.opts.Now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("recording run of %s: %w", w.opts.Host, err)
+	}
+	return updates, nil
+}
+
+// dispatch hands the updates of the run that began at start to the Dispatcher.
+func (w *Watcher) dispatch(ctx context.Context, start time.Time, updates []core.Update) error {
+	if w.opts.Dispatcher == nil || len(updates) == 0 || ctx.Err() != nil {
 		return nil
 	}
-	if err := w.rec.RecordRun(ctx, w.opts.Host, checks, w.opts.Now().UTC()); err != nil {
-		return fmt.Errorf("recording run of %s: %w", w.opts.Host, err)
+	runID := fmt.Sprintf("%s-%d", w.opts.Host, start.UnixNano())
+	if err := w.opts.Dispatcher.Notify(ctx, runID, updates); err != nil {
+		return fmt.Errorf("handing the updates of %s to the triggers: %w", w.opts.Host, err)
 	}
 	return nil
 }

@@ -411,13 +411,76 @@ func (r *recorder) MarkGone(ctx context.Context, host string, keepIDs []string, 
 type recorder struct {
 	mu   sync.Mutex
 	runs [][]core.Check
+	next int64
 }
 
-func (r *recorder) RecordRun(ctx context.Context, host string, checks []core.Check, at time.Time) error {
+// RecordRun keeps the checks and returns an update for each one that found
+// one, numbered in the order recorded, as the store does.
+func (r *recorder) RecordRun(ctx context.Context, host string, checks []core.Check, at time.Time) ([]core.Update, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.runs = append(r.runs, checks)
-	return nil
+	var out []core.Update
+	for _, c := range checks {
+		if c.HasUpdate() {
+			r.next++
+			out = append(out, core.Update{ID: r.next, Host: host, ContainerName: c.Container.Name, Candidate: c.Candidate, Kind: c.Kind, Status: core.StatusPending})
+		}
+	}
+	return out, nil
+}
+
+// dispatcher records what it is handed.
+type dispatcher struct {
+	mu   sync.Mutex
+	runs []string
+	ups  [][]core.Update
+	err  error
+}
+
+func (d *dispatcher) Notify(ctx context.Context, runID string, updates []core.Update) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.runs, d.ups = append(d.runs, runID), append(d.ups, updates)
+	return d.err
+}
+
+func TestRunHandsTheRecordedUpdatesToTheDispatcher(t *testing.T) {
+	eng := &fakeEngine{ctrs: []core.Container{
+		ctr("web", "registry.example/a:1.0", nil),
+		ctr("db", "registry.example/b:2.0", nil),
+		ctr("cache", "registry.example/a:1.1", nil),
+	}}
+	reg := newFakeRegistry()
+	reg.tags["registry.example/a"] = []string{"1.0", "1.1"}
+	reg.tags["registry.example/b"] = []string{"2.0"}
+	disp := &dispatcher{}
+	w := New(Options{Host: "local", WatchByDefault: true, Dispatcher: disp}, eng, reg, &recorder{}, discard())
+	if _, err := w.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(disp.ups) != 1 || len(disp.ups[0]) != 1 || disp.ups[0][0].ContainerName != "web" || disp.ups[0][0].ID != 1 {
+		t.Fatalf("dispatcher was handed %+v, want web's update (ID 1) once", disp.ups)
+	}
+	// A single container's run hands its own update, under another run ID.
+	if _, _, err := w.RunContainer(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	if len(disp.ups) != 2 || len(disp.ups[1]) != 1 || disp.ups[1][0].ID != 2 || disp.runs[0] == disp.runs[1] {
+		t.Fatalf("after RunContainer the dispatcher was handed %+v in runs %v", disp.ups, disp.runs)
+	}
+	// Nothing found, nothing handed.
+	if _, _, err := w.RunContainer(context.Background(), "db"); err != nil {
+		t.Fatal(err)
+	}
+	if len(disp.ups) != 2 {
+		t.Errorf("a run without update was handed to the dispatcher: %+v", disp.ups)
+	}
+	// A dispatcher that cannot enqueue fails the run, loudly.
+	disp.err = errors.New("disk full")
+	if _, err := w.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Run with a failing dispatcher = %v, want its error", err)
+	}
 }
 
 func TestWatchChecksStartedContainerAndReconcilesAfterReconnect(t *testing.T) {

@@ -182,7 +182,7 @@ func TestRoundTrip(t *testing.T) {
 		{Name: "COUNT", Description: "an integer from 1 to 9"},
 		{Name: "TOKEN", Description: "a secret", Secret: true},
 	}}
-	if diff := cmp.Diff(want, p.Describe()); diff != "" {
+	if diff := cmp.Diff(want, p.Describe(context.Background())); diff != "" {
 		t.Errorf("Describe() (-want +got):\n%s", diff)
 	}
 	pid := p.Pid()
@@ -199,7 +199,7 @@ func TestRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(wantResults, got); diff != "" {
 		t.Errorf("Fire results (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want, p.Describe()); diff != "" {
+	if diff := cmp.Diff(want, p.Describe(context.Background())); diff != "" {
 		t.Errorf("Describe() again (-want +got):\n%s", diff)
 	}
 	if p.Pid() != pid {

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/tidewatch/tidewatch/plugins/internal/proto"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 )
 
@@ -93,10 +92,10 @@ func (p *Plugin) current(ctx context.Context) (*process, error) {
 	if c := p.config; c != nil {
 		// Not bounded by ctx: a process is either configured or not kept.
 		rctx, cancel := context.WithTimeout(context.Background(), p.host.opts.StartTimeout)
-		resp, err := proc.rpc.Configure(rctx, &proto.ConfigureRequest{Name: c.name, Options: c.options})
+		oerrs, err := proc.rpc.Configure(rctx, c.name, c.options)
 		cancel()
-		if err == nil && len(resp.GetErrors()) > 0 {
-			err = optionErrors(resp.GetErrors())
+		if err == nil && len(oerrs) > 0 {
+			err = optionErrors(oerrs)
 		}
 		if err != nil {
 			proc.stop(true)
@@ -165,13 +164,9 @@ func (p *Plugin) Description(ctx context.Context) (sdk.Description, error) {
 	if err != nil {
 		return sdk.Description{}, p.wrap("describing", err)
 	}
-	resp, err := proc.rpc.Describe(ctx, &proto.DescribeRequest{})
+	d, err := proc.rpc.Describe(ctx)
 	if err != nil {
 		return sdk.Description{}, p.wrap("describing", p.failed(ctx, proc, begin, err))
-	}
-	d := sdk.Description{Type: resp.GetType(), Description: resp.GetDescription()}
-	for _, o := range resp.GetOptions() {
-		d.Options = append(d.Options, sdk.Option{Name: o.GetName(), Description: o.GetDescription(), Required: o.GetRequired(), Secret: o.GetSecret(), Default: o.GetDefault()})
 	}
 	if d.Type != p.spec.Type {
 		return sdk.Description{}, p.wrap("describing", fmt.Errorf("%s says it is a trigger of type %q, not %q", p.spec.Path, d.Type, p.spec.Type))
@@ -187,11 +182,11 @@ func copyDescription(d sdk.Description) sdk.Description {
 	return d
 }
 
-// Describe implements sdk.Trigger: Description bounded by twice
+// Describe implements sdk.Trigger: Description bounded by ctx and twice
 // Options.StartTimeout. When the plugin cannot say, the error is logged and
 // the Description has only the type and, as its text, the error.
-func (p *Plugin) Describe() sdk.Description {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*p.host.opts.StartTimeout)
+func (p *Plugin) Describe(ctx context.Context) sdk.Description {
+	ctx, cancel := context.WithTimeout(ctx, 2*p.host.opts.StartTimeout)
 	defer cancel()
 	d, err := p.Description(ctx)
 	if err != nil {
@@ -212,13 +207,13 @@ func (p *Plugin) Configure(ctx context.Context, name string, options map[string]
 		return p.wrap("configuring", err)
 	}
 	c := &configuration{name: name, options: maps.Clone(options)}
-	resp, err := proc.rpc.Configure(ctx, &proto.ConfigureRequest{Name: name, Options: options})
+	oerrs, err := proc.rpc.Configure(ctx, name, options)
 	if err != nil {
 		p.remember(c)
 		return p.wrap("configuring", p.failed(ctx, proc, begin, err))
 	}
-	if errs := resp.GetErrors(); len(errs) > 0 {
-		return optionErrors(errs)
+	if len(oerrs) > 0 {
+		return optionErrors(oerrs)
 	}
 	p.remember(c)
 	return nil
@@ -230,10 +225,10 @@ func (p *Plugin) remember(c *configuration) {
 	p.mu.Unlock()
 }
 
-func optionErrors(errs []*proto.OptionError) error {
+func optionErrors(errs []*sdk.OptionError) error {
 	out := make([]error, 0, len(errs))
 	for _, e := range errs {
-		out = append(out, &sdk.OptionError{Option: e.GetOption(), Message: e.GetMessage()})
+		out = append(out, e)
 	}
 	return errors.Join(out...)
 }
@@ -251,40 +246,19 @@ func (p *Plugin) Fire(ctx context.Context, updates []sdk.Update) []sdk.Result {
 	if err != nil {
 		return sdk.All(len(updates), sdk.Retry(p.wrap("firing", err)))
 	}
-	req := &proto.FireRequest{Updates: make([]*proto.Update, len(updates))}
-	for i, u := range updates {
-		req.Updates[i] = sdk.UpdateToProto(u)
-	}
-	resp, err := proc.rpc.Fire(ctx, req)
+	rs, err := proc.rpc.Fire(ctx, updates)
 	if err != nil {
 		return sdk.All(len(updates), sdk.Retry(p.wrap("firing", p.failed(ctx, proc, begin, err))))
 	}
 	results := make([]sdk.Result, len(updates))
 	for i := range updates {
-		if i >= len(resp.GetResults()) {
-			results[i] = sdk.Retry(p.wrap("firing", fmt.Errorf("the plugin returned %d results for %d updates", len(resp.GetResults()), len(updates))))
+		if i >= len(rs) {
+			results[i] = sdk.Retry(p.wrap("firing", fmt.Errorf("the plugin returned %d results for %d updates", len(rs), len(updates))))
 			continue
 		}
-		results[i] = result(resp.GetResults()[i])
+		results[i] = rs[i]
 	}
 	return results
-}
-
-func result(r *proto.Result) sdk.Result {
-	msg := r.GetMessage()
-	if msg == "" {
-		msg = "failed (the plugin gave no reason)"
-	}
-	switch r.GetStatus() {
-	case proto.Result_STATUS_OK:
-		return sdk.Result{Detail: r.GetDetail(), Event: r.GetEvent()}
-	case proto.Result_STATUS_RETRY:
-		return sdk.Result{Err: errors.New(msg), Detail: r.GetDetail(), Event: r.GetEvent()}
-	case proto.Result_STATUS_FAIL:
-		return sdk.Result{Err: sdk.Permanent(errors.New(msg)), Detail: r.GetDetail(), Event: r.GetEvent()}
-	default:
-		return sdk.Result{Err: fmt.Errorf("the plugin returned a result without a status: %s", msg), Detail: r.GetDetail(), Event: r.GetEvent()}
-	}
 }
 
 // Ping checks that the plugin's process answers (go-plugin's health

@@ -2,7 +2,6 @@ package host
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -15,33 +14,16 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 
-	"github.com/tidewatch/tidewatch/plugins/internal/proto"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 )
-
-// grpcPlugin is the client side of go-plugin's GRPCPlugin.
-type grpcPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-}
-
-var _ plugin.GRPCPlugin = (*grpcPlugin)(nil)
-
-func (grpcPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
-	return fmt.Errorf("tidewatch's plugin host is a client; triggers are served by plugins/sdk")
-}
-
-func (grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return proto.NewTriggerClient(conn), nil
-}
 
 // process is one running plugin process.
 type process struct {
 	client   *plugin.Client
 	cmd      *exec.Cmd
 	protocol plugin.ClientProtocol
-	rpc      proto.TriggerClient
+	rpc      *sdk.Client
 	stdout   *lineWriter
 	stderr   *lineWriter
 	stopOnce sync.Once
@@ -78,7 +60,7 @@ func start(spec Spec, opts Options, log hclog.Logger) (*process, error) {
 	}
 	pr.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		Plugins:          plugin.PluginSet{sdk.PluginName: &grpcPlugin{}},
+		Plugins:          sdk.Plugins(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -100,7 +82,12 @@ func start(spec Spec, opts Options, log hclog.Logger) (*process, error) {
 		pr.stop(true)
 		return nil, fmt.Errorf("starting plugin %s (%s): %w", spec.Type, cmd.Path, err)
 	}
-	pr.rpc = raw.(proto.TriggerClient)
+	rpc, ok := raw.(*sdk.Client)
+	if !ok {
+		pr.stop(true)
+		return nil, fmt.Errorf("starting plugin %s (%s): the plugin set dispensed a %T", spec.Type, cmd.Path, raw)
+	}
+	pr.rpc = rpc
 	return pr, nil
 }
 

@@ -26,7 +26,7 @@ var pagerOptions = []sdk.Option{
 	{Name: "MESSAGE", Description: "message template", Default: "{{.Update.Container}}: {{.Update.Current}} → {{.Update.Candidate}}"},
 }
 
-func (p *pager) Describe() sdk.Description {
+func (p *pager) Describe(context.Context) sdk.Description {
 	return sdk.Description{Type: "pager", Description: "pages the on-call person", Options: pagerOptions}
 }
 

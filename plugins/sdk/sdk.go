@@ -12,7 +12,7 @@ import (
 type Trigger interface {
 	// Describe says what the trigger is and which options it takes. It is
 	// called before Configure and must not depend on it.
-	Describe() Description
+	Describe(ctx context.Context) Description
 	// Configure gives the trigger its instance name and options (option name,
 	// upper case, → value), once, before any Fire. Return every problem at
 	// once (errors.Join of *OptionError), each naming its option; tidewatch
@@ -31,6 +31,12 @@ type Description struct {
 	Description string
 	// Options are the options the trigger takes.
 	Options []Option
+	// Deploys is true for a trigger that rolls updates out (a compose
+	// service, a container, a Swarm service) rather than telling someone:
+	// tidewatch offers it for Apply in the UI and the API, marks the update
+	// "applying" while it runs, gives it every label of the container, and
+	// expects a Rollout in each Result. It gets a longer default DEADLINE (10m).
+	Deploys bool
 }
 
 // Option describes one option of a trigger.
@@ -71,9 +77,12 @@ type Update struct {
 	Event string `json:"event"`
 	// Host is the name of the Docker host (watcher).
 	Host string `json:"host"`
-	// Container is the container's display name; ContainerID the engine's ID.
-	Container   string `json:"container"`
-	ContainerID string `json:"container_id"`
+	// Container is the container's display name (its tidewatch.display.name
+	// label, or its name); ContainerName its name on the engine; ContainerID
+	// the engine's ID when it was last seen.
+	Container     string `json:"container"`
+	ContainerName string `json:"container_name"`
+	ContainerID   string `json:"container_id"`
 	// Image is the repository, normalised: "index.docker.io/library/nginx".
 	Image string `json:"image"`
 	// Current and CurrentDigest are what runs.
@@ -88,10 +97,16 @@ type Update struct {
 	Link string `json:"link,omitempty"`
 	// DetectedAt is when the candidate was first found.
 	DetectedAt time.Time `json:"detected_at"`
-	// Labels are the container's labels.
+	// Labels are the container's labels that the trigger may see: every
+	// label for a trigger that deploys; for the others, tidewatch.* labels
+	// and those the operator shares with the trigger's LABELS option (other
+	// tools keep credentials in labels).
 	Labels map[string]string `json:"labels,omitempty"`
 	// Detail says what happened, for rollout events.
 	Detail string `json:"detail,omitempty"`
+	// Principal is who asked for this delivery (a user or token of
+	// tidewatch's API, "mqtt"); "" when tidewatch acts by itself.
+	Principal string `json:"principal,omitempty"`
 }
 
 // Result is what became of one update.
@@ -106,7 +121,11 @@ type Result struct {
 	// Event, when set, is an event the delivery caused — a rollout's outcome:
 	// EventUpdateApplied, EventUpdateFailed or EventUpdateRolledBack. tidewatch
 	// records it on the update and hands it to the triggers that listen for it.
+	// A deploying trigger may leave it empty: the Rollout's outcome gives it.
 	Event string
+	// Rollout is a deploying trigger's report of what it did; nil for a
+	// trigger that only tells someone.
+	Rollout *Rollout
 }
 
 // OK is the result of a delivered update.

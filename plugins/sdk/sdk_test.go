@@ -118,11 +118,31 @@ func TestTemplateRejectsUnknownFields(t *testing.T) {
 	}
 }
 
-func TestUpdateProtoRoundTrip(t *testing.T) {
+func TestWireRoundTrip(t *testing.T) {
 	u := SampleMessage().Update
-	u.Detail = "rolled back: health check failed"
-	if diff := cmp.Diff(u, UpdateFromProto(UpdateToProto(u))); diff != "" {
-		t.Errorf("round trip (-want +got):\n%s", diff)
+	u.Detail, u.ContainerName, u.Principal = "rolled back: health check failed", "web-1", "ci"
+	if diff := cmp.Diff(u, updateFromWire(updateToWire(u))); diff != "" {
+		t.Errorf("update round trip (-want +got):\n%s", diff)
+	}
+	d := Description{Type: "compose", Description: "rolls out", Deploys: true, Options: []Option{{Name: "URL", Required: true, Secret: true, Default: "x"}}}
+	if diff := cmp.Diff(d, describeFromWire(describeToWire(d))); diff != "" {
+		t.Errorf("description round trip (-want +got):\n%s", diff)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	r := Result{Detail: "applied", Event: EventUpdateApplied, Rollout: &Rollout{
+		Outcome: OutcomeRolledBack, Method: "engine", Target: "shop/web", From: "web:1", To: "web:2", Container: "abc",
+		Steps:      []RolloutStep{{Name: "pull", At: at, Duration: 1500 * time.Millisecond}, {Name: "health", At: at, Duration: time.Second, Error: "unhealthy", Note: "3 checks"}},
+		FailedStep: "health", Reason: "unhealthy", Files: []FileChange{{Path: "/srv/compose.yml", Backup: "/srv/.compose.yml.bak"}},
+		Logs: []string{"panic: boom"}, Diff: "-a\n+b", Plan: []string{"pull"},
+	}}
+	if diff := cmp.Diff(r, resultFromWire(resultToWire("k", r))); diff != "" {
+		t.Errorf("result round trip (-want +got):\n%s", diff)
+	}
+	for _, err := range []error{errors.New("later"), Permanent(errors.New("never"))} {
+		got := resultFromWire(resultToWire("k", Result{Err: err}))
+		if got.Err == nil || got.Err.Error() != err.Error() || IsPermanent(got.Err) != IsPermanent(err) {
+			t.Errorf("error %v came back as %v (permanent %v)", err, got.Err, IsPermanent(got.Err))
+		}
 	}
 }
 

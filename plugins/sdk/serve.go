@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -32,7 +31,13 @@ func Serve(t Trigger) {
 	})
 }
 
-// grpcPlugin is the plugin side of go-plugin's GRPCPlugin.
+// Plugins is the plugin set tidewatch's plugin host starts a plugin process
+// with: dispensing PluginName from it gives a *Client. Plugin authors do not
+// need it.
+func Plugins() plugin.PluginSet { return plugin.PluginSet{PluginName: &grpcPlugin{}} }
+
+// grpcPlugin is both sides of go-plugin's GRPCPlugin: the plugin serves
+// impl, tidewatch gets a Client.
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	impl Trigger
@@ -43,8 +48,8 @@ func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	return nil
 }
 
-func (p *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, fmt.Errorf("the sdk serves triggers; the client side is tidewatch's")
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &Client{rpc: proto.NewTriggerClient(conn)}, nil
 }
 
 // server adapts a Trigger to the generated gRPC service.
@@ -54,12 +59,7 @@ type server struct {
 }
 
 func (s *server) Describe(ctx context.Context, _ *proto.DescribeRequest) (*proto.DescribeResponse, error) {
-	d := s.impl.Describe()
-	resp := &proto.DescribeResponse{Type: d.Type, Description: d.Description}
-	for _, o := range d.Options {
-		resp.Options = append(resp.Options, &proto.Option{Name: o.Name, Description: o.Description, Required: o.Required, Secret: o.Secret, Default: o.Default})
-	}
-	return resp, nil
+	return describeToWire(s.impl.Describe(ctx)), nil
 }
 
 func (s *server) Configure(ctx context.Context, req *proto.ConfigureRequest) (*proto.ConfigureResponse, error) {
@@ -73,7 +73,7 @@ func (s *server) Configure(ctx context.Context, req *proto.ConfigureRequest) (*p
 func (s *server) Fire(ctx context.Context, req *proto.FireRequest) (*proto.FireResponse, error) {
 	updates := make([]Update, len(req.GetUpdates()))
 	for i, u := range req.GetUpdates() {
-		updates[i] = UpdateFromProto(u)
+		updates[i] = updateFromWire(u)
 	}
 	results := s.impl.Fire(ctx, updates)
 	resp := &proto.FireResponse{Results: make([]*proto.Result, len(updates))}
@@ -82,42 +82,55 @@ func (s *server) Fire(ctx context.Context, req *proto.FireRequest) (*proto.FireR
 		if i < len(results) {
 			r = results[i]
 		}
-		pr := &proto.Result{Key: u.Key, Status: proto.Result_STATUS_OK, Detail: r.Detail, Event: r.Event}
-		if r.Err != nil {
-			pr.Message = r.Err.Error()
-			pr.Status = proto.Result_STATUS_RETRY
-			if IsPermanent(r.Err) {
-				pr.Status = proto.Result_STATUS_FAIL
-			}
-		}
-		resp.Results[i] = pr
+		resp.Results[i] = resultToWire(u.Key, r)
 	}
 	return resp, nil
 }
 
-// UpdateFromProto converts the wire form of an update. It is for tidewatch's
-// own plugin host; plugin authors never see the wire form.
-func UpdateFromProto(u *proto.Update) Update {
-	var at time.Time
-	if n := u.GetDetectedAtUnixNano(); n != 0 {
-		at = time.Unix(0, n).UTC()
-	}
-	return Update{
-		Key: u.GetKey(), Event: u.GetEvent(), Host: u.GetHost(), Container: u.GetContainer(), ContainerID: u.GetContainerId(),
-		Image: u.GetImage(), Current: u.GetCurrent(), CurrentDigest: u.GetCurrentDigest(), Candidate: u.GetCandidate(),
-		CandidateDigest: u.GetCandidateDigest(), Kind: u.GetKind(), Link: u.GetLink(), DetectedAt: at, Labels: u.GetLabels(), Detail: u.GetDetail(),
-	}
+// Client is tidewatch's side of the protocol: what its plugin host calls a
+// plugin process through. Its errors are those of the call (gRPC statuses);
+// a trigger's own answers come back as values. Plugin authors do not need it.
+type Client struct {
+	rpc proto.TriggerClient
 }
 
-// UpdateToProto converts an update to its wire form, for tidewatch's plugin host.
-func UpdateToProto(u Update) *proto.Update {
-	var at int64
-	if !u.DetectedAt.IsZero() {
-		at = u.DetectedAt.UnixNano()
+// Describe asks the plugin what it is.
+func (c *Client) Describe(ctx context.Context) (Description, error) {
+	resp, err := c.rpc.Describe(ctx, &proto.DescribeRequest{})
+	if err != nil {
+		return Description{}, err
 	}
-	return &proto.Update{
-		Key: u.Key, Event: u.Event, Host: u.Host, Container: u.Container, ContainerId: u.ContainerID,
-		Image: u.Image, Current: u.Current, CurrentDigest: u.CurrentDigest, Candidate: u.Candidate,
-		CandidateDigest: u.CandidateDigest, Kind: u.Kind, Link: u.Link, DetectedAtUnixNano: at, Labels: u.Labels, Detail: u.Detail,
+	return describeFromWire(resp), nil
+}
+
+// Configure gives the plugin its options; the plugin's objections come back
+// as option errors, the call's failure as the error.
+func (c *Client) Configure(ctx context.Context, name string, options map[string]string) ([]*OptionError, error) {
+	resp, err := c.rpc.Configure(ctx, &proto.ConfigureRequest{Name: name, Options: options})
+	if err != nil {
+		return nil, err
 	}
+	var out []*OptionError
+	for _, e := range resp.GetErrors() {
+		out = append(out, &OptionError{Option: e.GetOption(), Message: e.GetMessage()})
+	}
+	return out, nil
+}
+
+// Fire hands the plugin updates and returns what it answered, one Result
+// per update it answered for (the caller checks the count).
+func (c *Client) Fire(ctx context.Context, updates []Update) ([]Result, error) {
+	req := &proto.FireRequest{Updates: make([]*proto.Update, len(updates))}
+	for i, u := range updates {
+		req.Updates[i] = updateToWire(u)
+	}
+	resp, err := c.rpc.Fire(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(resp.GetResults()))
+	for i, r := range resp.GetResults() {
+		out[i] = resultFromWire(r)
+	}
+	return out, nil
 }

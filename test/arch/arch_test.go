@@ -1,6 +1,9 @@
 // Package arch keeps the dependency rules of DESIGN.md true by reading the
 // import graph: core imports nothing of ours outside core; only core/docker
-// imports the Docker SDK; only registries imports go-containerregistry's remote.
+// imports the Docker SDK; only registries imports go-containerregistry's
+// remote; the plugin SDK imports nothing of ours but its protocol; a
+// built-in trigger imports only the SDK (and, when it deploys, the Docker
+// adapter and the domain types it speaks), never another trigger.
 package arch
 
 import (
@@ -34,6 +37,25 @@ func TestImportRules(t *testing.T) {
 			forbids: func(i string) bool { return under(i, "github.com/docker/docker") },
 		},
 		{
+			name:    "plugins/sdk imports nothing of ours but the protocol",
+			applies: func(p string) bool { return p == module+"/plugins/sdk" },
+			forbids: func(i string) bool { return under(i, module) && i != module+"/plugins/internal/proto" },
+		},
+		{
+			name:    "a built-in trigger imports the SDK, the Docker adapter and core only, and no sibling trigger",
+			applies: builtinTrigger,
+			forbids: func(i string) bool {
+				if !under(i, module) {
+					return false
+				}
+				switch i {
+				case module + "/plugins/sdk", module + "/core", module + "/core/docker":
+					return false
+				}
+				return true
+			},
+		},
+		{
 			name: "only registries imports go-containerregistry's remote",
 			applies: func(p string) bool {
 				return p != module+"/registries" && !under(p, module+"/registries/registrytest") && !under(p, module+"/test")
@@ -46,6 +68,7 @@ func TestImportRules(t *testing.T) {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		pkg, imports := fields[0], fields[1:]
+		imports = ownSubpackagesDropped(pkg, imports)
 		checked++
 		for _, r := range rules {
 			if !r.applies(pkg) {
@@ -64,3 +87,27 @@ func TestImportRules(t *testing.T) {
 }
 
 func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
+
+// builtinTrigger reports whether pkg is a built-in trigger: a package under
+// triggers/ but the dispatcher itself and the conformance kit.
+func builtinTrigger(pkg string) bool {
+	rest, ok := strings.CutPrefix(pkg, module+"/triggers/")
+	return ok && rest != "triggertest" && !strings.HasPrefix(rest, "triggertest/")
+}
+
+// ownSubpackagesDropped leaves out the imports of a trigger's own
+// subpackages (triggers/compose → triggers/compose/composefile): a package
+// may be split in parts.
+func ownSubpackagesDropped(pkg string, imports []string) []string {
+	if !builtinTrigger(pkg) {
+		return imports
+	}
+	root := module + "/triggers/" + strings.Split(strings.TrimPrefix(pkg, module+"/triggers/"), "/")[0]
+	out := imports[:0:0]
+	for _, i := range imports {
+		if !under(i, root) {
+			out = append(out, i)
+		}
+	}
+	return out
+}

@@ -38,7 +38,7 @@ func apiServer(b *testing.B) *httptest.Server {
 			Ref: ref, Current: "1.0.0", Candidate: "1.1.0", Kind: core.KindMinor, CheckedAt: time.Now(),
 		})
 	}
-	if err := s.RecordRun(context.Background(), "local", checks, time.Now()); err != nil {
+	if _, err := s.RecordRun(context.Background(), "local", checks, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	srv := web.New(web.Deps{Containers: s, Updates: s, History: s, Events: web.NewBroker()}, config.Server{Address: "127.0.0.1"},

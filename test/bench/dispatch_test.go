@@ -29,8 +29,9 @@ func plugin(b *testing.B) host.Spec {
 	return host.Spec{Type: "test", Path: path}
 }
 
-// updates records n containers with an update each and returns what Notify takes.
-func updates(b *testing.B, s *store.Store, n int) triggers.RunResult {
+// updates records n containers with an update each and returns the updates
+// the run recorded, what Notify takes.
+func updates(b *testing.B, s *store.Store, n int) []core.Update {
 	b.Helper()
 	ctx := context.Background()
 	var checks []core.Check
@@ -42,14 +43,11 @@ func updates(b *testing.B, s *store.Store, n int) triggers.RunResult {
 			Ref:       ref, Current: "1.0.0", Candidate: "1.1.0", Kind: core.KindMinor,
 		})
 	}
-	if err := s.RecordRun(ctx, "local", checks, time.Time{}); err != nil {
-		b.Fatal(err)
-	}
-	open, err := s.OpenUpdates(ctx, "local")
+	ups, err := s.RecordRun(ctx, "local", checks, time.Time{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return triggers.NewRunResult("bench", "local", checks, open)
+	return ups
 }
 
 func dispatcher(b *testing.B, concurrency int) (*triggers.Dispatcher, *store.Store) {
@@ -68,7 +66,7 @@ func dispatcher(b *testing.B, concurrency int) (*triggers.Dispatcher, *store.Sto
 	if err := p.Configure(context.Background(), "bench", map[string]string{"MODE": "ok"}); err != nil {
 		b.Fatal(err)
 	}
-	pol := triggers.DefaultPolicy()
+	pol := core.DefaultTriggerPolicy()
 	pol.Concurrency = concurrency
 	return triggers.New(s, []triggers.Instance{{Name: "test.bench", Trigger: p, Policy: pol}}, nil), s
 }
@@ -82,7 +80,7 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	start := time.Now()
-	if err := d.Notify(ctx, run); err != nil {
+	if err := d.Notify(ctx, "bench", run); err != nil {
 		b.Fatal(err)
 	}
 	if err := d.Drain(ctx); err != nil {
@@ -112,9 +110,7 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 	tick := time.NewTicker(2 * time.Millisecond)
 	for i := range b.N {
 		<-tick.C
-		one := run
-		one.Updates = run.Updates[i : i+1]
-		if err := d.Notify(ctx, one); err != nil {
+		if err := d.Notify(ctx, fmt.Sprintf("bench-%d", i), run[i:i+1]); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -33,8 +33,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/test/testbed"
-	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
 
 // The demo's compose project and its one service.
@@ -321,7 +321,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	at := time.Now().Format("15:04:05")
-	var p webhook.Payload
+	var p sdk.Payload
 	if err := json.Unmarshal(body, &p); err != nil || len(p.Updates) == 0 {
 		r.println(fmt.Sprintf("%s webhook ← %s %s: %s", at, req.Method, req.URL.Path, short(body)))
 		w.WriteHeader(http.StatusNoContent)

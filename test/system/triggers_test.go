@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/test/testbed"
 	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
@@ -64,9 +65,9 @@ func (r *receiver) got() []received {
 }
 
 // payloadFor returns the request's payload, failing on a bad one.
-func payloadFor(t *testing.T, rq received) webhook.Payload {
+func payloadFor(t *testing.T, rq received) sdk.Payload {
 	t.Helper()
-	var p webhook.Payload
+	var p sdk.Payload
 	if err := json.Unmarshal(rq.body, &p); err != nil {
 		t.Fatalf("webhook body is not the JSON payload: %v\n%s", err, rq.body)
 	}

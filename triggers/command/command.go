@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/tidewatch/tidewatch/plugins/sdk"
-	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
 
 var _ sdk.Trigger = (*Trigger)(nil)
@@ -59,7 +58,7 @@ func New() *Trigger { return NewWithLogger(sdk.Logger()) }
 func NewWithLogger(log *slog.Logger) *Trigger { return &Trigger{log: log} }
 
 // Describe returns the trigger's type and options.
-func (t *Trigger) Describe() sdk.Description {
+func (t *Trigger) Describe(context.Context) sdk.Description {
 	return sdk.Description{
 		Type:        "command",
 		Description: "runs a program with the update in TIDEWATCH_* environment variables and as JSON on stdin; exit 0 is success, 75 retry",
@@ -91,7 +90,7 @@ func (t *Trigger) Fire(ctx context.Context, updates []sdk.Update) []sdk.Result {
 
 func (t *Trigger) run(ctx context.Context, st *state, updates []sdk.Update) sdk.Result {
 	cfg := st.cfg
-	stdin, err := json.Marshal(webhook.NewPayload(st.name, updates))
+	stdin, err := json.Marshal(sdk.NewPayload(st.name, updates))
 	if err != nil {
 		return sdk.Fail(fmt.Errorf("encoding the payload: %w", err))
 	}
@@ -114,7 +113,7 @@ func (t *Trigger) run(ctx context.Context, st *state, updates []sdk.Update) sdk.
 	stderr.flush()
 	out.done()
 	took := time.Since(start)
-	t.log.Debug("command ran", "trigger", st.name, "program", cfg.Path, "key", webhook.Key(updates),
+	t.log.Debug("command ran", "trigger", st.name, "program", cfg.Path, "key", sdk.Key(updates),
 		"duration_ms", took.Milliseconds(), "error", err)
 
 	name := cfg.Path
@@ -160,7 +159,7 @@ func Env(name string, updates []sdk.Update) []string {
 	}
 	vars := []struct{ name, value string }{
 		{"TIDEWATCH_TRIGGER", name},
-		{"TIDEWATCH_KEY", webhook.Key(updates)},
+		{"TIDEWATCH_KEY", sdk.Key(updates)},
 		{"TIDEWATCH_COUNT", strconv.Itoa(len(updates))},
 		{"TIDEWATCH_EVENT", u.Event},
 		{"TIDEWATCH_HOST", u.Host},

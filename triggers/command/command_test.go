@@ -19,7 +19,6 @@ import (
 	"github.com/tidewatch/tidewatch/plugins/host"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/triggers/triggertest"
-	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
 
 // script writes an executable shell script to a temporary folder and
@@ -96,12 +95,12 @@ func TestFireRunsProgram(t *testing.T) {
 		t.Errorf("program's environment (-want +got):\n%s", diff)
 	}
 
-	var p webhook.Payload
+	var p sdk.Payload
 	b, _ := os.ReadFile(filepath.Join(out, "stdin"))
 	if err := json.Unmarshal(b, &p); err != nil {
 		t.Fatalf("stdin is not the JSON payload: %v\n%s", err, b)
 	}
-	wantPayload := webhook.NewPayload(triggertest.Instance, []sdk.Update{u})
+	wantPayload := sdk.NewPayload(triggertest.Instance, []sdk.Update{u})
 	if diff := cmp.Diff(wantPayload, p); diff != "" {
 		t.Errorf("stdin payload (-want +got):\n%s", diff)
 	}
@@ -123,10 +122,10 @@ func TestFireBatch(t *testing.T) {
 		t.Fatalf("Fire = %v", r)
 	}
 	env := readEnv(t, filepath.Join(out, "env"))
-	if env["TIDEWATCH_COUNT"] != "2" || env["TIDEWATCH_KEY"] != webhook.Key([]sdk.Update{a, b}) || env["TIDEWATCH_CONTAINER"] != "web" {
+	if env["TIDEWATCH_COUNT"] != "2" || env["TIDEWATCH_KEY"] != sdk.Key([]sdk.Update{a, b}) || env["TIDEWATCH_CONTAINER"] != "web" {
 		t.Errorf("batch env COUNT=%s KEY=%s CONTAINER=%s, want 2, the batch key, the first update's", env["TIDEWATCH_COUNT"], env["TIDEWATCH_KEY"], env["TIDEWATCH_CONTAINER"])
 	}
-	var p webhook.Payload
+	var p sdk.Payload
 	raw, _ := os.ReadFile(filepath.Join(out, "stdin"))
 	if err := json.Unmarshal(raw, &p); err != nil || len(p.Updates) != 2 || p.Updates[1].Container != "db" {
 		t.Errorf("stdin = %s (%v), want both updates", raw, err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/triggers/triggertest"
-	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
 
 // peerScript behaves as the file mode in its state folder (its first
@@ -58,7 +57,7 @@ func TestConformance(t *testing.T) {
 				if err != nil {
 					t.Fatalf("the program did not record its stdin: %v", err)
 				}
-				var p webhook.Payload
+				var p sdk.Payload
 				if err := json.Unmarshal(raw, &p); err != nil || len(p.Updates) != 1 || p.Updates[0].Key != u.Key {
 					t.Errorf("stdin = %s (%v), want the payload of %s", raw, err, u.Key)
 				}

@@ -23,7 +23,7 @@
 // when the plugin has them, then ENV, then:
 //
 //	TIDEWATCH_TRIGGER           the trigger instance's name
-//	TIDEWATCH_KEY               the idempotency key: the update's, or for a batch webhook.Key of all of them
+//	TIDEWATCH_KEY               the idempotency key: the update's, or for a batch sdk.Key of all of them
 //	TIDEWATCH_COUNT             how many updates the run is for (all of them are on stdin)
 //	TIDEWATCH_EVENT             update-available, update-applied, update-failed or update-rolled-back
 //	TIDEWATCH_HOST              the Docker host (watcher)
@@ -38,7 +38,7 @@
 //	TIDEWATCH_DETAIL            what happened, for rollout events
 //
 // In batch mode these describe the first update; stdin has them all.
-// Stdin is the JSON document of webhook.Payload; a program may ignore it.
+// Stdin is the JSON document of sdk.Payload; a program may ignore it.
 //
 // # Exit codes and results
 //

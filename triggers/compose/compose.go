@@ -37,12 +37,13 @@ func New() *Trigger { return NewWithLogger(sdk.Logger()) }
 func NewWithLogger(log *slog.Logger) *Trigger { return &Trigger{log: log} }
 
 // Describe returns the trigger's type and options.
-func (t *Trigger) Describe() sdk.Description {
+func (t *Trigger) Describe(context.Context) sdk.Description {
 	return sdk.Description{
 		Type: "compose",
 		Description: "deploys updates: rewrites the service's image in its compose file, recreates the service, " +
-			"waits for health and smoke checks, and rolls back when they fail; set DEADLINE=5m (the default 30s is too short for a rollout)",
+			"waits for health and smoke checks, and rolls back when they fail",
 		Options: Options,
+		Deploys: true,
 	}
 }
 

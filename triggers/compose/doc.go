@@ -71,9 +71,10 @@
 //     with event update-rolled-back, or update-failed when even the rollback
 //     failed.
 //
-// The result's Detail is a Report as JSON: the outcome, every step with its
-// start and duration, the failed step, the reason, the log lines, and for a
-// dry run the diff and the plan.
+// The trigger says it deploys (sdk.Description.Deploys); its result carries
+// an sdk.Rollout: the outcome, every step with its start and duration, the
+// file changed and its backup, the failed step, the reason, the log lines,
+// and for a dry run the diff and the plan.
 //
 // # Caveats
 //

@@ -1,29 +1,19 @@
 package compose
 
 import (
-	"encoding/json"
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/tidewatch/tidewatch/plugins/sdk"
 )
 
-// Outcomes of a rollout, in Report.Outcome.
+// Outcomes of a rollout, in Report.Outcome: the SDK's.
 const (
-	// OutcomeApplied: the service runs the new image and passed its checks.
-	OutcomeApplied = "applied"
-	// OutcomeAlreadyApplied: the service already ran the new image and the
-	// file already named it (the same delivery fired again); nothing was done.
-	OutcomeAlreadyApplied = "already-applied"
-	// OutcomeRolledBack: a step failed and what ran before was put back.
-	OutcomeRolledBack = "rolled-back"
-	// OutcomeFailed: a step failed and nothing had changed (a pull that
-	// failed), or the rollback failed too.
-	OutcomeFailed = "failed"
-	// OutcomeRefused: the update cannot be rolled out (a built service, no
-	// image in the file, tidewatch's own container); nothing was touched.
-	OutcomeRefused = "refused"
-	// OutcomeDryRun: DRYRUN is set; Diff and Plan say what would be done.
-	OutcomeDryRun = "dry-run"
+	OutcomeApplied        = sdk.OutcomeApplied
+	OutcomeAlreadyApplied = sdk.OutcomeAlreadyApplied
+	OutcomeRolledBack     = sdk.OutcomeRolledBack
+	OutcomeFailed         = sdk.OutcomeFailed
+	OutcomeRefused        = sdk.OutcomeRefused
+	OutcomeDryRun         = sdk.OutcomeDryRun
 )
 
 // Step names, in the order a rollout takes them.
@@ -56,7 +46,7 @@ type Step struct {
 	Note string `json:"note,omitempty"`
 }
 
-// Report is what a rollout did: the Detail of its result, as JSON.
+// Report is what a rollout did, as it goes: the Rollout of its result.
 type Report struct {
 	// Outcome is one of the Outcome* values.
 	Outcome string `json:"outcome"`
@@ -86,58 +76,25 @@ type Report struct {
 	Plan []string `json:"plan,omitempty"`
 }
 
-// JSON returns the result's Detail: a one-line summary for people (the
-// history, the UI), then the report as JSON on the next line, for programs.
-func (r *Report) JSON() string {
-	b, err := json.Marshal(r)
-	if err != nil { // only plain strings and numbers: cannot happen
-		b = []byte(`{"outcome":"` + r.Outcome + `"}`)
+// Rollout is the report as the SDK carries it back to tidewatch.
+func (r *Report) Rollout() *sdk.Rollout {
+	out := &sdk.Rollout{
+		Outcome: r.Outcome, From: r.From, To: r.To, Container: r.Container,
+		FailedStep: r.FailedStep, Reason: r.Reason, Logs: r.Logs, Diff: r.Diff, Plan: r.Plan,
 	}
-	return r.Summary() + "\n" + string(b)
-}
-
-// Summary says in one line what the rollout did: "applied 1.0.0 → 1.1.0
-// (cli, 4.1s)", "rolled back at health: …".
-func (r *Report) Summary() string {
-	var total int64
+	if r.Recreate != "" {
+		out.Method = "compose " + r.Recreate
+	}
+	if r.Project != "" || r.Service != "" {
+		out.Target = r.Project + "/" + r.Service
+	}
 	for _, s := range r.Steps {
-		total += s.DurationMS
+		out.Steps = append(out.Steps, sdk.RolloutStep{Name: s.Name, At: s.At, Duration: time.Duration(s.DurationMS) * time.Millisecond, Error: s.Error, Note: s.Note})
 	}
-	took := fmt.Sprintf("%.1fs", float64(total)/1000)
-	from, to := tagOf(r.From), tagOf(r.To)
-	switch r.Outcome {
-	case OutcomeApplied, OutcomeAlreadyApplied, OutcomeDryRun:
-		how := r.Recreate
-		if how != "" {
-			how += ", "
-		}
-		return fmt.Sprintf("%s %s → %s (%s%s)", strings.ReplaceAll(r.Outcome, "-", " "), from, to, how, took)
-	case OutcomeRolledBack, OutcomeFailed:
-		return fmt.Sprintf("%s at %s: %s", strings.ReplaceAll(r.Outcome, "-", " "), r.FailedStep, r.Reason)
-	default:
-		return r.Outcome + ": " + r.Reason
+	if r.File != "" {
+		out.Files = []sdk.FileChange{{Path: r.File, Backup: r.Backup}}
 	}
-}
-
-// tagOf returns the tag (or digest) of an image reference, for summaries.
-func tagOf(ref string) string {
-	if i := strings.LastIndexAny(ref, ":@"); i >= 0 && !strings.Contains(ref[i:], "/") {
-		return ref[i+1:]
-	}
-	return ref
-}
-
-// ParseReport reads a result's Detail back into a Report (the JSON after
-// the summary line).
-func ParseReport(detail string) (*Report, error) {
-	if i := strings.IndexByte(detail, '{'); i > 0 {
-		detail = detail[i:]
-	}
-	var r Report
-	if err := json.Unmarshal([]byte(detail), &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return out
 }
 
 // step runs fn as the step name, recording it in the report.

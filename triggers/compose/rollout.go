@@ -57,7 +57,7 @@ func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk
 	r := &run{s: s, log: log, u: u, rep: &Report{Recreate: s.cfg.Recreate}}
 	if u.Event != "" && u.Event != sdk.EventUpdateAvailable {
 		r.rep.Outcome, r.rep.Reason = OutcomeRefused, fmt.Sprintf("%s is not a rollout event; the compose trigger rolls out update-available", u.Event)
-		return sdk.Result{Err: sdk.Permanent(errors.New(r.rep.Reason)), Detail: r.rep.JSON()}
+		return sdk.Result{Err: sdk.Permanent(errors.New(r.rep.Reason)), Rollout: r.rep.Rollout()}
 	}
 	// The forward steps end early enough to leave the rollback its time
 	// within ctx's deadline.
@@ -77,7 +77,7 @@ func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk
 
 	res := r.forward(fwd, after)
 	log.Info("compose rollout finished", "outcome", r.rep.Outcome, "failed_step", r.rep.FailedStep, "reason", r.rep.Reason, "project", r.rep.Project, "service", r.rep.Service)
-	res.Detail = r.rep.JSON()
+	res.Rollout = r.rep.Rollout()
 	return res
 }
 

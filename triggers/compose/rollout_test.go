@@ -178,12 +178,31 @@ func fire(t *testing.T, p *host.Plugin, u sdk.Update) (sdk.Result, *Report) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	r := p.Fire(ctx, []sdk.Update{u})[0]
-	rep, err := ParseReport(r.Detail)
+	rep, err := reportOf(r)
 	if err != nil {
-		t.Fatalf("Fire(%s → %s) = %v; its detail %q is not a report: %v", u.Container, u.Candidate, r.Err, r.Detail, err)
+		t.Fatalf("Fire(%s → %s) = %v: %v", u.Container, u.Candidate, r.Err, err)
 	}
-	t.Logf("Fire(%s → %s): err %v, event %q, report %s", u.Container, u.Candidate, r.Err, r.Event, r.Detail)
+	t.Logf("Fire(%s → %s): err %v, event %q, report %+v", u.Container, u.Candidate, r.Err, r.Event, rep)
 	return r, rep
+}
+
+// reportOf reads the Rollout that came back through the protocol into the
+// trigger's own Report, so that the tests check what tidewatch receives.
+func reportOf(r sdk.Result) (*Report, error) {
+	ro := r.Rollout
+	if ro == nil {
+		return nil, fmt.Errorf("no rollout in the result (was the plugin cut off?); detail %q", r.Detail)
+	}
+	rep := &Report{Outcome: ro.Outcome, Recreate: strings.TrimPrefix(ro.Method, "compose "), From: ro.From, To: ro.To,
+		Container: ro.Container, FailedStep: ro.FailedStep, Reason: ro.Reason, Logs: ro.Logs, Diff: ro.Diff, Plan: ro.Plan}
+	rep.Project, rep.Service, _ = strings.Cut(ro.Target, "/")
+	if len(ro.Files) > 0 {
+		rep.File, rep.Backup = ro.Files[0].Path, ro.Files[0].Backup
+	}
+	for _, st := range ro.Steps {
+		rep.Steps = append(rep.Steps, Step{Name: st.Name, At: st.At, DurationMS: st.Duration.Milliseconds(), OK: st.Error == "", Error: st.Error, Note: st.Note})
+	}
+	return rep, nil
 }
 
 // options are the trigger's options for the tests, in mode.
@@ -506,9 +525,9 @@ func TestDeadlineLeavesTimeForRollback(t *testing.T) {
 	begin := time.Now()
 	r := plugin.Fire(ctx, []sdk.Update{p.update(t, "web", vBare)})[0]
 	took := time.Since(begin)
-	rep, err := ParseReport(r.Detail)
+	rep, err := reportOf(r)
 	if err != nil {
-		t.Fatalf("Fire = %v, detail %q: %v; want a report (was the plugin cut off?)", r.Err, r.Detail, err)
+		t.Fatalf("Fire = %v: %v; want a report", r.Err, err)
 	}
 	if r.Event != sdk.EventUpdateRolledBack || rep.FailedStep != StepHealth || !strings.Contains(rep.Reason, "deadline") {
 		t.Errorf("result: err %v, event %q, failed step %q, reason %q; want rolled back after the health gate ran out of time", r.Err, r.Event, rep.FailedStep, rep.Reason)

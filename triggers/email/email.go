@@ -46,7 +46,7 @@ func New() *Trigger { return NewWithLogger(sdk.Logger()) }
 func NewWithLogger(log *slog.Logger) *Trigger { return &Trigger{base: log, log: log} }
 
 // Describe says what the trigger is and lists its options.
-func (t *Trigger) Describe() sdk.Description {
+func (t *Trigger) Describe(context.Context) sdk.Description {
 	return sdk.Description{Type: "email", Description: "sends a mail per update (or per batch) through an SMTP server", Options: Options}
 }
 

@@ -46,7 +46,7 @@
 //
 // A retry does not text again the recipients that already got the message:
 // the plugin process remembers, in memory, which recipients accepted which
-// key (the delivery's idempotency key; for a batch, webhook.Key of its
+// key (the delivery's idempotency key; for a batch, sdk.Key of its
 // updates), up to 10,000 entries. Twilio's Messages API has no idempotency
 // key, so this is at-least-once: should the plugin process restart between
 // a send and the retry (a crash, a cut-off, tidewatch restarting), or

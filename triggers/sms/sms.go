@@ -16,7 +16,6 @@ import (
 	"unicode/utf16"
 
 	"github.com/tidewatch/tidewatch/plugins/sdk"
-	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
 
 var _ sdk.Trigger = (*Trigger)(nil)
@@ -55,7 +54,7 @@ func NewWithLogger(log *slog.Logger) *Trigger {
 }
 
 // Describe returns the trigger's type and options.
-func (t *Trigger) Describe() sdk.Description {
+func (t *Trigger) Describe(context.Context) sdk.Description {
 	return sdk.Description{
 		Type:        "sms",
 		Description: "sends each update (or batch) as a text message to one or more phone numbers through the Twilio Messages API",
@@ -97,7 +96,7 @@ func (t *Trigger) send(ctx context.Context, st *state, updates []sdk.Update) sdk
 	if body == "" {
 		return sdk.Fail(errors.New("TEMPLATE: the message is empty"))
 	}
-	key := webhook.Key(updates)
+	key := sdk.Key(updates)
 
 	var sent, retry, fail []string
 	for _, to := range cfg.To {

@@ -48,7 +48,7 @@ func (e *echo) options() []sdk.Option {
 	}
 }
 
-func (e *echo) Describe() sdk.Description {
+func (e *echo) Describe(context.Context) sdk.Description {
 	return sdk.Description{Type: e.typ, Description: "posts updates as JSON", Options: e.options()}
 }
 

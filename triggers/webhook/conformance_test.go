@@ -97,7 +97,7 @@ func TestConformance(t *testing.T) {
 				if got := r.Header.Get(HeaderIdempotencyKey); got != u.Key {
 					t.Errorf("Idempotency-Key = %q, want %q", got, u.Key)
 				}
-				var p Payload
+				var p sdk.Payload
 				if err := json.Unmarshal(r.Body, &p); err != nil || len(p.Updates) != 1 || p.Updates[0].Key != u.Key || p.Trigger != triggertest.Instance {
 					t.Errorf("payload = %s (%v), want one update with key %s from %s", r.Body, err, u.Key, triggertest.Instance)
 				}

@@ -50,7 +50,7 @@ func NewWithLogger(log *slog.Logger) *Trigger {
 }
 
 // Describe returns the trigger's type and options.
-func (t *Trigger) Describe() sdk.Description {
+func (t *Trigger) Describe(context.Context) sdk.Description {
 	return sdk.Description{
 		Type:        "webhook",
 		Description: "sends each update (or batch) as an HTTP request with a JSON payload, optionally signed",
@@ -116,7 +116,7 @@ func (t *Trigger) send(ctx context.Context, st *state, updates []sdk.Update) sdk
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "tidewatch-webhook")
 	}
-	req.Header.Set(HeaderIdempotencyKey, Key(updates))
+	req.Header.Set(HeaderIdempotencyKey, sdk.Key(updates))
 	if cfg.Secret != "" {
 		ts := strconv.FormatInt(t.now().Unix(), 10)
 		req.Header.Set(HeaderTimestamp, ts)
@@ -156,7 +156,7 @@ func renderBody(name string, tmpl *sdk.Template, updates []sdk.Update) ([]byte, 
 		}
 		return []byte(s), "text/plain; charset=utf-8", nil
 	}
-	b, err := json.Marshal(NewPayload(name, updates))
+	b, err := json.Marshal(sdk.NewPayload(name, updates))
 	if err != nil {
 		return nil, "", fmt.Errorf("encoding the payload: %w", err)
 	}

@@ -132,11 +132,11 @@ func TestFireSendsSignedPayload(t *testing.T) {
 		t.Errorf("Verify an hour later = %v, want ErrSignature (replay)", err)
 	}
 
-	var p Payload
+	var p sdk.Payload
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		t.Fatalf("body is not JSON: %v\n%s", err, r.Body)
 	}
-	want := Payload{Trigger: "test", Event: sdk.EventUpdateAvailable, Updates: []Update{{
+	want := sdk.Payload{Trigger: "test", Event: sdk.EventUpdateAvailable, Updates: []sdk.PayloadUpdate{{
 		Key: "delivery-42", Event: u.Event, Host: u.Host, Container: u.Container, ContainerID: u.ContainerID,
 		Image: u.Image, Current: u.Current, CurrentDigest: u.CurrentDigest, Candidate: u.Candidate,
 		CandidateDigest: u.CandidateDigest, Kind: u.Kind, Link: u.Link, DetectedAt: u.DetectedAt,
@@ -148,7 +148,7 @@ func TestFireSendsSignedPayload(t *testing.T) {
 }
 
 func TestPayloadFieldsAlwaysPresent(t *testing.T) {
-	b, err := json.Marshal(NewPayload("x", []sdk.Update{{Key: "k"}}))
+	b, err := json.Marshal(sdk.NewPayload("x", []sdk.Update{{Key: "k"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,20 +184,20 @@ func TestFireBatch(t *testing.T) {
 		t.Errorf("method = %s, want PUT", r.Method)
 	}
 	key := r.Header.Get(HeaderIdempotencyKey)
-	if key != Key([]sdk.Update{a, b}) || !strings.HasPrefix(key, "batch-") || len(key) != len("batch-")+64 {
+	if key != sdk.Key([]sdk.Update{a, b}) || !strings.HasPrefix(key, "batch-") || len(key) != len("batch-")+64 {
 		t.Errorf("Idempotency-Key = %q, want batch-<sha256 hex>", key)
 	}
-	if key == Key([]sdk.Update{b, a}) || key == Key([]sdk.Update{a}) {
+	if key == sdk.Key([]sdk.Update{b, a}) || key == sdk.Key([]sdk.Update{a}) {
 		t.Errorf("Key does not depend on the batch's keys and order")
 	}
 	if r.Header.Get(HeaderSignature) != "" || r.Header.Get(HeaderTimestamp) != "" {
 		t.Errorf("unsigned trigger sent signature headers: %v", r.Header)
 	}
-	var p Payload
+	var p sdk.Payload
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Event != EventMixed || len(p.Updates) != 2 || p.Updates[0].Key != "k1" || p.Updates[1].Key != "k2" {
+	if p.Event != sdk.EventMixed || len(p.Updates) != 2 || p.Updates[0].Key != "k1" || p.Updates[1].Key != "k2" {
 		t.Errorf("batch payload = event %q, %d updates; want mixed, k1 and k2", p.Event, len(p.Updates))
 	}
 }

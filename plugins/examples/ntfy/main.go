@@ -55,7 +55,7 @@ type trigger struct {
 
 func newTrigger() *trigger { return &trigger{log: sdk.Logger()} }
 
-func (t *trigger) Describe() sdk.Description {
+func (t *trigger) Describe(context.Context) sdk.Description {
 	return sdk.Description{Type: "ntfy", Description: "posts updates to an ntfy topic", Options: options}
 }
 

@@ -194,6 +194,7 @@ type DescribeResponse struct {
 	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	Options       []*Option              `protobuf:"bytes,3,rep,name=options,proto3" json:"options,omitempty"`
+	Deploys       bool                   `protobuf:"varint,4,opt,name=deploys,proto3" json:"deploys,omitempty"` // the trigger rolls updates out and reports a Rollout in each Result
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -247,6 +248,13 @@ func (x *DescribeResponse) GetOptions() []*Option {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *DescribeResponse) GetDeploys() bool {
+	if x != nil {
+		return x.Deploys
+	}
+	return false
 }
 
 type ConfigureRequest struct {
@@ -413,7 +421,9 @@ type Update struct {
 	Link               string                 `protobuf:"bytes,12,opt,name=link,proto3" json:"link,omitempty"`
 	DetectedAtUnixNano int64                  `protobuf:"varint,13,opt,name=detected_at_unix_nano,json=detectedAtUnixNano,proto3" json:"detected_at_unix_nano,omitempty"`
 	Labels             map[string]string      `protobuf:"bytes,14,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Detail             string                 `protobuf:"bytes,15,opt,name=detail,proto3" json:"detail,omitempty"` // for rollout events: what happened
+	Detail             string                 `protobuf:"bytes,15,opt,name=detail,proto3" json:"detail,omitempty"`                                    // for rollout events: what happened
+	ContainerName      string                 `protobuf:"bytes,16,opt,name=container_name,json=containerName,proto3" json:"container_name,omitempty"` // the container's name on the engine (container is its display name)
+	Principal          string                 `protobuf:"bytes,17,opt,name=principal,proto3" json:"principal,omitempty"`                              // who asked for this delivery ("" when tidewatch acts by itself)
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -553,6 +563,20 @@ func (x *Update) GetDetail() string {
 	return ""
 }
 
+func (x *Update) GetContainerName() string {
+	if x != nil {
+		return x.ContainerName
+	}
+	return ""
+}
+
+func (x *Update) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
 type FireRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Updates       []*Update              `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
@@ -605,7 +629,9 @@ type Result struct {
 	Detail  string                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
 	// An event this delivery caused, for the triggers that listen for it:
 	// "update-applied", "update-failed", "update-rolled-back" (a rollout's outcome).
-	Event         string `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
+	Event string `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
+	// What a deploying trigger did; absent for a notification.
+	Rollout       *Rollout `protobuf:"bytes,6,opt,name=rollout,proto3" json:"rollout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -675,6 +701,282 @@ func (x *Result) GetEvent() string {
 	return ""
 }
 
+func (x *Result) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+// Rollout is a deploying trigger's report of one rollout.
+type Rollout struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Outcome       string                 `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"` // applied, already-applied, rolled-back, failed, refused, dry-run
+	Method        string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`   // how it recreated: "compose cli", "engine", "swarm"
+	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`   // "project/service", a container, a service
+	From          string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	Container     string                 `protobuf:"bytes,6,opt,name=container,proto3" json:"container,omitempty"` // the ID of what runs the target at the end
+	Steps         []*RolloutStep         `protobuf:"bytes,7,rep,name=steps,proto3" json:"steps,omitempty"`
+	FailedStep    string                 `protobuf:"bytes,8,opt,name=failed_step,json=failedStep,proto3" json:"failed_step,omitempty"`
+	Reason        string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	Files         []*FileChange          `protobuf:"bytes,10,rep,name=files,proto3" json:"files,omitempty"`
+	Logs          []string               `protobuf:"bytes,11,rep,name=logs,proto3" json:"logs,omitempty"` // the failed container's last log lines
+	Diff          string                 `protobuf:"bytes,12,opt,name=diff,proto3" json:"diff,omitempty"`
+	Plan          []string               `protobuf:"bytes,13,rep,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rollout) Reset() {
+	*x = Rollout{}
+	mi := &file_trigger_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rollout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rollout) ProtoMessage() {}
+
+func (x *Rollout) ProtoReflect() protoreflect.Message {
+	mi := &file_trigger_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
+func (*Rollout) Descriptor() ([]byte, []int) {
+	return file_trigger_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Rollout) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Rollout) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Rollout) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Rollout) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Rollout) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Rollout) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *Rollout) GetSteps() []*RolloutStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Rollout) GetFailedStep() string {
+	if x != nil {
+		return x.FailedStep
+	}
+	return ""
+}
+
+func (x *Rollout) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Rollout) GetFiles() []*FileChange {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *Rollout) GetLogs() []string {
+	if x != nil {
+		return x.Logs
+	}
+	return nil
+}
+
+func (x *Rollout) GetDiff() string {
+	if x != nil {
+		return x.Diff
+	}
+	return ""
+}
+
+func (x *Rollout) GetPlan() []string {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+type RolloutStep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	AtUnixNano    int64                  `protobuf:"varint,2,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	DurationNanos int64                  `protobuf:"varint,3,opt,name=duration_nanos,json=durationNanos,proto3" json:"duration_nanos,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	Note          string                 `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutStep) Reset() {
+	*x = RolloutStep{}
+	mi := &file_trigger_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutStep) ProtoMessage() {}
+
+func (x *RolloutStep) ProtoReflect() protoreflect.Message {
+	mi := &file_trigger_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
+func (*RolloutStep) Descriptor() ([]byte, []int) {
+	return file_trigger_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RolloutStep) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RolloutStep) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+func (x *RolloutStep) GetDurationNanos() int64 {
+	if x != nil {
+		return x.DurationNanos
+	}
+	return 0
+}
+
+func (x *RolloutStep) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *RolloutStep) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type FileChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Backup        string                 `protobuf:"bytes,2,opt,name=backup,proto3" json:"backup,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileChange) Reset() {
+	*x = FileChange{}
+	mi := &file_trigger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileChange) ProtoMessage() {}
+
+func (x *FileChange) ProtoReflect() protoreflect.Message {
+	mi := &file_trigger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileChange.ProtoReflect.Descriptor instead.
+func (*FileChange) Descriptor() ([]byte, []int) {
+	return file_trigger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *FileChange) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FileChange) GetBackup() string {
+	if x != nil {
+		return x.Backup
+	}
+	return ""
+}
+
 type FireResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Results       []*Result              `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
@@ -684,7 +986,7 @@ type FireResponse struct {
 
 func (x *FireResponse) Reset() {
 	*x = FireResponse{}
-	mi := &file_trigger_proto_msgTypes[9]
+	mi := &file_trigger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +998,7 @@ func (x *FireResponse) String() string {
 func (*FireResponse) ProtoMessage() {}
 
 func (x *FireResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[9]
+	mi := &file_trigger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +1011,7 @@ func (x *FireResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FireResponse.ProtoReflect.Descriptor instead.
 func (*FireResponse) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{9}
+	return file_trigger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FireResponse) GetResults() []*Result {
@@ -730,11 +1032,12 @@ const file_trigger_proto_rawDesc = "" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12\x16\n" +
 	"\x06secret\x18\x04 \x01(\bR\x06secret\x12\x18\n" +
-	"\adefault\x18\x05 \x01(\tR\adefault\"\x80\x01\n" +
+	"\adefault\x18\x05 \x01(\tR\adefault\"\x9a\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x126\n" +
-	"\aoptions\x18\x03 \x03(\v2\x1c.tidewatch.trigger.v1.OptionR\aoptions\"\xb1\x01\n" +
+	"\aoptions\x18\x03 \x03(\v2\x1c.tidewatch.trigger.v1.OptionR\aoptions\x12\x18\n" +
+	"\adeploys\x18\x04 \x01(\bR\adeploys\"\xb1\x01\n" +
 	"\x10ConfigureRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12M\n" +
 	"\aoptions\x18\x02 \x03(\v23.tidewatch.trigger.v1.ConfigureRequest.OptionsEntryR\aoptions\x1a:\n" +
@@ -745,7 +1048,7 @@ const file_trigger_proto_rawDesc = "" +
 	"\x06option\x18\x01 \x01(\tR\x06option\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"N\n" +
 	"\x11ConfigureResponse\x129\n" +
-	"\x06errors\x18\x01 \x03(\v2!.tidewatch.trigger.v1.OptionErrorR\x06errors\"\x95\x04\n" +
+	"\x06errors\x18\x01 \x03(\v2!.tidewatch.trigger.v1.OptionErrorR\x06errors\"\xda\x04\n" +
 	"\x06Update\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05event\x18\x02 \x01(\tR\x05event\x12\x12\n" +
@@ -762,23 +1065,53 @@ const file_trigger_proto_rawDesc = "" +
 	"\x04link\x18\f \x01(\tR\x04link\x121\n" +
 	"\x15detected_at_unix_nano\x18\r \x01(\x03R\x12detectedAtUnixNano\x12@\n" +
 	"\x06labels\x18\x0e \x03(\v2(.tidewatch.trigger.v1.Update.LabelsEntryR\x06labels\x12\x16\n" +
-	"\x06detail\x18\x0f \x01(\tR\x06detail\x1a9\n" +
+	"\x06detail\x18\x0f \x01(\tR\x06detail\x12%\n" +
+	"\x0econtainer_name\x18\x10 \x01(\tR\rcontainerName\x12\x1c\n" +
+	"\tprincipal\x18\x11 \x01(\tR\tprincipal\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"E\n" +
 	"\vFireRequest\x126\n" +
-	"\aupdates\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.UpdateR\aupdates\"\xf3\x01\n" +
+	"\aupdates\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.UpdateR\aupdates\"\xac\x02\n" +
 	"\x06Result\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12;\n" +
 	"\x06status\x18\x02 \x01(\x0e2#.tidewatch.trigger.v1.Result.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x14\n" +
-	"\x05event\x18\x05 \x01(\tR\x05event\"R\n" +
+	"\x05event\x18\x05 \x01(\tR\x05event\x127\n" +
+	"\arollout\x18\x06 \x01(\v2\x1d.tidewatch.trigger.v1.RolloutR\arollout\"R\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x10\n" +
 	"\fSTATUS_RETRY\x10\x02\x12\x0f\n" +
-	"\vSTATUS_FAIL\x10\x03\"F\n" +
+	"\vSTATUS_FAIL\x10\x03\"\xfb\x02\n" +
+	"\aRollout\x12\x18\n" +
+	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x05 \x01(\tR\x02to\x12\x1c\n" +
+	"\tcontainer\x18\x06 \x01(\tR\tcontainer\x127\n" +
+	"\x05steps\x18\a \x03(\v2!.tidewatch.trigger.v1.RolloutStepR\x05steps\x12\x1f\n" +
+	"\vfailed_step\x18\b \x01(\tR\n" +
+	"failedStep\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x126\n" +
+	"\x05files\x18\n" +
+	" \x03(\v2 .tidewatch.trigger.v1.FileChangeR\x05files\x12\x12\n" +
+	"\x04logs\x18\v \x03(\tR\x04logs\x12\x12\n" +
+	"\x04diff\x18\f \x01(\tR\x04diff\x12\x12\n" +
+	"\x04plan\x18\r \x03(\tR\x04plan\"\x94\x01\n" +
+	"\vRolloutStep\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\fat_unix_nano\x18\x02 \x01(\x03R\n" +
+	"atUnixNano\x12%\n" +
+	"\x0eduration_nanos\x18\x03 \x01(\x03R\rdurationNanos\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"8\n" +
+	"\n" +
+	"FileChange\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06backup\x18\x02 \x01(\tR\x06backup\"F\n" +
 	"\fFireResponse\x126\n" +
 	"\aresults\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.ResultR\aresults2\x91\x02\n" +
 	"\aTrigger\x12Y\n" +
@@ -799,7 +1132,7 @@ func file_trigger_proto_rawDescGZIP() []byte {
 }
 
 var file_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_trigger_proto_goTypes = []any{
 	(Result_Status)(0),        // 0: tidewatch.trigger.v1.Result.Status
 	(*DescribeRequest)(nil),   // 1: tidewatch.trigger.v1.DescribeRequest
@@ -811,29 +1144,35 @@ var file_trigger_proto_goTypes = []any{
 	(*Update)(nil),            // 7: tidewatch.trigger.v1.Update
 	(*FireRequest)(nil),       // 8: tidewatch.trigger.v1.FireRequest
 	(*Result)(nil),            // 9: tidewatch.trigger.v1.Result
-	(*FireResponse)(nil),      // 10: tidewatch.trigger.v1.FireResponse
-	nil,                       // 11: tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 12: tidewatch.trigger.v1.Update.LabelsEntry
+	(*Rollout)(nil),           // 10: tidewatch.trigger.v1.Rollout
+	(*RolloutStep)(nil),       // 11: tidewatch.trigger.v1.RolloutStep
+	(*FileChange)(nil),        // 12: tidewatch.trigger.v1.FileChange
+	(*FireResponse)(nil),      // 13: tidewatch.trigger.v1.FireResponse
+	nil,                       // 14: tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 15: tidewatch.trigger.v1.Update.LabelsEntry
 }
 var file_trigger_proto_depIdxs = []int32{
 	2,  // 0: tidewatch.trigger.v1.DescribeResponse.options:type_name -> tidewatch.trigger.v1.Option
-	11, // 1: tidewatch.trigger.v1.ConfigureRequest.options:type_name -> tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
+	14, // 1: tidewatch.trigger.v1.ConfigureRequest.options:type_name -> tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
 	5,  // 2: tidewatch.trigger.v1.ConfigureResponse.errors:type_name -> tidewatch.trigger.v1.OptionError
-	12, // 3: tidewatch.trigger.v1.Update.labels:type_name -> tidewatch.trigger.v1.Update.LabelsEntry
+	15, // 3: tidewatch.trigger.v1.Update.labels:type_name -> tidewatch.trigger.v1.Update.LabelsEntry
 	7,  // 4: tidewatch.trigger.v1.FireRequest.updates:type_name -> tidewatch.trigger.v1.Update
 	0,  // 5: tidewatch.trigger.v1.Result.status:type_name -> tidewatch.trigger.v1.Result.Status
-	9,  // 6: tidewatch.trigger.v1.FireResponse.results:type_name -> tidewatch.trigger.v1.Result
-	1,  // 7: tidewatch.trigger.v1.Trigger.Describe:input_type -> tidewatch.trigger.v1.DescribeRequest
-	4,  // 8: tidewatch.trigger.v1.Trigger.Configure:input_type -> tidewatch.trigger.v1.ConfigureRequest
-	8,  // 9: tidewatch.trigger.v1.Trigger.Fire:input_type -> tidewatch.trigger.v1.FireRequest
-	3,  // 10: tidewatch.trigger.v1.Trigger.Describe:output_type -> tidewatch.trigger.v1.DescribeResponse
-	6,  // 11: tidewatch.trigger.v1.Trigger.Configure:output_type -> tidewatch.trigger.v1.ConfigureResponse
-	10, // 12: tidewatch.trigger.v1.Trigger.Fire:output_type -> tidewatch.trigger.v1.FireResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	10, // 6: tidewatch.trigger.v1.Result.rollout:type_name -> tidewatch.trigger.v1.Rollout
+	11, // 7: tidewatch.trigger.v1.Rollout.steps:type_name -> tidewatch.trigger.v1.RolloutStep
+	12, // 8: tidewatch.trigger.v1.Rollout.files:type_name -> tidewatch.trigger.v1.FileChange
+	9,  // 9: tidewatch.trigger.v1.FireResponse.results:type_name -> tidewatch.trigger.v1.Result
+	1,  // 10: tidewatch.trigger.v1.Trigger.Describe:input_type -> tidewatch.trigger.v1.DescribeRequest
+	4,  // 11: tidewatch.trigger.v1.Trigger.Configure:input_type -> tidewatch.trigger.v1.ConfigureRequest
+	8,  // 12: tidewatch.trigger.v1.Trigger.Fire:input_type -> tidewatch.trigger.v1.FireRequest
+	3,  // 13: tidewatch.trigger.v1.Trigger.Describe:output_type -> tidewatch.trigger.v1.DescribeResponse
+	6,  // 14: tidewatch.trigger.v1.Trigger.Configure:output_type -> tidewatch.trigger.v1.ConfigureResponse
+	13, // 15: tidewatch.trigger.v1.Trigger.Fire:output_type -> tidewatch.trigger.v1.FireResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_trigger_proto_init() }
@@ -847,7 +1186,7 @@ func file_trigger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trigger_proto_rawDesc), len(file_trigger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

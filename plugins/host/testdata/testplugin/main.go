@@ -43,7 +43,7 @@ type trigger struct {
 	env   string
 }
 
-func (t *trigger) Describe() sdk.Description {
+func (t *trigger) Describe(context.Context) sdk.Description {
 	return sdk.Description{Type: "test", Description: "a trigger for tests", Options: options}
 }
 

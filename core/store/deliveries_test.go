@@ -10,24 +10,17 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 )
 
-// openUpdate records a run on host "local" where container name has
-// candidate 1.26.0 and returns the open update.
-func openUpdateOf(t *testing.T, s *Store, name string) UpdateRecord {
+// openUpdateOf records a run on host "local" where container name has
+// candidate 1.26.0 and returns the open update RecordRun returned.
+func openUpdateOf(t *testing.T, s *Store, name string) core.Update {
 	t.Helper()
 	c := check(name, "1.25.0", "1.26.0", core.KindMinor)
 	c.Container.Labels = map[string]string{"tidewatch.trigger.include": "webhook"}
-	record(t, s, "local", t0, c)
-	us, err := s.OpenUpdates(context.Background(), "local")
-	if err != nil {
-		t.Fatalf("OpenUpdates(local) error = %v", err)
+	us := record(t, s, "local", t0, c)
+	if len(us) != 1 || us[0].ContainerName != name {
+		t.Fatalf("RecordRun(%s) returned %v, want its update", name, us)
 	}
-	for _, u := range us {
-		if u.ContainerName == name {
-			return u
-		}
-	}
-	t.Fatalf("OpenUpdates(local) = %v, has no update of %s", us, name)
-	return UpdateRecord{}
+	return us[0]
 }
 
 func enqueue(t *testing.T, s *Store, ds ...NewDelivery) []Delivery {
@@ -39,19 +32,15 @@ func enqueue(t *testing.T, s *Store, ds ...NewDelivery) []Delivery {
 	return out
 }
 
-func TestOpenUpdatesAndUpdate(t *testing.T) {
+func TestRecordRunReturnsWhatUpdateReads(t *testing.T) {
 	s, _ := openStore(t)
 	u := openUpdateOf(t, s, "web")
-	want := UpdateRecord{
-		Update: core.Update{ID: u.ID, Host: "local", ContainerName: "web", ContainerID: "id-web",
-			Image: "index.docker.io/library/nginx", Current: "1.25.0", CurrentDigest: "sha256:1.25.0",
-			Candidate: "1.26.0", CandidateDigest: "sha256:1.26.0", Kind: core.KindMinor, Status: core.StatusPending,
-			FirstSeen: t0, LastSeen: t0},
-		DisplayName: "web",
-		Labels:      map[string]string{"tidewatch.trigger.include": "webhook"},
-	}
+	want := core.Update{ID: u.ID, Host: "local", ContainerName: "web", ContainerID: "id-web", DisplayName: "web",
+		Image: "index.docker.io/library/nginx", Current: "1.25.0", CurrentDigest: "sha256:1.25.0",
+		Candidate: "1.26.0", CandidateDigest: "sha256:1.26.0", Kind: core.KindMinor, Status: core.StatusPending,
+		Labels: map[string]string{"tidewatch.trigger.include": "webhook"}, FirstSeen: t0, LastSeen: t0}
 	if diff := cmp.Diff(want, u); diff != "" {
-		t.Errorf("OpenUpdates(local) (-want +got):\n%s", diff)
+		t.Errorf("RecordRun's update (-want +got):\n%s", diff)
 	}
 	got, err := s.Update(context.Background(), u.ID)
 	if err != nil {
@@ -63,16 +52,60 @@ func TestOpenUpdatesAndUpdate(t *testing.T) {
 	if _, err := s.Update(context.Background(), 999); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Update(999) error = %v, want core.ErrNotFound", err)
 	}
-	if us, err := s.OpenUpdates(context.Background(), "elsewhere"); err != nil || len(us) != 0 {
-		t.Errorf("OpenUpdates(elsewhere) = %v, %v; want none", us, err)
+	// Found again by a later run: the same update, refreshed, its status kept.
+	if err := s.SetUpdateStatus(context.Background(), u.ID, core.StatusNotified, t0); err != nil {
+		t.Fatal(err)
+	}
+	c := check("web", "1.25.0", "1.26.0", core.KindMinor)
+	c.Container.Labels = map[string]string{"tidewatch.trigger.include": "webhook"}
+	again := record(t, s, "local", t1, c)
+	want.Status, want.LastSeen = core.StatusNotified, t1
+	if len(again) != 1 {
+		t.Fatalf("RecordRun again returned %v", again)
+	}
+	if diff := cmp.Diff(want, again[0]); diff != "" {
+		t.Errorf("RecordRun's update found again (-want +got):\n%s", diff)
+	}
+	// A run without update returns none.
+	if got := record(t, s, "local", t1, check("web", "1.26.0", "", core.KindNone)); len(got) != 0 {
+		t.Errorf("RecordRun without update returned %v", got)
+	}
+}
+
+func TestRequestOpensTheCandidate(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	open := openUpdateOf(t, s, "web")
+	if _, err := s.Request(ctx, "local", "nope", "1.30.0", core.KindMinor, "token:ci"); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("Request(unknown container) = %v, want core.ErrNotFound", err)
+	}
+	same, err := s.Request(ctx, "local", "web", "1.26.0", core.KindMinor, "token:ci")
+	if err != nil || same.ID != open.ID {
+		t.Errorf("Request(the open candidate) = %+v, %v; want the open update %d", same, err, open.ID)
+	}
+	u, err := s.Request(ctx, "local", "web", "1.24.0", core.KindMinor, "token:ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID == open.ID || u.Candidate != "1.24.0" || u.Current != "1.25.0" || u.Status != core.StatusPending || u.Labels["tidewatch.trigger.include"] != "webhook" {
+		t.Errorf("Request(1.24.0) = %+v", u)
+	}
+	if got := updates(t, s, ""); len(got) != 1 || got[0].ID != u.ID {
+		t.Errorf("open updates after Request = %+v, want only %d", got, u.ID)
+	}
+	evs, err := s.History(ctx, HistoryFilter{Kinds: []string{EventRequested}})
+	// Both requests are in the history, newest first, with who asked.
+	if err != nil || len(evs) != 2 || evs[0].Principal != "token:ci" || evs[0].UpdateID != u.ID || evs[0].To != "1.24.0" ||
+		evs[1].UpdateID != open.ID || evs[1].To != "1.26.0" {
+		t.Errorf("history of the requests = %+v, %v", evs, err)
 	}
 }
 
 func TestEnqueueOncePerCandidateOrPerRun(t *testing.T) {
 	s, _ := openStore(t)
 	u := openUpdateOf(t, s, "web")
-	cand := CandidateRef(u.Update)
-	once := NewDelivery{UpdateID: u.ID, Trigger: "webhook.ops", Candidate: cand, Event: EventUpdateAvailable}
+	cand := u.CandidateRef()
+	once := NewDelivery{UpdateID: u.ID, Trigger: "webhook.ops", Candidate: cand, Event: core.EventUpdateAvailable}
 	perRun := func(run string) NewDelivery {
 		d := once
 		d.Trigger, d.Run = "email.me", run
@@ -87,7 +120,7 @@ func TestEnqueueOncePerCandidateOrPerRun(t *testing.T) {
 		{"second run: once is not repeated, per run is", []NewDelivery{once, perRun("r2")}, 1},
 		{"same run again", []NewDelivery{perRun("r2")}, 0},
 		{"another event is another delivery", []NewDelivery{{UpdateID: u.ID, Trigger: "webhook.ops", Candidate: cand, Event: "update-applied"}}, 1},
-		{"another candidate is another delivery", []NewDelivery{{UpdateID: u.ID, Trigger: "webhook.ops", Candidate: "1.27.0", Event: EventUpdateAvailable}}, 1},
+		{"another candidate is another delivery", []NewDelivery{{UpdateID: u.ID, Trigger: "webhook.ops", Candidate: "1.27.0", Event: core.EventUpdateAvailable}}, 1},
 	}
 	for _, tc := range tests {
 		got := enqueue(t, s, tc.in...)
@@ -104,22 +137,22 @@ func TestEnqueueOncePerCandidateOrPerRun(t *testing.T) {
 	if err != nil || len(all) != 5 {
 		t.Fatalf("Deliveries(update %d) = %d, %v; want 5", u.ID, len(all), err)
 	}
-	if _, err := s.Enqueue(context.Background(), []NewDelivery{{UpdateID: 999, Trigger: "x.y", Event: EventUpdateAvailable}}); err == nil {
+	if _, err := s.Enqueue(context.Background(), []NewDelivery{{UpdateID: 999, Trigger: "x.y", Event: core.EventUpdateAvailable}}); err == nil {
 		t.Errorf("Enqueue(delivery of unknown update) error = nil, want a foreign key error")
 	}
 }
 
 func TestDeliveryKeyIsStableAndDistinct(t *testing.T) {
-	k := DeliveryKey(1, "webhook.ops", "1.2.0", EventUpdateAvailable, "")
-	if k != DeliveryKey(1, "webhook.ops", "1.2.0", EventUpdateAvailable, "") {
+	k := DeliveryKey(1, "webhook.ops", "1.2.0", core.EventUpdateAvailable, "")
+	if k != DeliveryKey(1, "webhook.ops", "1.2.0", core.EventUpdateAvailable, "") {
 		t.Errorf("DeliveryKey is not stable")
 	}
 	for _, other := range []string{
-		DeliveryKey(2, "webhook.ops", "1.2.0", EventUpdateAvailable, ""),
-		DeliveryKey(1, "webhook.dev", "1.2.0", EventUpdateAvailable, ""),
-		DeliveryKey(1, "webhook.ops", "1.2.1", EventUpdateAvailable, ""),
+		DeliveryKey(2, "webhook.ops", "1.2.0", core.EventUpdateAvailable, ""),
+		DeliveryKey(1, "webhook.dev", "1.2.0", core.EventUpdateAvailable, ""),
+		DeliveryKey(1, "webhook.ops", "1.2.1", core.EventUpdateAvailable, ""),
 		DeliveryKey(1, "webhook.ops", "1.2.0", "update-applied", ""),
-		DeliveryKey(1, "webhook.ops", "1.2.0", EventUpdateAvailable, "run-1"),
+		DeliveryKey(1, "webhook.ops", "1.2.0", core.EventUpdateAvailable, "run-1"),
 	} {
 		if other == k {
 			t.Errorf("DeliveryKey collides: %s", k)
@@ -136,9 +169,9 @@ func TestDueRunningAndOutstanding(t *testing.T) {
 	u := openUpdateOf(t, s, "web")
 	now := time.Now()
 	ds := enqueue(t, s,
-		NewDelivery{UpdateID: u.ID, Trigger: "a.one", Candidate: "1.26.0", Event: EventUpdateAvailable, NotBefore: now.Add(-time.Second)},
-		NewDelivery{UpdateID: u.ID, Trigger: "a.one", Candidate: "1.26.0", Event: EventUpdateAvailable, Run: "later", NotBefore: now.Add(time.Hour)},
-		NewDelivery{UpdateID: u.ID, Trigger: "b.two", Candidate: "1.26.0", Event: EventUpdateAvailable, NotBefore: now.Add(-2 * time.Second)},
+		NewDelivery{UpdateID: u.ID, Trigger: "a.one", Candidate: "1.26.0", Event: core.EventUpdateAvailable, NotBefore: now.Add(-time.Second)},
+		NewDelivery{UpdateID: u.ID, Trigger: "a.one", Candidate: "1.26.0", Event: core.EventUpdateAvailable, Run: "later", NotBefore: now.Add(time.Hour)},
+		NewDelivery{UpdateID: u.ID, Trigger: "b.two", Candidate: "1.26.0", Event: core.EventUpdateAvailable, NotBefore: now.Add(-2 * time.Second)},
 	)
 	ids := func(ds []Delivery) []int64 {
 		var out []int64
@@ -225,9 +258,9 @@ func TestFinishWritesHistoryAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds := enqueue(t, s,
-		NewDelivery{UpdateID: web.ID, Trigger: "webhook.ops", Candidate: "1.26.0", Event: EventUpdateAvailable},
-		NewDelivery{UpdateID: web.ID, Trigger: "email.me", Candidate: "1.26.0", Event: EventUpdateAvailable},
-		NewDelivery{UpdateID: db.ID, Trigger: "webhook.ops", Candidate: "1.26.0", Event: EventUpdateAvailable},
+		NewDelivery{UpdateID: web.ID, Trigger: "webhook.ops", Candidate: "1.26.0", Event: core.EventUpdateAvailable},
+		NewDelivery{UpdateID: web.ID, Trigger: "email.me", Candidate: "1.26.0", Event: core.EventUpdateAvailable},
+		NewDelivery{UpdateID: db.ID, Trigger: "webhook.ops", Candidate: "1.26.0", Event: core.EventUpdateAvailable},
 	)
 	at := t0.Add(time.Minute)
 	next := at.Add(2 * time.Second)
@@ -328,7 +361,7 @@ func TestOnceAcrossUpdateRows(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
 	first := openUpdateOf(t, s, "web")
-	d := NewDelivery{UpdateID: first.ID, Trigger: "compose.prod", Candidate: CandidateRef(first.Update), Event: EventUpdateAvailable}
+	d := NewDelivery{UpdateID: first.ID, Trigger: "compose.prod", Candidate: first.CandidateRef(), Event: core.EventUpdateAvailable}
 	if got := enqueue(t, s, d); len(got) != 1 {
 		t.Fatalf("first Enqueue created %d, want 1", len(got))
 	}
@@ -364,12 +397,50 @@ func TestApplyingReleasedWithoutRollout(t *testing.T) {
 	if err := s.SetUpdateStatus(ctx, u.ID, core.StatusApplying, t0); err != nil {
 		t.Fatal(err)
 	}
-	ds := enqueue(t, s, NewDelivery{UpdateID: u.ID, Trigger: "compose.prod", Candidate: CandidateRef(u.Update), Event: EventUpdateAvailable, Run: "request-1"})
+	ds := enqueue(t, s, NewDelivery{UpdateID: u.ID, Trigger: "compose.prod", Candidate: u.CandidateRef(), Event: core.EventUpdateAvailable, Run: "request-1"})
 	if err := s.Finish(ctx, []Outcome{{ID: ds[0].ID, Status: DeliveryFailed, Error: "refused: a build: service"}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Update(ctx, u.ID)
 	if err != nil || got.Status != core.StatusPending {
 		t.Errorf("status after a refused rollout = %s (%v), want pending", got.Status, err)
+	}
+}
+
+func TestEnqueueApplyingAndFinishWithRollout(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	u := openUpdateOf(t, s, "web")
+	nd := NewDelivery{UpdateID: u.ID, Trigger: "compose.prod", Candidate: u.CandidateRef(), Event: core.EventUpdateAvailable,
+		Run: "request-1", Principal: "user:alice", MarkApplying: true}
+	ds := enqueue(t, s, nd)
+	if len(ds) != 1 || ds[0].Principal != "user:alice" {
+		t.Fatalf("Enqueue = %+v", ds)
+	}
+	if got, _ := s.Update(ctx, u.ID); got.Status != core.StatusApplying {
+		t.Errorf("status after enqueuing an apply = %s, want applying", got.Status)
+	}
+	// The same delivery again (a double click) creates nothing and changes nothing.
+	if again := enqueue(t, s, nd); len(again) != 0 {
+		t.Errorf("Enqueue of an existing key = %+v, want none", again)
+	}
+	r := &core.Rollout{Outcome: core.OutcomeApplied, Method: "compose cli", Target: "shop/web", From: "nginx:1.25.0", To: "nginx:1.26.0",
+		Steps: []core.RolloutStep{{Name: "pull", At: t0, Duration: 2 * time.Second}}, Files: []core.FileChange{{Path: "/srv/compose.yml", Backup: "/srv/.compose.yml.1"}}}
+	if err := s.Finish(ctx, []Outcome{{ID: ds[0].ID, Status: DeliveryDelivered, Detail: r.Summary(), Event: core.EventUpdateApplied, Rollout: r}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Delivery(ctx, ds[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, got.Rollout); diff != "" || got.Principal != "user:alice" || got.Update.Status != core.StatusApplied {
+		t.Errorf("delivery after Finish = %+v; rollout (-want +got):\n%s", got, diff)
+	}
+	evs, err := s.History(ctx, HistoryFilter{Kinds: []string{string(core.EventUpdateApplied)}})
+	if err != nil || len(evs) != 1 || evs[0].Principal != "user:alice" || evs[0].Trigger != "compose.prod" {
+		t.Errorf("history of the rollout = %+v, %v; want one update-applied by user:alice through compose.prod", evs, err)
+	}
+	if _, err := s.Delivery(ctx, 999); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("Delivery(999) = %v, want core.ErrNotFound", err)
 	}
 }

@@ -1,20 +1,20 @@
-package webhook
+package sdk
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 	"time"
-
-	"github.com/tidewatch/tidewatch/plugins/sdk"
 )
 
 // EventMixed is a payload's event when its updates carry different events.
 const EventMixed = "mixed"
 
-// Payload is the JSON document the webhook trigger sends (and the command
-// trigger writes to its program's stdin): the trigger instance, the event,
-// and the updates of one message (one, or several in batch mode).
+// Payload is the JSON document that describes one message of a trigger:
+// the trigger instance, the event, and the updates of the message (one, or
+// several in batch mode). The webhook trigger sends it as its default body,
+// the command trigger writes it to its program's stdin; a plugin that posts
+// JSON somewhere can send it too, so that receivers see one shape.
 type Payload struct {
 	// Trigger is the trigger instance's name.
 	Trigger string `json:"trigger"`
@@ -22,12 +22,12 @@ type Payload struct {
 	// when they differ.
 	Event string `json:"event"`
 	// Updates are the updates of the message, never empty.
-	Updates []Update `json:"updates"`
+	Updates []PayloadUpdate `json:"updates"`
 }
 
-// Update is one update in a Payload. Every field is always present: an
-// unknown value is "" (labels: {}), so that receivers see a stable shape.
-type Update struct {
+// PayloadUpdate is one update in a Payload. Every field is always present:
+// an unknown value is "" (labels: {}), so that receivers see a stable shape.
+type PayloadUpdate struct {
 	Key             string            `json:"key"`
 	Event           string            `json:"event"`
 	Host            string            `json:"host"`
@@ -47,14 +47,14 @@ type Update struct {
 
 // NewPayload returns the payload for updates sent together by the trigger
 // instance name.
-func NewPayload(name string, updates []sdk.Update) Payload {
-	p := Payload{Trigger: name, Updates: make([]Update, len(updates))}
+func NewPayload(name string, updates []Update) Payload {
+	p := Payload{Trigger: name, Updates: make([]PayloadUpdate, len(updates))}
 	for i, u := range updates {
 		labels := u.Labels
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		p.Updates[i] = Update{
+		p.Updates[i] = PayloadUpdate{
 			Key: u.Key, Event: u.Event, Host: u.Host, Container: u.Container, ContainerID: u.ContainerID,
 			Image: u.Image, Current: u.Current, CurrentDigest: u.CurrentDigest, Candidate: u.Candidate,
 			CandidateDigest: u.CandidateDigest, Kind: u.Kind, Link: u.Link, DetectedAt: u.DetectedAt.UTC(),
@@ -73,7 +73,7 @@ func NewPayload(name string, updates []sdk.Update) Payload {
 // Key is the idempotency key of a message carrying updates: the update's
 // own key for one update; for several, "batch-" and the hex SHA-256 of their
 // keys joined by newlines, so that the same batch fired again has the same key.
-func Key(updates []sdk.Update) string {
+func Key(updates []Update) string {
 	if len(updates) == 1 {
 		return updates[0].Key
 	}

@@ -1,0 +1,159 @@
+package triggers
+
+import (
+	"context"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/tidewatch/tidewatch/core/store"
+	"github.com/tidewatch/tidewatch/plugins/sdk"
+)
+
+// What the loop does with what a Fire answered: classify each result
+// (delivered, retried with backoff, failed), write the outcomes in one
+// transaction, and hand the events they caused to the triggers listening.
+
+// collect takes f and every other Fire already done, and hands their
+// outcomes to the writer.
+func (d *Dispatcher) collect(ctx context.Context, st *state, done <-chan fired, f fired) {
+	fs := []fired{f}
+	for more := true; more; {
+		select {
+		case f := <-done:
+			fs = append(fs, f)
+		default:
+			more = false
+		}
+	}
+	var release []int64
+	for _, f := range fs {
+		st.busy[f.g.in.Name]--
+		st.inFlight--
+		if f.aborted {
+			for _, dl := range f.g.ds {
+				release = append(release, dl.ID)
+			}
+			continue
+		}
+		attempts := 0
+		for _, dl := range f.g.ds {
+			attempts = max(attempts, dl.Attempts+1)
+		}
+		next := f.at.Add(d.backoff(attempts)) // one for the group: a batch is retried together
+		for i, dl := range f.g.ds {
+			st.toWrite = append(st.toWrite, d.outcome(st, f, i, dl, next))
+		}
+	}
+	if len(release) > 0 {
+		if err := d.out.Release(context.WithoutCancel(ctx), release, time.Now()); err != nil {
+			d.log.Error("releasing deliveries", "error", err)
+		}
+		for _, id := range release {
+			st.unhold(id)
+		}
+	}
+}
+
+// write starts writing the outcomes waiting, in one transaction, unless a
+// write is in progress or a failed one waits to be tried again: outcomes
+// that end during a write are written together by the next (group commit).
+func (d *Dispatcher) write(ctx context.Context, st *state, wrote chan<- written) {
+	if st.writing || len(st.toWrite) == 0 || !st.writeAt.IsZero() {
+		return
+	}
+	outs := st.toWrite
+	st.toWrite, st.writing = nil, true
+	bg := context.WithoutCancel(ctx)
+	go func() { wrote <- written{outs: outs, err: d.out.Finish(bg, outs)} }()
+}
+
+// wrote takes the end of a write: its deliveries are no longer held, or,
+// when it failed, its outcomes wait to be tried again (their deliveries
+// still held, so that they are not fired again meanwhile).
+func (d *Dispatcher) wrote(ctx context.Context, st *state, w written) {
+	st.writing = false
+	if w.err != nil {
+		d.log.Error("recording delivery outcomes", "deliveries", len(w.outs), "error", w.err)
+		st.toWrite = append(w.outs, st.toWrite...)
+		st.writeAt = time.Now().Add(500 * time.Millisecond)
+		return
+	}
+	for _, o := range w.outs {
+		st.unhold(o.ID)
+		d.waiters.wake(o.ID)
+		if c, ok := st.events[o.ID]; ok {
+			delete(st.events, o.ID)
+			if err := d.NotifyEvent(context.WithoutCancel(ctx), c.update, c.event, c.detail); err != nil {
+				d.log.Error("notifying an event", "event", c.event, "update", c.update.ID, "error", err)
+			}
+		}
+	}
+}
+
+// outcome classifies the result of delivery i of f.
+func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next time.Time) store.Outcome {
+	in := f.g.in
+	err := f.err
+	var r sdk.Result
+	if err == nil {
+		r = f.results[i]
+		err = r.Err
+	}
+	log := d.log.With("trigger", in.Name, "container", dl.Update.ContainerName, "new_tag", dl.Candidate,
+		"key", dl.Key, "attempt", dl.Attempts+1)
+	o := store.Outcome{ID: dl.ID, At: f.at, Detail: r.Detail, Rollout: fromSDKRollout(r.Rollout)}
+	event := d.eventOf(in, r, o.Rollout)
+	if o.Rollout != nil && o.Detail == "" {
+		o.Detail = o.Rollout.Text()
+	}
+	detail := o.Detail
+	switch {
+	case err == nil:
+		o.Status = store.DeliveryDelivered
+		log.Debug("delivered", "detail", detail)
+	case sdk.IsPermanent(err):
+		o.Status, o.Error = store.DeliveryFailed, err.Error()
+		log.Error("delivery failed for good", "error", err)
+	case dl.Attempts+1 >= in.Policy.Retries:
+		o.Status, o.Error = store.DeliveryFailed, fmt.Sprintf("giving up after %d attempts: %v", dl.Attempts+1, err)
+		log.Error("delivery failed: attempts spent", "error", err)
+	default:
+		o.Status, o.Error = store.DeliveryPending, err.Error()
+		o.Next = next
+		if st.retryAt.IsZero() || o.Next.Before(st.retryAt) {
+			st.retryAt = o.Next
+		}
+		log.Warn("delivery failed; retrying", "error", err, "next_attempt", o.Next)
+	}
+	if event != "" && o.Status != store.DeliveryPending {
+		// A final outcome that caused an event (a rollout applied, rolled
+		// back, failed): recorded on the update with the outcome, then
+		// handed to the triggers listening for it.
+		o.Event = event
+		why := detail
+		if o.Error != "" {
+			why = o.Error
+		}
+		st.events[dl.ID] = caused{update: dl.Update, event: event, detail: why}
+	}
+	if d.observe != nil {
+		d.observe(in.Name, dl.ID, o.Status, o.Event)
+	}
+	return o
+}
+
+// backoff is the delay after attempt n (from 1) failed: base·factor^(n-1),
+// at most max, drawn from its upper half.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	f := float64(d.base) * math.Pow(d.factor, float64(n-1))
+	if f > float64(d.max) || math.IsInf(f, 0) || math.IsNaN(f) {
+		f = float64(d.max)
+	}
+	half := time.Duration(f / 2)
+	if half <= 0 {
+		return time.Duration(f)
+	}
+	return half + mrand.N(half+1)
+}
