@@ -22,6 +22,13 @@
 // of the credentials under a per-process key, so that the slow hashes are
 // not paid on every request.
 //
+// Without authentication (on loopback only), a request is answered only when
+// its Host names this machine: 127.0.0.0/8, ::1, localhost, the configured
+// address or TIDEWATCH_SERVER_ALLOWED_HOSTS; anything else is refused with
+// 403, for reads too, so that a page whose domain resolves to 127.0.0.1 (DNS
+// rebinding) cannot use the API. A request carrying Forwarded, X-Forwarded-*
+// or X-Real-Ip came through a proxy and is refused while auth is off.
+//
 // Every state-changing request (POST) from a browser must come from the same
 // origin: net/http's CrossOriginProtection refuses it with 403 when
 // Sec-Fetch-Site says cross-site or Origin names another host. Every

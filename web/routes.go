@@ -11,8 +11,9 @@ import (
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	// Every request: an ID, panic recovery, a log line and a count, security
-	// headers, a bounded body, and no state change from another origin.
-	r.Use(middleware.RequestID, requestID, s.observe, s.recoverer, securityHeaders, limitBody, s.crossOrigin)
+	// headers, a bounded body, without auth only for this machine (no DNS
+	// rebinding, no proxy), and no state change from another origin.
+	r.Use(middleware.RequestID, requestID, s.observe, s.recoverer, securityHeaders, limitBody, s.private, s.crossOrigin)
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no route %s %s", r.Method, r.URL.Path)
 	}))

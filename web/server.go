@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core/config"
@@ -44,6 +45,9 @@ type Server struct {
 	cache     listCache
 	heartbeat time.Duration
 	handler   http.Handler
+	// allowedHosts are the Host names answered without authentication
+	// besides loopback: the configured address and AllowedHosts.
+	allowedHosts []string
 
 	closing      context.Context // ends when the server shuts down: event streams end
 	closeStreams context.CancelFunc
@@ -65,6 +69,7 @@ func New(deps Deps, cfg config.Server, log *slog.Logger) *Server {
 		metrics:   deps.Metrics,
 		heartbeat: Heartbeat,
 	}
+	s.allowedHosts = append([]string{strings.ToLower(strings.TrimSuffix(strings.Trim(cfg.Address, "[]"), "."))}, cfg.AllowedHosts...)
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	s.metrics.watch(deps)
 	s.handler = s.routes()

@@ -22,7 +22,7 @@ const (
 )
 
 // serverOptions are what may follow TIDEWATCH_SERVER_.
-var serverOptions = []string{"ADDRESS", "PORT", "TLS_CERT", "TLS_KEY", "AUTH_USERS", "AUTH_USERS_FILE", "API_TOKENS", "API_TOKENS_FILE"}
+var serverOptions = []string{"ADDRESS", "PORT", "TLS_CERT", "TLS_KEY", "AUTH_USERS", "AUTH_USERS_FILE", "API_TOKENS", "API_TOKENS_FILE", "ALLOWED_HOSTS"}
 
 // Server configures the HTTP server of `tidewatch serve`: where it listens,
 // its TLS files, and who may use it.
@@ -53,8 +53,18 @@ type Server struct {
 	// separated by commas or newlines, each the SHA-256 of a token, so that
 	// tokens are not kept in the clear: printf %s "$TOKEN" | sha256sum.
 	Tokens []Token
+	// AllowedHosts are more host names (or IP addresses) a request's Host
+	// header may name while authentication is off
+	// (TIDEWATCH_SERVER_ALLOWED_HOSTS: comma- or space-separated, no port),
+	// lower case, without a trailing dot. Without authentication the server
+	// answers only requests whose Host names loopback (127.0.0.0/8, ::1,
+	// localhost) or Address, so that a web page whose domain resolves to
+	// 127.0.0.1 (DNS rebinding) cannot drive it; a name by which this machine
+	// reaches itself ("tidewatch.localhost", an /etc/hosts alias) goes here.
+	// With authentication on, every Host is accepted and this has no effect.
+	AllowedHosts []string
 	// Vars maps each option set (ADDRESS, PORT, TLS_CERT, TLS_KEY,
-	// AUTH_USERS, API_TOKENS) to the variable that set it.
+	// AUTH_USERS, API_TOKENS, ALLOWED_HOSTS) to the variable that set it.
 	Vars map[string]string
 }
 
@@ -231,7 +241,43 @@ func loadServer(es *errs, s *Server, key, option, value string) {
 		if ok {
 			s.Tokens = parseTokens(es, key, text)
 		}
+	case "ALLOWED_HOSTS":
+		s.AllowedHosts = parseAllowedHosts(es, key, value)
 	}
+}
+
+// MaxAllowedHosts bounds TIDEWATCH_SERVER_ALLOWED_HOSTS.
+const MaxAllowedHosts = 64
+
+// parseAllowedHosts reads host names separated by commas or white space.
+func parseAllowedHosts(es *errs, key, value string) []string {
+	var out []string
+	fields := strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+	for _, f := range fields {
+		h := strings.ToLower(strings.TrimSuffix(f, "."))
+		if !validHost(h) || strings.HasPrefix(h, "[") {
+			es.add(key, "", "entry "+quote(clip(f))+" is not a host name", "host names or IP addresses without scheme or port, separated by commas")
+			return nil
+		}
+		out = append(out, h)
+	}
+	switch {
+	case len(out) == 0:
+		es.add(key, "", "no host name", "host names or IP addresses without scheme or port, separated by commas")
+		return nil
+	case len(out) > MaxAllowedHosts:
+		es.add(key, "", strconv.Itoa(len(out))+" host names", "at most "+strconv.Itoa(MaxAllowedHosts))
+		return nil
+	}
+	return out
+}
+
+// clip shortens a value quoted in a message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // serverListValue returns the list a variable holds, read from its file for a _FILE variant.

@@ -191,3 +191,45 @@ func TestPasswordHashRedacts(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadServerAllowedHosts(t *testing.T) {
+	tests := []struct {
+		name  string
+		value string
+		want  []string
+		err   string // prefix of the only error; "" for none
+	}{
+		{"one", "tidewatch.lan", []string{"tidewatch.lan"}, ""},
+		{"several, mixed separators", "Tidewatch.LAN., nas.local  192.168.1.5,::1", []string{"tidewatch.lan", "nas.local", "192.168.1.5", "::1"}, ""},
+		{"empty", " , ", nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: no host name`},
+		{"wildcard", "*", nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: entry "*" is not a host name`},
+		{"wildcard label", "*.example.com", nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: entry "*.example.com" is not a host name`},
+		{"with port", "tidewatch.lan:8080", nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: entry "tidewatch.lan:8080" is not a host name`},
+		{"url", "http://tidewatch.lan", nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: entry "http://tidewatch.lan" is not a host name`},
+		{"bracketed v6", "[::1]", nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: entry "[::1]" is not a host name`},
+		{"control characters", "a\x00b", nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: entry "a?b" is not a host name`},
+		{"huge entry", strings.Repeat("x", 100000), nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: entry "xxxx`},
+		{"too many", strings.Repeat("a.example,", MaxAllowedHosts+1), nil, `TIDEWATCH_SERVER_ALLOWED_HOSTS: 65 host names; expected at most 64`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load([]string{"TIDEWATCH_SERVER_ALLOWED_HOSTS=" + tc.value})
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("Load(ALLOWED_HOSTS=%q) error = %v", tc.value, err)
+				}
+				if diff := cmp.Diff(tc.want, cfg.Server.AllowedHosts); diff != "" {
+					t.Errorf("AllowedHosts (-want +got):\n%s", diff)
+				}
+				return
+			}
+			got := leaves(err)
+			if len(got) != 1 || !strings.HasPrefix(got[0], tc.err) {
+				t.Fatalf("Load(ALLOWED_HOSTS=%.40q) errors = %q, want one starting with %q", tc.value, got, tc.err)
+			}
+			if len(got[0]) > 400 {
+				t.Errorf("the error quotes %d bytes: %.100s…", len(got[0]), got[0])
+			}
+		})
+	}
+}
