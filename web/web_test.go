@@ -219,7 +219,8 @@ func newEnv(t *testing.T, opts ...option) *env {
 	return e
 }
 
-// do sends a request; headers are name, value pairs.
+// do sends a request as a client of this machine would (Host
+// 127.0.0.1:8080); headers are name, value pairs ("Host" sets the Host).
 func (e *env) do(t *testing.T, method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	var rd io.Reader
@@ -227,7 +228,12 @@ func (e *env) do(t *testing.T, method, path, body string, headers ...string) *ht
 		rd = strings.NewReader(body)
 	}
 	r := httptest.NewRequest(method, path, rd)
+	r.Host = "127.0.0.1:8080"
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			r.Host = headers[i+1]
+			continue
+		}
 		r.Header.Set(headers[i], headers[i+1])
 	}
 	w := httptest.NewRecorder()
