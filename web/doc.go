@@ -22,6 +22,17 @@
 // of the credentials under a per-process key, so that the slow hashes are
 // not paid on every request.
 //
+// Password checks cost memory and CPU on purpose, so they are rationed: at
+// most MaxConcurrentHashes run at once (a login waits HashWait for a slot,
+// then gets 503 with Retry-After); each client address (an IPv6 /64) may
+// fail LoginBurst checks in a row, then one every LoginRefill, and is
+// answered 429 with Retry-After without a check beyond that (the table of
+// addresses holds at most MaxThrottledClients; see throttle). A wrong
+// password for an unknown user name is checked against a decoy hash with
+// the parameters of a configured user, so that it takes as long as one for
+// a known user. config.Server refuses hash parameters that would make one
+// check a denial of service, and the server warns at start-up about weak ones.
+//
 // Without authentication (on loopback only), a request is answered only when
 // its Host names this machine: 127.0.0.0/8, ::1, localhost, the configured
 // address or TIDEWATCH_SERVER_ALLOWED_HOSTS; anything else is refused with

@@ -54,7 +54,8 @@ type Server struct {
 }
 
 // New returns a server over deps, configured by cfg (defaults filled with
-// cfg.SetDefaults; see config.Server for auth).
+// cfg.SetDefaults; see config.Server for auth). It logs cfg's warnings
+// (config.Server.Warnings) at warn level.
 func New(deps Deps, cfg config.Server, log *slog.Logger) *Server {
 	cfg.SetDefaults()
 	if deps.Metrics == nil {
@@ -70,6 +71,9 @@ func New(deps Deps, cfg config.Server, log *slog.Logger) *Server {
 		heartbeat: Heartbeat,
 	}
 	s.allowedHosts = append([]string{strings.ToLower(strings.TrimSuffix(strings.Trim(cfg.Address, "[]"), "."))}, cfg.AllowedHosts...)
+	for _, w := range cfg.Warnings() {
+		s.log.Warn(w.Problem, "variable", w.Var, "expected", w.Expected)
+	}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	s.metrics.watch(deps)
 	s.handler = s.routes()

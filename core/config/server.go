@@ -46,7 +46,9 @@ type Server struct {
 	// TIDEWATCH_SERVER_AUTH_USERS_FILE): "name:hash" entries separated by
 	// commas or newlines, each hash bcrypt ("$2a$", "$2b$", "$2y$") or
 	// argon2id in its PHC form ("$argon2id$v=19$m=65536,t=3,p=4$salt$hash").
-	// In a file, blank lines and lines starting with # are skipped.
+	// In a file, blank lines and lines starting with # are skipped. Hash
+	// parameters above MaxBcryptCost, MaxArgon2Memory, MaxArgon2Time or
+	// MaxArgon2Threads are refused; weak ones are named by Warnings.
 	Users []User
 	// Tokens are API tokens for scripts and CI (TIDEWATCH_SERVER_API_TOKENS,
 	// or TIDEWATCH_SERVER_API_TOKENS_FILE): "name:sha256hex" entries
@@ -83,6 +85,8 @@ type PasswordHash struct {
 	Scheme string
 	// Encoded is the hash as written.
 	Encoded core.Secret
+	// Cost is the bcrypt cost (log2 of its rounds); zero for argon2id.
+	Cost int
 	// Memory (KiB), Time (passes), Threads, Salt and Key are the argon2id
 	// parameters and digest; zero for bcrypt.
 	Memory  uint32
@@ -176,6 +180,28 @@ func (s Server) validate(set func(string) bool) error {
 		seen[t.Name] = true
 	}
 	return errors.Join(es...)
+}
+
+// Warnings returns what s allows but should not be, each naming its
+// variable, for the server to log at start-up: users whose password hash is
+// weak (bcrypt cost below WeakBcryptCost, argon2id memory below
+// WeakArgon2Memory).
+func (s Server) Warnings() []*VarError {
+	var out []*VarError
+	for _, u := range s.Users {
+		h := u.Hash
+		switch {
+		case h.Scheme == "bcrypt" && h.Cost < WeakBcryptCost:
+			out = append(out, &VarError{Var: s.variable("AUTH_USERS"),
+				Problem:  "user " + quote(u.Name) + ": bcrypt cost " + strconv.Itoa(h.Cost) + " is weak: a stolen hash is cheap to crack",
+				Expected: "a cost of at least " + strconv.Itoa(WeakBcryptCost) + " (htpasswd -nbB -C 12 " + u.Name + ")"})
+		case h.Scheme == "argon2id" && h.Memory < WeakArgon2Memory:
+			out = append(out, &VarError{Var: s.variable("AUTH_USERS"),
+				Problem:  "user " + quote(u.Name) + ": argon2id memory m=" + strconv.FormatUint(uint64(h.Memory), 10) + " KiB is weak: a stolen hash is cheap to crack",
+				Expected: "m of at least " + strconv.Itoa(WeakArgon2Memory) + " KiB (19 MiB), such as m=65536,t=3,p=4"})
+		}
+	}
+	return out
 }
 
 // variable returns the variable that set option, or its plain name.
@@ -293,6 +319,27 @@ func serverListValue(es *errs, key, option, value string) (string, bool) {
 	return text, true
 }
 
+// Bounds of password hash parameters. A login check costs what its hash
+// asks: above these, a few wrong logins in parallel would take the daemon's
+// memory or CPU for seconds, so Load refuses them. Below the weak ones, a
+// stolen hash is cheap to crack, so Warnings names them.
+const (
+	// MaxArgon2Memory is the largest argon2id m, in KiB (256 MiB).
+	MaxArgon2Memory = 256 << 10
+	// MaxArgon2Time is the largest argon2id t (passes).
+	MaxArgon2Time = 10
+	// MaxArgon2Threads is the largest argon2id p.
+	MaxArgon2Threads = 16
+	// MaxBcryptCost is the largest bcrypt cost (about 2 s a check on a
+	// current CPU core).
+	MaxBcryptCost = 15
+	// WeakArgon2Memory is the argon2id m, in KiB, below which Warnings
+	// warns (19 MiB, OWASP's least).
+	WeakArgon2Memory = 19 << 10
+	// WeakBcryptCost is the bcrypt cost below which Warnings warns.
+	WeakBcryptCost = 10
+)
+
 var (
 	entryName   = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 	entryStart  = regexp.MustCompile(`^\s*[A-Za-z0-9._@-]{1,64}:`)
@@ -357,7 +404,12 @@ func ParsePasswordHash(s string) (PasswordHash, string) {
 		if !bcryptHash.MatchString(s) {
 			return PasswordHash{}, "malformed bcrypt hash"
 		}
-		return PasswordHash{Scheme: "bcrypt", Encoded: core.Secret(s)}, ""
+		cost, _ := strconv.Atoi(s[4:6])
+		if cost > MaxBcryptCost {
+			return PasswordHash{}, "bcrypt cost " + strconv.Itoa(cost) + " is above the maximum " + strconv.Itoa(MaxBcryptCost) +
+				" (each login would take seconds: a denial of service)"
+		}
+		return PasswordHash{Scheme: "bcrypt", Encoded: core.Secret(s), Cost: cost}, ""
 	case strings.HasPrefix(s, "$argon2id$"):
 		parts := strings.Split(s, "$") // "", argon2id, v=19, m=…,t=…,p=…, salt, hash
 		if len(parts) != 6 || parts[2] != "v=19" {
@@ -370,8 +422,17 @@ func ParsePasswordHash(s string) (PasswordHash, string) {
 		mem, err1 := strconv.ParseUint(m[1], 10, 32)
 		t, err2 := strconv.ParseUint(m[2], 10, 32)
 		p, err3 := strconv.ParseUint(m[3], 10, 8)
-		if err1 != nil || err2 != nil || err3 != nil || mem < 8 || t < 1 || p < 1 || mem > 4<<20 {
-			return PasswordHash{}, "argon2id parameters out of range (m from 8 to 4194304 KiB, t and p at least 1)"
+		if err1 != nil || err2 != nil || err3 != nil || mem < 8 || t < 1 || p < 1 {
+			return PasswordHash{}, "argon2id parameters out of range (m at least 8 KiB, t and p at least 1)"
+		}
+		switch {
+		case mem > MaxArgon2Memory:
+			return PasswordHash{}, "argon2id memory m=" + m[1] + " KiB is above the maximum " + strconv.Itoa(MaxArgon2Memory) +
+				" KiB (256 MiB; every login in progress would hold that much: a denial of service)"
+		case t > MaxArgon2Time:
+			return PasswordHash{}, "argon2id time t=" + m[2] + " is above the maximum " + strconv.Itoa(MaxArgon2Time) + " (each login would take seconds)"
+		case p > MaxArgon2Threads:
+			return PasswordHash{}, "argon2id parallelism p=" + m[3] + " is above the maximum " + strconv.Itoa(MaxArgon2Threads)
 		}
 		salt, err1 := base64.RawStdEncoding.DecodeString(strings.TrimRight(parts[4], "="))
 		key, err2 := base64.RawStdEncoding.DecodeString(strings.TrimRight(parts[5], "="))

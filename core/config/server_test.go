@@ -133,6 +133,22 @@ func TestLoadServerErrors(t *testing.T) {
 			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": malformed argon2id parameters`}},
 		{"argon2i is not argon2id", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:$argon2i$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"},
 			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": unknown hash scheme`}},
+		{"argon2id memory of 4 GiB", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:" + argon2With("m=4194304,t=1,p=1")},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": argon2id memory m=4194304 KiB is above the maximum 262144 KiB`}},
+		{"argon2id memory just above", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:" + argon2With("m=262145,t=1,p=1")},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": argon2id memory m=262145 KiB is above the maximum`}},
+		{"argon2id memory beyond 32 bits", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:" + argon2With("m=9999999999,t=1,p=1")},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": argon2id parameters out of range`}},
+		{"argon2id time", []string{"TIDEWATCH_SERVER_AUTH_USERS_FILE=" + writeFile(t, "users", "bob:"+argon2With("m=65536,t=11,p=1")+"\n", 0o600)},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS_FILE: user "bob": argon2id time t=11 is above the maximum 10`}},
+		{"argon2id threads", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:" + argon2With("m=65536,t=1,p=17")},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": argon2id parallelism p=17 is above the maximum 16`}},
+		{"argon2id threads beyond 8 bits", []string{"TIDEWATCH_SERVER_AUTH_USERS=bob:" + argon2With("m=65536,t=1,p=300")},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": argon2id parameters out of range`}},
+		{"bcrypt cost 16", []string{"TIDEWATCH_SERVER_AUTH_USERS=alice:$2a$16$" + testBcrypt[7:]},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "alice": bcrypt cost 16 is above the maximum 15`}},
+		{"bcrypt cost 31", []string{"TIDEWATCH_SERVER_AUTH_USERS=alice:$2y$31$" + testBcrypt[7:]},
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "alice": bcrypt cost 31 is above the maximum 15`}},
 		{"no name", []string{"TIDEWATCH_SERVER_AUTH_USERS=" + testBcrypt}, []string{"TIDEWATCH_SERVER_AUTH_USERS: entry 1 is not name:hash"}},
 		{"user twice", []string{"TIDEWATCH_SERVER_AUTH_USERS=a:" + testBcrypt + ",a:" + testBcrypt}, []string{`TIDEWATCH_SERVER_AUTH_USERS: user "a" listed twice`}},
 		{"only comments", []string{"TIDEWATCH_SERVER_AUTH_USERS=# nobody"}, []string{"TIDEWATCH_SERVER_AUTH_USERS: no user"}},
@@ -229,6 +245,63 @@ func TestLoadServerAllowedHosts(t *testing.T) {
 			}
 			if len(got[0]) > 400 {
 				t.Errorf("the error quotes %d bytes: %.100s…", len(got[0]), got[0])
+			}
+		})
+	}
+}
+
+// argon2With is testArgon2id with other parameters (its digest no longer matches).
+func argon2With(params string) string {
+	return strings.Replace(testArgon2id, "m=64,t=1,p=1", params, 1)
+}
+
+func TestPasswordHashBounds(t *testing.T) {
+	// The largest parameters allowed are accepted.
+	for _, h := range []string{argon2With("m=262144,t=10,p=16"), "$2b$15$" + testBcrypt[7:]} {
+		if _, problem := ParsePasswordHash(h); problem != "" {
+			t.Errorf("ParsePasswordHash(%.30s…) = %q, want accepted", h, problem)
+		}
+	}
+}
+
+func TestServerWarnings(t *testing.T) {
+	tests := []struct {
+		name  string
+		users string
+		want  []string // prefixes of the warnings
+	}{
+		{"bcrypt cost 4", "alice:" + testBcrypt,
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "alice": bcrypt cost 4 is weak`}},
+		{"bcrypt cost 10", "alice:$2a$10$" + testBcrypt[7:], nil},
+		{"argon2id 64 KiB", "bob:" + testArgon2id,
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": argon2id memory m=64 KiB is weak`}},
+		{"argon2id just under 19 MiB", "bob:" + argon2With("m=19455,t=2,p=1"), []string{`TIDEWATCH_SERVER_AUTH_USERS: user "bob": argon2id memory m=19455 KiB is weak`}},
+		{"argon2id 19 MiB", "bob:" + argon2With("m=19456,t=2,p=1"), nil},
+		{"both, in order", "alice:" + testBcrypt + ",carol:$2y$12$" + testBcrypt[7:] + ",bob:" + testArgon2id,
+			[]string{`TIDEWATCH_SERVER_AUTH_USERS: user "alice"`, `TIDEWATCH_SERVER_AUTH_USERS: user "bob"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load([]string{"TIDEWATCH_SERVER_AUTH_USERS=" + tc.users})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range cfg.Server.Warnings() {
+				got = append(got, w.Error())
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("Warnings() = %q, want %d", got, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("warning %d = %q, want it to start with %q", i, got[i], w)
+				}
+				for _, secret := range []string{testBcrypt[7:], "c2FsdHNhbHRzYWx0"} {
+					if strings.Contains(got[i], secret) {
+						t.Errorf("warning %q shows the hash", got[i])
+					}
+				}
 			}
 		})
 	}
