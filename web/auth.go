@@ -21,6 +21,7 @@ import (
 
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/core/store"
 )
 
 // Password checks.
@@ -47,7 +48,26 @@ type Principal struct {
 	Name string
 }
 
+// String is how logs and the history name p: "user:alice", "token:ci",
+// "anonymous"; "" for nobody.
+func (p Principal) String() string {
+	if p.Name == "" {
+		return p.Kind
+	}
+	return p.Kind + ":" + p.Name
+}
+
 type principalKey struct{}
+
+// withPrincipal returns r with p in its context, for the handlers (and
+// PrincipalFrom), the history (store.WithActor) and the request's log line.
+func withPrincipal(r *http.Request, p Principal) *http.Request {
+	if st, ok := r.Context().Value(stateKey{}).(*requestState); ok {
+		st.principal = p
+	}
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	return r.WithContext(store.WithActor(ctx, p.String()))
+}
 
 // PrincipalFrom returns who made the request of ctx.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
@@ -287,7 +307,7 @@ func (s *Server) identify(r *http.Request) (Principal, error) {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.auth.enabled() {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, Principal{Kind: "anonymous"})))
+			next.ServeHTTP(w, withPrincipal(r, Principal{Kind: "anonymous"}))
 			return
 		}
 		p, err := s.identify(r)
@@ -300,6 +320,6 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				Message: "authentication required: HTTP Basic with a configured user, or Authorization: Bearer <API token>"})
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		next.ServeHTTP(w, withPrincipal(r, p))
 	})
 }

@@ -40,6 +40,13 @@
 // rebinding) cannot use the API. A request carrying Forwarded, X-Forwarded-*
 // or X-Real-Ip came through a proxy and is refused while auth is off.
 //
+// Each request is logged (state-changing ones and server errors at info,
+// the rest at debug) with its principal: "user:alice", "token:ci",
+// "anonymous" with auth off, "" when refused. The history events a request
+// causes record the same principal as their actor (store.WithActor): a
+// dismiss, a snooze, a deploy's outcome, and the events the server records
+// itself for an apply, a watch and a trigger test.
+//
 // Every state-changing request (POST) from a browser must come from the same
 // origin: net/http's CrossOriginProtection refuses it with 403 when
 // Sec-Fetch-Site says cross-site or Origin names another host. Every

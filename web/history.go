@@ -1,13 +1,29 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/tidewatch/tidewatch/core/store"
+)
+
+// The kinds of history event the API records for requests whose effect is
+// not recorded otherwise, each with the request's principal as its actor.
+// (A dismiss, a snooze and a deploy record their own events, with the actor.)
+const (
+	// HistoryApplyRequested: a trigger was asked to apply an update; the
+	// outcome follows as delivered, update-applied, …
+	HistoryApplyRequested = "apply-requested"
+	// HistoryWatchRequested: a check of one container, or a run of every
+	// watcher, was asked for.
+	HistoryWatchRequested = "watch-requested"
+	// HistoryTriggerTested: a trigger was sent a test notification.
+	HistoryTriggerTested = "trigger-tested"
 )
 
 // HistoryKinds are the kinds of history event a filter may name.
@@ -15,6 +31,15 @@ var HistoryKinds = []string{
 	store.EventDetected, store.EventSuperseded, store.EventResolved, store.EventError, store.EventGone,
 	store.EventDelivered, store.EventDeliveryRetry, store.EventDeliveryFailed,
 	"update-applied", "update-failed", "update-rolled-back", store.EventSnoozed, store.EventDismissed,
+	HistoryApplyRequested, HistoryWatchRequested, HistoryTriggerTested,
+}
+
+// record appends e to the history; its actor is the request's principal.
+// A failure is logged, not answered: what was asked is done.
+func (s *Server) record(r *http.Request, e store.Event) {
+	if err := s.deps.History.AddEvent(context.WithoutCancel(r.Context()), e); err != nil {
+		s.log.Error("recording a request in the history", "kind", e.Kind, "request_id", middleware.GetReqID(r.Context()), "error", err)
+	}
 }
 
 // Pagination of the history.

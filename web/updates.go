@@ -214,10 +214,25 @@ func (s *Server) applyUpdate(w http.ResponseWriter, r *http.Request) error {
 	if trig.Deploys {
 		u.Status = core.StatusApplying
 	}
+	s.record(r, store.Event{Host: u.Host, Container: u.ContainerName, Image: u.Image, Kind: HistoryApplyRequested,
+		From: currentRef(u.Update), To: store.CandidateRef(u.Update), UpdateKind: u.Kind,
+		Detail: fmt.Sprintf("through %s (delivery %d)", trig.Name, d.ID)})
 	s.publish(EventUpdate, NewUpdate(u))
 	s.publish(EventDelivery, NewDelivery(d))
 	writeJSON(w, http.StatusAccepted, ApplyResponse{Delivery: NewDelivery(d)})
 	return nil
+}
+
+// currentRef identifies u's running version as the history does: its tag,
+// and "tag@digest" for a digest update.
+func currentRef(u core.Update) string {
+	if u.Kind == core.KindDigest && u.CurrentDigest != "" {
+		if u.Current == "" {
+			return u.CurrentDigest
+		}
+		return u.Current + "@" + u.CurrentDigest
+	}
+	return u.Current
 }
 
 // pickTrigger returns the trigger named name, or the only manual one when name is "".

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -108,10 +109,12 @@ type fakeDeployer struct {
 	result DeployResult
 	err    error
 	got    []DeployRequest
+	actors []string // store.ActorFrom of each deploy's context
 }
 
 func (f *fakeDeployer) Deploy(ctx context.Context, req DeployRequest) (DeployResult, error) {
 	f.got = append(f.got, req)
+	f.actors = append(f.actors, store.ActorFrom(ctx))
 	if f.err != nil {
 		return DeployResult{}, f.err
 	}
@@ -131,6 +134,25 @@ type env struct {
 	broker   *Broker
 	updateID int64 // the open update of local/web
 	hashes   []string
+	logs     *syncBuffer // the server's log, debug and up
+}
+
+// syncBuffer is a bytes.Buffer safe for a server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type option func(*Deps, *config.Server)
@@ -214,7 +236,8 @@ func newEnv(t *testing.T, opts ...option) *env {
 	for _, u := range cfg.Users {
 		e.hashes = append(e.hashes, u.Hash.Encoded.Reveal())
 	}
-	e.srv = New(deps, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e.logs = &syncBuffer{}
+	e.srv = New(deps, cfg, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	// The tests send many wrong logins from one address; the throttle's
 	// own tests set it as it is.
 	e.srv.auth.throttle.burst = 1 << 20

@@ -140,6 +140,9 @@ type Event struct {
 	UpdateKind core.UpdateKind `json:"update_kind,omitempty"`
 	// Detail says more: the error, what superseded the update, what runs now.
 	Detail string `json:"detail,omitempty"`
+	// Actor is who asked, for an event an API request caused ("user:alice",
+	// "token:ci", "anonymous"); empty for what the daemon did on its own.
+	Actor string `json:"actor,omitempty"`
 }
 
 // HistoryFilter selects events. Zero fields select everything.
@@ -189,7 +192,7 @@ func (f HistoryFilter) where() (string, []any) {
 // History returns the events f selects, newest first.
 func (s *Store) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
 	where, args := f.where()
-	q := `SELECT id, at, host, container, image, kind, from_ref, to_ref, update_kind, detail FROM events` + where
+	q := `SELECT id, at, host, container, image, kind, from_ref, to_ref, update_kind, detail, actor FROM events` + where
 	q += ` ORDER BY at DESC, id DESC`
 	if f.Limit > 0 || f.Offset > 0 {
 		limit := f.Limit
@@ -211,7 +214,7 @@ func (s *Store) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
 			at   sql.NullInt64
 			kind string
 		)
-		if err := rows.Scan(&e.ID, &at, &e.Host, &e.Container, &e.Image, &e.Kind, &e.From, &e.To, &kind, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Host, &e.Container, &e.Image, &e.Kind, &e.From, &e.To, &kind, &e.Detail, &e.Actor); err != nil {
 			return nil, fmt.Errorf("reading history: %w", err)
 		}
 		e.At, e.UpdateKind = fromNanos(at), core.UpdateKind(kind)
