@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,13 @@ type Principal struct {
 	Kind string
 	// Name is the user's or token's name.
 	Name string
+	// Deploy is the scope of a token limited to deploying these compose
+	// projects or services (config.Token.Deploy); nil for every right.
+	Deploy []config.DeployTarget
 }
+
+// Scoped reports whether p may only deploy (Deploy's targets).
+func (p Principal) Scoped() bool { return p.Deploy != nil }
 
 // String is how logs and the history name p: "user:alice", "token:ci",
 // "anonymous"; "" for nobody.
@@ -155,17 +162,18 @@ func (a *authenticator) decoy(name string) config.PasswordHash {
 
 func (a *authenticator) enabled() bool { return len(a.users) > 0 || len(a.tokens) > 0 }
 
-// token returns the name of the token whose SHA-256 is that of value,
-// comparing with every token in constant time.
-func (a *authenticator) token(value string) (string, bool) {
+// token returns the token whose SHA-256 is that of value, comparing with
+// every token in constant time.
+func (a *authenticator) token(value string) (config.Token, bool) {
 	sum := sha256.Sum256([]byte(value))
-	name, found := "", 0
+	var tok config.Token
+	found := 0
 	for _, t := range a.tokens {
 		if subtle.ConstantTimeCompare(sum[:], t.SHA256[:]) == 1 {
-			name, found = t.Name, 1
+			tok, found = t, 1
 		}
 	}
-	return name, found == 1
+	return tok, found == 1
 }
 
 // Errors of a password check that was not made.
@@ -276,8 +284,8 @@ func verify(h config.PasswordHash, password string) bool {
 // failed too often, 503 when the hash slots stay busy.
 func (s *Server) identify(r *http.Request) (Principal, error) {
 	if scheme, value, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		if name, ok := s.auth.token(strings.TrimSpace(value)); ok {
-			return Principal{Kind: "token", Name: name}, nil
+		if t, ok := s.auth.token(strings.TrimSpace(value)); ok {
+			return Principal{Kind: "token", Name: t.Name, Deploy: t.Deploy}, nil
 		}
 		return Principal{}, nil
 	}
@@ -299,6 +307,29 @@ func (s *Server) identify(r *http.Request) (Principal, error) {
 		return Principal{Kind: "user", Name: user}, nil
 	}
 	return Principal{}, nil
+}
+
+// fullRights lets through the requests of principals with every right:
+// users, unscoped tokens, anyone when auth is off. A token scoped to
+// deploying is answered 403.
+func (s *Server) fullRights(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, _ := PrincipalFrom(r.Context()); p.Scoped() {
+			s.writeError(w, r, forbidden(p))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// forbidden is the 403 of a scoped token outside its scope.
+func forbidden(p Principal) *Error {
+	targets := make([]string, 0, len(p.Deploy))
+	for _, d := range p.Deploy {
+		targets = append(targets, d.String())
+	}
+	return &Error{Status: http.StatusForbidden, Code: "forbidden",
+		Message: "token " + strconv.Quote(p.Name) + " may only deploy (POST /api/deploy) " + strings.Join(targets, ", ")}
 }
 
 // authenticate lets a request through when auth is off or its credentials

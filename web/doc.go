@@ -17,7 +17,11 @@
 // static files needs either HTTP Basic credentials of a configured user
 // (bcrypt or argon2id hash; the browser asks for them and the UI's requests
 // reuse them) or an API token, "Authorization: Bearer <token>", compared by
-// its SHA-256 in constant time. Users and tokens may do the same things.
+// its SHA-256 in constant time. Users and tokens may do the same things,
+// but for a token scoped to deploying (config.Token.Deploy): it may use
+// POST /api/deploy for its compose projects and services and nothing else
+// (403 elsewhere, fullRights), so that a CI job holding it can neither read
+// the API nor touch other containers.
 // A successful password check is remembered for CacheTTL, keyed by an HMAC
 // of the credentials under a per-process key, so that the slow hashes are
 // not paid on every request.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/tidewatch/tidewatch/core"
 )
@@ -54,6 +55,10 @@ type Server struct {
 	// or TIDEWATCH_SERVER_API_TOKENS_FILE): "name:sha256hex" entries
 	// separated by commas or newlines, each the SHA-256 of a token, so that
 	// tokens are not kept in the clear: printf %s "$TOKEN" | sha256sum.
+	// An entry may end with a scope after a space, "deploy=" and compose
+	// projects or project/service pairs separated by commas:
+	// "shop-ci:<sha256> deploy=shop,blog/web" may deploy every service of
+	// shop and the service web of blog, and do nothing else.
 	Tokens []Token
 	// AllowedHosts are more host names (or IP addresses) a request's Host
 	// header may name while authentication is off
@@ -111,7 +116,44 @@ type Token struct {
 	Name string
 	// SHA256 is the digest of the token's value.
 	SHA256 [32]byte
+	// Deploy, when not nil, is the token's scope: it may deploy these
+	// compose projects or services (POST /api/deploy) and do nothing else.
+	// Nil for a token with every right.
+	Deploy []DeployTarget
 }
+
+// Scoped reports whether t may only deploy.
+func (t Token) Scoped() bool { return t.Deploy != nil }
+
+// DeployTarget is what a scoped token may deploy: a compose project's
+// service, or every service of the project when Service is empty.
+type DeployTarget struct {
+	Project, Service string
+}
+
+// String reads "project" or "project/service".
+func (d DeployTarget) String() string {
+	if d.Service == "" {
+		return d.Project
+	}
+	return d.Project + "/" + d.Service
+}
+
+// MayDeploy reports whether one of targets covers service of project.
+func MayDeploy(targets []DeployTarget, project, service string) bool {
+	for _, d := range targets {
+		if d.Project == project && (d.Service == "" || d.Service == service) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxDeployTargets bounds the targets of one token's scope.
+const MaxDeployTargets = 64
+
+// composeName is a compose project or service name, as the deploy API takes it.
+var composeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
 // SetDefaults fills an empty Address and Port.
 func (s *Server) SetDefaults() {
@@ -446,31 +488,77 @@ func ParsePasswordHash(s string) (PasswordHash, string) {
 	return PasswordHash{}, "unknown hash scheme (a password in the clear?)"
 }
 
-// parseTokens reads "name:sha256hex" entries.
+// parseTokens reads "name:sha256hex" entries, each with an optional scope
+// after a space ("deploy=shop,blog/web").
 func parseTokens(es *errs, key, text string) []Token {
 	var out []Token
 	before := len(*es)
 	for i, e := range splitEntries(text) {
-		name, sum, ok := strings.Cut(e, ":")
+		name, rest, ok := strings.Cut(e, ":")
 		if !ok || !entryName.MatchString(name) {
 			es.addSecret(key, "entry "+strconv.Itoa(i+1)+" is not name:sha256", "token names of letters, digits and ._@- followed by : and the token's SHA-256")
 			continue
 		}
-		sum = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(sum, "sha256:")))
-		b, err := hex.DecodeString(sum)
+		rest = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), "sha256:"))
+		sum, scope := rest, ""
+		if i := strings.IndexFunc(rest, unicode.IsSpace); i >= 0 {
+			sum, scope = rest[:i], rest[i:]
+		}
+		b, err := hex.DecodeString(strings.ToLower(strings.TrimSpace(sum)))
 		if err != nil || len(b) != 32 {
 			es.addSecret(key, "token "+quote(name)+": not a SHA-256", `64 hexadecimal digits: printf %s "$TOKEN" | sha256sum`)
 			continue
 		}
-		var t Token
-		t.Name = name
+		t := Token{Name: name}
 		copy(t.SHA256[:], b)
+		if strings.TrimSpace(scope) != "" {
+			targets, problem := parseScope(scope)
+			if problem != "" {
+				es.addSecret(key, "token "+quote(name)+": "+problem, `a scope after a space: deploy=project or deploy=project/service, several separated by commas ("ci:<sha256> deploy=shop,blog/web")`)
+				continue
+			}
+			t.Deploy = targets
+		}
 		out = append(out, t)
 	}
 	if len(out) == 0 && len(*es) == before {
 		es.addSecret(key, "no token", "name:sha256 entries separated by commas or newlines")
 	}
 	return out
+}
+
+// parseScope reads a token's scope: "deploy=" clauses of project or
+// project/service targets separated by commas (white space after a comma
+// is allowed). It returns the problem, quoting at most a short target.
+func parseScope(scope string) ([]DeployTarget, string) {
+	// Clauses start with "word="; a field without "=" continues the one before
+	// ("deploy=shop, blog").
+	var clauses []string
+	for _, f := range strings.Fields(scope) {
+		if strings.Contains(f, "=") || len(clauses) == 0 {
+			clauses = append(clauses, f)
+			continue
+		}
+		clauses[len(clauses)-1] += f
+	}
+	var out []DeployTarget
+	for _, c := range clauses {
+		kind, list, ok := strings.Cut(c, "=")
+		if !ok || kind != "deploy" {
+			return nil, "unknown scope " + quote(clip(c))
+		}
+		for _, item := range strings.Split(list, ",") {
+			project, service, hasService := strings.Cut(item, "/")
+			if !composeName.MatchString(project) || hasService && !composeName.MatchString(service) {
+				return nil, "deploy target " + quote(clip(item)) + " is not a compose project or project/service"
+			}
+			out = append(out, DeployTarget{Project: project, Service: service})
+		}
+	}
+	if len(out) > MaxDeployTargets {
+		return nil, strconv.Itoa(len(out)) + " deploy targets, more than " + strconv.Itoa(MaxDeployTargets)
+	}
+	return out, ""
 }
 
 // serverHint suggests the server variable a mistyped option meant.

@@ -306,3 +306,85 @@ func TestServerWarnings(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadServerTokenScopes(t *testing.T) {
+	sum2 := strings.Repeat("ab", 32)
+	tests := []struct {
+		name  string
+		value string
+		want  map[string][]DeployTarget // by token; nil: every right
+		err   string                    // prefix of the only error
+	}{
+		{"unscoped", "ci:" + testTokenSum, map[string][]DeployTarget{"ci": nil}, ""},
+		{"projects and services", "ci:" + testTokenSum + ",shop-ci:" + sum2 + " deploy=shop,blog/web",
+			map[string][]DeployTarget{"ci": nil, "shop-ci": {{"shop", ""}, {"blog", "web"}}}, ""},
+		{"space after a comma, tab, sha256 prefix", "shop-ci:sha256:" + sum2 + "\tdeploy=shop, blog/web",
+			map[string][]DeployTarget{"shop-ci": {{"shop", ""}, {"blog", "web"}}}, ""},
+		{"two clauses, newline entries", "shop-ci:" + sum2 + " deploy=shop deploy=blog/web\nci:" + testTokenSum,
+			map[string][]DeployTarget{"shop-ci": {{"shop", ""}, {"blog", "web"}}, "ci": nil}, ""},
+		{"trailing space is no scope", "ci:" + testTokenSum + "   ", map[string][]DeployTarget{"ci": nil}, ""},
+
+		{"empty deploy", "ci:" + testTokenSum + " deploy=", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "" is not a compose project`},
+		{"empty item", "ci:" + testTokenSum + " deploy=shop,", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "" is not`},
+		{"wildcard", "ci:" + testTokenSum + " deploy=*", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "*" is not`},
+		{"path", "ci:" + testTokenSum + " deploy=../etc", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "../etc" is not`},
+		{"three parts", "ci:" + testTokenSum + " deploy=a/b/c", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "a/b/c" is not`},
+		{"empty service", "ci:" + testTokenSum + " deploy=shop/", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "shop/" is not`},
+		{"empty project", "ci:" + testTokenSum + " deploy=/web", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "/web" is not`},
+		{"unknown scope", "ci:" + testTokenSum + " admin=all", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": unknown scope "admin=all"`},
+		{"upper case scope", "ci:" + testTokenSum + " DEPLOY=shop", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": unknown scope "DEPLOY=shop"`},
+		{"bare word", "ci:" + testTokenSum + " shop", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": unknown scope "shop"`},
+		{"control characters", "ci:" + testTokenSum + " deploy=sh\x01op", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "sh?op" is not`},
+		{"glued to the digest", "ci:" + testTokenSum + "deploy=shop", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": not a SHA-256`},
+		{"huge target", "ci:" + testTokenSum + " deploy=" + strings.Repeat("x", 100000), nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "xxxx`},
+		{"too many targets", "ci:" + testTokenSum + " deploy=" + strings.Repeat("p,", MaxDeployTargets) + "p", nil,
+			`TIDEWATCH_SERVER_API_TOKENS: token "ci": 65 deploy targets, more than 64`},
+		{"a colon starts another entry", "ci:" + testTokenSum + " deploy=shop,web:8080", nil, `TIDEWATCH_SERVER_API_TOKENS: token "web": not a SHA-256`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load([]string{"TIDEWATCH_SERVER_API_TOKENS=" + tc.value})
+			if tc.err != "" {
+				got := leaves(err)
+				if len(got) != 1 || !strings.HasPrefix(got[0], tc.err) {
+					t.Fatalf("Load(API_TOKENS=%.60q) errors = %.300q, want one starting with %q", tc.value, got, tc.err)
+				}
+				if len(got[0]) > 500 || strings.Contains(got[0], testTokenSum) {
+					t.Errorf("the error shows too much: %.200s", got[0])
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load(API_TOKENS=%q) error = %v", tc.value, err)
+			}
+			got := map[string][]DeployTarget{}
+			for _, tok := range cfg.Server.Tokens {
+				got[tok.Name] = tok.Deploy
+				if tok.Scoped() != (tok.Deploy != nil) {
+					t.Errorf("token %s: Scoped() = %v with scope %v", tok.Name, tok.Scoped(), tok.Deploy)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("scopes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMayDeploy(t *testing.T) {
+	scope := []DeployTarget{{"shop", ""}, {"blog", "web"}}
+	for _, tc := range []struct {
+		project, service string
+		want             bool
+	}{
+		{"shop", "web", true}, {"shop", "worker", true}, {"blog", "web", true},
+		{"blog", "db", false}, {"other", "web", false}, {"Shop", "web", false}, {"shopx", "web", false}, {"", "", false},
+	} {
+		if got := MayDeploy(scope, tc.project, tc.service); got != tc.want {
+			t.Errorf("MayDeploy(%v, %q, %q) = %v, want %v", scope, tc.project, tc.service, got, tc.want)
+		}
+	}
+	if MayDeploy(nil, "shop", "web") {
+		t.Error("MayDeploy(nil scope) = true; a nil scope is no deploy target (callers check Scoped first)")
+	}
+}
