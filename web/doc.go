@@ -14,7 +14,9 @@
 // Authentication (see core/config.Server) is off only when no user and no
 // token is configured, which the configuration allows only on a loopback
 // address. With it on, every route but /healthz, /readyz and the UI's
-// static files needs either HTTP Basic credentials of a configured user
+// static files needs credentials (/readyz names its checks only to callers
+// with every right; others hear ready or not), and a server that would take
+// them in clear text beyond loopback (no TLS) warns at start-up. It needs either HTTP Basic credentials of a configured user
 // (bcrypt or argon2id hash; the browser asks for them and the UI's requests
 // reuse them) or an API token, "Authorization: Bearer <token>", compared by
 // its SHA-256 in constant time. Users and tokens may do the same things,

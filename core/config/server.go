@@ -225,11 +225,25 @@ func (s Server) validate(set func(string) bool) error {
 }
 
 // Warnings returns what s allows but should not be, each naming its
-// variable, for the server to log at start-up: users whose password hash is
-// weak (bcrypt cost below WeakBcryptCost, argon2id memory below
-// WeakArgon2Memory).
+// variable, for the server to log at start-up: credentials that would cross
+// the network in clear text (users or tokens on an address beyond loopback
+// without TLS), and users whose password hash is weak (bcrypt cost below
+// WeakBcryptCost, argon2id memory below WeakArgon2Memory).
 func (s Server) Warnings() []*VarError {
 	var out []*VarError
+	if s.AuthEnabled() && !s.Loopback() && !s.TLS() {
+		var what []string
+		if len(s.Users) > 0 {
+			what = append(what, "HTTP Basic passwords ("+s.variable("AUTH_USERS")+")")
+		}
+		if len(s.Tokens) > 0 {
+			what = append(what, "API tokens ("+s.variable("API_TOKENS")+")")
+		}
+		out = append(out, &VarError{Var: s.variable("ADDRESS"),
+			Problem: "the server listens on " + s.Address + " without TLS: " + strings.Join(what, " and ") +
+				" cross the network in clear text, readable by anyone on the path",
+			Expected: s.variable("TLS_CERT") + " and " + s.variable("TLS_KEY") + " set, or a TLS proxy in front with this address reachable only from it"})
+	}
 	for _, u := range s.Users {
 		h := u.Hash
 		switch {

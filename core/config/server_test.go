@@ -388,3 +388,48 @@ func TestMayDeploy(t *testing.T) {
 		t.Error("MayDeploy(nil scope) = true; a nil scope is no deploy target (callers check Scoped first)")
 	}
 }
+
+func TestServerWarnsCredentialsInClear(t *testing.T) {
+	cert := writeFile(t, "cert.pem", "x", 0o600)
+	users := "TIDEWATCH_SERVER_AUTH_USERS=alice:$2a$12$" + testBcrypt[7:]
+	tokens := "TIDEWATCH_SERVER_API_TOKENS_FILE=" + writeFile(t, "tokens", "ci:"+testTokenSum+"\n", 0o600)
+	tests := []struct {
+		name string
+		env  []string
+		want []string // in the one warning; none when nil
+	}{
+		{"basic on every interface", []string{"TIDEWATCH_SERVER_ADDRESS=0.0.0.0", users},
+			[]string{`TIDEWATCH_SERVER_ADDRESS: the server listens on 0.0.0.0 without TLS: HTTP Basic passwords (TIDEWATCH_SERVER_AUTH_USERS) cross the network in clear text`,
+				"expected TIDEWATCH_SERVER_TLS_CERT and TIDEWATCH_SERVER_TLS_KEY set"}},
+		{"tokens on a host name", []string{"TIDEWATCH_SERVER_ADDRESS=tidewatch.example.com", tokens},
+			[]string{"API tokens (TIDEWATCH_SERVER_API_TOKENS_FILE)"}},
+		{"both", []string{"tidewatch_server_address=10.0.0.5", users, tokens},
+			[]string{"tidewatch_server_address: the server listens on 10.0.0.5", "HTTP Basic passwords (TIDEWATCH_SERVER_AUTH_USERS) and API tokens (TIDEWATCH_SERVER_API_TOKENS_FILE)"}},
+		{"with TLS", []string{"TIDEWATCH_SERVER_ADDRESS=0.0.0.0", users, "TIDEWATCH_SERVER_TLS_CERT=" + cert, "TIDEWATCH_SERVER_TLS_KEY=" + cert}, nil},
+		{"on loopback", []string{users}, nil},
+		{"on ::1", []string{"TIDEWATCH_SERVER_ADDRESS=::1", users}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := cfg.Server.Warnings()
+			if tc.want == nil {
+				if len(ws) != 0 {
+					t.Errorf("Warnings() = %v, want none", ws)
+				}
+				return
+			}
+			if len(ws) != 1 {
+				t.Fatalf("Warnings() = %v, want one", ws)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(ws[0].Error(), w) {
+					t.Errorf("warning %q lacks %q", ws[0].Error(), w)
+				}
+			}
+		})
+	}
+}
