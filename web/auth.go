@@ -185,8 +185,11 @@ var (
 // throttledError: the client address has no failed login left for now.
 type throttledError struct{ wait time.Duration }
 
+// seconds is the wait in whole seconds, rounded up: at least 1.
+func (e *throttledError) seconds() int { return max(int((e.wait+time.Second-1)/time.Second), 1) }
+
 func (e *throttledError) Error() string {
-	return fmt.Sprintf("too many failed logins from this address; try again in %s", e.wait.Round(time.Second))
+	return fmt.Sprintf("too many failed logins from this address; try again in %d s", e.seconds())
 }
 
 // password reports whether password is user's. A check that is not in the
@@ -297,8 +300,7 @@ func (s *Server) identify(r *http.Request) (Principal, error) {
 	var te *throttledError
 	switch {
 	case errors.As(err, &te):
-		secs := int((te.wait + time.Second - 1) / time.Second)
-		return Principal{}, &Error{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: te.Error(), RetryAfter: max(secs, 1)}
+		return Principal{}, &Error{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: te.Error(), RetryAfter: te.seconds()}
 	case errors.Is(err, errHashBusy):
 		return Principal{}, &Error{Status: http.StatusServiceUnavailable, Code: "busy", Message: "too many logins being checked; try again", RetryAfter: 1}
 	case err != nil:

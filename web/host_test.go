@@ -2,7 +2,6 @@ package web
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -20,24 +19,12 @@ type live struct {
 	port string
 }
 
-// serve starts e's server on a loopback port until the test ends.
-func (e *env) serve(t *testing.T) live {
+// serveLive starts e's server on a loopback port until the test ends (serve).
+func (e *env) serveLive(t *testing.T) live {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return live{base: "http://" + ln.Addr().String(), port: port}
+	url, _ := serve(t, e)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(url, "http://"))
+	return live{base: url, port: port}
 }
 
 // send sends a real request to l; host sets the Host header when not "";
@@ -76,7 +63,7 @@ func (l live) send(t *testing.T, method, path, host, body string, headers ...str
 // changed; loopback names and the allowed hosts still are.
 func TestDNSRebindingRefused(t *testing.T) {
 	e := newEnv(t, func(_ *Deps, c *config.Server) { c.AllowedHosts = []string{"tidewatch.lan"} })
-	l := e.serve(t)
+	l := e.serveLive(t)
 	evil := "evil.example:" + l.port
 	browser := []string{"Origin", "http://" + evil, "Sec-Fetch-Site", "same-origin", "Content-Type", "application/json"}
 	id := itoa(e.updateID)
@@ -99,15 +86,7 @@ func TestDNSRebindingRefused(t *testing.T) {
 			t.Errorf("%s %s with Host %s = %d %s, want 403 host_not_allowed", tc.method, tc.path, evil, code, body)
 		}
 	}
-	if len(e.deployer.got) != 0 || e.watcher.runs != 0 || len(e.triggers.tests) != 0 {
-		t.Errorf("a refused request reached the daemon: deploys %v, runs %d, trigger tests %v", e.deployer.got, e.watcher.runs, e.triggers.tests)
-	}
-	if ds, _ := e.st.Deliveries(t.Context(), store.DeliveryFilter{}); len(ds) != 0 {
-		t.Errorf("a refused apply enqueued %d deliveries", len(ds))
-	}
-	if u, _ := e.st.Update(t.Context(), e.updateID); u.Status != "pending" {
-		t.Errorf("update %d is %s after refused requests, want pending", e.updateID, u.Status)
-	}
+	e.untouched(t)
 
 	// Other Host values that are not this machine.
 	for _, host := range []string{
@@ -161,7 +140,7 @@ func TestProxiedRequestsNeedAuth(t *testing.T) {
 		{"X-Real-Ip", "203.0.113.7"},
 	}
 	open := newEnv(t)
-	lo := open.serve(t)
+	lo := open.serveLive(t)
 	for _, h := range headers {
 		code, body, _ := lo.send(t, "GET", "/api/containers", "", "", h...)
 		if code != http.StatusForbidden || !strings.Contains(body, `"code":"proxied"`) || !strings.Contains(body, "TIDEWATCH_SERVER_AUTH_USERS") {
@@ -177,7 +156,7 @@ func TestProxiedRequestsNeedAuth(t *testing.T) {
 
 	// With auth on, the proxy's Host and headers pass: credentials decide.
 	authed := newEnv(t, withAuth(t))
-	la := authed.serve(t)
+	la := authed.serveLive(t)
 	for _, h := range headers {
 		code, body, _ := la.send(t, "GET", "/api/containers", "tidewatch.example", "", append(append([]string{}, asCI...), h...)...)
 		if code != http.StatusOK {
@@ -186,5 +165,20 @@ func TestProxiedRequestsNeedAuth(t *testing.T) {
 		if code, _, _ := la.send(t, "GET", "/api/containers", "tidewatch.example", "", h...); code != http.StatusUnauthorized {
 			t.Errorf("GET /api/containers through a proxy without credentials, auth on = %d, want 401", code)
 		}
+	}
+}
+
+// untouched checks that no refused request reached the daemon: no deploy,
+// run, trigger test or delivery, and the open update still pending.
+func (e *env) untouched(t *testing.T) {
+	t.Helper()
+	if len(e.deployer.got) != 0 || e.watcher.runs != 0 || len(e.triggers.tests) != 0 {
+		t.Errorf("a refused request reached the daemon: deploys %v, runs %d, trigger tests %v", e.deployer.got, e.watcher.runs, e.triggers.tests)
+	}
+	if ds, _ := e.st.Deliveries(t.Context(), store.DeliveryFilter{}); len(ds) != 0 {
+		t.Errorf("a refused apply enqueued %d deliveries", len(ds))
+	}
+	if u, _ := e.st.Update(t.Context(), e.updateID); u.Status != "pending" {
+		t.Errorf("update %d is %s after refused requests, want pending", e.updateID, u.Status)
 	}
 }

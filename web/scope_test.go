@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/tidewatch/tidewatch/core/config"
-	"github.com/tidewatch/tidewatch/core/store"
 )
 
 // deployToken is a token scoped to deploying shop (every service) and blog/web.
@@ -50,15 +49,7 @@ func TestScopedTokenOnlyDeploys(t *testing.T) {
 	if n < 17 {
 		t.Errorf("tried %d routes, want every one", n)
 	}
-	if e.watcher.runs != 0 || len(e.triggers.tests) != 0 || len(e.deployer.got) != 0 {
-		t.Errorf("a refused request reached the daemon: runs %d, trigger tests %v, deploys %v", e.watcher.runs, e.triggers.tests, e.deployer.got)
-	}
-	if ds, _ := e.st.Deliveries(t.Context(), store.DeliveryFilter{}); len(ds) != 0 {
-		t.Errorf("a refused apply enqueued %d deliveries", len(ds))
-	}
-	if u, _ := e.st.Update(t.Context(), e.updateID); u.Status != "pending" {
-		t.Errorf("update %d is %s after refused requests, want pending", e.updateID, u.Status)
-	}
+	e.untouched(t)
 
 	// Deploys: the scope decides.
 	for _, tc := range []struct {

@@ -23,7 +23,7 @@ func TestReadyzSaysLittleToStrangers(t *testing.T) {
 		d.Ready["engine edge"] = func(context.Context) error { return errors.New("dial tcp edge:2376: refused " + canary) }
 	}
 	authed := newEnv(t, withAuth(t), withDeployToken, failing)
-	la := authed.serve(t)
+	la := authed.serveLive(t)
 	wrong := []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wrong"))}
 	for _, tc := range []struct {
 		name    string
@@ -51,14 +51,14 @@ func TestReadyzSaysLittleToStrangers(t *testing.T) {
 	}
 	// Ready: the same word, 200.
 	fine := newEnv(t, withAuth(t))
-	lf := fine.serve(t)
+	lf := fine.serveLive(t)
 	if code, body, _ := lf.send(t, "GET", "/readyz", "", ""); code != http.StatusOK || body != `{"status":"ready"}`+"\n" {
 		t.Errorf("GET /readyz, ready, no credentials = %d %q, want 200 {\"status\":\"ready\"}", code, body)
 	}
 
 	// Auth off, on loopback: this machine's callers hear everything.
 	open := newEnv(t, failing)
-	lo := open.serve(t)
+	lo := open.serveLive(t)
 	if code, body, _ := lo.send(t, "GET", "/readyz", "", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, `"engine edge":"failing"`) {
 		t.Errorf("GET /readyz, auth off = %d %q, want 503 naming the failing check", code, body)
 	}

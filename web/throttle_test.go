@@ -78,7 +78,7 @@ func TestLoginFloodIsBounded(t *testing.T) {
 	a.hashWait = time.Minute // a dozen 64 MiB hashes queue on a busy machine; 503 has its own test
 	clk := &clock{t: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
 	a.now = clk.Now
-	l := e.serve(t)
+	l := e.serveLive(t)
 	wrong := []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:wrong"))}
 
 	const n = 24
