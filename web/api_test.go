@@ -68,7 +68,7 @@ func TestEndpoints(t *testing.T) {
 		{"deliveries bad status", "GET", "/api/deliveries?status=lost", "", 400, "", "status"},
 		{"deliveries bad limit", "GET", "/api/deliveries?limit=0", "", 400, "", "limit"},
 
-		{"history", "GET", "/api/history", "", 200, `"total":3`, ""},
+		{"history", "GET", "/api/history?kind=detected,error,gone", "", 200, `"total":3`, ""},
 		{"history filtered", "GET", "/api/history?container=web&host=local&kind=detected&since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&limit=10&offset=0", "", 200, `"total":1`, ""},
 		{"history bad since", "GET", "/api/history?since=yesterday", "", 400, "", "since"},
 		{"history bad until", "GET", "/api/history?until=2026-13-01", "", 400, "", "until"},

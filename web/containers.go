@@ -185,6 +185,11 @@ func (s *Server) watchContainer(w http.ResponseWriter, r *http.Request) error {
 	if c.Err != nil {
 		out.Error = c.Err.Error()
 	}
+	image := c.Container.Image
+	if c.Ref.Repository != "" {
+		image = c.Ref.Repo()
+	}
+	s.record(r, store.Event{Host: host, Container: name, Image: image, Kind: store.EventWatchRequested, Detail: "checked on request"})
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -194,6 +199,7 @@ func (s *Server) watchAll(w http.ResponseWriter, r *http.Request) error {
 	if err := s.deps.Watcher.RunAll(r.Context()); err != nil {
 		return err
 	}
+	s.record(r, store.Event{Kind: store.EventWatchRequested, Detail: "every watcher runs now"})
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "started"})
 	return nil
 }

@@ -3,6 +3,8 @@ package web
 import (
 	"net/http"
 	"regexp"
+
+	"github.com/tidewatch/tidewatch/core/config"
 )
 
 var (
@@ -15,12 +17,10 @@ var (
 // applied (or dry-run) deploy answers 200 with its result; a rolled-back or
 // failed one 409 with the error and the result, so that `curl --fail` fails
 // a CI job; a refused one 403 naming the rule; one that outlasts the
-// request 202 with the delivery to follow.
+// request 202 with the delivery to follow. A token scoped to deploying may
+// deploy only its projects and services (403 for others, before anything
+// is looked up).
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
-	if s.deps.Deployer == nil {
-		return &Error{Status: http.StatusNotImplemented, Code: "not_implemented",
-			Message: "deploys need a compose trigger; configure one with TIDEWATCH_TRIGGER_COMPOSE_<name>_*"}
-	}
 	var req DeployRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return err
@@ -32,6 +32,13 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
 		return badInput("service", "required: a compose service name")
 	case !imageTag.MatchString(req.Tag):
 		return badInput("tag", "required: an image tag (letters, digits, _ . -, at most 128)")
+	}
+	if p, _ := PrincipalFrom(r.Context()); p.Scoped() && !config.MayDeploy(p.Deploy, req.Project, req.Service) {
+		return forbidden(p)
+	}
+	if s.deps.Deployer == nil {
+		return &Error{Status: http.StatusNotImplemented, Code: "not_implemented",
+			Message: "deploys need a trigger that deploys, such as a compose trigger (TIDEWATCH_TRIGGER_COMPOSE_<name>_*)"}
 	}
 	res, err := s.deps.Deployer.Deploy(r.Context(), req, principalName(r.Context()))
 	if err != nil {

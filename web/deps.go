@@ -49,8 +49,12 @@ type UpdateStore interface {
 	Snooze(ctx context.Context, id int64, until time.Time) error
 }
 
-// HistoryStore reads the history and the outbox (*store.Store).
+// HistoryStore reads the history and the outbox, and records the requests
+// whose effect is not recorded otherwise (*store.Store).
 type HistoryStore interface {
+	// AddEvent appends e to the history; an empty e.Principal is ctx's
+	// (store.WithPrincipal, which the server sets to the request's principal).
+	AddEvent(ctx context.Context, e store.Event) error
 	// History returns the events f selects, newest first.
 	History(ctx context.Context, f store.HistoryFilter) ([]store.Event, error)
 	// CountHistory counts them, ignoring Limit and Offset.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/tidewatch/tidewatch/core"
@@ -27,6 +28,8 @@ type Error struct {
 	Message string
 	// Extra is added to the body beside "error" (a deploy's result).
 	Extra map[string]any
+	// RetryAfter, when positive, is sent as the Retry-After header, in seconds.
+	RetryAfter int
 }
 
 func (e *Error) Error() string {
@@ -99,6 +102,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tidewatch", charset="UTF-8"`)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	writeJSON(w, e.Status, body)
 }

@@ -1,14 +1,24 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/tidewatch/tidewatch/core/store"
 )
+
+// record appends e to the history; its principal is the request's.
+// A failure is logged, not answered: what was asked is done.
+func (s *Server) record(r *http.Request, e store.Event) {
+	if err := s.deps.History.AddEvent(context.WithoutCancel(r.Context()), e); err != nil {
+		s.log.Error("recording a request in the history", "kind", e.Kind, "request_id", middleware.GetReqID(r.Context()), "error", err)
+	}
+}
 
 // Pagination of the history.
 const (

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -85,11 +86,22 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// observe logs each request and counts it by route pattern and status.
+// requestState is what later middleware learns of a request for its log
+// line, which is written after them: who made it (authenticate sets it).
+type requestState struct {
+	principal Principal
+}
+
+type stateKey struct{}
+
+// observe logs each request, with its principal once authenticated, and
+// counts it by route pattern and status.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		st := &requestState{}
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 		next.ServeHTTP(ww, r)
 		route := "unmatched"
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
@@ -104,8 +116,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead || status >= 500 {
 			level = s.log.Info
 		}
-		p, _ := PrincipalFrom(r.Context())
 		level("request", "method", r.Method, "route", route, "status", status,
-			"duration_ms", time.Since(start).Milliseconds(), "request_id", middleware.GetReqID(r.Context()), "principal", p.Name)
+			"duration_ms", time.Since(start).Milliseconds(), "request_id", middleware.GetReqID(r.Context()), "principal", st.principal.String())
 	})
 }

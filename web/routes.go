@@ -11,8 +11,9 @@ import (
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	// Every request: an ID, panic recovery, a log line and a count, security
-	// headers, a bounded body, and no state change from another origin.
-	r.Use(middleware.RequestID, requestID, s.observe, s.recoverer, securityHeaders, limitBody, s.crossOrigin)
+	// headers, a bounded body, without auth only for this machine (no DNS
+	// rebinding, no proxy), and no state change from another origin.
+	r.Use(middleware.RequestID, requestID, s.observe, s.recoverer, securityHeaders, limitBody, s.private, s.crossOrigin)
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no route %s %s", r.Method, r.URL.Path)
 	}))
@@ -33,39 +34,45 @@ func (s *Server) routes() http.Handler {
 		r.Use(s.authenticate, noStore)
 
 		// Prometheus metrics.
-		r.Method(http.MethodGet, "/metrics", s.metrics.handler())
+		r.With(s.fullRights).Method(http.MethodGet, "/metrics", s.metrics.handler())
 
 		r.Route("/api", func(r chi.Router) {
-			// The API's own description.
-			r.Get("/openapi.json", s.handle(s.openAPI))
-
-			// Containers, and watching them now.
-			r.Get("/containers", s.handle(s.listContainers))
-			r.Get("/containers/{host}/{name}", s.handle(s.getContainer))
-			r.Post("/containers/{host}/{name}/watch", s.handle(s.watchContainer))
-			r.Post("/watch", s.handle(s.watchAll))
-
-			// Updates: list, apply through a trigger, dismiss, snooze.
-			r.Get("/updates", s.handle(s.listUpdates))
-			r.Post("/updates/{id}/apply", s.handle(s.applyUpdate))
-			r.Post("/updates/{id}/dismiss", s.handle(s.dismissUpdate))
-			r.Post("/updates/{id}/snooze", s.handle(s.snoozeUpdate))
-
-			// The outbox and the audit trail.
-			r.Get("/deliveries", s.handle(s.listDeliveries))
-			r.Get("/history", s.handle(s.history))
-
-			// Triggers, watchers and registries.
-			r.Get("/triggers", s.handle(s.listTriggers))
-			r.Post("/triggers/{name}/test", s.handle(s.testTrigger))
-			r.Get("/watchers", s.handle(s.watchers))
-			r.Get("/registries", s.handle(s.registries))
-
-			// Push-based deploys from CI.
+			// Push-based deploys from CI: the only route open to a token
+			// scoped to deploying, for its projects and services.
 			r.Post("/deploy", s.handle(s.deploy))
 
-			// Live events for the UI (Server-Sent Events).
-			r.Get("/events", s.handle(s.events))
+			// The rest needs every right: a user or an unscoped token.
+			r.Group(func(r chi.Router) {
+				r.Use(s.fullRights)
+
+				// The API's own description.
+				r.Get("/openapi.json", s.handle(s.openAPI))
+
+				// Containers, and watching them now.
+				r.Get("/containers", s.handle(s.listContainers))
+				r.Get("/containers/{host}/{name}", s.handle(s.getContainer))
+				r.Post("/containers/{host}/{name}/watch", s.handle(s.watchContainer))
+				r.Post("/watch", s.handle(s.watchAll))
+
+				// Updates: list, apply through a trigger, dismiss, snooze.
+				r.Get("/updates", s.handle(s.listUpdates))
+				r.Post("/updates/{id}/apply", s.handle(s.applyUpdate))
+				r.Post("/updates/{id}/dismiss", s.handle(s.dismissUpdate))
+				r.Post("/updates/{id}/snooze", s.handle(s.snoozeUpdate))
+
+				// The outbox and the audit trail.
+				r.Get("/deliveries", s.handle(s.listDeliveries))
+				r.Get("/history", s.handle(s.history))
+
+				// Triggers, watchers and registries.
+				r.Get("/triggers", s.handle(s.listTriggers))
+				r.Post("/triggers/{name}/test", s.handle(s.testTrigger))
+				r.Get("/watchers", s.handle(s.watchers))
+				r.Get("/registries", s.handle(s.registries))
+
+				// Live events for the UI (Server-Sent Events).
+				r.Get("/events", s.handle(s.events))
+			})
 		})
 	})
 	return r

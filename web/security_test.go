@@ -156,7 +156,7 @@ func TestCrossOriginRefused(t *testing.T) {
 	}
 	// The same origin passes, and so does a client without browser headers.
 	id := itoa(e.updateID)
-	for _, h := range [][]string{{"Sec-Fetch-Site", "same-origin"}, {"Origin", "http://example.com"}, {"X-None", "x"}} {
+	for _, h := range [][]string{{"Sec-Fetch-Site", "same-origin"}, {"Origin", "http://127.0.0.1:8080"}, {"X-None", "x"}} {
 		w := e.do(t, "POST", "/api/updates/"+id+"/snooze", `{"until":"2999-01-01T00:00:00Z"}`, append(append([]string{}, asAlice...), h...)...)
 		if w.Code != http.StatusOK {
 			t.Errorf("same-origin POST with %s: %s = %d %s, want 200", h[0], h[1], w.Code, w.Body.String())

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core/config"
@@ -44,13 +45,17 @@ type Server struct {
 	cache     listCache
 	heartbeat time.Duration
 	handler   http.Handler
+	// allowedHosts are the Host names answered without authentication
+	// besides loopback: the configured address and AllowedHosts.
+	allowedHosts []string
 
 	closing      context.Context // ends when the server shuts down: event streams end
 	closeStreams context.CancelFunc
 }
 
 // New returns a server over deps, configured by cfg (defaults filled with
-// cfg.SetDefaults; see config.Server for auth).
+// cfg.SetDefaults; see config.Server for auth). It logs cfg's warnings
+// (config.Server.Warnings) at warn level.
 func New(deps Deps, cfg config.Server, log *slog.Logger) *Server {
 	cfg.SetDefaults()
 	if deps.Metrics == nil {
@@ -64,6 +69,10 @@ func New(deps Deps, cfg config.Server, log *slog.Logger) *Server {
 		auth:      newAuthenticator(cfg.Users, cfg.Tokens),
 		metrics:   deps.Metrics,
 		heartbeat: Heartbeat,
+	}
+	s.allowedHosts = append([]string{strings.ToLower(strings.TrimSuffix(strings.Trim(cfg.Address, "[]"), "."))}, cfg.AllowedHosts...)
+	for _, w := range cfg.Warnings() {
+		s.log.Warn(w.Problem, "variable", w.Var, "expected", w.Expected)
 	}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	s.metrics.watch(deps)

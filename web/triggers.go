@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/store"
 )
 
 // redacted returns t with its secret options' values replaced by core.Redacted.
@@ -48,6 +49,11 @@ func (s *Server) testTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	outcome := "delivered"
+	if !res.OK {
+		outcome = "failed"
+	}
+	s.record(r, store.Event{Kind: store.EventTriggerTested, Detail: name + ": test notification " + outcome})
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

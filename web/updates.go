@@ -198,6 +198,9 @@ func (s *Server) applyUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.record(r, store.Event{Host: u.Host, Container: u.ContainerName, Image: u.Image, Kind: store.EventApplyRequested,
+		From: u.CurrentRef(), To: u.CandidateRef(), UpdateKind: u.Kind, UpdateID: u.ID, Trigger: trig.Name,
+		Detail: fmt.Sprintf("through %s (delivery %d)", trig.Name, d.ID)})
 	s.publish(EventUpdate, NewUpdate(d.Update))
 	s.publish(EventDelivery, NewDelivery(d))
 	writeJSON(w, http.StatusAccepted, ApplyResponse{Delivery: NewDelivery(d)})
@@ -205,13 +208,10 @@ func (s *Server) applyUpdate(w http.ResponseWriter, r *http.Request) error {
 }
 
 // principalName names who made the request of ctx for the history and the
-// triggers: "user:alice", "token:ci"; "" when auth is off.
+// triggers: "user:alice", "token:ci", "anonymous" with auth off.
 func principalName(ctx context.Context) string {
-	p, ok := PrincipalFrom(ctx)
-	if !ok || p.Name == "" {
-		return ""
-	}
-	return p.Kind + ":" + p.Name
+	p, _ := PrincipalFrom(ctx)
+	return p.String()
 }
 
 // pickTrigger returns the trigger named name, or the only manual one when name is "".

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -128,10 +129,12 @@ type fakeDeployer struct {
 	result DeployResult
 	err    error
 	got    []DeployRequest
+	actors []string // store.PrincipalFrom of each deploy's context
 }
 
 func (f *fakeDeployer) Deploy(ctx context.Context, req DeployRequest, principal string) (DeployResult, error) {
 	f.got = append(f.got, req)
+	f.actors = append(f.actors, store.PrincipalFrom(ctx))
 	if f.err != nil {
 		return DeployResult{}, f.err
 	}
@@ -151,6 +154,25 @@ type env struct {
 	broker   *Broker
 	updateID int64 // the open update of local/web
 	hashes   []string
+	logs     *syncBuffer // the server's log, debug and up
+}
+
+// syncBuffer is a bytes.Buffer safe for a server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type option func(*Deps, *config.Server)
@@ -234,12 +256,17 @@ func newEnv(t *testing.T, opts ...option) *env {
 	for _, u := range cfg.Users {
 		e.hashes = append(e.hashes, u.Hash.Encoded.Reveal())
 	}
-	e.srv = New(deps, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e.logs = &syncBuffer{}
+	e.srv = New(deps, cfg, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	// The tests send many wrong logins from one address; the throttle's
+	// own tests set it as it is.
+	e.srv.auth.throttle.burst = 1 << 20
 	e.h = e.srv.Handler()
 	return e
 }
 
-// do sends a request; headers are name, value pairs.
+// do sends a request as a client of this machine would (Host
+// 127.0.0.1:8080); headers are name, value pairs ("Host" sets the Host).
 func (e *env) do(t *testing.T, method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	var rd io.Reader
@@ -247,7 +274,12 @@ func (e *env) do(t *testing.T, method, path, body string, headers ...string) *ht
 		rd = strings.NewReader(body)
 	}
 	r := httptest.NewRequest(method, path, rd)
+	r.Host = "127.0.0.1:8080"
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			r.Host = headers[i+1]
+			continue
+		}
 		r.Header.Set(headers[i], headers[i+1])
 	}
 	w := httptest.NewRecorder()

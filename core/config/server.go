@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/tidewatch/tidewatch/core"
 )
@@ -22,7 +23,7 @@ const (
 )
 
 // serverOptions are what may follow TIDEWATCH_SERVER_.
-var serverOptions = []string{"ADDRESS", "PORT", "TLS_CERT", "TLS_KEY", "AUTH_USERS", "AUTH_USERS_FILE", "API_TOKENS", "API_TOKENS_FILE"}
+var serverOptions = []string{"ADDRESS", "PORT", "TLS_CERT", "TLS_KEY", "AUTH_USERS", "AUTH_USERS_FILE", "API_TOKENS", "API_TOKENS_FILE", "ALLOWED_HOSTS"}
 
 // Server configures the HTTP server of `tidewatch serve`: where it listens,
 // its TLS files, and who may use it.
@@ -46,15 +47,31 @@ type Server struct {
 	// TIDEWATCH_SERVER_AUTH_USERS_FILE): "name:hash" entries separated by
 	// commas or newlines, each hash bcrypt ("$2a$", "$2b$", "$2y$") or
 	// argon2id in its PHC form ("$argon2id$v=19$m=65536,t=3,p=4$salt$hash").
-	// In a file, blank lines and lines starting with # are skipped.
+	// In a file, blank lines and lines starting with # are skipped. Hash
+	// parameters above MaxBcryptCost, MaxArgon2Memory, MaxArgon2Time or
+	// MaxArgon2Threads are refused; weak ones are named by Warnings.
 	Users []User
 	// Tokens are API tokens for scripts and CI (TIDEWATCH_SERVER_API_TOKENS,
 	// or TIDEWATCH_SERVER_API_TOKENS_FILE): "name:sha256hex" entries
 	// separated by commas or newlines, each the SHA-256 of a token, so that
 	// tokens are not kept in the clear: printf %s "$TOKEN" | sha256sum.
+	// An entry may end with a scope after a space, "deploy=" and compose
+	// projects or project/service pairs separated by commas:
+	// "shop-ci:<sha256> deploy=shop,blog/web" may deploy every service of
+	// shop and the service web of blog, and do nothing else.
 	Tokens []Token
+	// AllowedHosts are more host names (or IP addresses) a request's Host
+	// header may name while authentication is off
+	// (TIDEWATCH_SERVER_ALLOWED_HOSTS: comma- or space-separated, no port),
+	// lower case, without a trailing dot. Without authentication the server
+	// answers only requests whose Host names loopback (127.0.0.0/8, ::1,
+	// localhost) or Address, so that a web page whose domain resolves to
+	// 127.0.0.1 (DNS rebinding) cannot drive it; a name by which this machine
+	// reaches itself ("tidewatch.localhost", an /etc/hosts alias) goes here.
+	// With authentication on, every Host is accepted and this has no effect.
+	AllowedHosts []string
 	// Vars maps each option set (ADDRESS, PORT, TLS_CERT, TLS_KEY,
-	// AUTH_USERS, API_TOKENS) to the variable that set it.
+	// AUTH_USERS, API_TOKENS, ALLOWED_HOSTS) to the variable that set it.
 	Vars map[string]string
 }
 
@@ -73,6 +90,8 @@ type PasswordHash struct {
 	Scheme string
 	// Encoded is the hash as written.
 	Encoded core.Secret
+	// Cost is the bcrypt cost (log2 of its rounds); zero for argon2id.
+	Cost int
 	// Memory (KiB), Time (passes), Threads, Salt and Key are the argon2id
 	// parameters and digest; zero for bcrypt.
 	Memory  uint32
@@ -97,7 +116,44 @@ type Token struct {
 	Name string
 	// SHA256 is the digest of the token's value.
 	SHA256 [32]byte
+	// Deploy, when not nil, is the token's scope: it may deploy these
+	// compose projects or services (POST /api/deploy) and do nothing else.
+	// Nil for a token with every right.
+	Deploy []DeployTarget
 }
+
+// Scoped reports whether t may only deploy.
+func (t Token) Scoped() bool { return t.Deploy != nil }
+
+// DeployTarget is what a scoped token may deploy: a compose project's
+// service, or every service of the project when Service is empty.
+type DeployTarget struct {
+	Project, Service string
+}
+
+// String reads "project" or "project/service".
+func (d DeployTarget) String() string {
+	if d.Service == "" {
+		return d.Project
+	}
+	return d.Project + "/" + d.Service
+}
+
+// MayDeploy reports whether one of targets covers service of project.
+func MayDeploy(targets []DeployTarget, project, service string) bool {
+	for _, d := range targets {
+		if d.Project == project && (d.Service == "" || d.Service == service) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxDeployTargets bounds the targets of one token's scope.
+const MaxDeployTargets = 64
+
+// composeName is a compose project or service name, as the deploy API takes it.
+var composeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
 // SetDefaults fills an empty Address and Port.
 func (s *Server) SetDefaults() {
@@ -168,6 +224,42 @@ func (s Server) validate(set func(string) bool) error {
 	return errors.Join(es...)
 }
 
+// Warnings returns what s allows but should not be, each naming its
+// variable, for the server to log at start-up: credentials that would cross
+// the network in clear text (users or tokens on an address beyond loopback
+// without TLS), and users whose password hash is weak (bcrypt cost below
+// WeakBcryptCost, argon2id memory below WeakArgon2Memory).
+func (s Server) Warnings() []*VarError {
+	var out []*VarError
+	if s.AuthEnabled() && !s.Loopback() && !s.TLS() {
+		var what []string
+		if len(s.Users) > 0 {
+			what = append(what, "HTTP Basic passwords ("+s.variable("AUTH_USERS")+")")
+		}
+		if len(s.Tokens) > 0 {
+			what = append(what, "API tokens ("+s.variable("API_TOKENS")+")")
+		}
+		out = append(out, &VarError{Var: s.variable("ADDRESS"),
+			Problem: "the server listens on " + s.Address + " without TLS: " + strings.Join(what, " and ") +
+				" cross the network in clear text, readable by anyone on the path",
+			Expected: s.variable("TLS_CERT") + " and " + s.variable("TLS_KEY") + " set, or a TLS proxy in front with this address reachable only from it"})
+	}
+	for _, u := range s.Users {
+		h := u.Hash
+		switch {
+		case h.Scheme == "bcrypt" && h.Cost < WeakBcryptCost:
+			out = append(out, &VarError{Var: s.variable("AUTH_USERS"),
+				Problem:  "user " + quote(u.Name) + ": bcrypt cost " + strconv.Itoa(h.Cost) + " is weak: a stolen hash is cheap to crack",
+				Expected: "a cost of at least " + strconv.Itoa(WeakBcryptCost) + " (htpasswd -nbB -C 12 " + u.Name + ")"})
+		case h.Scheme == "argon2id" && h.Memory < WeakArgon2Memory:
+			out = append(out, &VarError{Var: s.variable("AUTH_USERS"),
+				Problem:  "user " + quote(u.Name) + ": argon2id memory m=" + strconv.FormatUint(uint64(h.Memory), 10) + " KiB is weak: a stolen hash is cheap to crack",
+				Expected: "m of at least " + strconv.Itoa(WeakArgon2Memory) + " KiB (19 MiB), such as m=65536,t=3,p=4"})
+		}
+	}
+	return out
+}
+
 // variable returns the variable that set option, or its plain name.
 func (s Server) variable(option string) string {
 	if v, ok := s.Vars[option]; ok {
@@ -231,7 +323,43 @@ func loadServer(es *errs, s *Server, key, option, value string) {
 		if ok {
 			s.Tokens = parseTokens(es, key, text)
 		}
+	case "ALLOWED_HOSTS":
+		s.AllowedHosts = parseAllowedHosts(es, key, value)
 	}
+}
+
+// MaxAllowedHosts bounds TIDEWATCH_SERVER_ALLOWED_HOSTS.
+const MaxAllowedHosts = 64
+
+// parseAllowedHosts reads host names separated by commas or white space.
+func parseAllowedHosts(es *errs, key, value string) []string {
+	var out []string
+	fields := strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+	for _, f := range fields {
+		h := strings.ToLower(strings.TrimSuffix(f, "."))
+		if !validHost(h) || strings.HasPrefix(h, "[") {
+			es.add(key, "", "entry "+quote(clip(f))+" is not a host name", "host names or IP addresses without scheme or port, separated by commas")
+			return nil
+		}
+		out = append(out, h)
+	}
+	switch {
+	case len(out) == 0:
+		es.add(key, "", "no host name", "host names or IP addresses without scheme or port, separated by commas")
+		return nil
+	case len(out) > MaxAllowedHosts:
+		es.add(key, "", strconv.Itoa(len(out))+" host names", "at most "+strconv.Itoa(MaxAllowedHosts))
+		return nil
+	}
+	return out
+}
+
+// clip shortens a value quoted in a message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // serverListValue returns the list a variable holds, read from its file for a _FILE variant.
@@ -246,6 +374,27 @@ func serverListValue(es *errs, key, option, value string) (string, bool) {
 	}
 	return text, true
 }
+
+// Bounds of password hash parameters. A login check costs what its hash
+// asks: above these, a few wrong logins in parallel would take the daemon's
+// memory or CPU for seconds, so Load refuses them. Below the weak ones, a
+// stolen hash is cheap to crack, so Warnings names them.
+const (
+	// MaxArgon2Memory is the largest argon2id m, in KiB (256 MiB).
+	MaxArgon2Memory = 256 << 10
+	// MaxArgon2Time is the largest argon2id t (passes).
+	MaxArgon2Time = 10
+	// MaxArgon2Threads is the largest argon2id p.
+	MaxArgon2Threads = 16
+	// MaxBcryptCost is the largest bcrypt cost (about 2 s a check on a
+	// current CPU core).
+	MaxBcryptCost = 15
+	// WeakArgon2Memory is the argon2id m, in KiB, below which Warnings
+	// warns (19 MiB, OWASP's least).
+	WeakArgon2Memory = 19 << 10
+	// WeakBcryptCost is the bcrypt cost below which Warnings warns.
+	WeakBcryptCost = 10
+)
 
 var (
 	entryName   = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
@@ -311,7 +460,12 @@ func ParsePasswordHash(s string) (PasswordHash, string) {
 		if !bcryptHash.MatchString(s) {
 			return PasswordHash{}, "malformed bcrypt hash"
 		}
-		return PasswordHash{Scheme: "bcrypt", Encoded: core.Secret(s)}, ""
+		cost, _ := strconv.Atoi(s[4:6])
+		if cost > MaxBcryptCost {
+			return PasswordHash{}, "bcrypt cost " + strconv.Itoa(cost) + " is above the maximum " + strconv.Itoa(MaxBcryptCost) +
+				" (each login would take seconds: a denial of service)"
+		}
+		return PasswordHash{Scheme: "bcrypt", Encoded: core.Secret(s), Cost: cost}, ""
 	case strings.HasPrefix(s, "$argon2id$"):
 		parts := strings.Split(s, "$") // "", argon2id, v=19, m=…,t=…,p=…, salt, hash
 		if len(parts) != 6 || parts[2] != "v=19" {
@@ -324,8 +478,17 @@ func ParsePasswordHash(s string) (PasswordHash, string) {
 		mem, err1 := strconv.ParseUint(m[1], 10, 32)
 		t, err2 := strconv.ParseUint(m[2], 10, 32)
 		p, err3 := strconv.ParseUint(m[3], 10, 8)
-		if err1 != nil || err2 != nil || err3 != nil || mem < 8 || t < 1 || p < 1 || mem > 4<<20 {
-			return PasswordHash{}, "argon2id parameters out of range (m from 8 to 4194304 KiB, t and p at least 1)"
+		if err1 != nil || err2 != nil || err3 != nil || mem < 8 || t < 1 || p < 1 {
+			return PasswordHash{}, "argon2id parameters out of range (m at least 8 KiB, t and p at least 1)"
+		}
+		switch {
+		case mem > MaxArgon2Memory:
+			return PasswordHash{}, "argon2id memory m=" + m[1] + " KiB is above the maximum " + strconv.Itoa(MaxArgon2Memory) +
+				" KiB (256 MiB; every login in progress would hold that much: a denial of service)"
+		case t > MaxArgon2Time:
+			return PasswordHash{}, "argon2id time t=" + m[2] + " is above the maximum " + strconv.Itoa(MaxArgon2Time) + " (each login would take seconds)"
+		case p > MaxArgon2Threads:
+			return PasswordHash{}, "argon2id parallelism p=" + m[3] + " is above the maximum " + strconv.Itoa(MaxArgon2Threads)
 		}
 		salt, err1 := base64.RawStdEncoding.DecodeString(strings.TrimRight(parts[4], "="))
 		key, err2 := base64.RawStdEncoding.DecodeString(strings.TrimRight(parts[5], "="))
@@ -339,31 +502,77 @@ func ParsePasswordHash(s string) (PasswordHash, string) {
 	return PasswordHash{}, "unknown hash scheme (a password in the clear?)"
 }
 
-// parseTokens reads "name:sha256hex" entries.
+// parseTokens reads "name:sha256hex" entries, each with an optional scope
+// after a space ("deploy=shop,blog/web").
 func parseTokens(es *errs, key, text string) []Token {
 	var out []Token
 	before := len(*es)
 	for i, e := range splitEntries(text) {
-		name, sum, ok := strings.Cut(e, ":")
+		name, rest, ok := strings.Cut(e, ":")
 		if !ok || !entryName.MatchString(name) {
 			es.addSecret(key, "entry "+strconv.Itoa(i+1)+" is not name:sha256", "token names of letters, digits and ._@- followed by : and the token's SHA-256")
 			continue
 		}
-		sum = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(sum, "sha256:")))
-		b, err := hex.DecodeString(sum)
+		rest = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), "sha256:"))
+		sum, scope := rest, ""
+		if i := strings.IndexFunc(rest, unicode.IsSpace); i >= 0 {
+			sum, scope = rest[:i], rest[i:]
+		}
+		b, err := hex.DecodeString(strings.ToLower(strings.TrimSpace(sum)))
 		if err != nil || len(b) != 32 {
 			es.addSecret(key, "token "+quote(name)+": not a SHA-256", `64 hexadecimal digits: printf %s "$TOKEN" | sha256sum`)
 			continue
 		}
-		var t Token
-		t.Name = name
+		t := Token{Name: name}
 		copy(t.SHA256[:], b)
+		if strings.TrimSpace(scope) != "" {
+			targets, problem := parseScope(scope)
+			if problem != "" {
+				es.addSecret(key, "token "+quote(name)+": "+problem, `a scope after a space: deploy=project or deploy=project/service, several separated by commas ("ci:<sha256> deploy=shop,blog/web")`)
+				continue
+			}
+			t.Deploy = targets
+		}
 		out = append(out, t)
 	}
 	if len(out) == 0 && len(*es) == before {
 		es.addSecret(key, "no token", "name:sha256 entries separated by commas or newlines")
 	}
 	return out
+}
+
+// parseScope reads a token's scope: "deploy=" clauses of project or
+// project/service targets separated by commas (white space after a comma
+// is allowed). It returns the problem, quoting at most a short target.
+func parseScope(scope string) ([]DeployTarget, string) {
+	// Clauses start with "word="; a field without "=" continues the one before
+	// ("deploy=shop, blog").
+	var clauses []string
+	for _, f := range strings.Fields(scope) {
+		if strings.Contains(f, "=") || len(clauses) == 0 {
+			clauses = append(clauses, f)
+			continue
+		}
+		clauses[len(clauses)-1] += f
+	}
+	var out []DeployTarget
+	for _, c := range clauses {
+		kind, list, ok := strings.Cut(c, "=")
+		if !ok || kind != "deploy" {
+			return nil, "unknown scope " + quote(clip(c))
+		}
+		for _, item := range strings.Split(list, ",") {
+			project, service, hasService := strings.Cut(item, "/")
+			if !composeName.MatchString(project) || hasService && !composeName.MatchString(service) {
+				return nil, "deploy target " + quote(clip(item)) + " is not a compose project or project/service"
+			}
+			out = append(out, DeployTarget{Project: project, Service: service})
+		}
+	}
+	if len(out) > MaxDeployTargets {
+		return nil, strconv.Itoa(len(out)) + " deploy targets, more than " + strconv.Itoa(MaxDeployTargets)
+	}
+	return out, ""
 }
 
 // serverHint suggests the server variable a mistyped option meant.

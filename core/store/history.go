@@ -31,7 +31,21 @@ var HistoryKinds = []string{
 	EventDelivered, EventDeliveryRetry, EventDeliveryFailed,
 	string(core.EventUpdateApplied), string(core.EventUpdateFailed), string(core.EventUpdateRolledBack),
 	EventSnoozed, EventDismissed, EventRequested, EventRefused,
+	EventApplyRequested, EventWatchRequested, EventTriggerTested,
 }
+
+// The kinds of event the API records for requests whose effect is not
+// recorded otherwise, each with the request's principal.
+const (
+	// EventApplyRequested: a trigger was asked to apply an update; the
+	// outcome follows as delivered, update-applied, …
+	EventApplyRequested = "apply-requested"
+	// EventWatchRequested: a check of one container, or a run of every
+	// watcher, was asked for.
+	EventWatchRequested = "watch-requested"
+	// EventTriggerTested: a trigger was sent a test notification.
+	EventTriggerTested = "trigger-tested"
+)
 
 // Event is one entry of the history.
 type Event struct {
@@ -160,7 +174,8 @@ func (s *Store) CountHistory(ctx context.Context, f HistoryFilter) (int, error) 
 }
 
 // AddEvent appends e to the history as it is (ID is ignored; a zero At is
-// now), for what happens outside a watch run or a delivery: an apply a
+// now; an empty Principal is ctx's, see WithPrincipal), for what happens
+// outside a watch run or a delivery: a request the API records, an apply a
 // trigger's policy refused.
 func (s *Store) AddEvent(ctx context.Context, e Event) error {
 	if e.At.IsZero() {
@@ -168,6 +183,9 @@ func (s *Store) AddEvent(ctx context.Context, e Event) error {
 	}
 	if e.Kind == "" {
 		return fmt.Errorf("recording an event: its kind is required")
+	}
+	if e.Principal == "" {
+		e.Principal = PrincipalFrom(ctx)
 	}
 	var updateID any
 	if e.UpdateID != 0 {

@@ -284,7 +284,7 @@ func (r *updateRow) fill(u *core.Update) error {
 }
 
 // Snooze puts the open update id off until until, and records an
-// EventSnoozed in the history; an error wrapping core.ErrNotFound when no
+// EventSnoozed in the history, with ctx's principal (WithPrincipal); an error wrapping core.ErrNotFound when no
 // open update has that id. A later Snooze replaces the time; a time in the
 // past ends the snooze.
 func (s *Store) Snooze(ctx context.Context, id int64, until time.Time) error {
@@ -298,7 +298,7 @@ func (s *Store) Snooze(ctx context.Context, id int64, until time.Time) error {
 
 // Dismiss marks the open update id dismissed at at (now when zero): its
 // candidate is not offered again, while a newer candidate is. It records an
-// EventDismissed in the history; an error wrapping core.ErrNotFound when no
+// EventDismissed in the history, with ctx's principal (WithPrincipal); an error wrapping core.ErrNotFound when no
 // open update has that id.
 func (s *Store) Dismiss(ctx context.Context, id int64, at time.Time) error {
 	if at.IsZero() {
@@ -334,11 +334,11 @@ func (s *Store) putOff(ctx context.Context, id int64, update string, args []any,
 		return fmt.Errorf("no open update %d: %w", id, core.ErrNotFound)
 	}
 	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO events (at, host, container, image, kind, from_ref, to_ref, update_kind, update_id, detail)
+		INSERT INTO events (at, host, container, image, kind, from_ref, to_ref, update_kind, update_id, detail, principal)
 		SELECT ?, c.host, c.name, u.image, ?, `+refSQL("u.current_tag", "u.current_digest")+`, `+
-		refSQL("u.candidate_tag", "u.candidate_digest")+`, u.kind, u.id, ?
+		refSQL("u.candidate_tag", "u.candidate_digest")+`, u.kind, u.id, ?, ?
 		FROM updates u JOIN containers c ON c.id = u.container WHERE u.id = ?`,
-		at.UTC().UnixNano(), kind, detail, id); err != nil {
+		at.UTC().UnixNano(), kind, detail, PrincipalFrom(ctx), id); err != nil {
 		return fmt.Errorf("recording %s event: %w", kind, err)
 	}
 	return tx.Commit()

@@ -751,7 +751,7 @@
           ? [el('code', { class: 'tag', text: from || '?' }), el('span', { 'aria-hidden': 'true', text: ' → ' }), hidden(' to '),
             el('code', { class: 'tag', text: to || '?' }), ' ', kindBadge(pick(e, 'update_kind'))]
           : null),
-        el('td', { 'data-label': 'Detail', text: firstLine(pick(e, 'detail')) || '' })));
+        el('td', { 'data-label': 'Detail', text: [firstLine(pick(e, 'detail')), pick(e, 'principal') ? 'by ' + pick(e, 'principal') : ''].filter(Boolean).join(' — ') })));
     }
     $('history-empty').hidden = list.length > 0;
     const first = list.length ? h.offset + 1 : 0;
