@@ -62,98 +62,142 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 	if err != nil {
 		return fmt.Errorf("parsing schedule %q of %s: %w", o.Schedule, w.opts.Host, err)
 	}
-	report := func(r RunReport) {
-		if r.Err != nil {
-			w.log.Error("run failed", "reason", r.Reason, "error", r.Err)
-		}
-		if o.OnRun != nil {
-			o.OnRun(r)
-		}
-	}
-	full := func(reason string) {
-		start := time.Now()
-		checks, err := w.Run(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err, Start: start})
-	}
-
-	fullRuns := make(chan string, 1)
-	requestFull := func(reason string) {
-		select {
-		case fullRuns <- reason:
-		default: // one is already queued
-		}
+	l := &loop{
+		w:        w,
+		o:        o,
+		sched:    sched,
+		fullRuns: make(chan string, 1),
+		started:  make(chan string, 64),
+		pending:  map[string]time.Time{},
 	}
 	if o.RunAtStart {
-		requestFull("start")
+		l.requestFull("start")
 	}
+	go w.follow(ctx, o, l.started, l.requestFull)
+	l.run(ctx)
+	return nil
+}
 
-	started := make(chan string, 64)
-	go w.follow(ctx, o, started, requestFull)
+// loop is the state of one Watch: when the next scheduled run is due, the
+// full runs asked for, and the started containers waiting to be checked.
+type loop struct {
+	w     *Watcher
+	o     LoopOptions
+	sched cron.Schedule
 
-	pending := map[string]time.Time{} // container ID → when to check it
-	var next time.Time                // the next scheduled full run, jitter included
+	fullRuns chan string          // reasons of full runs asked for; one is kept
+	started  chan string          // IDs of containers the engine started
+	pending  map[string]time.Time // container ID → when to check it
+	next     time.Time            // the next scheduled full run, jitter included; zero: to compute
+}
+
+// run serves the loop until ctx ends: full runs when asked for or due, and
+// the started containers once their debounce has passed.
+func (l *loop) run(ctx context.Context) {
 	for {
-		if next.IsZero() {
-			next = sched.Next(time.Now())
-			if o.Jitter > 0 {
-				next = next.Add(rand.N(o.Jitter))
-			}
+		if l.next.IsZero() {
+			l.next = l.nextScheduled()
 		}
-		var soonest time.Time
-		for _, at := range pending {
-			if soonest.IsZero() || at.Before(soonest) {
-				soonest = at
-			}
-		}
-		wake := next
-		if !soonest.IsZero() && soonest.Before(wake) {
-			wake = soonest
-		}
-		timer := time.NewTimer(time.Until(wake))
+		timer := time.NewTimer(time.Until(l.wake()))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil
-		case reason := <-fullRuns:
+			return
+		case reason := <-l.fullRuns:
 			timer.Stop()
-			clear(pending) // a full run covers them
-			full(reason)
-		case id := <-started:
+			clear(l.pending) // a full run covers them
+			l.full(ctx, reason)
+		case id := <-l.started:
 			timer.Stop()
-			if _, ok := pending[id]; !ok {
-				pending[id] = time.Now().Add(o.Debounce)
+			if _, ok := l.pending[id]; !ok {
+				l.pending[id] = time.Now().Add(l.o.Debounce)
 			}
 		case <-timer.C:
-			now := time.Now()
-			if !now.Before(next) {
-				next = time.Time{}
-				clear(pending)
-				full("schedule")
+			if !time.Now().Before(l.next) {
+				l.next = time.Time{}
+				clear(l.pending)
+				l.full(ctx, "schedule")
 				continue
 			}
-			for id, at := range pending {
-				if at.After(now) {
-					continue
-				}
-				delete(pending, id)
-				start := time.Now()
-				check, watched, err := w.RunContainer(ctx, id)
-				if errors.Is(err, core.ErrNotFound) || (!watched && err == nil) {
-					continue // gone again, or not ours to watch
-				}
-				if ctx.Err() != nil {
-					return nil
-				}
-				r := RunReport{Reason: "event", Err: err, Start: start}
-				if watched {
-					r.Checks = []core.Check{check}
-				}
-				report(r)
+			if !l.checkDue(ctx) {
+				return
 			}
 		}
+	}
+}
+
+// nextScheduled returns the schedule's next time after now, jitter added.
+func (l *loop) nextScheduled() time.Time {
+	next := l.sched.Next(time.Now())
+	if l.o.Jitter > 0 {
+		next = next.Add(rand.N(l.o.Jitter))
+	}
+	return next
+}
+
+// wake returns when the loop has something to do: the next scheduled run,
+// or a pending container's check if that comes first.
+func (l *loop) wake() time.Time {
+	wake := l.next
+	for _, at := range l.pending {
+		if at.Before(wake) {
+			wake = at
+		}
+	}
+	return wake
+}
+
+// requestFull asks for a full run; a run already asked for covers it.
+func (l *loop) requestFull(reason string) {
+	select {
+	case l.fullRuns <- reason:
+	default: // one is already queued
+	}
+}
+
+// full runs a full check and reports it, unless ctx ended meanwhile.
+func (l *loop) full(ctx context.Context, reason string) {
+	start := time.Now()
+	checks, err := l.w.Run(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	l.report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err, Start: start})
+}
+
+// checkDue checks each pending container whose debounce has passed. It
+// reports false when ctx ended meanwhile.
+func (l *loop) checkDue(ctx context.Context) bool {
+	now := time.Now()
+	for id, at := range l.pending {
+		if at.After(now) {
+			continue
+		}
+		delete(l.pending, id)
+		start := time.Now()
+		check, watched, err := l.w.RunContainer(ctx, id)
+		if errors.Is(err, core.ErrNotFound) || (!watched && err == nil) {
+			continue // gone again, or not ours to watch
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r := RunReport{Reason: "event", Err: err, Start: start}
+		if watched {
+			r.Checks = []core.Check{check}
+		}
+		l.report(r)
+	}
+	return true
+}
+
+// report logs a failed run and hands every run to OnRun.
+func (l *loop) report(r RunReport) {
+	if r.Err != nil {
+		l.w.log.Error("run failed", "reason", r.Reason, "error", r.Err)
+	}
+	if l.o.OnRun != nil {
+		l.o.OnRun(r)
 	}
 }
 
