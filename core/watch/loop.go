@@ -26,9 +26,21 @@ type LoopOptions struct {
 	Debounce time.Duration
 	// MaxBackoff caps the wait between reconnections to the engine. Default 30s.
 	MaxBackoff time.Duration
+	// MinGap is the least time from the end of one full run to the start of
+	// the next, whatever asks for it (the schedule, a reconnection, the
+	// start), so that no schedule makes a watcher hammer its engine and
+	// registries. A run due sooner waits. Default DefaultMinGap.
+	MinGap time.Duration
 	// OnRun, when set, is called after each full or single-container run (for metrics and tests).
 	OnRun func(RunReport)
+
+	schedule cron.Schedule // in place of Schedule, for tests of schedules no expression writes
 }
+
+// DefaultMinGap is LoopOptions.MinGap's default: one minute, the finest step
+// of a five-field cron expression, so that only a descriptor such as
+// "@every 10s" is slowed down by it.
+const DefaultMinGap = time.Minute
 
 // RunReport describes one run of Watch.
 type RunReport struct {
@@ -47,7 +59,9 @@ type RunReport struct {
 // Watch runs full checks on the schedule and checks each newly started
 // container within seconds, until ctx ends. When the engine's event stream
 // breaks, it reconnects with backoff and runs a full check to reconcile.
-// It returns nil when ctx ends, or an error for a bad schedule.
+// Full runs are at least o.MinGap apart.
+// It returns nil when ctx ends, or an error for a bad schedule: one that does
+// not parse, or that never fires ("0 0 31 2 *", February 31st).
 func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 	if o.Schedule == "" {
 		o.Schedule = "0 * * * *"
@@ -58,9 +72,23 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 30 * time.Second
 	}
-	sched, err := cron.ParseStandard(o.Schedule)
-	if err != nil {
-		return fmt.Errorf("parsing schedule %q of %s: %w", o.Schedule, w.opts.Host, err)
+	if o.MinGap <= 0 {
+		o.MinGap = DefaultMinGap
+	}
+	sched := o.schedule
+	if sched == nil {
+		var err error
+		if sched, err = cron.ParseStandard(o.Schedule); err != nil {
+			return fmt.Errorf("parsing schedule %q of %s: %w", o.Schedule, w.opts.Host, err)
+		}
+	}
+	first := sched.Next(time.Now())
+	if first.IsZero() {
+		return fmt.Errorf("schedule %q of %s: %w", o.Schedule, w.opts.Host, ErrNeverFires)
+	}
+	if gap := sched.Next(first).Sub(first); gap < o.MinGap {
+		w.log.Warn("schedule fires more often than full runs may start; they start at least min_gap apart",
+			"schedule", o.Schedule, "min_gap", o.MinGap.String())
 	}
 	l := &loop{
 		w:        w,
@@ -74,9 +102,14 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 		l.requestFull("start")
 	}
 	go w.follow(ctx, o, l.started, l.requestFull)
-	l.run(ctx)
+	if err := l.run(ctx); err != nil {
+		return fmt.Errorf("schedule %q of %s: %w", o.Schedule, w.opts.Host, err)
+	}
 	return nil
 }
+
+// ErrNeverFires is Watch's error for a schedule with no next time.
+var ErrNeverFires = errors.New("the schedule never fires")
 
 // loop is the state of one Watch: when the next scheduled run is due, the
 // full runs asked for, and the started containers waiting to be checked.
@@ -89,56 +122,87 @@ type loop struct {
 	started  chan string          // IDs of containers the engine started
 	pending  map[string]time.Time // container ID → when to check it
 	next     time.Time            // the next scheduled full run, jitter included; zero: to compute
+	asked    string               // the reason of a full run asked for and not yet run; "" when none
+	lastEnd  time.Time            // when the last full run ended; zero before the first
 }
 
-// run serves the loop until ctx ends: full runs when asked for or due, and
-// the started containers once their debounce has passed.
-func (l *loop) run(ctx context.Context) {
+// run serves the loop until ctx ends: full runs when asked for or due, at
+// least MinGap apart, and the started containers once their debounce has
+// passed. It returns an error when the schedule has no next time.
+func (l *loop) run(ctx context.Context) error {
 	for {
 		if l.next.IsZero() {
-			l.next = l.nextScheduled()
+			next := l.sched.Next(time.Now())
+			if next.IsZero() {
+				return ErrNeverFires
+			}
+			if l.o.Jitter > 0 {
+				next = next.Add(rand.N(l.o.Jitter))
+			}
+			l.next = next
 		}
-		timer := time.NewTimer(time.Until(l.wake()))
+		now := time.Now()
+		if reason := l.fullDue(now); reason != "" {
+			if reason == "schedule" {
+				l.next = time.Time{}
+			}
+			l.asked = ""
+			clear(l.pending) // a full run covers them
+			l.full(ctx, reason)
+			continue
+		}
+		if !l.checkDue(ctx, now) {
+			return nil
+		}
+		timer := time.NewTimer(time.Until(l.wake(now)))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return
+			return nil
 		case reason := <-l.fullRuns:
 			timer.Stop()
-			clear(l.pending) // a full run covers them
-			l.full(ctx, reason)
+			if l.asked == "" {
+				l.asked = reason
+			}
 		case id := <-l.started:
 			timer.Stop()
 			if _, ok := l.pending[id]; !ok {
 				l.pending[id] = time.Now().Add(l.o.Debounce)
 			}
 		case <-timer.C:
-			if !time.Now().Before(l.next) {
-				l.next = time.Time{}
-				clear(l.pending)
-				l.full(ctx, "schedule")
-				continue
-			}
-			if !l.checkDue(ctx) {
-				return
-			}
 		}
 	}
 }
 
-// nextScheduled returns the schedule's next time after now, jitter added.
-func (l *loop) nextScheduled() time.Time {
-	next := l.sched.Next(time.Now())
-	if l.o.Jitter > 0 {
-		next = next.Add(rand.N(l.o.Jitter))
+// fullDue returns why a full run should start at now ("schedule", or the
+// reason it was asked for), or "" when none should: none is due, or the last
+// one ended less than MinGap ago.
+func (l *loop) fullDue(now time.Time) string {
+	if !l.lastEnd.IsZero() && now.Before(l.lastEnd.Add(l.o.MinGap)) {
+		return ""
 	}
-	return next
+	if l.asked != "" {
+		return l.asked
+	}
+	if !now.Before(l.next) {
+		return "schedule"
+	}
+	return ""
 }
 
-// wake returns when the loop has something to do: the next scheduled run,
-// or a pending container's check if that comes first.
-func (l *loop) wake() time.Time {
+// wake returns when the loop has something to do: the next full run (asked
+// for or scheduled, not before MinGap has passed since the last one), or a
+// pending container's check if that comes first.
+func (l *loop) wake(now time.Time) time.Time {
 	wake := l.next
+	if l.asked != "" {
+		wake = now
+	}
+	if !l.lastEnd.IsZero() {
+		if earliest := l.lastEnd.Add(l.o.MinGap); wake.Before(earliest) {
+			wake = earliest
+		}
+	}
 	for _, at := range l.pending {
 		if at.Before(wake) {
 			wake = at
@@ -159,16 +223,16 @@ func (l *loop) requestFull(reason string) {
 func (l *loop) full(ctx context.Context, reason string) {
 	start := time.Now()
 	checks, err := l.w.Run(ctx)
+	l.lastEnd = time.Now()
 	if ctx.Err() != nil {
 		return
 	}
 	l.report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err, Start: start})
 }
 
-// checkDue checks each pending container whose debounce has passed. It
-// reports false when ctx ended meanwhile.
-func (l *loop) checkDue(ctx context.Context) bool {
-	now := time.Now()
+// checkDue checks each pending container whose debounce had passed at now.
+// It reports false when ctx ended meanwhile.
+func (l *loop) checkDue(ctx context.Context, now time.Time) bool {
 	for id, at := range l.pending {
 		if at.After(now) {
 			continue
