@@ -1,8 +1,10 @@
 package config
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // VarError is one problem with one environment variable. Load joins every
@@ -19,12 +21,14 @@ type VarError struct {
 	Expected string
 }
 
-// Error reads `VAR="value": problem; expected …`.
+// Error reads `VAR="value": problem; expected …`. The value is shown by
+// quote, so at most MaxQuoted bytes of it; the variable's name is cut the same way.
 func (e *VarError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Var)
+	b.WriteString(clip(e.Var))
 	if e.Value != "" {
-		fmt.Fprintf(&b, "=%q", e.Value)
+		b.WriteByte('=')
+		b.WriteString(quote(e.Value))
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Problem)
@@ -45,4 +49,50 @@ func (es *errs) add(name, value, problem, expected string) {
 // addSecret records a problem with a secret variable, never showing its value.
 func (es *errs) addSecret(name, problem, expected string) {
 	es.add(name, "", problem, expected)
+}
+
+// MaxQuoted is the most bytes of a value a configuration error shows: a
+// 100 KB TIDEWATCH_LOG_LEVEL is named, not echoed.
+const MaxQuoted = 200
+
+// quote is how a configuration error shows a value or a name taken from one:
+// in double quotes and Go-escaped, so control characters and invalid UTF-8
+// are visible, and at most MaxQuoted bytes of it. A longer value is cut at a
+// character boundary and followed by its length: "debugdebug…"… (102400 bytes).
+func quote(s string) string {
+	c, cut := cutAt(s, MaxQuoted)
+	q := strconv.Quote(c)
+	if cut {
+		q += "… (" + strconv.Itoa(len(s)) + " bytes)"
+	}
+	return q
+}
+
+// clip cuts text that is not quoted (a variable's name, a parser's message
+// that repeats the value) by quote's rule: at most MaxQuoted bytes, then "…"
+// and the length. Control characters and invalid UTF-8 become '?'.
+func clip(s string) string {
+	c, cut := cutAt(s, MaxQuoted)
+	c = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError || unicode.Is(unicode.Cc, r) {
+			return '?'
+		}
+		return r
+	}, c)
+	if !cut {
+		return c
+	}
+	return c + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// cutAt returns s cut to at most n bytes at a character boundary, and
+// whether it was cut.
+func cutAt(s string, n int) (string, bool) {
+	if len(s) <= n {
+		return s, false
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n], true
 }
