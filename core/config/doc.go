@@ -53,7 +53,8 @@
 //	CERTFILE        PEM client certificate (TLS); needs KEYFILE
 //	KEYFILE         PEM client key (TLS); needs CERTFILE
 //	CRON            when to watch: 5 fields or a descriptor  default "0 * * * *" (robfig/cron standard parser:
-//	                "*/15 * * * *", "@hourly", "@daily", "@every 30m"; a "CRON_TZ=Europe/Paris " prefix sets the zone)
+//	                "*/15 * * * *", "@hourly", "@daily", "@every 30m"; a "CRON_TZ=Europe/Paris " prefix sets the zone);
+//	                one that never fires ("0 0 31 2 *") is refused; full runs start at least a minute apart
 //	WATCHBYDEFAULT  watch containers without a tidewatch.watch label   default true
 //	WATCHALL        also watch stopped and exited containers            default false
 //

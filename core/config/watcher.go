@@ -146,8 +146,8 @@ func (w Watcher) validate(set func(variable string) bool) error {
 	if w.KeyFile != "" && w.CertFile == "" {
 		es.add(w.variable("KEYFILE"), w.KeyFile, "set without "+w.variable("CERTFILE"), "CERTFILE and KEYFILE together")
 	}
-	if p := validateCron(w.Cron); p != "" {
-		es.add(w.variable("CRON"), w.Cron, "not a cron expression ("+p+")", `5 fields like "0 * * * *" or a descriptor like "@hourly"`)
+	if p, want := validateCron(w.Cron); p != "" {
+		es.add(w.variable("CRON"), w.Cron, p, want)
 	}
 	return errors.Join(es...)
 }
