@@ -57,6 +57,9 @@
 //	                one that never fires ("0 0 31 2 *") is refused; full runs start at least a minute apart
 //	WATCHBYDEFAULT  watch containers without a tidewatch.watch label   default true
 //	WATCHALL        also watch stopped and exited containers            default false
+//	JITTER          most random delay of a scheduled run: "30s", or milliseconds ("60000"); 0 for none, up to 24h
+//	                                                                    default 1m
+//	WATCHEVENTS     follow engine events: check started containers, reconcile after a restart   default true
 //
 // TLS files must be readable regular files, and HOST must be set with PORT
 // and the TLS files.

@@ -21,6 +21,11 @@ type LoopOptions struct {
 	Jitter time.Duration
 	// RunAtStart runs a full check when Watch starts. Default false in the zero value.
 	RunAtStart bool
+	// IgnoreEvents does not follow the engine's events: no container is
+	// checked when it starts, and no full run follows the engine's return;
+	// only the schedule (and RunAtStart) runs checks. Default false: events
+	// are followed (config's WATCHEVENTS=true).
+	IgnoreEvents bool
 	// Debounce waits this long after a container starts before checking it,
 	// so that a burst of starts (compose up) is checked once each. Default 500ms.
 	Debounce time.Duration
@@ -56,9 +61,10 @@ type RunReport struct {
 	Start time.Time
 }
 
-// Watch runs full checks on the schedule and checks each newly started
-// container within seconds, until ctx ends. When the engine's event stream
-// breaks, it reconnects with backoff and runs a full check to reconcile.
+// Watch runs full checks on the schedule and, unless o.IgnoreEvents, checks
+// each newly started container within seconds, until ctx ends. When the
+// engine's event stream breaks, it reconnects with backoff and runs a full
+// check to reconcile.
 // Full runs are at least o.MinGap apart.
 // It returns nil when ctx ends, or an error for a bad schedule: one that does
 // not parse, or that never fires ("0 0 31 2 *", February 31st).
@@ -101,7 +107,9 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 	if o.RunAtStart {
 		l.requestFull("start")
 	}
-	go w.follow(ctx, o, l.started, l.requestFull)
+	if !o.IgnoreEvents {
+		go w.follow(ctx, o, l.started, l.requestFull)
+	}
 	if err := l.run(ctx); err != nil {
 		return fmt.Errorf("schedule %q of %s: %w", o.Schedule, w.opts.Host, err)
 	}

@@ -140,3 +140,50 @@ func TestWatchKeepsMinGapBetweenFullRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchIgnoreEvents: with IgnoreEvents (WATCHEVENTS=false) the loop never
+// subscribes to the engine's events, so a container that starts is left to
+// the schedule; without it, the same start is checked within seconds.
+func TestWatchIgnoreEvents(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		t.Run(map[bool]string{false: "events followed", true: "events ignored"}[ignore], func(t *testing.T) {
+			events := make(chan core.EngineEvent) // unbuffered: a send completes only when the loop reads events
+			eng := &fakeEngine{events: events, ctrs: []core.Container{ctr("a", "registry.example/a:1.0", nil)}}
+			w := New(Options{Host: "local", WatchByDefault: true}, eng, newFakeRegistry(), &recorder{}, discard())
+			reports := make(chan RunReport, 16)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- w.Watch(ctx, LoopOptions{Schedule: "0 0 1 1 *", RunAtStart: true, IgnoreEvents: ignore, Debounce: time.Millisecond,
+					OnRun: func(r RunReport) { reports <- r }})
+			}()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Watch returned %v", err)
+				}
+			}()
+			if r := next(t, reports); !r.Full || r.Reason != "start" {
+				t.Fatalf("first run %+v, want the start run", r)
+			}
+			// Followed, the event is taken within a second at most; ignored,
+			// nobody ever reads it: a bounded wait for what must not happen.
+			select {
+			case events <- core.EngineEvent{ContainerID: "a", Action: "start"}:
+				if ignore {
+					t.Fatal("the loop read an engine event with IgnoreEvents set")
+				}
+				if r := next(t, reports); r.Full || r.Reason != "event" {
+					t.Errorf("after a start event: report %+v, want the container's check", r)
+				}
+			case <-time.After(time.Second):
+				if !ignore {
+					t.Fatal("the loop did not read the engine's event within 1s")
+				}
+			}
+			if got := eng.subscriptions(); ignore && got != 0 {
+				t.Errorf("subscribed to events %d times with IgnoreEvents, want 0", got)
+			}
+		})
+	}
+}
