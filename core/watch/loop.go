@@ -151,8 +151,8 @@ func (l *loop) run(ctx context.Context) error {
 		}
 		now := time.Now()
 		if reason := l.fullDue(now); reason != "" {
-			if reason == "schedule" {
-				l.next = time.Time{}
+			if !now.Before(l.next) {
+				l.next = time.Time{} // this run covers the scheduled one that is due
 			}
 			l.asked = ""
 			clear(l.pending) // a full run covers them
