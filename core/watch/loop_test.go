@@ -169,8 +169,13 @@ func TestWatchIgnoreEvents(t *testing.T) {
 			if r := next(t, reports); !r.Full || r.Reason != "start" {
 				t.Fatalf("first run %+v, want the start run", r)
 			}
-			// Followed, the event is taken within a second at most; ignored,
-			// nobody ever reads it: a bounded wait for what must not happen.
+			// Followed, the event is taken once the loop has subscribed;
+			// ignored, nobody ever reads it: a bounded wait for what must not happen.
+			wait := time.Second
+			if !ignore {
+				waitFor(t, func() bool { return eng.subscriptions() >= 1 })
+				wait = 10 * time.Second
+			}
 			select {
 			case events <- core.EngineEvent{ContainerID: "a", Action: "start"}:
 				if ignore {
@@ -179,9 +184,9 @@ func TestWatchIgnoreEvents(t *testing.T) {
 				if r := next(t, reports); r.Full || r.Reason != "event" {
 					t.Errorf("after a start event: report %+v, want the container's check", r)
 				}
-			case <-time.After(time.Second):
+			case <-time.After(wait):
 				if !ignore {
-					t.Fatal("the loop did not read the engine's event within 1s")
+					t.Fatalf("the loop did not read the engine's event within %v", wait)
 				}
 			}
 			if got := eng.subscriptions(); ignore && got != 0 {
