@@ -15,6 +15,8 @@ const (
 	LabelTagExclude = "tidewatch.tag.exclude"
 	// LabelTagTransform rewrites tags before they are compared: "^(\d+)\.(\d+)-(\d+)$ => $1.$2.$3".
 	LabelTagTransform = "tidewatch.tag.transform"
+	// LabelTagConstraint is a semver range a candidate must be inside: "~1.4", ">=2.0, <3".
+	LabelTagConstraint = "tidewatch.tag.constraint"
 	// LabelWatchDigest ("true"/"false") watches the digest of the running tag, for rebuilt tags.
 	LabelWatchDigest = "tidewatch.watch.digest"
 	// LabelLinkTemplate is a text/template that renders a release-notes link for a candidate.

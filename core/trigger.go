@@ -35,7 +35,7 @@ func ParseEvent(s string) (Event, error) {
 	if slices.Contains(Events, e) {
 		return e, nil
 	}
-	return "", &OptionValueError{Problem: "unknown event " + strconv.Quote(s), Expected: "one of " + joinValues(Events)}
+	return "", &OptionValueError{Problem: "unknown event " + Quote(s), Expected: "one of " + joinValues(Events)}
 }
 
 // Status is the update status an event leaves when a rollout ends with it;
@@ -367,7 +367,7 @@ func globList(value string) ([]string, error) {
 			continue
 		}
 		if _, err := path.Match(g, ""); err != nil {
-			return nil, &OptionValueError{Problem: "bad pattern " + strconv.Quote(g), Expected: "names or globs like web-* separated by commas"}
+			return nil, &OptionValueError{Problem: "bad pattern " + Quote(g), Expected: "names or globs like web-* separated by commas"}
 		}
 		list = append(list, g)
 	}

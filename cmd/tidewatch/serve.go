@@ -22,10 +22,6 @@ import (
 	"github.com/tidewatch/tidewatch/web"
 )
 
-// scheduleJitter spreads the scheduled runs of many instances over a minute,
-// so that they do not all ask a registry at the same second.
-const scheduleJitter = time.Minute
-
 // daemon is `tidewatch serve` without its HTTP server: the watch loop of
 // every host, the dispatcher, and what they share.
 type daemon struct {
@@ -114,10 +110,11 @@ func (d *daemon) run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			err := hl.w.Watch(ctx, watch.LoopOptions{
-				Schedule:   hl.cfg.Cron,
-				Jitter:     scheduleJitter,
-				RunAtStart: true,
-				OnRun:      func(r watch.RunReport) { d.ran(name, hl, r) },
+				Schedule:     hl.cfg.Cron,
+				Jitter:       hl.cfg.Jitter,
+				IgnoreEvents: !hl.cfg.WatchEvents,
+				RunAtStart:   true,
+				OnRun:        func(r watch.RunReport) { d.ran(name, hl, r) },
 			})
 			if err != nil {
 				errs <- fmt.Errorf("watcher %s: %w", name, err)

@@ -415,13 +415,3 @@ func unknownExpected(upper string) string {
 	}
 	return s
 }
-
-// quote quotes a name for a message without showing control characters.
-func quote(s string) string {
-	return `"` + strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s) + `"`
-}

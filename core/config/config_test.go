@@ -40,7 +40,7 @@ func writeFile(t *testing.T, name, content string, perm os.FileMode) string {
 }
 
 func localWatcher() Watcher {
-	return Watcher{Name: "local", Socket: DefaultSocket, Cron: DefaultCron, WatchByDefault: true}
+	return Watcher{Name: "local", Socket: DefaultSocket, Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -230,73 +230,73 @@ func TestLoadWatchers(t *testing.T) {
 		{
 			name: "socket",
 			env:  []string{"TIDEWATCH_WATCHER_LOCAL_SOCKET=/run/docker.sock"},
-			want: []Watcher{{Name: "local", Socket: "/run/docker.sock", Cron: DefaultCron, WatchByDefault: true}},
+			want: []Watcher{{Name: "local", Socket: "/run/docker.sock", Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "remote host with default port",
 			env:  []string{"TIDEWATCH_WATCHER_REMOTE_HOST=docker.example.com"},
-			want: []Watcher{{Name: "remote", Host: "docker.example.com", Port: 2375, Cron: DefaultCron, WatchByDefault: true}},
+			want: []Watcher{{Name: "remote", Host: "docker.example.com", Port: 2375, Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "remote host with port",
 			env:  []string{"TIDEWATCH_WATCHER_REMOTE_HOST=10.0.0.5", "TIDEWATCH_WATCHER_REMOTE_PORT=12375"},
-			want: []Watcher{{Name: "remote", Host: "10.0.0.5", Port: 12375, Cron: DefaultCron, WatchByDefault: true}},
+			want: []Watcher{{Name: "remote", Host: "10.0.0.5", Port: 12375, Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "ipv6 host in brackets",
 			env:  []string{"TIDEWATCH_WATCHER_V6_HOST=[fd00::1]"},
-			want: []Watcher{{Name: "v6", Host: "fd00::1", Port: 2375, Cron: DefaultCron, WatchByDefault: true}},
+			want: []Watcher{{Name: "v6", Host: "fd00::1", Port: 2375, Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "tls defaults port 2376",
 			env: []string{"TIDEWATCH_WATCHER_SECURE_HOST=docker.example.com", "TIDEWATCH_WATCHER_SECURE_CAFILE=" + ca,
 				"TIDEWATCH_WATCHER_SECURE_CERTFILE=" + cert, "TIDEWATCH_WATCHER_SECURE_KEYFILE=" + key},
-			want: []Watcher{{Name: "secure", Host: "docker.example.com", Port: 2376, CAFile: ca, CertFile: cert, KeyFile: key, Cron: DefaultCron, WatchByDefault: true}},
+			want: []Watcher{{Name: "secure", Host: "docker.example.com", Port: 2376, CAFile: ca, CertFile: cert, KeyFile: key, Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "ca file alone",
 			env:  []string{"TIDEWATCH_WATCHER_SECURE_HOST=h", "TIDEWATCH_WATCHER_SECURE_CAFILE=" + ca},
-			want: []Watcher{{Name: "secure", Host: "h", Port: 2376, CAFile: ca, Cron: DefaultCron, WatchByDefault: true}},
+			want: []Watcher{{Name: "secure", Host: "h", Port: 2376, CAFile: ca, Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "cron expression",
 			env:  []string{"TIDEWATCH_WATCHER_LOCAL_CRON=*/15 * * * *"},
-			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: "*/15 * * * *", WatchByDefault: true}},
+			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: "*/15 * * * *", WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "cron descriptor",
 			env:  []string{"TIDEWATCH_WATCHER_LOCAL_CRON=@every 30m"},
-			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: "@every 30m", WatchByDefault: true}},
+			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: "@every 30m", WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "cron with time zone",
 			env:  []string{"TIDEWATCH_WATCHER_LOCAL_CRON=CRON_TZ=UTC 0 6 * * *"},
-			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: "CRON_TZ=UTC 0 6 * * *", WatchByDefault: true}},
+			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: "CRON_TZ=UTC 0 6 * * *", WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "booleans",
 			env:  []string{"TIDEWATCH_WATCHER_LOCAL_WATCHBYDEFAULT=no", "TIDEWATCH_WATCHER_LOCAL_WATCHALL=YES"},
-			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: DefaultCron, WatchByDefault: false, WatchAll: true}},
+			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: DefaultCron, WatchByDefault: false, WatchAll: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "booleans as digits",
 			env:  []string{"TIDEWATCH_WATCHER_LOCAL_WATCHBYDEFAULT=0", "TIDEWATCH_WATCHER_LOCAL_WATCHALL=1"},
-			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: DefaultCron, WatchByDefault: false, WatchAll: true}},
+			want: []Watcher{{Name: "local", Socket: DefaultSocket, Cron: DefaultCron, WatchByDefault: false, WatchAll: true, WatchEvents: true, Jitter: DefaultJitter}},
 		},
 		{
 			name: "name with underscores and option words",
 			env:  []string{"TIDEWATCH_WATCHER_MY_HOST_SOCKET=/s.sock", "TIDEWATCH_WATCHER_PORT_HOST_PORT=2000", "TIDEWATCH_WATCHER_PORT_HOST_HOST=h"},
 			want: []Watcher{
-				{Name: "my_host", Socket: "/s.sock", Cron: DefaultCron, WatchByDefault: true},
-				{Name: "port_host", Host: "h", Port: 2000, Cron: DefaultCron, WatchByDefault: true},
+				{Name: "my_host", Socket: "/s.sock", Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter},
+				{Name: "port_host", Host: "h", Port: 2000, Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter},
 			},
 		},
 		{
 			name: "several sorted by name, case-insensitive",
 			env:  []string{"TIDEWATCH_WATCHER_Zeta_HOST=z", "TIDEWATCH_WATCHER_alpha_SOCKET=/a.sock"},
 			want: []Watcher{
-				{Name: "alpha", Socket: "/a.sock", Cron: DefaultCron, WatchByDefault: true},
-				{Name: "zeta", Host: "z", Port: 2375, Cron: DefaultCron, WatchByDefault: true},
+				{Name: "alpha", Socket: "/a.sock", Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter},
+				{Name: "zeta", Host: "z", Port: 2375, Cron: DefaultCron, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter},
 			},
 		},
 	}
@@ -455,9 +455,9 @@ func TestLoadErrors(t *testing.T) {
 		{"tls without host", []string{"TIDEWATCH_WATCHER_X_CAFILE=" + cert},
 			[]string{`TIDEWATCH_WATCHER_X_CAFILE="` + cert + `": set without TIDEWATCH_WATCHER_X_HOST; expected TLS files only with a remote HOST`}},
 		{"watcher option typo", []string{"TIDEWATCH_WATCHER_LOCAL_SOCKT=/s"},
-			[]string{`TIDEWATCH_WATCHER_LOCAL_SOCKT: unknown variable; expected TIDEWATCH_WATCHER_<name>_<option> with <option> one of SOCKET, HOST, PORT, CAFILE, CERTFILE, KEYFILE, CRON, WATCHBYDEFAULT, WATCHALL; did you mean TIDEWATCH_WATCHER_LOCAL_SOCKET?`}},
+			[]string{`TIDEWATCH_WATCHER_LOCAL_SOCKT: unknown variable; expected TIDEWATCH_WATCHER_<name>_<option> with <option> one of SOCKET, HOST, PORT, CAFILE, CERTFILE, KEYFILE, CRON, JITTER, WATCHBYDEFAULT, WATCHALL, WATCHEVENTS; did you mean TIDEWATCH_WATCHER_LOCAL_SOCKET?`}},
 		{"watcher without name", []string{"TIDEWATCH_WATCHER_SOCKET=/s"},
-			[]string{`TIDEWATCH_WATCHER_SOCKET: unknown variable; expected TIDEWATCH_WATCHER_<name>_<option> with <option> one of SOCKET, HOST, PORT, CAFILE, CERTFILE, KEYFILE, CRON, WATCHBYDEFAULT, WATCHALL`}},
+			[]string{`TIDEWATCH_WATCHER_SOCKET: unknown variable; expected TIDEWATCH_WATCHER_<name>_<option> with <option> one of SOCKET, HOST, PORT, CAFILE, CERTFILE, KEYFILE, CRON, JITTER, WATCHBYDEFAULT, WATCHALL, WATCHEVENTS`}},
 		{"watcher bad name", []string{"TIDEWATCH_WATCHER_MY-HOST_SOCKET=/s"},
 			[]string{`TIDEWATCH_WATCHER_MY-HOST_SOCKET: invalid watcher name "my-host"; expected letters and digits, in parts joined by single underscores`}},
 		{"store typo", []string{"TIDEWATCH_STOR_PATH=/x"},

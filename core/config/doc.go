@@ -53,9 +53,13 @@
 //	CERTFILE        PEM client certificate (TLS); needs KEYFILE
 //	KEYFILE         PEM client key (TLS); needs CERTFILE
 //	CRON            when to watch: 5 fields or a descriptor  default "0 * * * *" (robfig/cron standard parser:
-//	                "*/15 * * * *", "@hourly", "@daily", "@every 30m"; a "CRON_TZ=Europe/Paris " prefix sets the zone)
+//	                "*/15 * * * *", "@hourly", "@daily", "@every 30m"; a "CRON_TZ=Europe/Paris " prefix sets the zone);
+//	                one that never fires ("0 0 31 2 *") is refused; full runs start at least a minute apart
 //	WATCHBYDEFAULT  watch containers without a tidewatch.watch label   default true
 //	WATCHALL        also watch stopped and exited containers            default false
+//	JITTER          most random delay of a scheduled run: "30s", or milliseconds ("60000"); 0 for none, up to 24h
+//	                                                                    default 1m
+//	WATCHEVENTS     follow engine events: check started containers, reconcile after a restart   default true
 //
 // TLS files must be readable regular files, and HOST must be set with PORT
 // and the TLS files.

@@ -1,8 +1,9 @@
 package config
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/tidewatch/tidewatch/core"
 )
 
 // VarError is one problem with one environment variable. Load joins every
@@ -19,12 +20,14 @@ type VarError struct {
 	Expected string
 }
 
-// Error reads `VAR="value": problem; expected …`.
+// Error reads `VAR="value": problem; expected …`. The value is shown by
+// quote, so at most MaxQuoted bytes of it; the variable's name is cut the same way.
 func (e *VarError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Var)
+	b.WriteString(clip(e.Var))
 	if e.Value != "" {
-		fmt.Fprintf(&b, "=%q", e.Value)
+		b.WriteByte('=')
+		b.WriteString(quote(e.Value))
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Problem)
@@ -46,3 +49,15 @@ func (es *errs) add(name, value, problem, expected string) {
 func (es *errs) addSecret(name, problem, expected string) {
 	es.add(name, "", problem, expected)
 }
+
+// MaxQuoted is the most bytes of a value a configuration error shows: a
+// 100 KB TIDEWATCH_LOG_LEVEL is named, not echoed.
+const MaxQuoted = core.MaxQuoted
+
+// quote is how a configuration error shows a value or a name taken from
+// one: core.Quote.
+func quote(s string) string { return core.Quote(s) }
+
+// clip is how a configuration error shows text that is not quoted (a
+// variable's name, a parser's message that repeats the value): core.Clip.
+func clip(s string) string { return core.Clip(s) }

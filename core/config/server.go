@@ -338,7 +338,7 @@ func parseAllowedHosts(es *errs, key, value string) []string {
 	for _, f := range fields {
 		h := strings.ToLower(strings.TrimSuffix(f, "."))
 		if !validHost(h) || strings.HasPrefix(h, "[") {
-			es.add(key, "", "entry "+quote(clip(f))+" is not a host name", "host names or IP addresses without scheme or port, separated by commas")
+			es.add(key, "", "entry "+quote((f))+" is not a host name", "host names or IP addresses without scheme or port, separated by commas")
 			return nil
 		}
 		out = append(out, h)
@@ -352,14 +352,6 @@ func parseAllowedHosts(es *errs, key, value string) []string {
 		return nil
 	}
 	return out
-}
-
-// clip shortens a value quoted in a message.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // serverListValue returns the list a variable holds, read from its file for a _FILE variant.
@@ -559,12 +551,12 @@ func parseScope(scope string) ([]DeployTarget, string) {
 	for _, c := range clauses {
 		kind, list, ok := strings.Cut(c, "=")
 		if !ok || kind != "deploy" {
-			return nil, "unknown scope " + quote(clip(c))
+			return nil, "unknown scope " + quote((c))
 		}
 		for _, item := range strings.Split(list, ",") {
 			project, service, hasService := strings.Cut(item, "/")
 			if !composeName.MatchString(project) || hasService && !composeName.MatchString(service) {
-				return nil, "deploy target " + quote(clip(item)) + " is not a compose project or project/service"
+				return nil, "deploy target " + quote((item)) + " is not a compose project or project/service"
 			}
 			out = append(out, DeployTarget{Project: project, Service: service})
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 )
@@ -83,7 +84,7 @@ func normalizeRegistryURL(s string) (string, string) {
 	u := strings.TrimSpace(s)
 	if scheme, rest, ok := strings.Cut(u, "://"); ok {
 		if !strings.EqualFold(scheme, "https") {
-			return "", fmt.Sprintf("scheme %q is not supported", scheme)
+			return "", "scheme " + quote(scheme) + " is not supported"
 		}
 		u = rest
 	}
@@ -95,7 +96,7 @@ func normalizeRegistryURL(s string) (string, string) {
 	if h, p, err := net.SplitHostPort(u); err == nil {
 		host, port = h, p
 		if _, ok := parsePort(port); !ok {
-			return "", fmt.Sprintf("port %q is not a port number", port)
+			return "", "port " + quote(port) + " is not a port number"
 		}
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
@@ -113,18 +114,25 @@ func normalizeRegistryURL(s string) (string, string) {
 }
 
 // validateCron parses a cron expression with the standard five-field parser,
-// descriptors included. It returns the parser's complaint, or "".
-func validateCron(spec string) (problem string) {
+// descriptors included, and checks that it fires: robfig/cron accepts dates
+// that never come ("0 0 31 2 *", February 31st), whose next time is the zero
+// time. It returns the problem and what was expected, or "", "".
+func validateCron(spec string) (problem, expected string) {
+	const want = `5 fields like "0 * * * *" or a descriptor like "@hourly"`
 	// robfig/cron panics on some malformed time-zone prefixes ("TZ=UTC" alone).
 	defer func() {
 		if r := recover(); r != nil {
-			problem = "malformed expression"
+			problem, expected = "not a cron expression (malformed expression)", want
 		}
 	}()
-	if _, err := cron.ParseStandard(spec); err != nil {
-		return err.Error()
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return "not a cron expression (" + clip(err.Error()) + ")", want
 	}
-	return ""
+	if sched.Next(time.Now()).IsZero() {
+		return "never fires (no such date in the next five years, like February 31st)", "a schedule with dates that exist, like " + `"0 0 28 2 *"`
+	}
+	return "", ""
 }
 
 // checkReadableFile reports why path is not a readable regular file, or "".

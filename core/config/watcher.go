@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Defaults of a watcher.
@@ -19,10 +20,15 @@ const (
 	DefaultCron = "0 * * * *"
 	// DefaultWatcher is the name of the watcher used when none is configured.
 	DefaultWatcher = "local"
+	// DefaultJitter is the most a scheduled run is delayed at random, so
+	// that many instances do not ask a registry at the same second.
+	DefaultJitter = time.Minute
+	// MaxJitter bounds JITTER.
+	MaxJitter = 24 * time.Hour
 )
 
 // Watcher options, as they end a TIDEWATCH_WATCHER_<name>_<option> variable.
-var watcherOptions = []string{"SOCKET", "HOST", "PORT", "CAFILE", "CERTFILE", "KEYFILE", "CRON", "WATCHBYDEFAULT", "WATCHALL"}
+var watcherOptions = []string{"SOCKET", "HOST", "PORT", "CAFILE", "CERTFILE", "KEYFILE", "CRON", "JITTER", "WATCHBYDEFAULT", "WATCHALL", "WATCHEVENTS"}
 
 // Watcher is one Docker host to watch, configured by the variables
 // TIDEWATCH_WATCHER_<name>_<option>.
@@ -51,17 +57,26 @@ type Watcher struct {
 	WatchByDefault bool
 	// WatchAll also watches stopped and exited containers (WATCHALL); default false.
 	WatchAll bool
+	// Jitter is the most each scheduled run is delayed at random (JITTER: a
+	// Go duration like "30s", or a number of milliseconds as What's Up Docker
+	// reads it); default DefaultJitter, 0 for none, at most MaxJitter.
+	Jitter time.Duration
+	// WatchEvents follows the engine's events (WATCHEVENTS): a container is
+	// checked within seconds of starting, and a full run reconciles after the
+	// engine comes back; default true. With false, only the schedule runs checks.
+	WatchEvents bool
 }
 
 // newWatcher returns a watcher named name holding the defaults that do not
 // depend on other options.
 func newWatcher(name string) Watcher {
-	return Watcher{Name: name, WatchByDefault: true}
+	return Watcher{Name: name, WatchByDefault: true, WatchEvents: true, Jitter: DefaultJitter}
 }
 
 // SetDefaults fills the options left empty: the socket when no host is set,
-// the port when one is, and the schedule. WatchByDefault is not touched,
-// since false is a value a user sets; Load starts from true.
+// the port when one is, and the schedule. WatchByDefault, WatchEvents and
+// Jitter are not touched, since false and 0 are values a user sets; Load
+// starts from true, true and DefaultJitter.
 func (w *Watcher) SetDefaults() {
 	if w.Host == "" && w.Socket == "" {
 		w.Socket = DefaultSocket
@@ -146,8 +161,11 @@ func (w Watcher) validate(set func(variable string) bool) error {
 	if w.KeyFile != "" && w.CertFile == "" {
 		es.add(w.variable("KEYFILE"), w.KeyFile, "set without "+w.variable("CERTFILE"), "CERTFILE and KEYFILE together")
 	}
-	if p := validateCron(w.Cron); p != "" {
-		es.add(w.variable("CRON"), w.Cron, "not a cron expression ("+p+")", `5 fields like "0 * * * *" or a descriptor like "@hourly"`)
+	if p, want := validateCron(w.Cron); p != "" {
+		es.add(w.variable("CRON"), w.Cron, p, want)
+	}
+	if w.Jitter < 0 || w.Jitter > MaxJitter {
+		es.add(w.variable("JITTER"), w.Jitter.String(), "out of range", jitterExpected)
 	}
 	return errors.Join(es...)
 }
@@ -174,16 +192,45 @@ func (w *Watcher) set(es *errs, variable, option, value string) {
 		w.KeyFile = value
 	case "CRON":
 		w.Cron = value
-	case "WATCHBYDEFAULT", "WATCHALL":
+	case "JITTER":
+		d, ok := parseJitter(value)
+		if !ok {
+			es.add(variable, value, "not a jitter", jitterExpected)
+			return
+		}
+		w.Jitter = d
+	case "WATCHBYDEFAULT", "WATCHALL", "WATCHEVENTS":
 		b, ok := parseBool(value)
 		if !ok {
 			es.add(variable, value, "not a boolean", "true or false")
 			return
 		}
-		if option == "WATCHALL" {
+		switch option {
+		case "WATCHALL":
 			w.WatchAll = b
-		} else {
+		case "WATCHEVENTS":
+			w.WatchEvents = b
+		default:
 			w.WatchByDefault = b
 		}
 	}
+}
+
+// jitterExpected says what JITTER takes.
+const jitterExpected = `a duration from 0 to 24h like "30s" or "2m", or a number of milliseconds like 60000; 0 for none`
+
+// parseJitter reads JITTER: a Go duration ("30s", "0") or, as What's Up
+// Docker reads it, a whole number of milliseconds ("60000").
+func parseJitter(s string) (time.Duration, bool) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms < 0 || ms > MaxJitter.Milliseconds() {
+			return 0, false
+		}
+		d = time.Duration(ms) * time.Millisecond
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, false
+	}
+	return d, d >= 0 && d <= MaxJitter
 }

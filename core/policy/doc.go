@@ -60,12 +60,26 @@
 //
 // A prerelease is offered only to a container that runs a prerelease.
 //
+// Semver and the shape rules may disagree on what a tag is; the rule that
+// keeps the running tag's shape wins. Semver reads "1.2.3-alpine", "1.2.3-1"
+// and "1.2.3-ls100" as prereleases and would offer "1.2.4" for them; here
+// they are variants, offered only "1.2.4-alpine", "1.2.3-2", "1.2.3-ls101"
+// (numbers compared as numbers, where semver would put "ls99" above
+// "ls100"). Semver strips a "v" and pads "1.2" to 1.2.0; here the prefix and
+// the number of parts stay.
+//
 // # Order
 //
 // Versions compare numerically, never lexically ("1.10" > "1.9", numbers of
 // any length): first the numeric parts one by one; then the prerelease (a
-// release is newer than its prereleases; two prereleases compare by word
-// rank, then by their numbers: "rc2" > "rc1" > "rc" > "beta.10" > "beta.2");
+// release is newer than its prereleases). Two prereleases of semver-shaped
+// tags (three numeric parts and no variant: "1.2.3-rc.1", Tag.SemverShaped)
+// compare as the semver spec and github.com/Masterminds/semver/v3 say:
+// identifier by identifier (split at '.'), numbers as numbers and below
+// words, words in ASCII order: "rc.10" > "rc.2" > "rc" > "dev" > "beta.11" >
+// "beta.2", and "rc9" > "rc10" (one word each; semver projects write
+// "rc.10"). Other prereleases compare by word rank, then by their numbers:
+// "1.25-rc10" > "1.25-rc2" > "1.25-rc" > "1.25-beta" > "1.25-dev";
 // then the numbers of the variant, in order ("-ls100" > "-ls45",
 // "-alpine3.20" > "-alpine3.19"), hash segments aside: two tags that differ
 // only by a hash are equal versions, so neither is offered for the other. Only strictly newer versions are offered.
@@ -95,6 +109,14 @@
 //     replaced, before parsing, by the replacement with $1, ${1} or ${name}
 //     filled from the match; other tags are kept as they are. The candidate
 //     returned is the tag as written, not its transformed form.
+//   - tidewatch.tag.constraint (default: none): a semver range in
+//     github.com/Masterminds/semver/v3's syntax ("~1.4", "^2", ">=2.0, <3",
+//     "1.2 - 1.4", "1.2.x || 2.x"); only candidates inside it are offered.
+//     A candidate is read as a semver by the shape rules (see InConstraint):
+//     its first three numeric parts, its prerelease, not its variant, so
+//     "1.4.5-alpine" is inside "~1.4". As in that library, a prerelease is
+//     inside only a range that names one (">=2.0.0-0"). A bad range is the
+//     container's error, naming the label.
 //   - tidewatch.watch.digest (default: auto): "true" watches the running
 //     tag's digest always, "false" never; unset, only for tags that are not
 //     versions.

@@ -79,6 +79,9 @@ func eligible(cur Tag, raw string, p Policy) (Tag, bool) {
 	if p.Include != nil && !p.Include.MatchString(raw) || p.Exclude != nil && p.Exclude.MatchString(raw) {
 		return Tag{}, false
 	}
+	if p.Constraint != nil && !InConstraint(p.Constraint, t) {
+		return Tag{}, false
+	}
 	return t, true
 }
 
@@ -97,11 +100,14 @@ func FuzzSelect(f *testing.F) {
 	f.Add("2024.01.02", "2024.02.01,2025.01.01,20250101,1.2.4", uint64(12))
 	f.Add("v0.4.0-12-g3c5d9a1", "v0.4.0-14-g0a1b2c3,v0.4.0-14", uint64(13))
 	f.Add("1.0-cafe", "1.1-beef,1.1-abc1234,1.1-cafe", uint64(14))
+	f.Add("2.0.0-rc.1", "2.0.0-rc.2,2.0.0-rc10,2.0.0-rc9,2.0.0-rc_3,2.1.0,3.0.0", uint64(4))
+	f.Add("2.0.0-rc9", "2.0.0-rc10,2.0.0-dev,2.0.0-RC9,2.0.0-rc.9", uint64(5))
 	policies := []Policy{
 		{},
 		{Exclude: regexp.MustCompile(`rc|alpine`)},
 		{Include: regexp.MustCompile(`^v?1\.`)},
 		{Transform: &Transform{re: regexp.MustCompile(`^(\d+)\.(\d+)-(\d+)$`), repl: "$1.$2.$3"}},
+		{Constraint: mustConstraint(f, "~1.2 || >=2.0.0-0, <3")},
 	}
 	f.Fuzz(func(t *testing.T, current, list string, seed uint64) {
 		tags := strings.Split(list, ",")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/tidewatch/tidewatch/core"
 )
 
@@ -24,6 +26,11 @@ type Policy struct {
 	// Transform, from tidewatch.tag.transform, rewrites every tag (the running
 	// one and the candidates) before it is parsed and compared. Nil: none.
 	Transform *Transform
+	// Constraint, from tidewatch.tag.constraint, is a semver range
+	// (Masterminds/semver syntax: "~1.4", "^2", ">=2.0, <3", "1.2.x || 2.x")
+	// a candidate, read as a version after the transform, must be inside.
+	// Nil: every version. See Select for how a tag is read as a semver.
+	Constraint *semver.Constraints
 	// Digest, from tidewatch.watch.digest, says when the running tag's digest
 	// is watched. Default DigestAuto.
 	Digest DigestMode
@@ -88,8 +95,8 @@ func (e *LabelError) Error() string {
 func (e *LabelError) Unwrap() error { return e.Err }
 
 // FromLabels reads a container's policy from its labels (core.LabelTagInclude,
-// core.LabelTagExclude, core.LabelTagTransform, core.LabelWatchDigest,
-// core.LabelLinkTemplate). A label that is absent or empty keeps its default.
+// core.LabelTagExclude, core.LabelTagTransform, core.LabelTagConstraint,
+// core.LabelWatchDigest, core.LabelLinkTemplate). A label that is absent or empty keeps its default.
 // Every bad label is reported at once, as *LabelError values joined with
 // errors.Join; the Policy returned alongside holds the labels that were good,
 // so a caller that goes on with it must still show the error.
@@ -127,6 +134,13 @@ func FromLabels(labels map[string]string) (Policy, error) {
 		}
 		p.Transform = t
 	}
+	if v := strings.TrimSpace(labels[core.LabelTagConstraint]); v != "" {
+		c, err := ParseConstraint(v)
+		if err != nil {
+			bad(core.LabelTagConstraint, labels[core.LabelTagConstraint], "invalid constraint", constraintForm, err)
+		}
+		p.Constraint = c
+	}
 	if v := strings.TrimSpace(labels[core.LabelWatchDigest]); v != "" {
 		on, err := strconv.ParseBool(v)
 		switch {
@@ -147,6 +161,22 @@ func FromLabels(labels map[string]string) (Policy, error) {
 		p.Link = t
 	}
 	return p, errors.Join(errs...)
+}
+
+// constraintForm is what tidewatch.tag.constraint expects.
+const constraintForm = `a semver range like "~1.4", "^2", ">=2.0, <3" or "1.2.x || 2.x"`
+
+// ParseConstraint reads a semver range with github.com/Masterminds/semver/v3
+// ("~1.4", "^2", ">=2.0, <3", "1.2 - 1.4", "1.2.x || 2.x"; at most
+// semver.MaxConstraintLen bytes). Any failure of the library, a panic
+// included, is an error: a label never stops a watch run.
+func ParseConstraint(s string) (c *semver.Constraints, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("the semver library failed on it: %v", r)
+		}
+	}()
+	return semver.NewConstraint(s)
 }
 
 // transformForm is what tidewatch.tag.transform expects.

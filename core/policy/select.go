@@ -1,6 +1,13 @@
 package policy
 
-import "github.com/tidewatch/tidewatch/core"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/tidewatch/tidewatch/core"
+)
 
 // Selection is what Select found for one container.
 type Selection struct {
@@ -16,8 +23,9 @@ type Selection struct {
 // Select picks, among tags, the newest one that may replace current under p.
 // A tag is a candidate when, after p.Transform, it parses as a version of the
 // same shape as current (see Tag.SameShape), it is not a prerelease unless
-// current is one, it is strictly newer than current (see Compare), and, as
-// written, it matches p.Include and does not match p.Exclude. Among equal
+// current is one, it is strictly newer than current (see Compare), as
+// written it matches p.Include and does not match p.Exclude, and, read as a
+// semver (see InConstraint), it is inside p.Constraint. Among equal
 // versions ("1.2" and "1.02") the shortest tag wins, then the one first in
 // byte order, so the result does not depend on the order of tags.
 func Select(current string, tags []string, p Policy) Selection {
@@ -47,8 +55,12 @@ func Select(current string, tags []string, p Policy) Selection {
 				continue
 			}
 		}
-		// The regular expressions cost the most: they run last, on tags that would win.
+		// The regular expressions and the constraint cost the most: they run
+		// last, on tags that would win.
 		if p.Include != nil && !p.Include.MatchString(raw) || p.Exclude != nil && p.Exclude.MatchString(raw) {
+			continue
+		}
+		if p.Constraint != nil && !InConstraint(p.Constraint, t) {
 			continue
 		}
 		best, bestRaw, found = t, raw, true
@@ -57,6 +69,31 @@ func Select(current string, tags []string, p Policy) Selection {
 		return Selection{Versioned: true}
 	}
 	return Selection{Candidate: bestRaw, Kind: Kind(cur, best), Versioned: true}
+}
+
+// InConstraint reports whether t, read as a semver, is inside c. The shape
+// rules say what the version is: its first three numeric parts are major,
+// minor and patch (missing ones are 0, later ones are left out: "1.25" is
+// 1.25.0, "1.2.3.4" is 1.2.3, "20240102" is 20240102.0.0), its prerelease
+// is the prerelease the shape rules find ("2.0.0-rc1-alpine" is 2.0.0-rc1),
+// and its variant does not count ("1.4.2-alpine" is 1.4.2, inside "~1.4",
+// where semver alone would read "-alpine" as a prerelease and leave it out).
+// As Masterminds/semver reads a range, a prerelease is inside only a range
+// that names a prerelease (">=2.0.0-0"). A part too large for a uint64 is
+// outside every range.
+func InConstraint(c *semver.Constraints, t Tag) bool {
+	var n [3]uint64
+	rest := t.Release
+	for i := 0; i < 3 && rest != ""; i++ {
+		var part string
+		part, rest, _ = strings.Cut(rest, ".")
+		v, err := strconv.ParseUint(part, 10, 64)
+		if err != nil {
+			return false
+		}
+		n[i] = v
+	}
+	return c.Check(semver.New(n[0], n[1], n[2], t.Prerelease, ""))
 }
 
 // shorterOrFirst breaks a tie between two tags of equal versions.

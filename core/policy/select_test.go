@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -162,9 +163,15 @@ func TestSelect(t *testing.T) {
 		},
 		{
 			name:    "equal versions of equal length pick the first in byte order",
-			current: "2.0.0-rc1",
-			tags:    []string{"2.0.0-rc02", "2.0.0-RC02"},
-			want:    Selection{Candidate: "2.0.0-RC02", Kind: core.KindPrerelease, Versioned: true},
+			current: "2.0-rc1",
+			tags:    []string{"2.0-rc02", "2.0-RC02"},
+			want:    Selection{Candidate: "2.0-RC02", Kind: core.KindPrerelease, Versioned: true},
+		},
+		{
+			name:    "equal semver prereleases pick the first in byte order",
+			current: "2.0.0-rc.1",
+			tags:    []string{"2.0.0-rc_2", "2.0.0-rc.2"},
+			want:    Selection{Candidate: "2.0.0-rc.2", Kind: core.KindPrerelease, Versioned: true},
 		},
 		{
 			name:    "latest is not versioned",
@@ -483,14 +490,18 @@ func BenchmarkSelect(b *testing.B) {
 			tr, _ := ParseTransform(`^(\d+)\.(\d+)\.(\d+)-alpine$ => $1.$2.$3`)
 			return tr
 		}()},
+		"constraint":  {Constraint: mustConstraint(b, ">=1.10, <1.15")},
+		"prereleases": {},
 	}
-	for _, name := range []string{"default", "include", "transform"} {
+	current := map[string]string{"prereleases": "1.19.0-rc1"}
+	for _, name := range []string{"default", "include", "transform", "constraint", "prereleases"} {
 		p := policies[name]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if s := Select("1.5.3-alpine", tags, p); s.Candidate == "" && name != "transform" {
-					b.Fatalf("Select(1.5.3-alpine, nginx tags) found no candidate")
+				cur := cmp.Or(current[name], "1.5.3-alpine")
+				if s := Select(cur, tags, p); s.Candidate == "" && name != "transform" {
+					b.Fatalf("Select(%s, nginx tags) found no candidate", cur)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(tags))*1000, "ns/1000tags")

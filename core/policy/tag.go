@@ -213,10 +213,16 @@ func (t Tag) SameShape(u Tag) bool {
 // Compare orders two tags of the same shape by version: -1 when a is older
 // than b, 0 when they are equal versions ("1.2" and "1.02"), +1 when a is
 // newer. It compares the numeric parts one by one as numbers, then the
-// prerelease (a release is newer than any of its prereleases; prereleases by
-// word rank, then their numbers), then the numbers of the variant
-// ("-ls100" > "-ls45"), hash segments aside. Tags of different shapes get a
-// consistent but meaningless order.
+// prerelease (a release is newer than any of its prereleases), then the
+// numbers of the variant ("-ls100" > "-ls45"), hash segments aside.
+//
+// Two prereleases of semver-shaped tags (Tag.SemverShaped: "1.2.3-rc.1")
+// compare as the semver spec (and github.com/Masterminds/semver/v3) says:
+// identifier by identifier, numbers as numbers and below words, words in
+// ASCII order, so "beta.11" > "beta.2", "rc" > "dev" > "beta" and "rc9" >
+// "rc10". Other prereleases compare by word rank, then their numbers
+// ("1.25-rc10" > "1.25-rc9", "-beta" > "-dev"). Tags of different shapes
+// get a consistent but meaningless order.
 func Compare(a, b Tag) int {
 	if c := compareRuns(a.Release, b.Release); c != 0 {
 		return c
@@ -226,6 +232,10 @@ func Compare(a, b Tag) int {
 		return 1
 	case a.Prerelease != "" && b.Prerelease == "":
 		return -1
+	case a.Prerelease != "" && a.SemverShaped() && b.SemverShaped():
+		if c := compareSemverPre(a.Prerelease, b.Prerelease); c != 0 {
+			return c
+		}
 	case a.Prerelease != "":
 		wa, wb := leadingLetters(a.Prerelease), leadingLetters(b.Prerelease)
 		if ra, rb := preRank(wa), preRank(wb); ra != rb {
@@ -236,6 +246,61 @@ func Compare(a, b Tag) int {
 		}
 	}
 	return compareVariants(a.Variant, b.Variant)
+}
+
+// SemverShaped reports whether t has the shape of a semantic version:
+// exactly three numeric parts and no variant, so that its whole suffix is a
+// prerelease ("1.2.3", "v1.2.3-rc.1", "2.0.0-beta.2"). Being a matter of
+// shape, it is the same for every tag that may replace t. Semver would read
+// "1.2.3-alpine" as a prerelease; the shape rules read "-alpine" as a
+// variant, so that tag is not semver-shaped and keeps the shape rules' order.
+// A prerelease spelled "+rc1" or "_rc1", which semver would not read as one,
+// has the same shape as "-rc1" and is ordered with it by the same rule.
+func (t Tag) SemverShaped() bool { return t.parts == 3 && t.Variant == "" }
+
+// compareSemverPre compares two prereleases by the semver spec: identifiers
+// split at '.' (and at '_' and '+', which a semver tag cannot hold, so that
+// "rc_1" reads as "rc.1"), compared in turn: digits-only identifiers as
+// numbers and below the others, the others byte by byte; a list that runs
+// out first is the smaller. It does not allocate.
+func compareSemverPre(a, b string) int {
+	i, j := 0, 0
+	for {
+		switch {
+		case i > len(a) && j > len(b):
+			return 0
+		case i > len(a):
+			return -1
+		case j > len(b):
+			return 1
+		}
+		ei, ej := i+identEnd(a[i:]), j+identEnd(b[j:])
+		x, y := a[i:ei], b[j:ej]
+		switch dx, dy := allDigits(x), allDigits(y); {
+		case dx && dy:
+			if c := cmpNum(x, y); c != 0 {
+				return c
+			}
+		case dx:
+			return -1
+		case dy:
+			return 1
+		default:
+			if c := strings.Compare(x, y); c != 0 {
+				return c
+			}
+		}
+		i, j = ei+1, ej+1
+	}
+}
+
+// identEnd returns the index of the first '.', '_' or '+' in s, len(s) when none.
+func identEnd(s string) int {
+	i := 0
+	for i < len(s) && s[i] != '.' && s[i] != '_' && s[i] != '+' {
+		i++
+	}
+	return i
 }
 
 // Kind says how far to is from from, two tags of the same shape with to newer:

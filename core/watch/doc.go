@@ -7,7 +7,9 @@
 // Watch runs a full check on a schedule and, between runs, checks a single
 // container within seconds of the engine starting it. When the engine's
 // event stream breaks (the engine restarted), Watch reconnects with backoff
-// and runs a full check to reconcile what it missed.
+// and runs a full check to reconcile what it missed. Whatever asks for a full
+// run, it starts at least LoopOptions.MinGap (default one minute) after the
+// previous one ended, and a schedule that never fires is refused.
 //
 // Defaults: 16 repositories checked at once per run (the registries client
 // limits requests per registry on its own); containers are watched unless

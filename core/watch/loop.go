@@ -21,14 +21,31 @@ type LoopOptions struct {
 	Jitter time.Duration
 	// RunAtStart runs a full check when Watch starts. Default false in the zero value.
 	RunAtStart bool
+	// IgnoreEvents does not follow the engine's events: no container is
+	// checked when it starts, and no full run follows the engine's return;
+	// only the schedule (and RunAtStart) runs checks. Default false: events
+	// are followed (config's WATCHEVENTS=true).
+	IgnoreEvents bool
 	// Debounce waits this long after a container starts before checking it,
 	// so that a burst of starts (compose up) is checked once each. Default 500ms.
 	Debounce time.Duration
 	// MaxBackoff caps the wait between reconnections to the engine. Default 30s.
 	MaxBackoff time.Duration
+	// MinGap is the least time from the end of one full run to the start of
+	// the next, whatever asks for it (the schedule, a reconnection, the
+	// start), so that no schedule makes a watcher hammer its engine and
+	// registries. A run due sooner waits. Default DefaultMinGap.
+	MinGap time.Duration
 	// OnRun, when set, is called after each full or single-container run (for metrics and tests).
 	OnRun func(RunReport)
+
+	schedule cron.Schedule // in place of Schedule, for tests of schedules no expression writes
 }
+
+// DefaultMinGap is LoopOptions.MinGap's default: one minute, the finest step
+// of a five-field cron expression, so that only a descriptor such as
+// "@every 10s" is slowed down by it.
+const DefaultMinGap = time.Minute
 
 // RunReport describes one run of Watch.
 type RunReport struct {
@@ -44,10 +61,13 @@ type RunReport struct {
 	Start time.Time
 }
 
-// Watch runs full checks on the schedule and checks each newly started
-// container within seconds, until ctx ends. When the engine's event stream
-// breaks, it reconnects with backoff and runs a full check to reconcile.
-// It returns nil when ctx ends, or an error for a bad schedule.
+// Watch runs full checks on the schedule and, unless o.IgnoreEvents, checks
+// each newly started container within seconds, until ctx ends. When the
+// engine's event stream breaks, it reconnects with backoff and runs a full
+// check to reconcile.
+// Full runs are at least o.MinGap apart.
+// It returns nil when ctx ends, or an error for a bad schedule: one that does
+// not parse, or that never fires ("0 0 31 2 *", February 31st).
 func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 	if o.Schedule == "" {
 		o.Schedule = "0 * * * *"
@@ -58,102 +78,198 @@ func (w *Watcher) Watch(ctx context.Context, o LoopOptions) error {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 30 * time.Second
 	}
-	sched, err := cron.ParseStandard(o.Schedule)
-	if err != nil {
-		return fmt.Errorf("parsing schedule %q of %s: %w", o.Schedule, w.opts.Host, err)
+	if o.MinGap <= 0 {
+		o.MinGap = DefaultMinGap
 	}
-	report := func(r RunReport) {
-		if r.Err != nil {
-			w.log.Error("run failed", "reason", r.Reason, "error", r.Err)
-		}
-		if o.OnRun != nil {
-			o.OnRun(r)
+	sched := o.schedule
+	if sched == nil {
+		var err error
+		if sched, err = cron.ParseStandard(o.Schedule); err != nil {
+			return fmt.Errorf("parsing schedule %q of %s: %w", o.Schedule, w.opts.Host, err)
 		}
 	}
-	full := func(reason string) {
-		start := time.Now()
-		checks, err := w.Run(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err, Start: start})
+	first := sched.Next(time.Now())
+	if first.IsZero() {
+		return fmt.Errorf("schedule %q of %s: %w", o.Schedule, w.opts.Host, ErrNeverFires)
 	}
-
-	fullRuns := make(chan string, 1)
-	requestFull := func(reason string) {
-		select {
-		case fullRuns <- reason:
-		default: // one is already queued
-		}
+	if gap := sched.Next(first).Sub(first); gap < o.MinGap {
+		w.log.Warn("schedule fires more often than full runs may start; they start at least min_gap apart",
+			"schedule", o.Schedule, "min_gap", o.MinGap.String())
+	}
+	l := &loop{
+		w:        w,
+		o:        o,
+		sched:    sched,
+		fullRuns: make(chan string, 1),
+		started:  make(chan string, 64),
+		pending:  map[string]time.Time{},
 	}
 	if o.RunAtStart {
-		requestFull("start")
+		l.requestFull("start")
 	}
+	if !o.IgnoreEvents {
+		go w.follow(ctx, o, l.started, l.requestFull)
+	}
+	if err := l.run(ctx); err != nil {
+		return fmt.Errorf("schedule %q of %s: %w", o.Schedule, w.opts.Host, err)
+	}
+	return nil
+}
 
-	started := make(chan string, 64)
-	go w.follow(ctx, o, started, requestFull)
+// ErrNeverFires is Watch's error for a schedule with no next time.
+var ErrNeverFires = errors.New("the schedule never fires")
 
-	pending := map[string]time.Time{} // container ID → when to check it
-	var next time.Time                // the next scheduled full run, jitter included
+// loop is the state of one Watch: when the next scheduled run is due, the
+// full runs asked for, and the started containers waiting to be checked.
+type loop struct {
+	w     *Watcher
+	o     LoopOptions
+	sched cron.Schedule
+
+	fullRuns chan string          // reasons of full runs asked for; one is kept
+	started  chan string          // IDs of containers the engine started
+	pending  map[string]time.Time // container ID → when to check it
+	next     time.Time            // the next scheduled full run, jitter included; zero: to compute
+	asked    string               // the reason of a full run asked for and not yet run; "" when none
+	lastEnd  time.Time            // when the last full run ended; zero before the first
+}
+
+// run serves the loop until ctx ends: full runs when asked for or due, at
+// least MinGap apart, and the started containers once their debounce has
+// passed. It returns an error when the schedule has no next time.
+func (l *loop) run(ctx context.Context) error {
 	for {
-		if next.IsZero() {
-			next = sched.Next(time.Now())
-			if o.Jitter > 0 {
-				next = next.Add(rand.N(o.Jitter))
+		if l.next.IsZero() {
+			next := l.sched.Next(time.Now())
+			if next.IsZero() {
+				return ErrNeverFires
 			}
-		}
-		var soonest time.Time
-		for _, at := range pending {
-			if soonest.IsZero() || at.Before(soonest) {
-				soonest = at
+			if l.o.Jitter > 0 {
+				next = next.Add(rand.N(l.o.Jitter))
 			}
+			l.next = next
 		}
-		wake := next
-		if !soonest.IsZero() && soonest.Before(wake) {
-			wake = soonest
+		now := time.Now()
+		if reason := l.fullDue(now); reason != "" {
+			if !now.Before(l.next) {
+				l.next = time.Time{} // this run covers the scheduled one that is due
+			}
+			l.asked = ""
+			clear(l.pending) // a full run covers them
+			l.full(ctx, reason)
+			continue
 		}
-		timer := time.NewTimer(time.Until(wake))
+		if !l.checkDue(ctx, now) {
+			return nil
+		}
+		timer := time.NewTimer(time.Until(l.wake(now)))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
-		case reason := <-fullRuns:
+		case reason := <-l.fullRuns:
 			timer.Stop()
-			clear(pending) // a full run covers them
-			full(reason)
-		case id := <-started:
+			if l.asked == "" {
+				l.asked = reason
+			}
+		case id := <-l.started:
 			timer.Stop()
-			if _, ok := pending[id]; !ok {
-				pending[id] = time.Now().Add(o.Debounce)
+			if _, ok := l.pending[id]; !ok {
+				l.pending[id] = time.Now().Add(l.o.Debounce)
 			}
 		case <-timer.C:
-			now := time.Now()
-			if !now.Before(next) {
-				next = time.Time{}
-				clear(pending)
-				full("schedule")
-				continue
-			}
-			for id, at := range pending {
-				if at.After(now) {
-					continue
-				}
-				delete(pending, id)
-				start := time.Now()
-				check, watched, err := w.RunContainer(ctx, id)
-				if errors.Is(err, core.ErrNotFound) || (!watched && err == nil) {
-					continue // gone again, or not ours to watch
-				}
-				if ctx.Err() != nil {
-					return nil
-				}
-				r := RunReport{Reason: "event", Err: err, Start: start}
-				if watched {
-					r.Checks = []core.Check{check}
-				}
-				report(r)
-			}
 		}
+	}
+}
+
+// fullDue returns why a full run should start at now ("schedule", or the
+// reason it was asked for), or "" when none should: none is due, or the last
+// one ended less than MinGap ago.
+func (l *loop) fullDue(now time.Time) string {
+	if !l.lastEnd.IsZero() && now.Before(l.lastEnd.Add(l.o.MinGap)) {
+		return ""
+	}
+	if l.asked != "" {
+		return l.asked
+	}
+	if !now.Before(l.next) {
+		return "schedule"
+	}
+	return ""
+}
+
+// wake returns when the loop has something to do: the next full run (asked
+// for or scheduled, not before MinGap has passed since the last one), or a
+// pending container's check if that comes first.
+func (l *loop) wake(now time.Time) time.Time {
+	wake := l.next
+	if l.asked != "" {
+		wake = now
+	}
+	if !l.lastEnd.IsZero() {
+		if earliest := l.lastEnd.Add(l.o.MinGap); wake.Before(earliest) {
+			wake = earliest
+		}
+	}
+	for _, at := range l.pending {
+		if at.Before(wake) {
+			wake = at
+		}
+	}
+	return wake
+}
+
+// requestFull asks for a full run; a run already asked for covers it.
+func (l *loop) requestFull(reason string) {
+	select {
+	case l.fullRuns <- reason:
+	default: // one is already queued
+	}
+}
+
+// full runs a full check and reports it, unless ctx ended meanwhile.
+func (l *loop) full(ctx context.Context, reason string) {
+	start := time.Now()
+	checks, err := l.w.Run(ctx)
+	l.lastEnd = time.Now()
+	if ctx.Err() != nil {
+		return
+	}
+	l.report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err, Start: start})
+}
+
+// checkDue checks each pending container whose debounce had passed at now.
+// It reports false when ctx ended meanwhile.
+func (l *loop) checkDue(ctx context.Context, now time.Time) bool {
+	for id, at := range l.pending {
+		if at.After(now) {
+			continue
+		}
+		delete(l.pending, id)
+		start := time.Now()
+		check, watched, err := l.w.RunContainer(ctx, id)
+		if errors.Is(err, core.ErrNotFound) || (!watched && err == nil) {
+			continue // gone again, or not ours to watch
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r := RunReport{Reason: "event", Err: err, Start: start}
+		if watched {
+			r.Checks = []core.Check{check}
+		}
+		l.report(r)
+	}
+	return true
+}
+
+// report logs a failed run and hands every run to OnRun.
+func (l *loop) report(r RunReport) {
+	if r.Err != nil {
+		l.w.log.Error("run failed", "reason", r.Reason, "error", r.Err)
+	}
+	if l.o.OnRun != nil {
+		l.o.OnRun(r)
 	}
 }
 

@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -52,7 +53,7 @@ var Options = []sdk.Option{
 	{Name: OptAuthToken, Required: true, Secret: true, Description: "the account's auth token (or an API key's secret)"},
 	{Name: OptFrom, Required: true, Description: `the sender: an E.164 number ("+15551234567"), a messaging service SID ("MG" and 32 hex digits), or an alphanumeric sender ID (up to 11 letters, digits and spaces)`},
 	{Name: OptTo, Required: true, Description: "the recipients: E.164 numbers separated by commas; each gets its own message"},
-	{Name: OptAPIURL, Default: DefaultAPIURL, Description: "the API's base URL: another Twilio region's, a compatible gateway's, a test server's"},
+	{Name: OptAPIURL, Default: DefaultAPIURL, Description: "the API's base URL: another Twilio region's, a compatible gateway's, a test server's; https, or http only to a loopback address (the auth token would go in clear)"},
 	{Name: OptTemplate, Description: "the message template (Go text/template over the message data model); default: one short line, see the package documentation"},
 	{Name: OptMaxLength, Default: "1600", Description: "the longest message in characters (UTF-16 units), 20 to 1600; a longer one is cut and ends with \"...\""},
 }
@@ -135,6 +136,8 @@ func ParseConfig(options map[string]string) (Config, error) {
 	c.APIURL = strings.TrimRight(strings.TrimSpace(o.String(OptAPIURL)), "/")
 	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
 		o.Add(OptAPIURL, "%q is not a base URL; expected http(s)://host[/path], like %s", c.APIURL, DefaultAPIURL)
+	} else if u.Scheme == "http" && !loopback(u.Hostname()) {
+		o.Add(OptAPIURL, "%q is plain HTTP to %s, which would send the auth token in clear; expected https://, or http:// to a loopback address (127.0.0.1, ::1, localhost)", c.APIURL, u.Hostname())
 	}
 
 	text := o.String(OptTemplate)
@@ -149,4 +152,15 @@ func ParseConfig(options map[string]string) (Config, error) {
 
 	c.MaxLength = o.Int(OptMaxLength, 20, MaxLength)
 	return c, o.Err()
+}
+
+// loopback reports whether host (a URL's host name, without port or
+// brackets) is this machine: a loopback IP address or "localhost". Plain
+// HTTP is allowed only there, where the token does not cross a network.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -11,7 +11,8 @@
 //	FROM         required          an E.164 number ("+15551234567"), a messaging service SID ("MG…", sent
 //	                               as MessagingServiceSid), or an alphanumeric sender ID (up to 11 characters)
 //	TO           required          E.164 numbers separated by commas; duplicates are dropped
-//	API_URL      https://api.twilio.com  the base URL (another region, a compatible gateway, a test server)
+//	API_URL      https://api.twilio.com  the base URL (another region, a compatible gateway, a test server);
+//	                                     https, or http only to a loopback address (the token would go in clear)
 //	TEMPLATE     DefaultTemplate   the message template
 //	MAX_LENGTH   1600              the longest body, 20 to 1600 characters (Twilio's limit, counted in UTF-16 units)
 //

@@ -33,6 +33,9 @@ var (
 	ErrNoChange = errors.New("image already at the requested tag")
 	// ErrChanged: the file changed on disk since Plan read it; nothing was written.
 	ErrChanged = errors.New("file changed since it was read")
+	// ErrTooComplex: following the file's merge keys (<<) would take more work than any real compose
+	// file needs (over 10,000 mappings visited); the file is refused rather than followed.
+	ErrTooComplex = errors.New("compose file too complex to follow")
 )
 
 // PathMapping maps a host path prefix (as written in compose labels) to the path under which tidewatch

@@ -13,6 +13,9 @@
 // merges files, the file that sets the image is the last one whose service has an image: key.
 // Inside a file, image: is looked up as YAML does: through aliases (image: *img) and merge keys
 // (<<: *base, <<: [*a, *b]; the service's own keys first, then the merged mappings in order).
+// Each look-up visits a merged mapping once, however many merges reach it, and the look-ups in one
+// file visit at most 10,000 mappings in all; a file that needs more (a "merge bomb", whose paths
+// through nested merges grow as width^depth) is refused with ErrTooComplex.
 // A service with build: and no image: anywhere is refused with ErrBuilt; a service or image that is
 // not found (including one inherited through extends:, which is not followed) with ErrNoImage.
 //

@@ -266,6 +266,7 @@ func FuzzLocate(f *testing.F) {
 	}
 	f.Add([]byte("services:\n  app:\n    image: &a [*a]\n"))
 	f.Add([]byte("services: {app: {<<: [*x]}}\n"))
+	f.Add([]byte(mergeChain(10, 8)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "compose.yml")

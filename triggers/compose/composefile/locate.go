@@ -16,6 +16,12 @@ import (
 // maxDepth bounds alias and merge chains.
 const maxDepth = 64
 
+// maxVisits bounds the work of following merge keys (<<) in one file: the mappings visited over all
+// the look-ups of one Locate. Each look-up visits a mapping at most once, however many merges reach
+// it, so a real compose file needs a few hundred at most; past the bound, Locate fails with
+// ErrTooComplex.
+const maxVisits = 10_000
+
 // Locate finds where a service's image is set, from a container's compose labels and opts: the
 // project's files (config_files, absolute as compose v2 writes them or relative to working_dir as
 // docker-compose 1.29 does, mapped through opts.PathMap; or opts.File), the last of them that sets the
@@ -75,7 +81,8 @@ func Locate(labels map[string]string, opts LocateOptions) (*Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parsing compose file %s: %w", f, err)
 		}
-		svc, err := serviceNode(doc, t.Service)
+		b := &budget{left: maxVisits}
+		svc, err := serviceNode(b, doc, t.Service)
 		if err != nil {
 			return nil, fmt.Errorf("compose file %s: %w", f, err)
 		}
@@ -83,12 +90,12 @@ func Locate(labels map[string]string, opts LocateOptions) (*Target, error) {
 			continue
 		}
 		found = true
-		if b, _, err := lookup(svc, "build", 0); err != nil {
+		if bn, _, err := b.lookup(svc, "build"); err != nil {
 			return nil, fmt.Errorf("compose file %s, service %q: %w", f, t.Service, err)
-		} else if b != nil {
+		} else if bn != nil {
 			built = true
 		}
-		img, raw, err := lookup(svc, "image", 0)
+		img, raw, err := b.lookup(svc, "image")
 		if err != nil {
 			return nil, fmt.Errorf("compose file %s, service %q: %w", f, t.Service, err)
 		}
@@ -109,8 +116,9 @@ func Locate(labels map[string]string, opts LocateOptions) (*Target, error) {
 	case t.File == "":
 		var ext string
 		if doc, _ := parseFile(files[len(files)-1]); doc != nil {
-			if svc, _ := serviceNode(doc, t.Service); svc != nil {
-				if e, _, _ := lookup(svc, "extends", 0); e != nil {
+			b := &budget{left: maxVisits}
+			if svc, _ := serviceNode(b, doc, t.Service); svc != nil {
+				if e, _, _ := b.lookup(svc, "extends"); e != nil {
 					ext = " (it extends another service, which tidewatch does not follow)"
 				}
 			}
@@ -187,19 +195,19 @@ func isNull(n *yaml.Node) bool {
 }
 
 // serviceNode returns the mapping of services.<name> in doc, nil when the file does not name it.
-func serviceNode(doc *yaml.Node, name string) (*yaml.Node, error) {
+func serviceNode(b *budget, doc *yaml.Node, name string) (*yaml.Node, error) {
 	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("top level is not a mapping: %w", ErrUnsupported)
 	}
-	services, _, err := lookup(root, "services", 0)
+	services, _, err := b.lookup(root, "services")
 	if err != nil || services == nil || isNull(services) {
 		return nil, err
 	}
 	if services.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("services is not a mapping: %w", ErrUnsupported)
 	}
-	svc, _, err := lookup(services, name, 0)
+	svc, _, err := b.lookup(services, name)
 	if err != nil || svc == nil || isNull(svc) {
 		return nil, err
 	}
@@ -209,16 +217,29 @@ func serviceNode(doc *yaml.Node, name string) (*yaml.Node, error) {
 	return svc, nil
 }
 
+// budget is what is left of maxVisits for the look-ups in one file.
+type budget struct{ left int }
+
 // lookup finds key in mapping m as YAML merges see it: a key of m itself, else the first merged
-// mapping (<<: *a or <<: [*a, *b]) that has it. It returns the value with aliases resolved, and the
-// value node as written (an alias node, when the value is an alias).
-func lookup(m *yaml.Node, key string, depth int) (val, raw *yaml.Node, err error) {
+// mapping (<<: *a or <<: [*a, *b]) that has it, depth first. It returns the value with aliases
+// resolved, and the value node as written (an alias node, when the value is an alias). A mapping
+// that several merges reach is visited once: the first visit did not find key in it, nor will a
+// second. It fails with ErrTooComplex when the file's budget is spent.
+func (b *budget) lookup(m *yaml.Node, key string) (val, raw *yaml.Node, err error) {
+	return b.find(m, key, 0, map[*yaml.Node]bool{})
+}
+
+func (b *budget) find(m *yaml.Node, key string, depth int, seen map[*yaml.Node]bool) (val, raw *yaml.Node, err error) {
 	if depth > maxDepth {
 		return nil, nil, fmt.Errorf("merges nested too deep: %w", ErrUnsupported)
 	}
 	m = resolve(m)
-	if m == nil || m.Kind != yaml.MappingNode {
+	if m == nil || m.Kind != yaml.MappingNode || seen[m] {
 		return nil, nil, nil
+	}
+	seen[m] = true
+	if b.left--; b.left < 0 {
+		return nil, nil, fmt.Errorf("following merge keys (<<) visits more than %d mappings: %w", maxVisits, ErrTooComplex)
 	}
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -244,7 +265,7 @@ func lookup(m *yaml.Node, key string, depth int) (val, raw *yaml.Node, err error
 			srcs = mv.Content
 		}
 		for _, s := range srcs {
-			v, r, err := lookup(s, key, depth+1)
+			v, r, err := b.find(s, key, depth+1, seen)
 			if err != nil || v != nil {
 				return v, r, err
 			}
@@ -258,7 +279,11 @@ func lookup(m *yaml.Node, key string, depth int) (val, raw *yaml.Node, err error
 func (t *Target) checkSharing() error {
 	doc := t.val.doc
 	root := resolve(doc.Content[0])
-	services, _, _ := lookup(root, "services", 0)
+	b := &budget{left: maxVisits}
+	services, _, err := b.lookup(root, "services")
+	if err != nil {
+		return err
+	}
 	imageRaws := map[*yaml.Node]bool{}
 	if services != nil && services.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(services.Content); i += 2 {
@@ -267,7 +292,10 @@ func (t *Target) checkSharing() error {
 			if svc == nil || svc.Kind != yaml.MappingNode {
 				continue
 			}
-			img, raw, err := lookup(svc, "image", 0)
+			img, raw, err := b.lookup(svc, "image")
+			if errors.Is(err, ErrTooComplex) {
+				return err
+			}
 			if err != nil || img == nil {
 				continue
 			}
