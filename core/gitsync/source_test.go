@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/gitsync/gittest"
