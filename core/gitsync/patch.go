@@ -47,7 +47,7 @@ func replay(before, after, onto []byte) ([]byte, bool) {
 		if len(needle) == 0 {
 			continue
 		}
-		n := bytes.Count(onto, needle)
+		n := countOverlapping(onto, needle)
 		if n == 0 {
 			return nil, false
 		}
@@ -103,4 +103,19 @@ func linesAfter(b []byte, end, k int) []byte {
 		i += j + 1
 	}
 	return b[end:i]
+}
+
+// countOverlapping counts the occurrences of sep in b, overlapping ones
+// included (up to 2: more is as ambiguous as 2).
+func countOverlapping(b, sep []byte) int {
+	n := 0
+	for i := 0; n < 2; {
+		j := bytes.Index(b[i:], sep)
+		if j < 0 {
+			break
+		}
+		n++
+		i += j + 1
+	}
+	return n
 }
