@@ -123,3 +123,12 @@ func sshUser(raw string) string {
 	}
 	return ""
 }
+
+// CheckSSHKey reports whether key is a PEM private key that passphrase (if
+// any) opens. Its error never quotes the key.
+func CheckSSHKey(key, passphrase core.Secret) error {
+	if _, err := gitssh.NewPublicKeys("git", []byte(key.Reveal()), passphrase.Reveal()); err != nil {
+		return errors.New("not a PEM private key, or the passphrase does not open it")
+	}
+	return nil
+}
