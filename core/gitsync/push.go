@@ -49,7 +49,7 @@ func (c *Committer) pushCommit(ctx context.Context, repo *git.Repository, gitDir
 	}
 	url := rc.URLs[0]
 	res.Remote = RedactURL(url)
-	secrets := append(c.creds.secrets(), url)
+	secrets := append(c.creds.secrets(), urlSecrets(url)...)
 	auth, err := c.creds.authFor(url)
 	if err != nil {
 		return scrub(fmt.Errorf("pushing %s: %w", res.Branch, err), secrets...)

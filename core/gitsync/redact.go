@@ -112,6 +112,7 @@ func redactURLsIn(s string) string {
 			b.WriteString(s)
 			return b.String()
 		}
+		ssh := strings.HasSuffix(strings.ToLower(s[:i]), "ssh")
 		b.WriteString(s[:i+3])
 		s = s[i+3:]
 		end := strings.IndexAny(s, "/ \t\n\"'")
@@ -119,8 +120,37 @@ func redactURLsIn(s string) string {
 			end = len(s)
 		}
 		if at := strings.LastIndex(s[:end], "@"); at >= 0 {
-			b.WriteString(Redacted)
+			if user, _, hasPassword := strings.Cut(s[:at], ":"); ssh && !hasPassword {
+				b.WriteString(user)
+			} else if ssh {
+				b.WriteString(user + ":" + Redacted)
+			} else {
+				b.WriteString(Redacted)
+			}
 			s = s[at:]
 		}
 	}
+}
+
+// urlSecrets returns the credentials a URL carries (its password, and for
+// http(s) its user name, where a token may stand), to scrub from messages.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i > 0 {
+			return []string{raw[:i]}
+		}
+		return nil
+	}
+	if u.User == nil {
+		return nil
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok {
+		out = append(out, p)
+	}
+	if !strings.EqualFold(u.Scheme, "ssh") {
+		out = append(out, u.User.Username())
+	}
+	return out
 }

@@ -132,7 +132,9 @@ func (m *Mirror) Dir() string { return m.dir }
 func (m *Mirror) Branch() string { return m.branch }
 
 // secrets are the values scrubbed from this mirror's errors.
-func (m *Mirror) secrets() []string { return append(m.src.Credentials.secrets(), m.src.URL) }
+func (m *Mirror) secrets() []string {
+	return append(m.src.Credentials.secrets(), urlSecrets(m.src.URL)...)
+}
 
 // Fetch brings the clone up to the remote branch, cloning it the first
 // time, and returns the commit fetched. It reads one commit deep whatever

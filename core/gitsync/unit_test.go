@@ -85,6 +85,9 @@ func TestScrubKeepsSentinelsNotSecrets(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal("scrub lost DeadlineExceeded")
 	}
+	if got := redactURLsIn(`dial "ssh://git:pw@h/x" and "ssh://git@h/y" and "https://tok@h/z"`); got != `dial "ssh://git:[redacted]@h/x" and "ssh://git@h/y" and "https://[redacted]@h/z"` {
+		t.Fatalf("redactURLsIn = %s", got)
+	}
 	for e := error(err); e != nil; e = errors.Unwrap(e) {
 		if strings.Contains(e.Error(), "tok-canary") {
 			t.Fatal("the credential is reachable through Unwrap")
