@@ -81,6 +81,7 @@ func nginxChange(files ...FileChange) Change {
 }
 
 func TestCommitCommitsOnlyTheRolloutsEdit(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	head := s.git(t, "rev-parse", "HEAD")
 	// The user left work of their own: a staged file, a modified file, and
@@ -140,6 +141,7 @@ func TestCommitCommitsOnlyTheRolloutsEdit(t *testing.T) {
 }
 
 func TestCommitNotInWorkTree(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "compose.yaml")
 	os.WriteFile(p, []byte(composeV1), 0o644)
@@ -150,6 +152,7 @@ func TestCommitNotInWorkTree(t *testing.T) {
 }
 
 func TestCommitSkipsUntrackedAndIgnoredFiles(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, map[string]string{"compose.yaml": composeV1, ".gitignore": ".env\n"})
 	head := s.git(t, "rev-parse", "HEAD")
 	gittest.WriteFiles(t, s.work, map[string]string{".env": "TAG=1.25.0\nPASSWORD=hunter2\n", "new.yaml": "a: 1\n"})
@@ -168,6 +171,7 @@ func TestCommitSkipsUntrackedAndIgnoredFiles(t *testing.T) {
 }
 
 func TestCommitRefusesOverlappingUncommittedEdit(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	head := s.git(t, "rev-parse", "HEAD")
 	// The user changed the very line the rollout changes, without committing.
@@ -188,6 +192,7 @@ func TestCommitRefusesOverlappingUncommittedEdit(t *testing.T) {
 }
 
 func TestCommitBusyWhileGitHoldsTheIndex(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	lock := filepath.Join(s.work, ".git", "index.lock")
 	os.WriteFile(lock, nil, 0o644)
@@ -202,6 +207,7 @@ func TestCommitBusyWhileGitHoldsTheIndex(t *testing.T) {
 }
 
 func TestCommitDetachedHead(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	s.git(t, "checkout", "--quiet", "--detach")
 	fc := s.rollout(t, "compose.yaml", "nginx:1.25.0", "nginx:1.25.3")
@@ -211,6 +217,7 @@ func TestCommitDetachedHead(t *testing.T) {
 }
 
 func TestCommitPushes(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	fc := s.rollout(t, "compose.yaml", "nginx:1.25.0", "nginx:1.25.3")
 	start := time.Now()
@@ -232,6 +239,7 @@ func TestCommitPushes(t *testing.T) {
 }
 
 func TestCommitRebasesOnAMovedRemote(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	// Someone else pushed meanwhile: another file and another line of the compose file.
 	theirs := strings.Replace(composeV1, "postgres:16.1", "postgres:16.2", 1)
@@ -269,6 +277,7 @@ func TestCommitRebasesOnAMovedRemote(t *testing.T) {
 }
 
 func TestCommitReportsAConflictingRemoteAndLosesNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	s.srv.Push(t, s.url, "pin by hand", map[string]string{"compose.yaml": strings.Replace(composeV1, "nginx:1.25.0", "nginx:1.26.0", 1)})
 	remoteHead := gittest.Run(t, s.srv.Bare(composeRepo), "rev-parse", "main")
@@ -301,6 +310,7 @@ func TestCommitReportsAConflictingRemoteAndLosesNothing(t *testing.T) {
 }
 
 func TestCommitRefusesToPushTheUsersUnpushedCommits(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	gittest.WriteFiles(t, s.work, map[string]string{"other.txt": "mine\n"})
 	s.git(t, "commit", "--quiet", "-am", "my own, not pushed")
@@ -315,6 +325,7 @@ func TestCommitRefusesToPushTheUsersUnpushedCommits(t *testing.T) {
 }
 
 func TestCommitPushErrorsKeepCredentialsOut(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	// A remote URL carrying a (wrong) token, as some users configure it.
 	leaky := strings.Replace(s.url, "http://", "http://"+gittest.User+":wrong-token-in-url@", 1)
@@ -338,6 +349,7 @@ func TestCommitPushErrorsKeepCredentialsOut(t *testing.T) {
 }
 
 func TestCommitPushToAHangingRemoteEndsAtTheDeadline(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	fc := s.rollout(t, "compose.yaml", "nginx:1.25.0", "nginx:1.25.3")
 	s.srv.Hang()

@@ -63,6 +63,7 @@ func changes(t *testing.T, m *Mirror, from, to string) []FileDiff {
 }
 
 func TestMirrorFollowsTheBranchAndListsChangedServices(t *testing.T) {
+	t.Parallel()
 	srv := gittest.NewServer(t, testToken)
 	url := srv.NewRepo(t, "stacks", map[string]string{
 		"stack/compose.yaml": stackV1, "stack/.env": "TAG=1.25.0\n",
@@ -140,6 +141,7 @@ func TestMirrorFollowsTheBranchAndListsChangedServices(t *testing.T) {
 }
 
 func TestMirrorUnknownFromCountsEverythingAdded(t *testing.T) {
+	t.Parallel()
 	srv := gittest.NewServer(t, testToken)
 	url := srv.NewRepo(t, "s", map[string]string{"compose.yaml": stackV1})
 	m := newMirror(t, srv, url, "")
@@ -153,6 +155,7 @@ func TestMirrorUnknownFromCountsEverythingAdded(t *testing.T) {
 // TestMirrorBoundedWork: a long history is not downloaded (one commit
 // deep), and a huge compose file is reported, not parsed.
 func TestMirrorBoundedWork(t *testing.T) {
+	t.Parallel()
 	srv := gittest.NewServer(t, testToken)
 	const commits = 3000
 	bare := srv.Bare("long")
@@ -189,6 +192,7 @@ func TestMirrorBoundedWork(t *testing.T) {
 }
 
 func TestMirrorHangingRemoteEndsAtTheDeadline(t *testing.T) {
+	t.Parallel()
 	srv := gittest.NewServer(t, testToken)
 	url := srv.NewRepo(t, "s", map[string]string{"compose.yaml": stackV1})
 	for _, first := range []bool{true, false} {
@@ -218,6 +222,7 @@ func TestMirrorHangingRemoteEndsAtTheDeadline(t *testing.T) {
 }
 
 func TestMirrorWrongTokenNeverShowsIt(t *testing.T) {
+	t.Parallel()
 	srv := gittest.NewServer(t, testToken)
 	url := srv.NewRepo(t, "s", map[string]string{"compose.yaml": stackV1})
 	wrong := "wrong-token-canary-777"
@@ -235,6 +240,7 @@ func TestMirrorWrongTokenNeverShowsIt(t *testing.T) {
 }
 
 func TestMirrorRefusesASymlinkedPathOutOfTheClone(t *testing.T) {
+	t.Parallel()
 	srv := gittest.NewServer(t, testToken)
 	url := srv.NewRepo(t, "s", map[string]string{"compose.yaml": stackV1})
 	work := srv.Clone(t, url)
@@ -259,6 +265,7 @@ func TestMirrorRefusesASymlinkedPathOutOfTheClone(t *testing.T) {
 }
 
 func TestSourceValidate(t *testing.T) {
+	t.Parallel()
 	ok := Source{Name: "stack", URL: "https://git.example.com/ops/stack.git"}
 	tests := []struct {
 		name    string

@@ -10,6 +10,7 @@ import (
 )
 
 func TestSSHCredentials(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, nil)
 	sshd := s.srv.ServeSSH(t)
 	url := sshd.URL(composeRepo)
