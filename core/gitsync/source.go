@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -100,9 +101,10 @@ func CleanPath(p string) (string, error) {
 
 // Mirror keeps tidewatch's own clone of a Source in a folder: shallow (one
 // commit deep) and of one branch, so a long history costs nothing. Only
-// tidewatch writes in it. Not safe for concurrent use: one goroutine per
-// source.
+// tidewatch writes in it. Safe for concurrent use: its operations run one
+// at a time (an interval fetch and a webhook's wait for each other).
 type Mirror struct {
+	mu     sync.Mutex
 	src    Source
 	dir    string
 	path   string
@@ -129,7 +131,11 @@ func (m *Mirror) Dir() string { return m.dir }
 
 // Branch returns the branch followed (known after the first Fetch when the
 // source names none).
-func (m *Mirror) Branch() string { return m.branch }
+func (m *Mirror) Branch() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.branch
+}
 
 // secrets are the values scrubbed from this mirror's errors.
 func (m *Mirror) secrets() []string {
@@ -141,6 +147,8 @@ func (m *Mirror) secrets() []string {
 // the history's length. ctx bounds it: a remote that hangs ends with
 // ctx's error.
 func (m *Mirror) Fetch(ctx context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	auth, err := m.src.Credentials.authFor(m.src.URL)
 	if err != nil {
 		return "", scrub(fmt.Errorf("source %s: %w", m.src.Name, err), m.secrets()...)
@@ -219,6 +227,8 @@ func (m *Mirror) clone(ctx context.Context, auth transport.AuthMethod) (string, 
 // anything else in it is overwritten) and returns the folder of the
 // source's Path in it, where the compose files are.
 func (m *Mirror) Checkout(ctx context.Context, commit string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	repo, err := git.PlainOpen(m.dir)
 	if err != nil {
 		return "", fmt.Errorf("opening the clone of %s: %w", m.src.Name, err)
@@ -263,6 +273,8 @@ func (m *Mirror) commitHash(commit string) (plumbing.Hash, error) {
 // An empty from, or one the clone does not hold (a clone made anew), counts
 // every compose file as added.
 func (m *Mirror) Changes(ctx context.Context, from, to string) ([]FileDiff, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	repo, err := git.PlainOpen(m.dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening the clone of %s: %w", m.src.Name, err)

@@ -180,3 +180,33 @@ func BenchmarkFindWorkTreeOutside(b *testing.B) {
 		}
 	}
 }
+
+func TestParseComposeHostile(t *testing.T) {
+	bomb := "a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n"
+	for i, prev := 'b', 'a'; i <= 'i'; i, prev = i+1, i {
+		bomb += fmt.Sprintf("%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", i, i, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+	}
+	bomb += "services:\n  app:\n    image: x\n    labels: *i\n"
+	tests := []struct {
+		name, yaml string
+		wantErr    bool
+	}{
+		{"alias bomb", bomb, true},
+		{"services a list", "services: [a, b]\n", true},
+		{"not YAML", "services: {app: [\n", true},
+		{"empty file", "", false},
+		{"services null", "services:\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, _, err := parseCompose([]byte(tc.yaml))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("parseCompose error = %v, want error %v", err, tc.wantErr)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("parseCompose took %v", d)
+			}
+		})
+	}
+}
