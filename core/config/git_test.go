@@ -52,6 +52,7 @@ func TestLoadGit(t *testing.T) {
 	hook := writeFile(t, "hook", "a-webhook-secret-of-32-characters\n", 0o600)
 	key := sshKey(t, "open sesame")
 	keyFile := writeFile(t, "id_ed25519", key, 0o600)
+	plainKey := sshKey(t, "")
 	knownHosts := writeFile(t, "known_hosts", "git.example.com ssh-ed25519 AAAA\n", 0o600)
 	tree := workTree(t)
 	env := []string{
@@ -72,8 +73,7 @@ func TestLoadGit(t *testing.T) {
 		"TIDEWATCH_GIT_HOME_LAB_SSH_PASSPHRASE=open sesame",
 		"TIDEWATCH_GIT_HOME_LAB_SSH_KNOWN_HOSTS=" + knownHosts,
 		"TIDEWATCH_GIT_MIN_URL=git@github.com:ops/min.git",
-		"TIDEWATCH_GIT_MIN_SSH_KEY=" + key,
-		"TIDEWATCH_GIT_MIN_SSH_PASSPHRASE=open sesame",
+		"TIDEWATCH_GIT_MIN_SSH_KEY=" + plainKey,
 		"TIDEWATCH_GIT_MIN_SSH_KNOWN_HOSTS=" + knownHosts,
 	}
 	cfg, err := Load(env)
@@ -84,7 +84,7 @@ func TestLoadGit(t *testing.T) {
 		{Name: "home_lab", WorkTree: tree, Push: true, AuthorName: "Tide Bot", AuthorEmail: "bot@example.com", Message: "chore({{.Container}}): {{.To}}",
 			SSHKey: core.Secret(strings.TrimRight(key, "\n")), SSHPassphrase: "open sesame", SSHKnownHosts: knownHosts,
 			Interval: DefaultGitInterval, Timeout: DefaultGitTimeout},
-		{Name: "min", URL: "git@github.com:ops/min.git", SSHKey: core.Secret(key), SSHPassphrase: "open sesame", SSHKnownHosts: knownHosts,
+		{Name: "min", URL: "git@github.com:ops/min.git", SSHKey: core.Secret(plainKey), SSHKnownHosts: knownHosts,
 			Interval: DefaultGitInterval, Timeout: DefaultGitTimeout},
 		{Name: "prod", URL: "https://git.example.com/ops/stacks.git", Branch: "release/1.x", Path: "stacks/prod", Interval: 90 * time.Second,
 			Timeout: 30 * time.Second, Username: "oauth2", Token: "glpat-secret", WebhookSecret: "a-webhook-secret-of-32-characters"},
