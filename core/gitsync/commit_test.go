@@ -364,3 +364,78 @@ func TestCommitPushToAHangingRemoteEndsAtTheDeadline(t *testing.T) {
 		t.Fatalf("Commit took %v after a 500ms deadline", d)
 	}
 }
+
+func TestCommitComposeAndEnvInOneCommit(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, map[string]string{"compose.yaml": "services:\n  app:\n    image: nginx:${TAG}\n", ".env": "# versions\nTAG=1.25.0\nOTHER=x\n"})
+	env := s.rollout(t, ".env", "TAG=1.25.0", "TAG=1.25.3")
+	res, err := newCommitter(t, false, "").Commit(context.Background(), nginxChange(env))
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if len(res[0].Files) != 1 || res[0].Files[0] != ".env" {
+		t.Fatalf("Commit = %+v, want .env committed", res[0])
+	}
+	if got := s.git(t, "show", "HEAD:.env"); got != "# versions\nTAG=1.25.3\nOTHER=x" {
+		t.Fatalf("committed .env = %q", got)
+	}
+	// Both files of one rollout go into one commit.
+	s2 := newStack(t, map[string]string{"compose.yaml": composeV1, ".env": "TAG=1.25.0\n"})
+	a := s2.rollout(t, "compose.yaml", "postgres:16.1", "postgres:16.2")
+	b := s2.rollout(t, ".env", "TAG=1.25.0", "TAG=1.25.3")
+	res, err = newCommitter(t, false, "").Commit(context.Background(), nginxChange(a, b))
+	if err != nil || len(res) != 1 || len(res[0].Files) != 2 {
+		t.Fatalf("Commit of two files = %+v, %v; want one commit of both", res, err)
+	}
+	if got := s2.git(t, "rev-list", "--count", "HEAD"); got != "2" {
+		t.Fatalf("commits = %s, want 2 (initial and one for the rollout)", got)
+	}
+	if got := s2.git(t, "status", "--porcelain"); got != "" {
+		t.Fatalf("git status =\n%s", got)
+	}
+}
+
+func TestCommitRefusesAFileLargerThanTheBound(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, nil)
+	fc := s.rollout(t, "compose.yaml", "nginx:1.25.0", "nginx:1.25.3")
+	c, err := NewCommitter(CommitConfig{MaxFileSize: 64}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := s.git(t, "rev-parse", "HEAD")
+	if _, err := c.Commit(context.Background(), nginxChange(fc)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Commit of a file over the bound = %v, want ErrTooLarge", err)
+	}
+	if got := s.git(t, "rev-parse", "HEAD"); got != head {
+		t.Fatal("HEAD moved")
+	}
+	if _, err := os.Stat(filepath.Join(s.work, ".git", "index.lock")); err == nil {
+		t.Fatal("index.lock left behind")
+	}
+}
+
+func TestCommitRebaseNeverOverwritesTheUsersModifiedFile(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, nil)
+	s.srv.Push(t, s.url, "readme by someone else", map[string]string{"README.md": "# theirs\n"})
+	gittest.WriteFiles(t, s.work, map[string]string{"README.md": "# mine, not committed\n"})
+	fc := s.rollout(t, "compose.yaml", "nginx:1.25.0", "nginx:1.25.3")
+	res, err := newCommitter(t, true, testToken).Commit(context.Background(), nginxChange(fc))
+	var ce *ConflictError
+	if !errors.As(err, &ce) || len(ce.Paths) != 1 || ce.Paths[0] != "README.md" {
+		t.Fatalf("Commit = %v, want a conflict on README.md", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.work, "README.md")); string(b) != "# mine, not committed\n" {
+		t.Fatalf("README.md = %q: the user's edit was lost", b)
+	}
+	if b, _ := os.ReadFile(fc.Path); string(b) != string(fc.After) {
+		t.Fatal("compose.yaml changed")
+	}
+	if got := s.git(t, "rev-parse", "HEAD"); got != res[0].Commit {
+		t.Fatal("the local commit is gone")
+	}
+	if got := s.git(t, "status", "--porcelain"); got != "M README.md" && got != " M README.md" {
+		t.Fatalf("git status =\n%s\nwant only the user's README.md", got)
+	}
+}
