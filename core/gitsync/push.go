@@ -61,6 +61,35 @@ func (c *Committer) pushCommit(ctx context.Context, repo *git.Repository, gitDir
 	branch := plumbing.NewBranchReferenceName(res.Branch)
 	tracking := plumbing.NewRemoteReferenceName(bc.Remote, bc.Merge.Short())
 	local := commit
+	pushOpts := func(upstream plumbing.Hash) *git.PushOptions {
+		opts := &git.PushOptions{
+			RemoteName: bc.Remote,
+			RefSpecs:   []config.RefSpec{config.RefSpec(branch.String() + ":" + bc.Merge.String())},
+			Auth:       auth,
+		}
+		if !upstream.IsZero() {
+			opts.RequireRemoteRefs = []config.RefSpec{config.RefSpec(upstream.String() + ":" + bc.Merge.String())}
+		}
+		return opts
+	}
+	pushed := func() error {
+		res.Pushed = true
+		c.log.Info("pushed rollout commit", "work_tree", res.WorkTree, "branch", res.Branch, "commit", local.String(), "remote", res.Remote, "rebased", res.Rebased)
+		return nil
+	}
+	// The common case in one round trip: the upstream was at our base when
+	// last fetched, so the commit is pushed at once. Should the remote have
+	// moved since, the push is refused (the server checks the old value)
+	// and the fetch below sorts it out.
+	if ref, err := repo.Reference(tracking, true); err == nil && ref.Hash() == base {
+		err := remote.PushContext(ctx, pushOpts(base))
+		if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return pushed()
+		}
+		if !remoteMoved(err) {
+			return scrub(fmt.Errorf("pushing %s to %s: %w", res.Branch, res.Remote, err), secrets...)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		err := remote.FetchContext(ctx, &git.FetchOptions{
 			RefSpecs: []config.RefSpec{config.RefSpec("+" + bc.Merge.String() + ":" + tracking.String())},
@@ -100,19 +129,9 @@ func (c *Committer) pushCommit(ctx context.Context, repo *git.Repository, gitDir
 		default:
 			return conflict("the local and remote branches have diverged")
 		}
-		opts := &git.PushOptions{
-			RemoteName: bc.Remote,
-			RefSpecs:   []config.RefSpec{config.RefSpec(branch.String() + ":" + bc.Merge.String())},
-			Auth:       auth,
-		}
-		if !upstream.IsZero() {
-			opts.RequireRemoteRefs = []config.RefSpec{config.RefSpec(upstream.String() + ":" + bc.Merge.String())}
-		}
-		err = remote.PushContext(ctx, opts)
+		err = remote.PushContext(ctx, pushOpts(upstream))
 		if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
-			res.Pushed = true
-			c.log.Info("pushed rollout commit", "work_tree", res.WorkTree, "branch", res.Branch, "commit", local.String(), "remote", res.Remote, "rebased", res.Rebased)
-			return nil
+			return pushed()
 		}
 		if attempt < pushAttempts && remoteMoved(err) {
 			base = upstream
