@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -437,5 +438,44 @@ func TestCommitRebaseNeverOverwritesTheUsersModifiedFile(t *testing.T) {
 	}
 	if got := s.git(t, "status", "--porcelain"); got != "M README.md" && got != " M README.md" {
 		t.Fatalf("git status =\n%s\nwant only the user's README.md", got)
+	}
+}
+
+func TestCommitPushesItsEarlierUnpushedCommitsToo(t *testing.T) {
+	t.Parallel()
+	for _, moved := range []bool{false, true} {
+		t.Run(fmt.Sprintf("remote moved %v", moved), func(t *testing.T) {
+			s := newStack(t, nil)
+			// The first push fails (a wrong token, as a network outage would).
+			first := s.rollout(t, "compose.yaml", "nginx:1.25.0", "nginx:1.25.3")
+			if _, err := newCommitter(t, true, "wrong").Commit(context.Background(), nginxChange(first)); err == nil {
+				t.Fatal("the first push succeeded with a wrong token")
+			}
+			if moved {
+				s.srv.Push(t, s.url, "readme by someone else", map[string]string{"README.md": "# theirs\n"})
+			}
+			second := s.rollout(t, "compose.yaml", "postgres:16.1", "postgres:16.2")
+			res, err := newCommitter(t, true, testToken).Commit(context.Background(), nginxChange(second))
+			if err != nil {
+				t.Fatalf("second Commit: %v", err)
+			}
+			if !res[0].Pushed || res[0].Rebased != moved {
+				t.Fatalf("second Commit = %+v, want pushed, rebased=%v", res[0], moved)
+			}
+			want := "app-app-1: nginx:1.25.0 → nginx:1.25.3 (patch, applied)\napp-app-1: nginx:1.25.0 → nginx:1.25.3 (patch, applied)\ninitial"
+			if moved {
+				want = strings.Replace(want, "\ninitial", "\nreadme by someone else\ninitial", 1)
+			}
+			if got := gittest.Run(t, s.srv.Bare(composeRepo), "log", "--format=%s", "main"); got != want {
+				t.Fatalf("remote history =\n%s\nwant\n%s", got, want)
+			}
+			remote := s.srv.Show(t, composeRepo, "main", "compose.yaml")
+			if !strings.Contains(remote, "nginx:1.25.3") || !strings.Contains(remote, "postgres:16.2") {
+				t.Fatalf("remote compose.yaml =\n%s\nwant both rollouts", remote)
+			}
+			if got := s.git(t, "status", "--porcelain"); got != "" {
+				t.Fatalf("git status =\n%s", got)
+			}
+		})
 	}
 }

@@ -22,7 +22,8 @@
 //     still applies and the work tree brought along (only files the user has
 //     not modified); otherwise a *ConflictError says why, the local commit
 //     stays, the work tree is clean and the file holds what the rollout
-//     wrote. The user's own unpushed commits are never pushed.
+//     wrote. The user's own unpushed commits are never pushed; tidewatch's
+//     own earlier commits that could not be pushed go with the next push.
 //
 // # Deploying from git (Mirror, State)
 //

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,8 @@ const (
 	maxWalk = 1000
 	// maxRebasePaths bounds the files a rebase may update in the work tree.
 	maxRebasePaths = 10000
+	// maxOwnCommits bounds tidewatch's own unpushed commits pushed at once.
+	maxOwnCommits = 100
 )
 
 // pushCommit pushes the branch, whose tip is commit on base, to its
@@ -106,16 +109,21 @@ func (c *Committer) pushCommit(ctx context.Context, repo *git.Repository, gitDir
 			res.Pushed = true
 			return nil
 		}
-		conflict := func(reason string) error {
-			return &ConflictError{WorkTree: res.WorkTree, Branch: res.Branch, Local: local.String(), Remote: upstream.String(), Paths: res.Files, Reason: reason}
+		if upstream.IsZero() {
+			return fmt.Errorf("pushing %s: %s has no branch %s: %w", res.Branch, res.Remote, bc.Merge.Short(), ErrNoUpstream)
 		}
+		fork, own, ok := c.forkPoint(repo.Storer, local, upstream)
 		switch {
-		case upstream.IsZero() || upstream == base:
-			// A fast-forward.
-		case reaches(repo.Storer, base, upstream):
-			return conflict("the local branch has commits that are not pushed; tidewatch pushes only its own")
-		case reaches(repo.Storer, upstream, base):
-			rebased, err := c.replayOnto(repo, gitDir, res, base, local, upstream)
+		case ok && len(own) == 0:
+			res.Pushed = true // the remote already holds the local tip
+			return nil
+		case !ok:
+			return &ConflictError{WorkTree: res.WorkTree, Branch: res.Branch, Local: local.String(), Remote: upstream.String(), Paths: res.Files,
+				Reason: "the local branch has commits that are not pushed and are not tidewatch's, or has diverged: tidewatch pushes only its own"}
+		case fork == upstream:
+			// A fast-forward (of tidewatch's earlier, unpushed commits too).
+		default:
+			rebased, err := c.replayOnto(repo, gitDir, res, own, upstream)
 			if err != nil {
 				return err
 			}
@@ -126,15 +134,12 @@ func (c *Committer) pushCommit(ctx context.Context, repo *git.Repository, gitDir
 				res.Pushed = true // the remote already held the change
 				return nil
 			}
-		default:
-			return conflict("the local and remote branches have diverged")
 		}
 		err = remote.PushContext(ctx, pushOpts(upstream))
 		if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 			return pushed()
 		}
 		if attempt < pushAttempts && remoteMoved(err) {
-			base = upstream
 			continue
 		}
 		return scrub(fmt.Errorf("pushing %s to %s: %w", res.Branch, res.Remote, err), secrets...)
@@ -148,67 +153,71 @@ func remoteMoved(err error) bool {
 	return strings.Contains(s, "non-fast-forward") || strings.Contains(s, "required to be") || strings.Contains(s, "fetch first")
 }
 
-// reaches reports whether from has ancestor as an ancestor (or is it),
-// walking at most maxWalk commits: beyond that, it answers no.
-func reaches(s storer.EncodedObjectStorer, from, ancestor plumbing.Hash) bool {
-	if from == ancestor {
-		return true
-	}
-	seen := map[plumbing.Hash]bool{from: true}
-	queue := []plumbing.Hash{from}
-	for n := 0; len(queue) > 0 && n < maxWalk; n++ {
-		c, err := object.GetCommit(s, queue[0])
-		queue = queue[1:]
-		if err != nil {
-			continue // a shallow boundary
-		}
-		for _, p := range c.ParentHashes {
-			if p == ancestor {
-				return true
-			}
-			if !seen[p] {
-				seen[p] = true
-				queue = append(queue, p)
-			}
-		}
-	}
-	return false
-}
-
-// replayOnto replays the commit local (made on base) on upstream, moves the
-// branch there and brings the work tree along, and returns the new commit.
-// When the remote already holds the change it returns upstream itself.
-func (c *Committer) replayOnto(repo *git.Repository, gitDir string, res *Result, base, local, upstream plumbing.Hash) (plumbing.Hash, error) {
+// replayOnto replays chain (tidewatch's own commits, oldest first, the
+// last one the branch's tip local) on upstream, moves the branch there and
+// brings the work tree along, and returns the new tip. A commit whose change
+// the remote already holds is dropped; when all are, it returns upstream.
+func (c *Committer) replayOnto(repo *git.Repository, gitDir string, res *Result, chain []plumbing.Hash, upstream plumbing.Hash) (plumbing.Hash, error) {
 	s := repo.Storer
+	local := chain[len(chain)-1]
 	conflict := func(reason string, paths []string) error {
 		return &ConflictError{WorkTree: res.WorkTree, Branch: res.Branch, Local: local.String(), Remote: upstream.String(), Paths: paths, Reason: reason}
 	}
-	ours, err := object.GetCommit(s, local)
+	ourTree, err := commitTree(s, local)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	baseTree, err := commitTree(s, base)
+	target := upstream
+	newTree, err := commitTree(s, upstream)
 	if err != nil {
 		return plumbing.ZeroHash, err
+	}
+	for _, h := range chain {
+		next, tree, err := c.replayCommit(s, h, target, newTree, conflict)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		target, newTree = next, tree
+	}
+	if err := c.moveWorkTree(repo, gitDir, res, ourTree, newTree, local, target, conflict); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return target, nil
+}
+
+// replayCommit replays the file edits of commit h on onto (whose tree is
+// ontoTree) and returns the new commit and its tree; onto itself when the
+// edits are all there already.
+func (c *Committer) replayCommit(s storer.EncodedObjectStorer, h, onto plumbing.Hash, ontoTree *object.Tree, conflict func(string, []string) error) (plumbing.Hash, *object.Tree, error) {
+	ours, err := object.GetCommit(s, h)
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	if len(ours.ParentHashes) != 1 {
+		return plumbing.ZeroHash, nil, fmt.Errorf("replaying %s: not a commit with one parent", h)
+	}
+	baseTree, err := commitTree(s, ours.ParentHashes[0])
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
 	}
 	ourTree, err := ours.Tree()
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return plumbing.ZeroHash, nil, err
 	}
-	theirTree, err := commitTree(s, upstream)
+	changes, err := object.DiffTree(baseTree, ourTree)
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return plumbing.ZeroHash, nil, fmt.Errorf("replaying %s: %w", h, err)
 	}
 	blobs := map[string]plumbing.Hash{}
-	for _, rel := range res.Files {
-		b, errB := baseTree.FindEntry(rel)
-		o, errO := ourTree.FindEntry(rel)
-		t, errT := theirTree.FindEntry(rel)
-		if errB != nil || errO != nil {
-			return plumbing.ZeroHash, fmt.Errorf("replaying %s: %s is not in the commit", res.Commit, rel)
+	for _, ch := range changes {
+		rel := ch.To.Name
+		if ch.From.Name == "" || rel == "" || ch.From.Name != rel {
+			return plumbing.ZeroHash, nil, fmt.Errorf("replaying %s: %s was added, removed or renamed, which tidewatch's commits never do", h, ch.From.Name+ch.To.Name)
 		}
+		b, o := ch.From.TreeEntry, ch.To.TreeEntry
+		t, errT := ontoTree.FindEntry(rel)
 		if errT != nil || !t.Mode.IsFile() {
-			return plumbing.ZeroHash, conflict("the remote removed or replaced a file the rollout changed", []string{rel})
+			return plumbing.ZeroHash, nil, conflict("the remote removed or replaced a file the rollout changed", []string{rel})
 		}
 		switch t.Hash {
 		case b.Hash:
@@ -217,50 +226,90 @@ func (c *Committer) replayOnto(repo *git.Repository, gitDir string, res *Result,
 		default:
 			bc, err := blobContent(s, b.Hash, c.maxFile)
 			if err != nil {
-				return plumbing.ZeroHash, err
+				return plumbing.ZeroHash, nil, err
 			}
 			oc, err := blobContent(s, o.Hash, c.maxFile)
 			if err != nil {
-				return plumbing.ZeroHash, err
+				return plumbing.ZeroHash, nil, err
 			}
 			tc, err := blobContent(s, t.Hash, c.maxFile)
 			if err != nil {
-				return plumbing.ZeroHash, err
+				return plumbing.ZeroHash, nil, err
 			}
 			merged, ok := replay(bc, oc, tc)
 			if !ok {
-				return plumbing.ZeroHash, conflict("the remote changed the lines the rollout changed", []string{rel})
+				return plumbing.ZeroHash, nil, conflict("the remote changed the lines the rollout changed", []string{rel})
 			}
-			h, err := writeBlob(s, merged)
+			mh, err := writeBlob(s, merged)
 			if err != nil {
-				return plumbing.ZeroHash, err
+				return plumbing.ZeroHash, nil, err
 			}
-			if h != t.Hash {
-				blobs[rel] = h
+			if mh != t.Hash {
+				blobs[rel] = mh
 			}
 		}
 	}
-	target := upstream
-	newTree := theirTree
-	if len(blobs) > 0 {
-		th, err := replaceBlobs(s, theirTree.Hash, blobs)
-		if err != nil {
-			return plumbing.ZeroHash, err
+	if len(blobs) == 0 {
+		return onto, ontoTree, nil
+	}
+	th, err := replaceBlobs(s, ontoTree.Hash, blobs)
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	tree, err := object.GetTree(s, th)
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	committer := ours.Committer
+	committer.When = time.Now()
+	next, err := storeCommit(s, &object.Commit{Author: ours.Author, Committer: committer, Message: ours.Message, TreeHash: th, ParentHashes: []plumbing.Hash{onto}})
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	return next, tree, nil
+}
+
+// forkPoint walks back from the branch tip local, over tidewatch's own
+// commits (one parent, committed by this Committer's identity), to the
+// first commit the upstream holds. It returns that commit and the own
+// commits after it, oldest first; ok is false when a commit that is not
+// tidewatch's stands in the way (the user's own unpushed work), or when the
+// upstream is not found within maxWalk commits.
+func (c *Committer) forkPoint(s storer.EncodedObjectStorer, local, upstream plumbing.Hash) (fork plumbing.Hash, own []plumbing.Hash, ok bool) {
+	inUpstream := ancestors(s, upstream)
+	for x, n := local, 0; n < maxOwnCommits; n++ {
+		if inUpstream[x] {
+			slices.Reverse(own)
+			return x, own, true
 		}
-		if newTree, err = object.GetTree(s, th); err != nil {
-			return plumbing.ZeroHash, err
+		cm, err := object.GetCommit(s, x)
+		if err != nil || len(cm.ParentHashes) != 1 || cm.Committer.Name != c.author || cm.Committer.Email != c.email {
+			return plumbing.ZeroHash, nil, false
 		}
-		committer := ours.Committer
-		committer.When = time.Now()
-		target, err = storeCommit(s, &object.Commit{Author: ours.Author, Committer: committer, Message: ours.Message, TreeHash: th, ParentHashes: []plumbing.Hash{upstream}})
+		own = append(own, x)
+		x = cm.ParentHashes[0]
+	}
+	return plumbing.ZeroHash, nil, false
+}
+
+// ancestors returns h and its ancestors, at most maxWalk of them.
+func ancestors(s storer.EncodedObjectStorer, h plumbing.Hash) map[plumbing.Hash]bool {
+	seen := map[plumbing.Hash]bool{h: true}
+	queue := []plumbing.Hash{h}
+	for n := 0; len(queue) > 0 && n < maxWalk; n++ {
+		cm, err := object.GetCommit(s, queue[0])
+		queue = queue[1:]
 		if err != nil {
-			return plumbing.ZeroHash, err
+			continue // a shallow boundary
+		}
+		for _, p := range cm.ParentHashes {
+			if !seen[p] {
+				seen[p] = true
+				queue = append(queue, p)
+			}
 		}
 	}
-	if err := c.moveWorkTree(repo, gitDir, res, ourTree, newTree, local, target, conflict); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return target, nil
+	return seen
 }
 
 func commitTree(s storer.EncodedObjectStorer, h plumbing.Hash) (*object.Tree, error) {
