@@ -34,9 +34,11 @@ const (
 )
 
 // pushCommit pushes the branch, whose tip is commit on base, to its
-// upstream. When the upstream moved past base, it replays the commit on the
-// upstream's head first, and updates the work tree (only files the user has
-// not modified; otherwise it is a conflict and nothing changes).
+// upstream, with tidewatch's own earlier commits that were not pushed. When
+// the upstream moved, it replays them on the upstream's head first, and
+// updates the work tree (only files the user has not modified; otherwise it
+// is a conflict and nothing changes). Commits of anyone else that are not
+// pushed make it a conflict.
 func (c *Committer) pushCommit(ctx context.Context, repo *git.Repository, gitDir string, res *Result, base, commit plumbing.Hash) error {
 	cfg, err := repo.Config()
 	if err != nil {
