@@ -165,3 +165,20 @@ func TestPushMatches(t *testing.T) {
 		t.Error("a deleted branch matched")
 	}
 }
+
+// FuzzParsePush: hostile bodies and signatures never panic, and nothing
+// unsigned is ever accepted.
+func FuzzParsePush(f *testing.F) {
+	f.Add("push", "sha256=00", string(githubBody("refs/heads/main", commitB)))
+	f.Add("push", "", "payload=%7B")
+	f.Fuzz(func(t *testing.T, event, sig, body string) {
+		h := headers("X-GitHub-Event", event, "X-Hub-Signature-256", sig)
+		p, err := ParsePush(h, []byte(body), []byte(hookSecret))
+		if err == nil && sig != "sha256="+sign([]byte(body), hookSecret) {
+			t.Fatalf("ParsePush accepted %q signed %q: %+v", body, sig, p)
+		}
+		// Signed correctly, it parses or says why, without panicking.
+		h.Set("X-Hub-Signature-256", "sha256="+sign([]byte(body), hookSecret))
+		ParsePush(h, []byte(body), []byte(hookSecret))
+	})
+}
