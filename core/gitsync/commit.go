@@ -179,6 +179,9 @@ func cmpOr(a, b string) string {
 // git process holds the repository. A push that fails after a commit
 // returns the Result (with the commit) and the error.
 func (c *Committer) Commit(ctx context.Context, ch Change) ([]Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("committing the rollout of %s: %w", ch.Container, err)
+	}
 	groups := map[string][]FileChange{}
 	var order []string
 	var outside []Skip

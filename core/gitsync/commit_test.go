@@ -479,3 +479,30 @@ func TestCommitPushesItsEarlierUnpushedCommitsToo(t *testing.T) {
 		})
 	}
 }
+
+func TestCommitInALinkedWorkTree(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, nil)
+	linked := filepath.Join(t.TempDir(), "feature")
+	s.git(t, "worktree", "add", "--quiet", "-b", "feature", linked)
+	p := filepath.Join(linked, "compose.yaml")
+	before, _ := os.ReadFile(p)
+	after := []byte(strings.Replace(string(before), "nginx:1.25.0", "nginx:1.25.3", 1))
+	os.WriteFile(p, after, 0o644)
+	res, err := newCommitter(t, false, "").Commit(context.Background(), nginxChange(FileChange{Path: p, Before: before, After: after}))
+	if err != nil {
+		t.Fatalf("Commit in a linked work tree: %v", err)
+	}
+	if res[0].Branch != "feature" || res[0].WorkTree != linked {
+		t.Fatalf("Commit = %+v, want branch feature in %s", res[0], linked)
+	}
+	if got := gittest.Run(t, linked, "rev-parse", "HEAD"); got != res[0].Commit {
+		t.Fatalf("feature = %s, want %s", got, res[0].Commit)
+	}
+	if got := gittest.Run(t, linked, "status", "--porcelain"); got != "" {
+		t.Fatalf("git status in the linked work tree =\n%s", got)
+	}
+	if got := s.git(t, "status", "--porcelain"); got != "" {
+		t.Fatalf("git status in the main work tree =\n%s", got)
+	}
+}
