@@ -99,6 +99,16 @@ func (g Git) Credentials() gitsync.Credentials {
 	return gitsync.Credentials{Username: g.Username, Token: g.Token, SSHKey: g.SSHKey, SSHPassphrase: g.SSHPassphrase, SSHKnownHosts: g.SSHKnownHosts}
 }
 
+// Source returns the entry as a gitsync source (for a URL entry).
+func (g Git) Source() gitsync.Source {
+	return gitsync.Source{Name: g.Name, URL: g.URL, Branch: g.Branch, Path: g.Path, Credentials: g.Credentials()}
+}
+
+// CommitConfig returns the entry's commit settings (for a WORKTREE entry).
+func (g Git) CommitConfig() gitsync.CommitConfig {
+	return gitsync.CommitConfig{AuthorName: g.AuthorName, AuthorEmail: g.AuthorEmail, Message: g.Message, Push: g.Push, Credentials: g.Credentials()}
+}
+
 func newGit(name string) Git {
 	g := Git{Name: name}
 	g.SetDefaults()

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/gitsync"
 )
 
 // sshKey returns a new OpenSSH private key in PEM form, encrypted with
@@ -97,6 +98,18 @@ func TestLoadGit(t *testing.T) {
 	}
 	if c := cfg.Git[2].Credentials(); c.Token.Reveal() != "glpat-secret" || c.Username != "oauth2" {
 		t.Errorf("Credentials() = %+v", c)
+	}
+	// What config accepts, gitsync accepts.
+	for _, g := range cfg.Git {
+		if g.IsSource() {
+			if err := g.Source().Validate(); err != nil {
+				t.Errorf("%s: Source().Validate() = %v", g.Name, err)
+			}
+			continue
+		}
+		if _, err := gitsync.NewCommitter(g.CommitConfig(), nil); err != nil {
+			t.Errorf("%s: NewCommitter(CommitConfig()) = %v", g.Name, err)
+		}
 	}
 }
 
