@@ -32,6 +32,8 @@ type Config struct {
 	Plugins Plugins
 	// Server configures the HTTP API and UI of `tidewatch serve` (TIDEWATCH_SERVER_*).
 	Server Server
+	// Git are the git sources and work trees (TIDEWATCH_GIT_<name>_*), sorted by name.
+	Git []Git
 }
 
 // Store configures persistence.
@@ -91,6 +93,9 @@ func (c *Config) SetDefaults() {
 	for i := range c.Registries {
 		c.Registries[i].SetDefaults()
 	}
+	for i := range c.Git {
+		c.Git[i].SetDefaults()
+	}
 	c.Store.SetDefaults()
 	c.Log.SetDefaults()
 	c.Server.SetDefaults()
@@ -124,6 +129,7 @@ func (c Config) validate(set func(variable string) bool) error {
 		es = append(es, r.validate(set))
 	}
 	es = append(es, c.Store.Validate(), c.Log.Validate(), c.Server.validate(set))
+	es = append(es, validateGit(c.Git, set))
 	return errors.Join(es...)
 }
 
@@ -142,7 +148,7 @@ var topLevel = []string{
 }
 
 // families are the first words after the prefix, for "did you mean" hints.
-var families = []string{"STORE", "LOG", "WATCHER", "REGISTRY", "TRIGGER", "SERVER", "PLUGINS", "PLUGIN"}
+var families = []string{"STORE", "LOG", "WATCHER", "REGISTRY", "TRIGGER", "SERVER", "PLUGINS", "PLUGIN", "GIT"}
 
 // Load reads the configuration from environ (as os.Environ returns it),
 // applies defaults and validates it. It reports every problem at once, joined
@@ -232,6 +238,8 @@ func (l *loader) apply(e entry) {
 		if l.claim("TIDEWATCH_SERVER_"+slot, e.key) {
 			loadServer(&l.es, &l.cfg.Server, e.key, opt, e.value)
 		}
+	case strings.HasPrefix(e.upper, "TIDEWATCH_GIT_"):
+		loadGit(&l.es, &l.cfg.Git, e.key, e.upper, e.value, l.claim)
 	case e.upper == "TIDEWATCH_PLUGINS_DIR" || strings.HasPrefix(e.upper, "TIDEWATCH_PLUGIN_"):
 		if l.claim(e.upper, e.key) {
 			loadPlugins(&l.es, &l.cfg.Plugins, e.key, e.upper, e.value)
