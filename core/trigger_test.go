@@ -196,3 +196,16 @@ func TestSharedLabels(t *testing.T) {
 		t.Errorf("with LABELS (-want +got):\n%s", diff)
 	}
 }
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost.": true, "localhost:8080": true, "127.0.0.1": true, "127.8.9.10:80": true,
+		"[::1]": true, "[::1]:5000": true, "::1": true, "[::ffff:127.0.0.1]": true,
+		"": false, "0.0.0.0": false, "10.0.0.1": false, "localhost.evil.example": false, "127.0.0.1.nip.io": false,
+		"example.com:80": false, "[::]": false, "evil.localhost": false,
+	} {
+		if got := IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package registries
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -122,18 +121,7 @@ func (o Options) withDefaults() Options {
 
 // IsLoopback reports whether host (with or without port) is localhost or a
 // loopback address: the hosts dockerd speaks plain HTTP to by default.
-func IsLoopback(host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
-	}
-	h = strings.Trim(h, "[]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(host string) bool { return core.IsLoopback(host) }
 
 // normalizeHost turns a configured registry name into the host that
 // core.ImageRef uses: lower case, no scheme or path, Docker Hub as

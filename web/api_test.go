@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidewatch/tidewatch/core"
-	"github.com/tidewatch/tidewatch/core/config"
 )
 
 func TestEndpoints(t *testing.T) {
@@ -237,7 +236,7 @@ func TestDeployOutcomes(t *testing.T) {
 		})
 	}
 	t.Run("no deployer", func(t *testing.T) {
-		e := newEnv(t, func(d *Deps, _ *config.Server) { d.Deployer = nil })
+		e := newEnv(t, func(d *Deps, _ *Config) { d.Deployer = nil })
 		w := e.do(t, "POST", "/api/deploy", `{"project":"demo","service":"web","tag":"1.1.0"}`)
 		if w.Code != http.StatusNotImplemented || !strings.Contains(errorOf(t, w).Message, "compose trigger") {
 			t.Errorf("deploy without deployer = %d %s, want 501 naming the compose trigger", w.Code, w.Body.String())
@@ -261,7 +260,7 @@ func TestPanicIsA500(t *testing.T) {
 }
 
 func TestReadyzFails(t *testing.T) {
-	e := newEnv(t, func(d *Deps, _ *config.Server) {
+	e := newEnv(t, func(d *Deps, _ *Config) {
 		d.Ready["engine local"] = func(context.Context) error { return fmt.Errorf("dial unix %s: refused", canary) }
 	})
 	w := e.do(t, "GET", "/readyz", "")

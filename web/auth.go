@@ -21,7 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tidewatch/tidewatch/core"
-	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/core/credential"
 	"github.com/tidewatch/tidewatch/core/store"
 )
 
@@ -48,8 +48,8 @@ type Principal struct {
 	// Name is the user's or token's name.
 	Name string
 	// Deploy is the scope of a token limited to deploying these compose
-	// projects or services (config.Token.Deploy); nil for every right.
-	Deploy []config.DeployTarget
+	// projects or services (credential.Token.Deploy); nil for every right.
+	Deploy []credential.DeployTarget
 }
 
 // Scoped reports whether p may only deploy (Deploy's targets).
@@ -84,15 +84,15 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 
 // authenticator checks credentials against the configured users and tokens.
 type authenticator struct {
-	users  map[string]config.PasswordHash
-	tokens []config.Token
+	users  map[string]credential.PasswordHash
+	tokens []credential.Token
 	key    [32]byte // HMAC key of the cache and of decoys, random per process
 
 	// decoys are checked for unknown user names: decoys[i] has the scheme
 	// and parameters of the i-th user (by name) and a random digest, so that
 	// a wrong login for an unknown name does the same hash work as one for
 	// a user (see decoy).
-	decoys []config.PasswordHash
+	decoys []credential.PasswordHash
 
 	slots    chan struct{} // a free hash slot per buffered value: MaxConcurrentHashes
 	hashWait time.Duration
@@ -107,9 +107,9 @@ type authenticator struct {
 	now   func() time.Time
 }
 
-func newAuthenticator(users []config.User, tokens []config.Token) *authenticator {
+func newAuthenticator(users []credential.User, tokens []credential.Token) *authenticator {
 	a := &authenticator{
-		users: map[string]config.PasswordHash{}, tokens: tokens, cache: map[[32]byte]time.Time{}, now: time.Now,
+		users: map[string]credential.PasswordHash{}, tokens: tokens, cache: map[[32]byte]time.Time{}, now: time.Now,
 		slots: make(chan struct{}, MaxConcurrentHashes), hashWait: HashWait, throttle: newThrottle(),
 	}
 	rand.Read(a.key[:])
@@ -127,7 +127,7 @@ func newAuthenticator(users []config.User, tokens []config.Token) *authenticator
 
 // decoyOf returns a hash with h's scheme and parameters and a random digest,
 // which no password matches (but for a chance of 2^-184 and more).
-func decoyOf(h config.PasswordHash) config.PasswordHash {
+func decoyOf(h credential.PasswordHash) credential.PasswordHash {
 	switch h.Scheme {
 	case "bcrypt":
 		// Same version and cost, a random salt and digest in bcrypt's alphabet.
@@ -138,7 +138,7 @@ func decoyOf(h config.PasswordHash) config.PasswordHash {
 		for i := range b {
 			b[i] = alphabet[int(b[i])%len(alphabet)]
 		}
-		return config.PasswordHash{Scheme: "bcrypt", Cost: h.Cost, Encoded: core.Secret(enc[:7] + string(b))}
+		return credential.PasswordHash{Scheme: "bcrypt", Cost: h.Cost, Encoded: core.Secret(enc[:7] + string(b))}
 	case "argon2id":
 		d := h
 		d.Salt, d.Key = make([]byte, len(h.Salt)), make([]byte, len(h.Key))
@@ -153,7 +153,7 @@ func decoyOf(h config.PasswordHash) config.PasswordHash {
 // decoy returns the hash checked for the unknown user name: the decoy of a
 // user chosen by an HMAC of the name, so that one name always costs the same
 // and unknown names cost what the users' hashes cost, in the same mix.
-func (a *authenticator) decoy(name string) config.PasswordHash {
+func (a *authenticator) decoy(name string) credential.PasswordHash {
 	mac := hmac.New(sha256.New, a.key[:])
 	mac.Write([]byte("decoy\x00" + name))
 	i := binary.BigEndian.Uint64(mac.Sum(nil)) % uint64(len(a.decoys))
@@ -164,9 +164,9 @@ func (a *authenticator) enabled() bool { return len(a.users) > 0 || len(a.tokens
 
 // token returns the token whose SHA-256 is that of value, comparing with
 // every token in constant time.
-func (a *authenticator) token(value string) (config.Token, bool) {
+func (a *authenticator) token(value string) (credential.Token, bool) {
 	sum := sha256.Sum256([]byte(value))
-	var tok config.Token
+	var tok credential.Token
 	found := 0
 	for _, t := range a.tokens {
 		if subtle.ConstantTimeCompare(sum[:], t.SHA256[:]) == 1 {
@@ -246,7 +246,7 @@ func (a *authenticator) password(ctx context.Context, client, user, password str
 }
 
 // check compares password with h in one of the hash slots.
-func (a *authenticator) check(ctx context.Context, h config.PasswordHash, password string) (bool, error) {
+func (a *authenticator) check(ctx context.Context, h credential.PasswordHash, password string) (bool, error) {
 	select {
 	case a.slots <- struct{}{}:
 	default:
@@ -270,7 +270,7 @@ func (a *authenticator) check(ctx context.Context, h config.PasswordHash, passwo
 }
 
 // verify checks password against h.
-func verify(h config.PasswordHash, password string) bool {
+func verify(h credential.PasswordHash, password string) bool {
 	switch h.Scheme {
 	case "bcrypt":
 		return bcrypt.CompareHashAndPassword([]byte(h.Encoded.Reveal()), []byte(password)) == nil

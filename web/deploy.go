@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"regexp"
 
-	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/core/credential"
 )
 
 var (
@@ -33,7 +33,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
 	case !imageTag.MatchString(req.Tag):
 		return badInput("tag", "required: an image tag (letters, digits, _ . -, at most 128)")
 	}
-	if p, _ := PrincipalFrom(r.Context()); p.Scoped() && !config.MayDeploy(p.Deploy, req.Project, req.Service) {
+	if p, _ := PrincipalFrom(r.Context()); p.Scoped() && !credential.MayDeploy(p.Deploy, req.Project, req.Service) {
 		return forbidden(p)
 	}
 	if s.deps.Deployer == nil {

@@ -11,7 +11,7 @@
 //
 // # Security
 //
-// Authentication (see core/config.Server) is off only when no user and no
+// Authentication (Config.Users and Config.Tokens) is off only when no user and no
 // token is configured, which the configuration allows only on a loopback
 // address. With it on, every route but /healthz, /readyz and the UI's
 // static files needs credentials (/readyz names its checks only to callers
@@ -20,7 +20,7 @@
 // (bcrypt or argon2id hash; the browser asks for them and the UI's requests
 // reuse them) or an API token, "Authorization: Bearer <token>", compared by
 // its SHA-256 in constant time. Users and tokens may do the same things,
-// but for a token scoped to deploying (config.Token.Deploy): it may use
+// but for a token scoped to deploying (credential.Token.Deploy): it may use
 // POST /api/deploy for its compose projects and services and nothing else
 // (403 elsewhere, fullRights), so that a CI job holding it can neither read
 // the API nor touch other containers.
@@ -36,7 +36,7 @@
 // addresses holds at most MaxThrottledClients; see throttle). A wrong
 // password for an unknown user name is checked against a decoy hash with
 // the parameters of a configured user, so that it takes as long as one for
-// a known user. config.Server refuses hash parameters that would make one
+// a known user. The configuration refuses hash parameters that would make one
 // check a denial of service, and the server warns at start-up about weak ones.
 //
 // Without authentication (on loopback only), a request is answered only when

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/tidewatch/tidewatch/core"
 )
 
 // private keeps a server without authentication private to this machine.
@@ -57,16 +59,10 @@ func (s *Server) allowedHost(hostport string) bool {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
+	if core.IsLoopback(host) {
+		return true
+	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == "" {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return true
-	}
-	return slices.Contains(s.allowedHosts, host)
+	return host != "" && slices.Contains(s.allowedHosts, host)
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tidewatch/tidewatch/core/config"
 	"github.com/tidewatch/tidewatch/core/store"
 )
 
@@ -62,7 +61,7 @@ func (l live) send(t *testing.T, method, path, host, body string, headers ...str
 // Origin and Sec-Fetch-Site: same-origin. Nothing is answered, read or
 // changed; loopback names and the allowed hosts still are.
 func TestDNSRebindingRefused(t *testing.T) {
-	e := newEnv(t, func(_ *Deps, c *config.Server) { c.AllowedHosts = []string{"tidewatch.lan"} })
+	e := newEnv(t, func(_ *Deps, c *Config) { c.AllowedHosts = []string{"tidewatch.lan"} })
 	l := e.serveLive(t)
 	evil := "evil.example:" + l.port
 	browser := []string{"Origin", "http://" + evil, "Sec-Fetch-Site", "same-origin", "Content-Type", "application/json"}

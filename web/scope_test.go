@@ -3,12 +3,11 @@ package web
 import (
 	"context"
 	"crypto/sha256"
+	"github.com/tidewatch/tidewatch/core/credential"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/tidewatch/tidewatch/core/config"
 )
 
 // deployToken is a token scoped to deploying shop (every service) and blog/web.
@@ -16,9 +15,9 @@ var deployToken = "tok-shop-" + canary
 
 var asShopCI = []string{"Authorization", "Bearer " + deployToken}
 
-func withDeployToken(_ *Deps, c *config.Server) {
-	c.Tokens = append(c.Tokens, config.Token{Name: "shop-ci", SHA256: sha256.Sum256([]byte(deployToken)),
-		Deploy: []config.DeployTarget{{Project: "shop"}, {Project: "blog", Service: "web"}}})
+func withDeployToken(_ *Deps, c *Config) {
+	c.Tokens = append(c.Tokens, credential.Token{Name: "shop-ci", SHA256: sha256.Sum256([]byte(deployToken)),
+		Deploy: []credential.DeployTarget{{Project: "shop"}, {Project: "blog", Service: "web"}}})
 }
 
 // TestScopedTokenOnlyDeploys: a token scoped to deploying may deploy its

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/tidewatch/tidewatch/core/config"
 )
 
 // routeList returns every route of the server as "METHOD pattern".
@@ -124,7 +123,7 @@ func TestAuthOffOnLoopback(t *testing.T) {
 }
 
 func TestRefusesOpenServerWithoutAuth(t *testing.T) {
-	e := newEnv(t, func(_ *Deps, c *config.Server) { c.Address, c.Port = "0.0.0.0", 1 })
+	e := newEnv(t, func(_ *Deps, c *Config) { c.Address, c.Port = "0.0.0.0", 1 })
 	err := e.srv.ListenAndServe(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "TIDEWATCH_SERVER_AUTH_USERS") {
 		t.Errorf("ListenAndServe(0.0.0.0 without auth) error = %v, want a refusal naming the variables", err)

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/credential"
 )
 
 // Timeouts of the HTTP server.
@@ -34,10 +36,34 @@ const (
 	MaxHeaderBytes = 1 << 20
 )
 
+// Config is what the server listens on and whom it lets in. The daemon
+// fills it from TIDEWATCH_SERVER_* (core/config.Server, which checks it).
+type Config struct {
+	// Address is the IP address or host name to listen on; Port its TCP port.
+	Address string
+	Port    int
+	// TLSCert and TLSKey are PEM files; with both set the server speaks HTTPS only.
+	TLSCert, TLSKey string
+	// Users may log in with HTTP Basic; Tokens are API tokens (Bearer).
+	// Without either, authentication is off, and only a loopback Address
+	// may be served.
+	Users  []credential.User
+	Tokens []credential.Token
+	// AllowedHosts are more Host names answered while authentication is
+	// off, besides loopback and Address (DNS rebinding: see host.go).
+	AllowedHosts []string
+}
+
+// Addr returns "address:port" for net.Listen.
+func (c Config) Addr() string { return net.JoinHostPort(c.Address, strconv.Itoa(c.Port)) }
+
+// TLS reports whether the server speaks HTTPS.
+func (c Config) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }
+
 // Server is tidewatch's HTTP server: API, health, metrics, events and UI.
 type Server struct {
 	deps      Deps
-	cfg       config.Server
+	cfg       Config
 	log       *slog.Logger
 	ui        fs.FS
 	auth      *authenticator
@@ -53,11 +79,8 @@ type Server struct {
 	closeStreams context.CancelFunc
 }
 
-// New returns a server over deps, configured by cfg (defaults filled with
-// cfg.SetDefaults; see config.Server for auth). It logs cfg's warnings
-// (config.Server.Warnings) at warn level.
-func New(deps Deps, cfg config.Server, log *slog.Logger) *Server {
-	cfg.SetDefaults()
+// New returns a server over deps, configured by cfg.
+func New(deps Deps, cfg Config, log *slog.Logger) *Server {
 	if deps.Metrics == nil {
 		deps.Metrics = NewMetrics()
 	}
@@ -71,9 +94,6 @@ func New(deps Deps, cfg config.Server, log *slog.Logger) *Server {
 		heartbeat: Heartbeat,
 	}
 	s.allowedHosts = append([]string{strings.ToLower(strings.TrimSuffix(strings.Trim(cfg.Address, "[]"), "."))}, cfg.AllowedHosts...)
-	for _, w := range cfg.Warnings() {
-		s.log.Warn(w.Problem, "variable", w.Var, "expected", w.Expected)
-	}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	s.metrics.watch(deps)
 	s.handler = s.routes()
@@ -89,7 +109,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 // ListenAndServe listens on the configured address (HTTPS when TLS files are
 // set) and serves until ctx ends, then shuts down gracefully.
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	if !s.cfg.Loopback() && !s.auth.enabled() {
+	if !core.IsLoopback(s.cfg.Address) && !s.auth.enabled() {
 		return fmt.Errorf("refusing to serve on %s without authentication: set TIDEWATCH_SERVER_AUTH_USERS or TIDEWATCH_SERVER_API_TOKENS, or listen on a loopback address", s.cfg.Addr())
 	}
 	ln, err := net.Listen("tcp", s.cfg.Addr())

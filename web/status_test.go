@@ -4,14 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/tidewatch/tidewatch/core/config"
 )
 
 // TestReadyzSaysLittleToStrangers asks a real server's /readyz, with one
@@ -19,7 +14,7 @@ import (
 // ones, a token scoped to deploying) hear only ready or not; a user and an
 // unscoped token hear which check fails; with auth off on loopback, anyone.
 func TestReadyzSaysLittleToStrangers(t *testing.T) {
-	failing := func(d *Deps, _ *config.Server) {
+	failing := func(d *Deps, _ *Config) {
 		d.Ready["engine edge"] = func(context.Context) error { return errors.New("dial tcp edge:2376: refused " + canary) }
 	}
 	authed := newEnv(t, withAuth(t), withDeployToken, failing)
@@ -61,38 +56,5 @@ func TestReadyzSaysLittleToStrangers(t *testing.T) {
 	lo := open.serveLive(t)
 	if code, body, _ := lo.send(t, "GET", "/readyz", "", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, `"engine edge":"failing"`) {
 		t.Errorf("GET /readyz, auth off = %d %q, want 503 naming the failing check", code, body)
-	}
-}
-
-// TestWarnsCredentialsInClear: a server whose users' passwords would cross
-// the network in clear text says so at start-up, at warn level, naming the
-// variables; with TLS, or on loopback, it does not.
-func TestWarnsCredentialsInClear(t *testing.T) {
-	bc, _ := bcrypt.GenerateFromPassword([]byte(password), 10)
-	ph, _ := config.ParsePasswordHash(string(bc))
-	users := []config.User{{Name: "alice", Hash: ph}}
-	for _, tc := range []struct {
-		name string
-		cfg  config.Server
-		warn bool
-	}{
-		{"every interface, no TLS", config.Server{Address: "0.0.0.0", Users: users}, true},
-		{"every interface, TLS", config.Server{Address: "0.0.0.0", Users: users, TLSCert: "c.pem", TLSKey: "k.pem"}, false},
-		{"loopback", config.Server{Address: "127.0.0.1", Users: users}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var buf syncBuffer
-			New(Deps{}, tc.cfg, slog.New(slog.NewTextHandler(&buf, nil)))
-			out := buf.String()
-			got := strings.Contains(out, "level=WARN") && strings.Contains(out, "clear text") &&
-				strings.Contains(out, "TIDEWATCH_SERVER_AUTH_USERS") && strings.Contains(out, "TIDEWATCH_SERVER_TLS_CERT") &&
-				strings.Contains(out, "variable=TIDEWATCH_SERVER_ADDRESS")
-			if got != tc.warn {
-				t.Errorf("start-up log (warning wanted: %v):\n%s", tc.warn, out)
-			}
-			if !tc.warn && strings.Contains(out, "level=WARN") {
-				t.Errorf("start-up log warns:\n%s", out)
-			}
-		})
 	}
 }

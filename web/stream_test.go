@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/tidewatch/tidewatch/core/config"
 )
 
 func TestOpenAPIMatchesRoutes(t *testing.T) {
@@ -187,7 +186,7 @@ func TestEventStream(t *testing.T) {
 func TestGracefulShutdownFinishesRequests(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{})
-	e := newEnv(t, func(d *Deps, _ *config.Server) {
+	e := newEnv(t, func(d *Deps, _ *Config) {
 		d.Ready["slow"] = func(ctx context.Context) error {
 			close(entered)
 			<-release
@@ -253,7 +252,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestNoUIPlaceholder(t *testing.T) {
-	e := newEnv(t, func(d *Deps, _ *config.Server) { d.UI = nil })
+	e := newEnv(t, func(d *Deps, _ *Config) { d.UI = nil })
 	w := e.do(t, "GET", "/", "")
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "/api/openapi.json") {
 		t.Errorf("GET / without UI = %d %s", w.Code, w.Body.String())

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"log/slog"
+	"github.com/tidewatch/tidewatch/core/credential"
 	"net"
 	"net/http"
 	"os"
@@ -28,7 +28,7 @@ func withUser(t *testing.T, name, h string) option {
 	if problem != "" {
 		t.Fatalf("ParsePasswordHash: %s", problem)
 	}
-	return func(_ *Deps, c *config.Server) { c.Users = append(c.Users, config.User{Name: name, Hash: ph}) }
+	return func(_ *Deps, c *Config) { c.Users = append(c.Users, credential.User{Name: name, Hash: ph}) }
 }
 
 // argon2Hash returns the PHC string of password with m KiB and t passes.
@@ -310,24 +310,5 @@ func TestDecoysFollowTheUsers(t *testing.T) {
 	}
 	if ok, _ := a.password(context.Background(), "192.0.2.1", "mallory", password); ok {
 		t.Error("an unknown user logged in with a user's password")
-	}
-}
-
-// TestWeakHashWarnings: the server warns at start-up, naming the variable,
-// about users whose hash is weak.
-func TestWeakHashWarnings(t *testing.T) {
-	var buf bytes.Buffer
-	bc, _ := bcrypt.GenerateFromPassword([]byte(password), 4)
-	ph, _ := config.ParsePasswordHash(string(bc))
-	cfg := config.Server{Users: []config.User{{Name: "alice", Hash: ph}}, Vars: map[string]string{"AUTH_USERS": "TIDEWATCH_SERVER_AUTH_USERS_FILE"}}
-	New(Deps{}, cfg, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	out := buf.String()
-	for _, want := range []string{"level=WARN", "TIDEWATCH_SERVER_AUTH_USERS_FILE", `user \"alice\": bcrypt cost 4 is weak`} {
-		if !strings.Contains(out, want) {
-			t.Errorf("start-up log lacks %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out, string(bc)[7:]) {
-		t.Errorf("start-up log shows the hash:\n%s", out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/tidewatch/tidewatch/core/credential"
 	"io"
 	"log/slog"
 	"net/http"
@@ -175,7 +176,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-type option func(*Deps, *config.Server)
+type option func(*Deps, *Config)
 
 func withAuth(t *testing.T) option {
 	t.Helper()
@@ -186,15 +187,15 @@ func withAuth(t *testing.T) option {
 	salt := []byte("0123456789abcdef")
 	key := argon2.IDKey([]byte(password), salt, 1, 64, 1, 32)
 	a2 := fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s", base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-	return func(d *Deps, c *config.Server) {
+	return func(d *Deps, c *Config) {
 		for name, h := range map[string]string{"alice": string(bc), "bob": a2} {
 			ph, problem := config.ParsePasswordHash(h)
 			if problem != "" {
 				t.Fatalf("ParsePasswordHash(%s): %s", name, problem)
 			}
-			c.Users = append(c.Users, config.User{Name: name, Hash: ph})
+			c.Users = append(c.Users, credential.User{Name: name, Hash: ph})
 		}
-		c.Tokens = []config.Token{{Name: "ci", SHA256: sha256.Sum256([]byte(apiToken))}}
+		c.Tokens = []credential.Token{{Name: "ci", SHA256: sha256.Sum256([]byte(apiToken))}}
 	}
 }
 
@@ -249,7 +250,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 		UI:    fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>tidewatch</title>")}, "app.js": {Data: []byte("console.log(1)")}, "style.css": {Data: []byte("body{}")}},
 		Ready: map[string]func(context.Context) error{"store": st.Ping},
 	}
-	cfg := config.Server{}
+	cfg := Config{Address: "127.0.0.1", Port: 8080}
 	for _, o := range opts {
 		o(&deps, &cfg)
 	}

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidewatch/tidewatch/core/config"
 )
 
 // TestMain lets the test binary serve built-in triggers as tidewatch does:
@@ -115,6 +118,46 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 			}()
 			if code != exitError || !strings.Contains(errb.String(), tc.want) {
 				t.Errorf("serve = %d, stderr:\n%s\nwant exit %d naming %q", code, errb.String(), exitError, tc.want)
+			}
+		})
+	}
+}
+
+// TestServerWarningsLogged: serve logs at warn level, naming the
+// variables, what the server configuration allows but should not be:
+// passwords in clear text beyond loopback, weak hashes; on loopback with a
+// strong hash it warns of nothing.
+func TestServerWarningsLogged(t *testing.T) {
+	weak := "$2a$04$" + strings.Repeat("a", 53)
+	strong := "$2a$12$" + strings.Repeat("a", 53)
+	tests := []struct {
+		name string
+		env  []string
+		want []string // "" for no warning
+	}{
+		{"every interface, no TLS, weak hash", []string{"TIDEWATCH_SERVER_ADDRESS=0.0.0.0", "TIDEWATCH_SERVER_AUTH_USERS=alice:" + weak},
+			[]string{"clear text", "variable=TIDEWATCH_SERVER_ADDRESS", "TIDEWATCH_SERVER_TLS_CERT", `user \"alice\": bcrypt cost 4 is weak`, "variable=TIDEWATCH_SERVER_AUTH_USERS"}},
+		{"loopback, strong hash", []string{"TIDEWATCH_SERVER_AUTH_USERS=alice:" + strong}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Load(tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			logServerWarnings(slog.New(slog.NewTextHandler(&buf, nil)), cfg.Server)
+			out := buf.String()
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) || !strings.Contains(out, "level=WARN") {
+					t.Errorf("log lacks %q:\n%s", w, out)
+				}
+			}
+			if tc.want == nil && out != "" {
+				t.Errorf("log = %s, want no warning", out)
+			}
+			if strings.Contains(out, strings.Repeat("a", 53)) {
+				t.Errorf("the log shows a hash:\n%s", out)
 			}
 		})
 	}

@@ -34,6 +34,7 @@ func serveCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 	for _, err := range refused {
 		log.Error("trigger refused; the others run", "error", err)
 	}
+	logServerWarnings(log, cfg.Server)
 	d.metrics = web.NewMetrics()
 	ready := map[string]func(context.Context) error{"store": d.st.Ping}
 	for name, hl := range d.watchers {
@@ -49,7 +50,7 @@ func serveCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 		Metrics:    d.metrics,
 		UI:         ui.FS,
 		Ready:      ready,
-	}, cfg.Server, log)
+	}, webConfig(cfg.Server), log)
 
 	scheme := "http"
 	if cfg.Server.TLS() {
@@ -84,6 +85,21 @@ func serveCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 	}
 	log.Info("stopped")
 	return code
+}
+
+// webConfig is what the web server needs of TIDEWATCH_SERVER_*.
+func webConfig(s config.Server) web.Config {
+	return web.Config{Address: s.Address, Port: s.Port, TLSCert: s.TLSCert, TLSKey: s.TLSKey,
+		Users: s.Users, Tokens: s.Tokens, AllowedHosts: s.AllowedHosts}
+}
+
+// logServerWarnings logs, at warn level, what the server configuration
+// allows but should not be: credentials crossing the network in clear text,
+// weak password hashes (config.Server.Warnings), each naming its variable.
+func logServerWarnings(log *slog.Logger, s config.Server) {
+	for _, w := range s.Warnings() {
+		log.Warn(w.Problem, "variable", w.Var, "expected", w.Expected)
+	}
 }
 
 // registryStatus adapts the registries client to the API.

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -369,7 +368,7 @@ func (g Git) validateURL(es *errs) (ssh bool) {
 			es.add(g.variable("URL"), shown, "holds credentials", "the URL without them, and TOKEN (or TOKEN_FILE) for the token")
 		}
 	}
-	if scheme == "http" && g.Token != "" && !loopback(u.Hostname()) {
+	if scheme == "http" && g.Token != "" && !core.IsLoopback(u.Hostname()) {
 		es.add(g.variable("URL"), shown, "plain http would send the token unencrypted", "an https URL")
 	}
 	return scheme == "ssh"
@@ -382,14 +381,6 @@ func scp(s string) bool {
 	}
 	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
 	return at > 0 && colon > at+1 && colon < len(s)-1 && !strings.ContainsAny(s[:at], ":/?")
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validateWorkTree checks that WORKTREE is an absolute path to a git work tree.

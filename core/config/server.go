@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/credential"
 )
 
 // Defaults of the HTTP server.
@@ -50,7 +51,7 @@ type Server struct {
 	// In a file, blank lines and lines starting with # are skipped. Hash
 	// parameters above MaxBcryptCost, MaxArgon2Memory, MaxArgon2Time or
 	// MaxArgon2Threads are refused; weak ones are named by Warnings.
-	Users []User
+	Users []credential.User
 	// Tokens are API tokens for scripts and CI (TIDEWATCH_SERVER_API_TOKENS,
 	// or TIDEWATCH_SERVER_API_TOKENS_FILE): "name:sha256hex" entries
 	// separated by commas or newlines, each the SHA-256 of a token, so that
@@ -59,7 +60,7 @@ type Server struct {
 	// projects or project/service pairs separated by commas:
 	// "shop-ci:<sha256> deploy=shop,blog/web" may deploy every service of
 	// shop and the service web of blog, and do nothing else.
-	Tokens []Token
+	Tokens []credential.Token
 	// AllowedHosts are more host names (or IP addresses) a request's Host
 	// header may name while authentication is off
 	// (TIDEWATCH_SERVER_ALLOWED_HOSTS: comma- or space-separated, no port),
@@ -73,80 +74,6 @@ type Server struct {
 	// Vars maps each option set (ADDRESS, PORT, TLS_CERT, TLS_KEY,
 	// AUTH_USERS, API_TOKENS, ALLOWED_HOSTS) to the variable that set it.
 	Vars map[string]string
-}
-
-// User is one user allowed to log in.
-type User struct {
-	// Name is the user name.
-	Name string
-	// Hash is the user's password hash.
-	Hash PasswordHash
-}
-
-// PasswordHash is a parsed password hash. It redacts itself when printed,
-// logged or encoded: a hash helps an attacker guess the password.
-type PasswordHash struct {
-	// Scheme is "bcrypt" or "argon2id".
-	Scheme string
-	// Encoded is the hash as written.
-	Encoded core.Secret
-	// Cost is the bcrypt cost (log2 of its rounds); zero for argon2id.
-	Cost int
-	// Memory (KiB), Time (passes), Threads, Salt and Key are the argon2id
-	// parameters and digest; zero for bcrypt.
-	Memory  uint32
-	Time    uint32
-	Threads uint8
-	Salt    []byte
-	Key     []byte
-}
-
-// String redacts the hash, naming only its scheme.
-func (h PasswordHash) String() string { return h.Scheme + " " + core.Redacted }
-
-// GoString redacts the hash under %#v.
-func (h PasswordHash) GoString() string { return h.String() }
-
-// MarshalText redacts the hash in encoders.
-func (h PasswordHash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
-
-// Token is one API token, known by the SHA-256 of its value.
-type Token struct {
-	// Name says whose token it is ("ci"); it shows in logs.
-	Name string
-	// SHA256 is the digest of the token's value.
-	SHA256 [32]byte
-	// Deploy, when not nil, is the token's scope: it may deploy these
-	// compose projects or services (POST /api/deploy) and do nothing else.
-	// Nil for a token with every right.
-	Deploy []DeployTarget
-}
-
-// Scoped reports whether t may only deploy.
-func (t Token) Scoped() bool { return t.Deploy != nil }
-
-// DeployTarget is what a scoped token may deploy: a compose project's
-// service, or every service of the project when Service is empty.
-type DeployTarget struct {
-	Project, Service string
-}
-
-// String reads "project" or "project/service".
-func (d DeployTarget) String() string {
-	if d.Service == "" {
-		return d.Project
-	}
-	return d.Project + "/" + d.Service
-}
-
-// MayDeploy reports whether one of targets covers service of project.
-func MayDeploy(targets []DeployTarget, project, service string) bool {
-	for _, d := range targets {
-		if d.Project == project && (d.Service == "" || d.Service == service) {
-			return true
-		}
-	}
-	return false
 }
 
 // MaxDeployTargets bounds the targets of one token's scope.
@@ -177,14 +104,7 @@ func (s Server) AuthEnabled() bool { return len(s.Users) > 0 || len(s.Tokens) > 
 
 // Loopback reports whether Address only accepts connections from this
 // machine: a loopback IP ("127.0.0.1", "::1") or "localhost".
-func (s Server) Loopback() bool {
-	a := strings.TrimSuffix(strings.TrimPrefix(s.Address, "["), "]")
-	if strings.EqualFold(a, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(a)
-	return ip != nil && ip.IsLoopback()
-}
+func (s Server) Loopback() bool { return core.IsLoopback(s.Address) }
 
 // Validate reports every problem with the server configuration.
 func (s Server) Validate() error { return s.validate(unset) }
@@ -421,8 +341,8 @@ func splitEntries(text string) []string {
 }
 
 // parseUsers reads "name:hash" entries. Problems name the user, never the hash.
-func parseUsers(es *errs, key, text string) []User {
-	var out []User
+func parseUsers(es *errs, key, text string) []credential.User {
+	var out []credential.User
 	before := len(*es)
 	for i, e := range splitEntries(text) {
 		name, hash, ok := strings.Cut(e, ":")
@@ -435,7 +355,7 @@ func parseUsers(es *errs, key, text string) []User {
 			es.addSecret(key, "user "+quote(name)+": "+problem, "a bcrypt hash ($2a$, $2b$ or $2y$) or an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")
 			continue
 		}
-		out = append(out, User{Name: name, Hash: h})
+		out = append(out, credential.User{Name: name, Hash: h})
 	}
 	if len(out) == 0 && len(*es) == before {
 		es.addSecret(key, "no user", "name:hash entries separated by commas or newlines")
@@ -445,59 +365,59 @@ func parseUsers(es *errs, key, text string) []User {
 
 // ParsePasswordHash parses a bcrypt hash or an argon2id PHC string. It
 // returns the problem, never the hash, when it cannot.
-func ParsePasswordHash(s string) (PasswordHash, string) {
+func ParsePasswordHash(s string) (credential.PasswordHash, string) {
 	s = strings.TrimSpace(s)
 	switch {
 	case strings.HasPrefix(s, "$2"):
 		if !bcryptHash.MatchString(s) {
-			return PasswordHash{}, "malformed bcrypt hash"
+			return credential.PasswordHash{}, "malformed bcrypt hash"
 		}
 		cost, _ := strconv.Atoi(s[4:6])
 		if cost > MaxBcryptCost {
-			return PasswordHash{}, "bcrypt cost " + strconv.Itoa(cost) + " is above the maximum " + strconv.Itoa(MaxBcryptCost) +
+			return credential.PasswordHash{}, "bcrypt cost " + strconv.Itoa(cost) + " is above the maximum " + strconv.Itoa(MaxBcryptCost) +
 				" (each login would take seconds: a denial of service)"
 		}
-		return PasswordHash{Scheme: "bcrypt", Encoded: core.Secret(s), Cost: cost}, ""
+		return credential.PasswordHash{Scheme: "bcrypt", Encoded: core.Secret(s), Cost: cost}, ""
 	case strings.HasPrefix(s, "$argon2id$"):
 		parts := strings.Split(s, "$") // "", argon2id, v=19, m=…,t=…,p=…, salt, hash
 		if len(parts) != 6 || parts[2] != "v=19" {
-			return PasswordHash{}, "malformed argon2id hash (want $argon2id$v=19$m=…,t=…,p=…$salt$hash)"
+			return credential.PasswordHash{}, "malformed argon2id hash (want $argon2id$v=19$m=…,t=…,p=…$salt$hash)"
 		}
 		m := argon2Param.FindStringSubmatch(parts[3])
 		if m == nil {
-			return PasswordHash{}, "malformed argon2id parameters (want m=…,t=…,p=…)"
+			return credential.PasswordHash{}, "malformed argon2id parameters (want m=…,t=…,p=…)"
 		}
 		mem, err1 := strconv.ParseUint(m[1], 10, 32)
 		t, err2 := strconv.ParseUint(m[2], 10, 32)
 		p, err3 := strconv.ParseUint(m[3], 10, 8)
 		if err1 != nil || err2 != nil || err3 != nil || mem < 8 || t < 1 || p < 1 {
-			return PasswordHash{}, "argon2id parameters out of range (m at least 8 KiB, t and p at least 1)"
+			return credential.PasswordHash{}, "argon2id parameters out of range (m at least 8 KiB, t and p at least 1)"
 		}
 		switch {
 		case mem > MaxArgon2Memory:
-			return PasswordHash{}, "argon2id memory m=" + m[1] + " KiB is above the maximum " + strconv.Itoa(MaxArgon2Memory) +
+			return credential.PasswordHash{}, "argon2id memory m=" + m[1] + " KiB is above the maximum " + strconv.Itoa(MaxArgon2Memory) +
 				" KiB (256 MiB; every login in progress would hold that much: a denial of service)"
 		case t > MaxArgon2Time:
-			return PasswordHash{}, "argon2id time t=" + m[2] + " is above the maximum " + strconv.Itoa(MaxArgon2Time) + " (each login would take seconds)"
+			return credential.PasswordHash{}, "argon2id time t=" + m[2] + " is above the maximum " + strconv.Itoa(MaxArgon2Time) + " (each login would take seconds)"
 		case p > MaxArgon2Threads:
-			return PasswordHash{}, "argon2id parallelism p=" + m[3] + " is above the maximum " + strconv.Itoa(MaxArgon2Threads)
+			return credential.PasswordHash{}, "argon2id parallelism p=" + m[3] + " is above the maximum " + strconv.Itoa(MaxArgon2Threads)
 		}
 		salt, err1 := base64.RawStdEncoding.DecodeString(strings.TrimRight(parts[4], "="))
 		key, err2 := base64.RawStdEncoding.DecodeString(strings.TrimRight(parts[5], "="))
 		if err1 != nil || err2 != nil || len(salt) < 8 || len(key) < 16 {
-			return PasswordHash{}, "malformed argon2id salt or hash (base64, at least 8 and 16 bytes)"
+			return credential.PasswordHash{}, "malformed argon2id salt or hash (base64, at least 8 and 16 bytes)"
 		}
-		return PasswordHash{Scheme: "argon2id", Encoded: core.Secret(s), Memory: uint32(mem), Time: uint32(t), Threads: uint8(p), Salt: salt, Key: key}, ""
+		return credential.PasswordHash{Scheme: "argon2id", Encoded: core.Secret(s), Memory: uint32(mem), Time: uint32(t), Threads: uint8(p), Salt: salt, Key: key}, ""
 	case s == "":
-		return PasswordHash{}, "empty hash"
+		return credential.PasswordHash{}, "empty hash"
 	}
-	return PasswordHash{}, "unknown hash scheme (a password in the clear?)"
+	return credential.PasswordHash{}, "unknown hash scheme (a password in the clear?)"
 }
 
 // parseTokens reads "name:sha256hex" entries, each with an optional scope
 // after a space ("deploy=shop,blog/web").
-func parseTokens(es *errs, key, text string) []Token {
-	var out []Token
+func parseTokens(es *errs, key, text string) []credential.Token {
+	var out []credential.Token
 	before := len(*es)
 	for i, e := range splitEntries(text) {
 		name, rest, ok := strings.Cut(e, ":")
@@ -515,7 +435,7 @@ func parseTokens(es *errs, key, text string) []Token {
 			es.addSecret(key, "token "+quote(name)+": not a SHA-256", `64 hexadecimal digits: printf %s "$TOKEN" | sha256sum`)
 			continue
 		}
-		t := Token{Name: name}
+		t := credential.Token{Name: name}
 		copy(t.SHA256[:], b)
 		if strings.TrimSpace(scope) != "" {
 			targets, problem := parseScope(scope)
@@ -536,7 +456,7 @@ func parseTokens(es *errs, key, text string) []Token {
 // parseScope reads a token's scope: "deploy=" clauses of project or
 // project/service targets separated by commas (white space after a comma
 // is allowed). It returns the problem, quoting at most a short target.
-func parseScope(scope string) ([]DeployTarget, string) {
+func parseScope(scope string) ([]credential.DeployTarget, string) {
 	// Clauses start with "word="; a field without "=" continues the one before
 	// ("deploy=shop, blog").
 	var clauses []string
@@ -547,7 +467,7 @@ func parseScope(scope string) ([]DeployTarget, string) {
 		}
 		clauses[len(clauses)-1] += f
 	}
-	var out []DeployTarget
+	var out []credential.DeployTarget
 	for _, c := range clauses {
 		kind, list, ok := strings.Cut(c, "=")
 		if !ok || kind != "deploy" {
@@ -558,7 +478,7 @@ func parseScope(scope string) ([]DeployTarget, string) {
 			if !composeName.MatchString(project) || hasService && !composeName.MatchString(service) {
 				return nil, "deploy target " + quote((item)) + " is not a compose project or project/service"
 			}
-			out = append(out, DeployTarget{Project: project, Service: service})
+			out = append(out, credential.DeployTarget{Project: project, Service: service})
 		}
 	}
 	if len(out) > MaxDeployTargets {

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/tidewatch/tidewatch/core/credential"
 	"strings"
 	"testing"
 
@@ -105,7 +106,7 @@ func TestLoadServerArgon2Parameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]Token{{Name: "ci", SHA256: tokenSum(t, testTokenSum)}}, tok.Server.Tokens); diff != "" {
+	if diff := cmp.Diff([]credential.Token{{Name: "ci", SHA256: tokenSum(t, testTokenSum)}}, tok.Server.Tokens); diff != "" {
 		t.Errorf("tokens mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -312,17 +313,17 @@ func TestLoadServerTokenScopes(t *testing.T) {
 	tests := []struct {
 		name  string
 		value string
-		want  map[string][]DeployTarget // by token; nil: every right
-		err   string                    // prefix of the only error
+		want  map[string][]credential.DeployTarget // by token; nil: every right
+		err   string                               // prefix of the only error
 	}{
-		{"unscoped", "ci:" + testTokenSum, map[string][]DeployTarget{"ci": nil}, ""},
+		{"unscoped", "ci:" + testTokenSum, map[string][]credential.DeployTarget{"ci": nil}, ""},
 		{"projects and services", "ci:" + testTokenSum + ",shop-ci:" + sum2 + " deploy=shop,blog/web",
-			map[string][]DeployTarget{"ci": nil, "shop-ci": {{"shop", ""}, {"blog", "web"}}}, ""},
+			map[string][]credential.DeployTarget{"ci": nil, "shop-ci": {{Project: "shop"}, {Project: "blog", Service: "web"}}}, ""},
 		{"space after a comma, tab, sha256 prefix", "shop-ci:sha256:" + sum2 + "\tdeploy=shop, blog/web",
-			map[string][]DeployTarget{"shop-ci": {{"shop", ""}, {"blog", "web"}}}, ""},
+			map[string][]credential.DeployTarget{"shop-ci": {{Project: "shop"}, {Project: "blog", Service: "web"}}}, ""},
 		{"two clauses, newline entries", "shop-ci:" + sum2 + " deploy=shop deploy=blog/web\nci:" + testTokenSum,
-			map[string][]DeployTarget{"shop-ci": {{"shop", ""}, {"blog", "web"}}, "ci": nil}, ""},
-		{"trailing space is no scope", "ci:" + testTokenSum + "   ", map[string][]DeployTarget{"ci": nil}, ""},
+			map[string][]credential.DeployTarget{"shop-ci": {{Project: "shop"}, {Project: "blog", Service: "web"}}, "ci": nil}, ""},
+		{"trailing space is no scope", "ci:" + testTokenSum + "   ", map[string][]credential.DeployTarget{"ci": nil}, ""},
 
 		{"empty deploy", "ci:" + testTokenSum + " deploy=", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "" is not a compose project`},
 		{"empty item", "ci:" + testTokenSum + " deploy=shop,", nil, `TIDEWATCH_SERVER_API_TOKENS: token "ci": deploy target "" is not`},
@@ -357,7 +358,7 @@ func TestLoadServerTokenScopes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load(API_TOKENS=%q) error = %v", tc.value, err)
 			}
-			got := map[string][]DeployTarget{}
+			got := map[string][]credential.DeployTarget{}
 			for _, tok := range cfg.Server.Tokens {
 				got[tok.Name] = tok.Deploy
 				if tok.Scoped() != (tok.Deploy != nil) {
@@ -368,24 +369,6 @@ func TestLoadServerTokenScopes(t *testing.T) {
 				t.Errorf("scopes (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestMayDeploy(t *testing.T) {
-	scope := []DeployTarget{{"shop", ""}, {"blog", "web"}}
-	for _, tc := range []struct {
-		project, service string
-		want             bool
-	}{
-		{"shop", "web", true}, {"shop", "worker", true}, {"blog", "web", true},
-		{"blog", "db", false}, {"other", "web", false}, {"Shop", "web", false}, {"shopx", "web", false}, {"", "", false},
-	} {
-		if got := MayDeploy(scope, tc.project, tc.service); got != tc.want {
-			t.Errorf("MayDeploy(%v, %q, %q) = %v, want %v", scope, tc.project, tc.service, got, tc.want)
-		}
-	}
-	if MayDeploy(nil, "shop", "web") {
-		t.Error("MayDeploy(nil scope) = true; a nil scope is no deploy target (callers check Scoped first)")
 	}
 }
 

@@ -3,7 +3,8 @@
 // imports the Docker SDK; only registries imports go-containerregistry's
 // remote; the plugin SDK imports nothing of ours but its protocol; a
 // built-in trigger imports only the SDK (and, when it deploys, the Docker
-// adapter and the domain types it speaks), never another trigger.
+// adapter and the domain types it speaks), never another trigger; web does
+// not read tidewatch's configuration (cmd hands it a web.Config).
 package arch
 
 import (
@@ -54,6 +55,11 @@ func TestImportRules(t *testing.T) {
 				}
 				return true
 			},
+		},
+		{
+			name:    "web does not import core/config",
+			applies: func(p string) bool { return under(p, module+"/web") },
+			forbids: func(i string) bool { return under(i, module+"/core/config") },
 		},
 		{
 			name: "only registries imports go-containerregistry's remote",

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
-	"github.com/tidewatch/tidewatch/core/config"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/web"
 )
@@ -41,7 +40,7 @@ func apiServer(b *testing.B) *httptest.Server {
 	if _, err := s.RecordRun(context.Background(), "local", checks, time.Now()); err != nil {
 		b.Fatal(err)
 	}
-	srv := web.New(web.Deps{Containers: s, Updates: s, History: s, Events: web.NewBroker()}, config.Server{Address: "127.0.0.1"},
+	srv := web.New(web.Deps{Containers: s, Updates: s, History: s, Events: web.NewBroker()}, web.Config{Address: "127.0.0.1", Port: 8080},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ts := httptest.NewServer(srv.Handler())
 	b.Cleanup(ts.Close)
