@@ -307,18 +307,40 @@ func TestRetryAfterTooLong(t *testing.T) {
 	}
 }
 
-func TestRetryAfterWaitHonoursContext(t *testing.T) {
+func TestRetryAfterPastDeadline(t *testing.T) {
 	s := registrytest.New(t)
 	s.Push(t, "app", "1")
 	ref := imageRef(t, s, "app", "1")
 	c, _ := newClient(t, Options{})
 	s.FailNext("/tags/list", http.StatusTooManyRequests, 1, "30")
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err := c.Tags(ctx, ref)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Tags = %v, want context.DeadlineExceeded", err)
+	// Waiting 30s would pass the deadline: rate limited at once, not timed out.
+	if !errors.Is(err, core.ErrRateLimited) || !strings.Contains(err.Error(), "longer than the run has left") {
+		t.Errorf("Tags = %v, want core.ErrRateLimited saying the wait is longer than the run has left", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Tags took %v, want at once", d)
+	}
+	if n := s.Counts().Total; n != 2 {
+		t.Errorf("requests = %d, want 2 (the ping and the throttled listing)", n)
+	}
+}
+
+func TestRetryAfterWaitHonoursCancel(t *testing.T) {
+	s := registrytest.New(t)
+	s.Push(t, "app", "1")
+	ref := imageRef(t, s, "app", "1")
+	c, _ := newClient(t, Options{})
+	s.FailNext("/tags/list", http.StatusTooManyRequests, 1, "30")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := c.Tags(ctx, ref)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Tags = %v, want context.Canceled", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Tags took %v after its context ended", d)

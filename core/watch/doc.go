@@ -9,8 +9,10 @@
 // event stream breaks (the engine restarted), Watch reconnects with backoff
 // and runs a full check to reconcile what it missed.
 //
-// Defaults: 16 repositories checked at once per run (the registries client
-// limits requests per registry on its own); containers are watched unless
+// Defaults: 64 repositories checked at once per run (the registries client
+// limits and adapts requests per registry on its own); a repository that a
+// registry failed transiently (5xx, timeouts) is asked once more at the
+// run's end; containers are watched unless
 // labelled tidewatch.watch=false (Options.WatchByDefault); only running
 // containers are listed unless Options.WatchAll.
 package watch
