@@ -37,8 +37,9 @@ import (
 //     quarter above the baseline plus 2ms;
 //   - rate-limit headers do not say little is left.
 //
-// It grows by a quarter (at least one) until the registry first pushes back,
-// and by one per round after that.
+// It grows by a quarter (at least one) per round, and by one per round once
+// it is within a quarter of the limit at which the registry last pushed
+// back (where it backed off from).
 //
 // The baseline is the registry's latency when it is not loaded by us: the
 // lowest latency seen, raised (by an eighth of the difference per answer)
@@ -122,7 +123,7 @@ type controller struct {
 	ceiling int
 	pinned  bool
 	epoch   uint64 // counts changes of limit
-	pushed  bool   // the registry pushed back once: grow by one per round
+	pushed  int    // the limit at which the registry last pushed back; 0: never
 
 	baseline time.Duration
 	recent   []time.Duration // latencies at the current epoch, the last recentSize
@@ -189,7 +190,7 @@ func (c *controller) observe(o observation) change {
 	if sign != "" {
 		c.spoiled = true
 		if current && c.limit > 1 {
-			c.pushed = true
+			c.pushed = c.limit
 			c.set(max(1, c.limit/2))
 			ch.to, ch.reason = c.limit, sign
 		}
@@ -209,9 +210,9 @@ func (c *controller) observe(o observation) change {
 		return ch
 	}
 	if !c.spoiled && !c.low && 2*c.busy >= c.round && c.flat() && c.limit < c.ceiling {
-		step := 1
-		if !c.pushed {
-			step = max(1, c.limit/4)
+		step := max(1, c.limit/4)
+		if c.pushed > 0 && 4*c.limit >= 3*c.pushed {
+			step = 1
 		}
 		c.set(min(c.ceiling, c.limit+step))
 		ch.to, ch.reason = c.limit, "latency flat"

@@ -103,6 +103,7 @@ var issueFaults = registrytest.Faults{Seed: 3, ErrorRate: 0.15, ThrottleEvery: 1
 // does not use up their attempts), and a repository that failed on 503s gets
 // one more pass at the run's end.
 func TestFaultMixAllChecked(t *testing.T) {
+	t.Parallel() // mostly waiting: Retry-After and latency
 	failsFirstThree := ""
 	for r := range benchRepos {
 		uri := tagsURI(benchRepo(r))
