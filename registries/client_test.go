@@ -275,6 +275,57 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
+func TestThrottlingDoesNotUseUpAttempts(t *testing.T) {
+	s := registrytest.New(t)
+	s.Push(t, "app", "1")
+	ref := imageRef(t, s, "app", "1")
+	c, _ := newClient(t, Options{Retries: 3})
+	// 503, 429, 429, 503, then an answer: two failures of three allowed,
+	// the 429s with Retry-After are pacing.
+	s.FailNext("/tags/list", http.StatusServiceUnavailable, 1, "")
+	s.FailNext("/tags/list", http.StatusTooManyRequests, 2, "0")
+	s.FailNext("/tags/list", http.StatusServiceUnavailable, 1, "")
+	if _, err := c.Tags(context.Background(), ref); err != nil {
+		t.Fatalf("Tags after 503, 429, 429, 503 with 3 attempts: %v", err)
+	}
+	if n := s.Counts().TagList; n != 5 {
+		t.Errorf("tag-list requests = %d, want 5", n)
+	}
+	if st := status(t, c, s.Host); st.Throttled != 2 || st.Retries != 4 {
+		t.Errorf("Status: Throttled %d, Retries %d; want 2 and 4", st.Throttled, st.Retries)
+	}
+	// Without Retry-After a 429 gives no pace to keep: it uses an attempt.
+	s.FailNext("/tags/list", http.StatusTooManyRequests, 3, "")
+	_, err := c.Tags(context.Background(), ref)
+	if !errors.Is(err, core.ErrRateLimited) || !strings.Contains(err.Error(), "registry answered 429 3 times") {
+		t.Errorf("Tags after three 429s without Retry-After = %v, want core.ErrRateLimited after 3 attempts", err)
+	}
+}
+
+func TestRetryAfterForEverEndsRateLimited(t *testing.T) {
+	s := registrytest.New(t)
+	s.Push(t, "app", "1")
+	ref := imageRef(t, s, "app", "1")
+	c, _ := newClient(t, Options{MaxRetryAfter: 2 * time.Second})
+	s.FailNext("/tags/list", http.StatusTooManyRequests, 1000, "1")
+	start := time.Now()
+	_, err := c.Tags(context.Background(), ref)
+	if !errors.Is(err, core.ErrRateLimited) || !strings.Contains(err.Error(), "in all") {
+		t.Fatalf("Tags against a registry that always says wait = %v, want core.ErrRateLimited naming the wait in all", err)
+	}
+	var re *Error
+	if !errors.As(err, &re) || re.Waited < time.Second || re.Waited > 2*time.Second || re.Throttled < 2 {
+		t.Errorf("error %+v: want Waited between 1s and the 2s cap, Throttled at least 2", re)
+	}
+	t.Log(err)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("giving up took %v, want within the 2s cap (and the next wait refused at once)", d)
+	}
+	if n := s.Counts().TagList; n > 3 {
+		t.Errorf("tag-list requests = %d, want at most 3 (one per second of the cap, and one more)", n)
+	}
+}
+
 func TestRetryAfterTooLong(t *testing.T) {
 	s := registrytest.New(t)
 	s.Push(t, "app", "1")

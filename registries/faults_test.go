@@ -141,3 +141,54 @@ func TestFaultMixAllChecked(t *testing.T) {
 	}
 	t.Logf("%d requests (%d 429, %d 503) for %d containers; registry status %+v", c.Total, c.Throttled, c.Injected-c.Throttled, len(checks), reg.Status())
 }
+
+// TestOneMorePassForTransientFailures runs the watch loop over repositories
+// that fail in different ways: only those a registry failed with 5xx (tag
+// list or digest) are asked again at the run's end; a missing repository
+// and a rate-limited one are not.
+func TestOneMorePassForTransientFailures(t *testing.T) {
+	s := registrytest.New(t)
+	other := registrytest.New(t)
+	var e engine
+	add := func(srv *registrytest.Server, repo, tag string, pushed bool) {
+		ref := srv.Host + "/" + repo
+		c := core.Container{ID: repo, Name: strings.ReplaceAll(repo, "/", "-"), State: "running", Image: ref + ":" + tag, ImageID: "sha256:" + strings.Repeat("1", 64)}
+		if pushed {
+			d := srv.Push(t, repo, "1.0.0")
+			srv.Tag(t, repo, "latest", d)
+			c.RepoDigests = []string{ref + "@" + d}
+		}
+		e.ctrs = append(e.ctrs, c)
+	}
+	add(s, "ok/app", "1.0.0", true)
+	add(s, "down/app", "1.0.0", true)
+	add(s, "gone/app", "1.0.0", false)
+	add(s, "digest/app", "latest", true)
+	add(other, "limited/app", "1.0.0", true)
+	s.FailAlways("down", http.StatusServiceUnavailable)
+	s.FailNext("/digest/app/manifests/", http.StatusBadGateway, 3, "")
+	other.FailNext("/tags/list", http.StatusTooManyRequests, 6, "") // no Retry-After: it uses up the attempts
+	s.ResetCounts()
+	other.ResetCounts()
+
+	w, _ := newWatcher(e, registries.Options{RetryBackoff: 5 * time.Millisecond}, quiet())
+	checks, err := w.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]error{"ok-app": nil, "down-app": core.ErrUnavailable, "gone-app": core.ErrNotFound, "digest-app": nil, "limited-app": core.ErrRateLimited}
+	for _, c := range checks {
+		if w := want[c.Container.Name]; w == nil && c.Err != nil || w != nil && !errors.Is(c.Err, w) {
+			t.Errorf("%s: error %v, want %v", c.Container.Name, c.Err, w)
+		}
+	}
+	sc, oc := s.Counts(), other.Counts()
+	for repo, n := range map[string]int{"ok/app": 1, "down/app": 6, "gone/app": 1, "digest/app": 4} {
+		if sc.PerRepo[repo] != n {
+			t.Errorf("requests for %s = %d, want %d", repo, sc.PerRepo[repo], n)
+		}
+	}
+	if n := oc.PerRepo["limited/app"]; n != 3 {
+		t.Errorf("requests for the rate-limited repository = %d, want 3 (not asked again)", n)
+	}
+}
