@@ -87,16 +87,24 @@ func New(opts Options, log *slog.Logger) *Client {
 	return &Client{opts: opts.withDefaults(), log: log, now: time.Now, regs: map[string]*registry{}}
 }
 
-// Prepare declares the repositories a run will ask, so that one token per
-// registry (per ScopesPerToken repositories) covers all their pull scopes.
-// Repositories are remembered for the Client's lifetime. It does no I/O.
+// Prepare declares the repositories a run (or a run's last pass) will ask,
+// so that one token per registry (per ScopesPerToken repositories) covers
+// all their pull scopes. Repositories are remembered for the Client's
+// lifetime. It also forgets the failed pings and token requests of their
+// registries, which are otherwise answered from memory for a while: a new
+// run or pass tries them again. It does no I/O.
 func (c *Client) Prepare(repos []core.ImageRef) {
+	seen := map[*registry]bool{}
 	for _, ref := range repos {
 		repo, r, err := c.repository(ref)
 		if err != nil {
 			continue // the call itself will report it
 		}
 		r.chunkFor(repo.Scope(transport.PullScope))
+		if !seen[r] {
+			seen[r] = true
+			r.forgetFailures()
+		}
 	}
 }
 

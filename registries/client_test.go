@@ -848,3 +848,24 @@ func BenchmarkTags(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(s.Counts().Total)/float64(b.N*len(refs)), "requests/repo")
 }
+
+func TestPrepareForgetsFailedPing(t *testing.T) {
+	s := registrytest.New(t)
+	s.Push(t, "app", "1")
+	ref := imageRef(t, s, "app", "1")
+	c, _ := newClient(t, Options{})
+	s.FailNext("/v2/", http.StatusServiceUnavailable, 3, "") // the ping's three attempts
+	if _, err := c.Tags(context.Background(), ref); !errors.Is(err, core.ErrUnavailable) {
+		t.Fatalf("Tags with the ping failing = %v, want core.ErrUnavailable", err)
+	}
+	if _, err := c.Tags(context.Background(), ref); !errors.Is(err, core.ErrUnavailable) {
+		t.Fatalf("Tags right after = %v, want the remembered failure", err)
+	}
+	if n := s.Counts().Total; n != 3 {
+		t.Errorf("requests = %d, want 3: the failure is remembered", n)
+	}
+	c.Prepare([]core.ImageRef{ref})
+	if _, err := c.Tags(context.Background(), ref); err != nil {
+		t.Errorf("Tags after Prepare = %v, want the ping tried again", err)
+	}
+}

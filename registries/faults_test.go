@@ -144,11 +144,12 @@ func TestFaultMixAllChecked(t *testing.T) {
 
 // TestOneMorePassForTransientFailures runs the watch loop over repositories
 // that fail in different ways: only those a registry failed with 5xx (tag
-// list or digest) are asked again at the run's end; a missing repository
-// and a rate-limited one are not.
+// list, digest, or its ping) are asked again at the run's end; a missing
+// repository and a rate-limited one are not.
 func TestOneMorePassForTransientFailures(t *testing.T) {
 	s := registrytest.New(t)
 	other := registrytest.New(t)
+	flaky := registrytest.New(t)
 	var e engine
 	add := func(srv *registrytest.Server, repo, tag string, pushed bool) {
 		ref := srv.Host + "/" + repo
@@ -165,18 +166,21 @@ func TestOneMorePassForTransientFailures(t *testing.T) {
 	add(s, "gone/app", "1.0.0", false)
 	add(s, "digest/app", "latest", true)
 	add(other, "limited/app", "1.0.0", true)
+	add(flaky, "unpinged/app", "1.0.0", true)
 	s.FailAlways("down", http.StatusServiceUnavailable)
+	flaky.FailNext("/v2/", http.StatusServiceUnavailable, 3, "") // the ping, three times
 	s.FailNext("/digest/app/manifests/", http.StatusBadGateway, 3, "")
 	other.FailNext("/tags/list", http.StatusTooManyRequests, 6, "") // no Retry-After: it uses up the attempts
 	s.ResetCounts()
 	other.ResetCounts()
+	flaky.ResetCounts()
 
 	w, _ := newWatcher(e, registries.Options{RetryBackoff: 5 * time.Millisecond}, quiet())
 	checks, err := w.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]error{"ok-app": nil, "down-app": core.ErrUnavailable, "gone-app": core.ErrNotFound, "digest-app": nil, "limited-app": core.ErrRateLimited}
+	want := map[string]error{"ok-app": nil, "down-app": core.ErrUnavailable, "gone-app": core.ErrNotFound, "digest-app": nil, "limited-app": core.ErrRateLimited, "unpinged-app": nil}
 	for _, c := range checks {
 		if w := want[c.Container.Name]; w == nil && c.Err != nil || w != nil && !errors.Is(c.Err, w) {
 			t.Errorf("%s: error %v, want %v", c.Container.Name, c.Err, w)
@@ -190,5 +194,10 @@ func TestOneMorePassForTransientFailures(t *testing.T) {
 	}
 	if n := oc.PerRepo["limited/app"]; n != 3 {
 		t.Errorf("requests for the rate-limited repository = %d, want 3 (not asked again)", n)
+	}
+	// The failed ping is remembered for the rest of the pass, then tried
+	// again for the last one.
+	if fc := flaky.Counts(); fc.Ping != 4 || fc.PerRepo["unpinged/app"] != 1 {
+		t.Errorf("registry whose first ping failed: %d pings, %d tag listings; want 4 and 1", fc.Ping, fc.PerRepo["unpinged/app"])
 	}
 }

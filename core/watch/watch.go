@@ -27,7 +27,8 @@ type Engine interface {
 
 // Registry is what the watch loop needs of the registries.
 type Registry interface {
-	// Prepare declares the repositories a run will ask, before it asks them.
+	// Prepare declares the repositories a run (or its last pass) will ask,
+	// before it asks them.
 	Prepare(repos []core.ImageRef)
 	// Tags lists every tag of ref's repository.
 	Tags(ctx context.Context, ref core.ImageRef) ([]string, error)
@@ -305,13 +306,16 @@ func (w *Watcher) Check(ctx context.Context, ctrs []core.Container) []core.Check
 	// to recover. Rate-limited ones are not asked again: they have waited
 	// all the registry allowed.
 	var again []string
+	var againRefs []core.ImageRef
 	for _, r := range repos {
 		if a := answers[r]; a != nil && a.transient() {
 			again = append(again, r)
+			againRefs = append(againRefs, needs[r].ref)
 		}
 	}
 	if len(again) > 0 && ctx.Err() == nil {
 		w.log.Info("asking again the repositories that failed", "repos", len(again))
+		w.reg.Prepare(againRefs)
 		w.each(ctx, again, func(r string) { w.ask(ctx, needs[r], answers[r]) })
 	}
 
