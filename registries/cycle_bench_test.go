@@ -32,6 +32,7 @@ func BenchmarkCycle(b *testing.B) {
 		{"free/warm/pinned8", free, registries.Options{Concurrency: 8}, true},
 		{"faults/cold", issueFaults, registries.Options{}, false},
 		{"faults/warm", issueFaults, registries.Options{}, true},
+		{"faults/cold/pinned8", issueFaults, registries.Options{Concurrency: 8}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s, e := benchRegistry(b, registrytest.WithLatency(20*time.Millisecond), registrytest.WithFaults(bc.faults))
