@@ -16,8 +16,8 @@ import (
 // run meets other faults). Cold: a new registry client
 // per run (ping and token included). Warm: the client of a long-lived daemon,
 // kept across runs. "pinned8" pins the registry at 8 requests in flight (the
-// concurrency before it adapted). It reports requests, 429s and containers
-// left unchecked per run.
+// concurrency before it adapted). It reports requests, 429s, containers left
+// unchecked and requests sent inside a Retry-After window, per run.
 func BenchmarkCycle(b *testing.B) {
 	free := registrytest.Faults{}
 	for _, bc := range []struct {
@@ -63,6 +63,7 @@ func BenchmarkCycle(b *testing.B) {
 			b.ReportMetric(float64(c.Injected-c.Throttled)/n, "5xx/run")
 			b.ReportMetric(float64(unchecked)/n, "unchecked/run")
 			b.ReportMetric(float64(c.MaxInFlight), "max-in-flight")
+			b.ReportMetric(float64(c.IgnoredRetryAfter)/n, "sent-in-retry-after/run")
 		})
 	}
 }

@@ -98,8 +98,8 @@ func failedChecks(checks []core.Check) []string {
 var issueFaults = registrytest.Faults{Seed: 3, ErrorRate: 0.15, ThrottleEvery: 10, RetryAfter: "1"}
 
 // TestFaultMixAllChecked is the run of the issue under its fault mix: every
-// container is checked, and the registry sees fewer than twice the requests
-// of a fault-free run. A 429 with Retry-After only paces the requests (it
+// container is checked, the registry sees fewer than twice the requests of a
+// fault-free run, and none inside a Retry-After window it announced. A 429 with Retry-After only paces the requests (it
 // does not use up their attempts), and a repository that failed on 503s gets
 // one more pass at the run's end.
 func TestFaultMixAllChecked(t *testing.T) {
@@ -135,6 +135,9 @@ func TestFaultMixAllChecked(t *testing.T) {
 	}
 	if c.Throttled == 0 || c.Injected == c.Throttled {
 		t.Errorf("the registry answered %d 429s and %d 503s: the fault mix did not happen", c.Throttled, c.Injected-c.Throttled)
+	}
+	if c.IgnoredRetryAfter > 0 {
+		t.Errorf("%d requests arrived inside a Retry-After window the registry had announced", c.IgnoredRetryAfter)
 	}
 	if n := c.PerRepo[failsFirstThree]; n < 4 {
 		t.Errorf("%s was asked %d times; its first three tag listings fail, so it needs a fourth", failsFirstThree, n)

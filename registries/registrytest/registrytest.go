@@ -240,6 +240,11 @@ type Counts struct {
 	Injected int
 	// Throttled counts the requests answered 429.
 	Throttled int
+	// IgnoredRetryAfter counts the requests that arrived inside a Retry-After
+	// window the server had announced with a 429, once a quarter of the
+	// window had passed (earlier ones may have been sent before the client
+	// read the 429).
+	IgnoredRetryAfter int
 	// MaxInFlight is the most requests being handled at once (latency and
 	// any wait for capacity included).
 	MaxInFlight int
@@ -280,6 +285,8 @@ type Server struct {
 	pulls    int
 	seen     map[string]int // method and URI → times planned faults were drawn for it
 	slots    chan struct{}  // WithCapacity
+	waitFrom time.Time      // the last Retry-After window announced with a 429
+	waitTill time.Time
 }
 
 // New starts a registry on 127.0.0.1 and stops it when the test ends.
@@ -494,6 +501,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.count(k, repo, r.Method)
 	seq := s.counts.Total
+	if now := time.Now(); now.After(s.waitFrom.Add(s.waitTill.Sub(s.waitFrom)/4)) && now.Before(s.waitTill) {
+		s.counts.IgnoredRetryAfter++
+	}
 	if s.cfg.rateLimit > 0 {
 		if k == kindManifest && r.Method == http.MethodGet {
 			s.pulls++
@@ -603,6 +613,12 @@ func (s *Server) failure(r *http.Request, repo string, seq int) (status int, ret
 		}
 		if status == http.StatusTooManyRequests {
 			s.counts.Throttled++
+			if secs, err := strconv.Atoi(retryAfter); err == nil && secs > 0 {
+				now := time.Now()
+				if till := now.Add(time.Duration(secs) * time.Second); till.After(s.waitTill) {
+					s.waitFrom, s.waitTill = now, till
+				}
+			}
 		}
 	}()
 	if repo != "" {

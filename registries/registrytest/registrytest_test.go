@@ -253,6 +253,16 @@ func TestFaultsThrottleEvery(t *testing.T) {
 	if c := s.Counts(); c.Throttled != 3 || c.Injected != 3 {
 		t.Errorf("Counts.Throttled = %d, Injected = %d; want 3 and 3", c.Throttled, c.Injected)
 	}
+	if c := s.Counts(); c.IgnoredRetryAfter != 0 {
+		t.Errorf("Counts.IgnoredRetryAfter = %d, want 0: requests right after a 429 may not have read it yet", c.IgnoredRetryAfter)
+	}
+	// The ninth request's 429 opened a 1s window; a request 300ms into it
+	// ignores it. (Sleeping is the scenario here, not a wait for something.)
+	time.Sleep(300 * time.Millisecond)
+	get(t, http.MethodGet, s.URL+"/v2/app/tags/list", "")
+	if c := s.Counts(); c.IgnoredRetryAfter != 1 {
+		t.Errorf("Counts.IgnoredRetryAfter = %d, want 1", c.IgnoredRetryAfter)
+	}
 }
 
 func TestCapacityQueuesRequests(t *testing.T) {
