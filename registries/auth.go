@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,22 @@ type tokenSet struct {
 // or refuses the credentials, costs a few requests and not a few per
 // repository.
 const failureMemory = 10 * time.Second
+
+// forgetFailures drops the remembered failures of the ping and the token
+// requests, so that the next call tries them again.
+func (r *registry) forgetFailures() {
+	r.pingMu.Lock()
+	r.pingErr = nil
+	r.pingMu.Unlock()
+	r.mu.Lock()
+	chunks := slices.Clone(r.chunks)
+	r.mu.Unlock()
+	for _, ts := range chunks {
+		ts.mu.Lock()
+		ts.err = nil
+		ts.mu.Unlock()
+	}
+}
 
 // chunkFor returns the chunk that holds scope, adding scope to the last
 // chunk (or a new one) when it is new. No I/O.

@@ -87,16 +87,24 @@ func New(opts Options, log *slog.Logger) *Client {
 	return &Client{opts: opts.withDefaults(), log: log, now: time.Now, regs: map[string]*registry{}}
 }
 
-// Prepare declares the repositories a run will ask, so that one token per
-// registry (per ScopesPerToken repositories) covers all their pull scopes.
-// Repositories are remembered for the Client's lifetime. It does no I/O.
+// Prepare declares the repositories a run (or a run's last pass) will ask,
+// so that one token per registry (per ScopesPerToken repositories) covers
+// all their pull scopes. Repositories are remembered for the Client's
+// lifetime. It also forgets the failed pings and token requests of their
+// registries, which are otherwise answered from memory for a while: a new
+// run or pass tries them again. It does no I/O.
 func (c *Client) Prepare(repos []core.ImageRef) {
+	seen := map[*registry]bool{}
 	for _, ref := range repos {
 		repo, r, err := c.repository(ref)
 		if err != nil {
 			continue // the call itself will report it
 		}
 		r.chunkFor(repo.Scope(transport.PullScope))
+		if !seen[r] {
+			seen[r] = true
+			r.forgetFailures()
+		}
 	}
 }
 
@@ -217,7 +225,9 @@ func (c *Client) Status() []Status {
 	c.mu.Unlock()
 	out := make([]Status, 0, len(regs))
 	for _, r := range regs {
-		out = append(out, r.stats.snapshot())
+		st := r.stats.snapshot()
+		st.Concurrency, st.MaxConcurrency, st.ConcurrencyPinned = r.base.gate.state()
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Registry < out[j].Registry })
 	return out
@@ -283,7 +293,7 @@ func (c *Client) registry(host string, reg name.Registry) *registry {
 			host:     reg.RegistryStr(),
 			insecure: c.opts.Insecure,
 			next:     c.opts.Transport,
-			sem:      make(chan struct{}, c.opts.Concurrency),
+			gate:     newGate(c.controllerFor(reg.RegistryStr())),
 			timeout:  c.opts.Timeout,
 			attempts: c.opts.Retries,
 			backoff:  c.opts.RetryBackoff,
@@ -298,6 +308,23 @@ func (c *Client) registry(host string, reg name.Registry) *registry {
 	}
 	c.regs[host] = r
 	return r
+}
+
+// controllerFor returns the concurrency controller of a registry host:
+// pinned by Options.PinConcurrency or Options.Concurrency, else adaptive up
+// to the host's ceiling.
+func (c *Client) controllerFor(host string) controller {
+	pin := c.opts.Concurrency
+	for h, n := range c.opts.PinConcurrency {
+		if normalizeHost(h) == normalizeHost(host) && n > 0 {
+			pin = n
+		}
+	}
+	ceiling := DefaultMaxConcurrency
+	if IsPublic(host) {
+		ceiling = PublicMaxConcurrency
+	}
+	return newController(pin, ceiling)
 }
 
 var _ http.RoundTripper = (*limiter)(nil)

@@ -275,6 +275,57 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
+func TestThrottlingDoesNotUseUpAttempts(t *testing.T) {
+	s := registrytest.New(t)
+	s.Push(t, "app", "1")
+	ref := imageRef(t, s, "app", "1")
+	c, _ := newClient(t, Options{Retries: 3})
+	// 503, 429, 429, 503, then an answer: two failures of three allowed,
+	// the 429s with Retry-After are pacing.
+	s.FailNext("/tags/list", http.StatusServiceUnavailable, 1, "")
+	s.FailNext("/tags/list", http.StatusTooManyRequests, 2, "0")
+	s.FailNext("/tags/list", http.StatusServiceUnavailable, 1, "")
+	if _, err := c.Tags(context.Background(), ref); err != nil {
+		t.Fatalf("Tags after 503, 429, 429, 503 with 3 attempts: %v", err)
+	}
+	if n := s.Counts().TagList; n != 5 {
+		t.Errorf("tag-list requests = %d, want 5", n)
+	}
+	if st := status(t, c, s.Host); st.Throttled != 2 || st.Retries != 4 {
+		t.Errorf("Status: Throttled %d, Retries %d; want 2 and 4", st.Throttled, st.Retries)
+	}
+	// Without Retry-After a 429 gives no pace to keep: it uses an attempt.
+	s.FailNext("/tags/list", http.StatusTooManyRequests, 3, "")
+	_, err := c.Tags(context.Background(), ref)
+	if !errors.Is(err, core.ErrRateLimited) || !strings.Contains(err.Error(), "registry answered 429 3 times") {
+		t.Errorf("Tags after three 429s without Retry-After = %v, want core.ErrRateLimited after 3 attempts", err)
+	}
+}
+
+func TestRetryAfterForEverEndsRateLimited(t *testing.T) {
+	s := registrytest.New(t)
+	s.Push(t, "app", "1")
+	ref := imageRef(t, s, "app", "1")
+	c, _ := newClient(t, Options{MaxRetryAfter: 2 * time.Second})
+	s.FailNext("/tags/list", http.StatusTooManyRequests, 1000, "1")
+	start := time.Now()
+	_, err := c.Tags(context.Background(), ref)
+	if !errors.Is(err, core.ErrRateLimited) || !strings.Contains(err.Error(), "in all") {
+		t.Fatalf("Tags against a registry that always says wait = %v, want core.ErrRateLimited naming the wait in all", err)
+	}
+	var re *Error
+	if !errors.As(err, &re) || re.Waited < time.Second || re.Waited > 2*time.Second || re.Throttled < 2 {
+		t.Errorf("error %+v: want Waited between 1s and the 2s cap, Throttled at least 2", re)
+	}
+	t.Log(err)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("giving up took %v, want within the 2s cap (and the next wait refused at once)", d)
+	}
+	if n := s.Counts().TagList; n > 3 {
+		t.Errorf("tag-list requests = %d, want at most 3 (one per second of the cap, and one more)", n)
+	}
+}
+
 func TestRetryAfterTooLong(t *testing.T) {
 	s := registrytest.New(t)
 	s.Push(t, "app", "1")
@@ -307,18 +358,40 @@ func TestRetryAfterTooLong(t *testing.T) {
 	}
 }
 
-func TestRetryAfterWaitHonoursContext(t *testing.T) {
+func TestRetryAfterPastDeadline(t *testing.T) {
 	s := registrytest.New(t)
 	s.Push(t, "app", "1")
 	ref := imageRef(t, s, "app", "1")
 	c, _ := newClient(t, Options{})
 	s.FailNext("/tags/list", http.StatusTooManyRequests, 1, "30")
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err := c.Tags(ctx, ref)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Tags = %v, want context.DeadlineExceeded", err)
+	// Waiting 30s would pass the deadline: rate limited at once, not timed out.
+	if !errors.Is(err, core.ErrRateLimited) || !strings.Contains(err.Error(), "longer than the run has left") {
+		t.Errorf("Tags = %v, want core.ErrRateLimited saying the wait is longer than the run has left", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Tags took %v, want at once", d)
+	}
+	if n := s.Counts().Total; n != 2 {
+		t.Errorf("requests = %d, want 2 (the ping and the throttled listing)", n)
+	}
+}
+
+func TestRetryAfterWaitHonoursCancel(t *testing.T) {
+	s := registrytest.New(t)
+	s.Push(t, "app", "1")
+	ref := imageRef(t, s, "app", "1")
+	c, _ := newClient(t, Options{})
+	s.FailNext("/tags/list", http.StatusTooManyRequests, 1, "30")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := c.Tags(ctx, ref)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Tags = %v, want context.Canceled", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Tags took %v after its context ended", d)
@@ -774,4 +847,25 @@ func BenchmarkTags(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(s.Counts().Total)/float64(b.N*len(refs)), "requests/repo")
+}
+
+func TestPrepareForgetsFailedPing(t *testing.T) {
+	s := registrytest.New(t)
+	s.Push(t, "app", "1")
+	ref := imageRef(t, s, "app", "1")
+	c, _ := newClient(t, Options{})
+	s.FailNext("/v2/", http.StatusServiceUnavailable, 3, "") // the ping's three attempts
+	if _, err := c.Tags(context.Background(), ref); !errors.Is(err, core.ErrUnavailable) {
+		t.Fatalf("Tags with the ping failing = %v, want core.ErrUnavailable", err)
+	}
+	if _, err := c.Tags(context.Background(), ref); !errors.Is(err, core.ErrUnavailable) {
+		t.Fatalf("Tags right after = %v, want the remembered failure", err)
+	}
+	if n := s.Counts().Total; n != 3 {
+		t.Errorf("requests = %d, want 3: the failure is remembered", n)
+	}
+	c.Prepare([]core.ImageRef{ref})
+	if _, err := c.Tags(context.Background(), ref); err != nil {
+		t.Errorf("Tags after Prepare = %v, want the ping tried again", err)
+	}
 }

@@ -5,12 +5,23 @@
 // One Client lives as long as the daemon and keeps, per registry host:
 //
 //   - one transport stack: go-containerregistry's remote calls on top, our
-//     bearer layer, then a limiter (at most Concurrency requests in flight,
-//     Timeout per attempt, Retries attempts for 5xx, 408, 429, timeouts and
-//     resets with exponential backoff and jitter from RetryBackoff,
-//     Retry-After honoured up to MaxRetryAfter, rate-limit headers read),
-//     then one tuned http.Transport shared by all registries;
-//   - the result of one ping (GET /v2/), made once for the Client's life;
+//     bearer layer, then a limiter (Timeout per attempt; Retries attempts
+//     for 5xx, 408, a 429 without Retry-After, timeouts and resets, with
+//     exponential backoff and jitter from RetryBackoff; a 429 with
+//     Retry-After paces the whole registry without using up attempts, up
+//     to MaxRetryAfter of waiting in all and never past the context's
+//     deadline; rate-limit headers read), then one tuned http.Transport
+//     shared by all registries;
+//   - a gate: how many requests are in flight at once, a limit that adapts
+//     to what the answers show (starts at DefaultConcurrency, halves at once
+//     on a 429, Retry-After, low ratelimit-remaining, a timeout or latency
+//     rising sharply; grows while latency stays flat and the limit holds the
+//     pace; at most PublicMaxConcurrency for public registries, see
+//     IsPublic, DefaultMaxConcurrency for the others; pinned by
+//     Options.Concurrency or Options.PinConcurrency); see concurrency.go;
+//   - the result of one ping (GET /v2/), made once for the Client's life (a
+//     failed ping, or token request, is answered from memory for 10s, until
+//     Prepare declares the next run or pass);
 //   - bearer tokens, each covering the pull scopes of up to ScopesPerToken
 //     repositories (default 300), fetched once with every scope declared by
 //     Prepare (or seen so far) and reused across runs until shortly before

@@ -23,36 +23,55 @@ type Error struct {
 	Status int
 	// Attempts is how many times the request was sent.
 	Attempts int
+	// Throttled is how many of those attempts were answered 429 with
+	// Retry-After (pacing, which does not use up the attempts for errors).
+	Throttled int
 	// RetryAfter is the wait the registry asked for, when it did.
 	RetryAfter time.Duration
+	// Waited is how long the request waited for Retry-After windows in all.
+	Waited time.Duration
 	// Detail is the registry's own message ("UNAVAILABLE: …") or the network error.
 	Detail string
 
-	kind error // a core sentinel
-	err  error // underlying cause, if any
+	kind         error // a core sentinel
+	err          error // underlying cause, if any
+	pastDeadline bool  // the wait asked for would end after the context's deadline
+	held         bool  // failed before sending, on a wait another request was asked for
 }
 
-// Error reads like "registry answered 503 3 times: UNAVAILABLE: down: unavailable".
+// Error reads like "registry answered 503 3 times: UNAVAILABLE: down: unavailable"
+// or "registry answered 429 with Retry-After 1s 9 times, after waiting 1m0s
+// in all: TOOMANYREQUESTS: slow down: rate limited".
 func (e *Error) Error() string {
 	var b strings.Builder
+	times := func(n int) {
+		if n > 1 {
+			fmt.Fprintf(&b, " %d times", n)
+		}
+	}
 	switch {
 	case e.Status == 0:
 		fmt.Fprintf(&b, "registry %s unreachable", e.Registry)
-		if e.Attempts > 1 {
-			fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+		if n := e.Attempts - e.Throttled; n > 1 {
+			fmt.Fprintf(&b, " after %d attempts", n)
 		}
-	case e.Status == http.StatusTooManyRequests && e.Attempts == 0:
+	case e.Status == http.StatusTooManyRequests && (e.Attempts == 0 || e.held):
 		fmt.Fprintf(&b, "registry asked to wait (Retry-After), %s left", e.RetryAfter)
 	case e.Status == http.StatusTooManyRequests && e.RetryAfter > 0:
 		fmt.Fprintf(&b, "registry answered 429 with Retry-After %s", e.RetryAfter)
-		if e.Attempts > 1 {
-			fmt.Fprintf(&b, " (%d attempts)", e.Attempts)
-		}
+		times(e.Throttled)
 	default:
 		fmt.Fprintf(&b, "registry answered %d", e.Status)
-		if e.Attempts > 1 {
-			fmt.Fprintf(&b, " %d times", e.Attempts)
-		}
+		times(e.Attempts - e.Throttled)
+	}
+	if e.Throttled > 0 && (e.Status != http.StatusTooManyRequests || e.RetryAfter == 0 || e.held) {
+		fmt.Fprintf(&b, " (and asked to wait %d times)", e.Throttled)
+	}
+	if e.Waited > 0 {
+		fmt.Fprintf(&b, ", after waiting %s in all", e.Waited.Round(100*time.Millisecond))
+	}
+	if e.pastDeadline {
+		b.WriteString(", longer than the run has left")
 	}
 	if e.Detail != "" {
 		b.WriteString(": ")

@@ -25,8 +25,8 @@ type Credentials struct {
 }
 
 // Options configure a Client. The zero value works: anonymous access plus the
-// user's Docker keychain, 8 requests at once per registry, 30s per request,
-// 3 attempts.
+// user's Docker keychain, requests at once per registry adapting from 8 (see
+// concurrency.go), 30s per request, 3 attempts.
 type Options struct {
 	// Credentials are basic credentials from config, per registry host.
 	// They win over the keychain.
@@ -35,18 +35,32 @@ type Options struct {
 	// authn.DefaultKeychain (~/.docker/config.json and credential helpers).
 	// Pass authn.NewMultiKeychain() for anonymous access only.
 	Keychain authn.Keychain
-	// Concurrency is the most requests in flight per registry; default 8.
+	// Concurrency, when above 0, pins every registry at that many requests
+	// in flight. Default 0: each registry's limit adapts, starting at
+	// DefaultConcurrency (8) and staying at or below its ceiling
+	// (PublicMaxConcurrency for public registries, see IsPublic,
+	// DefaultMaxConcurrency for the others).
 	Concurrency int
+	// PinConcurrency pins the registries it names (by host, as Credentials
+	// name them) at that many requests in flight; it wins over Concurrency.
+	PinConcurrency map[string]int
 	// Timeout bounds one HTTP request (one attempt); default 30s.
 	Timeout time.Duration
-	// Retries is how many attempts a request gets on 5xx, 408, 429,
-	// timeouts and connection resets; default 3.
+	// Retries is how many attempts a request gets on 5xx, 408, a 429
+	// without Retry-After, timeouts and connection resets; default 3. A 429
+	// with Retry-After does not use one up (see MaxRetryAfter).
 	Retries int
 	// RetryBackoff is the first wait between attempts, doubled each time,
 	// with jitter; default 200ms.
 	RetryBackoff time.Duration
-	// MaxRetryAfter is the longest Retry-After (on 429 or 503) that is waited
-	// for; a longer one fails at once with core.ErrRateLimited. Default 60s.
+	// MaxRetryAfter bounds the waiting a registry can ask for. A 429 with
+	// Retry-After is pacing, not failure: the whole registry waits, and the
+	// request is sent again without using up its Retries. But a request waits
+	// for Retry-After windows at most this long in all, and never past its
+	// context's deadline: a wait that would go beyond either fails at once
+	// with core.ErrRateLimited, so a registry that says "wait" for ever ends
+	// the run as rate limited. A 503's Retry-After longer than this fails at
+	// once too. Default 60s.
 	MaxRetryAfter time.Duration
 	// PullReserve is how many pulls of a registry's announced rate limit
 	// (Docker Hub's ratelimit-remaining, which manifest GETs use up and HEADs
@@ -73,7 +87,6 @@ type Options struct {
 const (
 	// DefaultPullReserve is Options.PullReserve's default.
 	DefaultPullReserve    = 10
-	DefaultConcurrency    = 8
 	DefaultTimeout        = 30 * time.Second
 	DefaultRetries        = 3
 	DefaultRetryBackoff   = 200 * time.Millisecond
@@ -84,9 +97,6 @@ const (
 func (o Options) withDefaults() Options {
 	if o.Keychain == nil {
 		o.Keychain = authn.DefaultKeychain
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -112,7 +122,7 @@ func (o Options) withDefaults() Options {
 	if o.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 200
-		t.MaxIdleConnsPerHost = 2 * o.Concurrency
+		t.MaxIdleConnsPerHost = DefaultMaxConcurrency
 		t.ForceAttemptHTTP2 = true
 		o.Transport = t
 	}

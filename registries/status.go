@@ -14,8 +14,10 @@ type Status struct {
 	// Requests counts HTTP requests sent (every attempt, pings and token
 	// requests included).
 	Requests int64 `json:"requests"`
-	// Retries counts attempts that were repeated after a failure.
+	// Retries counts attempts that were repeated after a failure or a 429.
 	Retries int64 `json:"retries"`
+	// Throttled counts 429 answers.
+	Throttled int64 `json:"throttled"`
 	// Errors counts calls (Tags, Digest, Manifest) that failed.
 	Errors int64 `json:"errors"`
 	// Pings counts GET /v2/ handshakes.
@@ -35,6 +37,12 @@ type Status struct {
 	// RetryAfterUntil is when the registry's last Retry-After ends; no
 	// request is sent to it before then.
 	RetryAfterUntil time.Time `json:"retry_after_until,omitzero"`
+	// Concurrency is how many requests the registry gets at once now;
+	// MaxConcurrency its ceiling; ConcurrencyPinned whether it is pinned
+	// (then it never changes).
+	Concurrency       int  `json:"concurrency"`
+	MaxConcurrency    int  `json:"max_concurrency"`
+	ConcurrencyPinned bool `json:"concurrency_pinned"`
 }
 
 // stats is the mutable Status of one registry.

@@ -31,17 +31,22 @@ var errNoHTTPS = errors.New("insecure registry: plain HTTP only")
 //   - forces the scheme: plain HTTP for insecure hosts, HTTPS for the rest,
 //     and refuses plain HTTP to any other host that is not insecure;
 //   - waits out a registry-wide Retry-After window before sending;
-//   - holds one of Concurrency slots from sending until the body is closed
-//     (never while sleeping between attempts);
+//   - holds one of the registry's slots (its gate: an adaptive limit, see
+//     concurrency.go) from sending until the body is closed (never while
+//     sleeping between attempts), and tells the gate what the answer showed;
 //   - bounds each attempt by Timeout;
-//   - retries 5xx, 408, 429, timeouts and connection resets with exponential
-//     backoff and jitter, honouring Retry-After up to MaxRetryAfter;
+//   - retries 5xx, 408, 429 without Retry-After, timeouts and connection
+//     resets with exponential backoff and jitter, Retries attempts in all;
+//   - takes a 429 with Retry-After as pacing, not failure: the whole
+//     registry waits, and the request is sent again without using up its
+//     attempts, as long as its waits add up to at most MaxRetryAfter and end
+//     before the context's deadline;
 //   - reads the rate-limit headers of every response and counts requests.
 type limiter struct {
 	host     string
 	insecure func(host string) bool
 	next     http.RoundTripper
-	sem      chan struct{}
+	gate     *gate
 	timeout  time.Duration
 	attempts int
 	backoff  time.Duration
@@ -49,6 +54,15 @@ type limiter struct {
 	stats    *stats
 	log      *slog.Logger
 	realm    atomic.Pointer[url.URL] // token endpoint, once the ping named it
+}
+
+// try is what one request went through so far, over its attempts.
+type try struct {
+	sent      int           // attempts sent
+	failed    int           // attempts that failed (they use up Retries)
+	throttled int           // 429s with Retry-After (they do not)
+	waited    time.Duration // waited for Retry-After windows
+	last      *Error        // the last 429's error
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -59,54 +73,68 @@ func (l *limiter) RoundTrip(in *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	repo := repoOf(req.URL.Path)
-	for attempt := 1; ; attempt++ {
-		if err := l.waitRetryAfter(ctx); err != nil {
+	own := req.URL.Host == l.host
+	var tr try
+	for {
+		if err := l.waitRetryAfter(ctx, &tr); err != nil {
 			return nil, err
 		}
-		if err := l.acquire(ctx); err != nil {
+		t, err := l.gate.acquire(ctx)
+		if err != nil {
 			return nil, err
+		}
+		if time.Until(l.stats.retryAfterUntil()) > 0 {
+			// Told to wait while this request waited for its slot.
+			l.gate.giveBack(t)
+			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, l.timeout)
 		r := req.Clone(actx)
-		if attempt > 1 && req.Body != nil && req.Body != http.NoBody {
+		if tr.sent > 0 && req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
 				cancel()
-				l.release()
+				l.gate.giveBack(t)
 				return nil, fmt.Errorf("retrying %s %s: request body cannot be replayed", req.Method, req.URL.Redacted())
 			}
 			if r.Body, err = req.GetBody(); err != nil {
 				cancel()
-				l.release()
+				l.gate.giveBack(t)
 				return nil, err
 			}
 		}
+		tr.sent++
 		l.count(r)
 		start := time.Now()
 		resp, err := l.next.RoundTrip(r)
 		dur := time.Since(start)
 
 		if err != nil {
+			timedOut := ctx.Err() == nil && actx.Err() != nil
 			cancel()
-			l.release()
+			l.done(t, observation{own: own, timeout: timedOut, remaining: -1, limit: -1})
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			e := &Error{Registry: l.host, Attempts: attempt, Detail: err.Error(), kind: core.ErrUnavailable, err: err}
-			if !retryableErr(err) || attempt >= l.attempts {
+			tr.failed++
+			e := tr.fail(&Error{Registry: l.host, Detail: err.Error(), kind: core.ErrUnavailable, err: err})
+			if !retryableErr(err) || tr.failed >= l.attempts {
 				return nil, e
 			}
-			wait := l.backoffFor(attempt)
-			l.logRetry(repo, attempt, 0, dur, wait, err.Error())
+			wait := l.backoffFor(tr.failed)
+			l.logRetry(repo, tr.sent, 0, dur, wait, err.Error())
 			if err := sleep(ctx, wait); err != nil {
 				return nil, err
 			}
 			continue
 		}
 
-		l.readRateLimit(resp)
+		remaining, rlimit := l.readRateLimit(resp)
 		status := resp.StatusCode
+		ra, hasRA := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		paced := hasRA && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable)
+		obs := observation{own: own, latency: dur, status: status, retryAfter: paced, remaining: remaining, limit: rlimit}
 		if !retryableStatus(status) {
-			resp.Body = &releaseBody{ReadCloser: resp.Body, done: func() { cancel(); l.release() }}
+			resp.Body = &releaseBody{ReadCloser: resp.Body, done: func() { cancel(); l.done(t, obs) }}
 			if restore {
 				resp.Request = in
 			}
@@ -115,36 +143,66 @@ func (l *limiter) RoundTrip(in *http.Request) (*http.Response, error) {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
 		cancel()
-		l.release()
+		l.done(t, obs)
 
-		ra, hasRA := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		e := &Error{Registry: l.host, Status: status, Attempts: attempt, Detail: bodyDetail(status, body), kind: kindOf(status)}
+		e := &Error{Registry: l.host, Status: status, Detail: bodyDetail(status, body), kind: kindOf(status)}
 		if hasRA {
 			e.RetryAfter = ra
 		}
-		if hasRA && ra > l.maxWait {
-			if status == http.StatusTooManyRequests {
+		if status == http.StatusTooManyRequests {
+			l.stats.add(func(s *Status) { s.Throttled++ })
+		}
+		if status == http.StatusTooManyRequests && hasRA {
+			// Pacing, not failure: the whole registry waits, at least as long
+			// as it asked, longer when this request is told again and again.
+			tr.throttled++
+			e = tr.fail(e)
+			if ra > l.maxWait {
 				l.stats.holdUntil(time.Now().Add(ra))
-				e.kind = core.ErrRateLimited
+				return nil, e
 			}
+			wait := max(ra, l.backoffFor(tr.throttled))
+			l.stats.holdUntil(time.Now().Add(wait))
+			tr.last = e
+			l.stats.add(func(s *Status) { s.Retries++ })
+			l.log.Debug("registry asked to wait", "registry", l.host, "repo", repo, "attempt", tr.sent,
+				"retry_after_ms", ra.Milliseconds(), "wait_ms", wait.Milliseconds())
+			continue
+		}
+		tr.failed++
+		e = tr.fail(e)
+		if hasRA && ra > l.maxWait {
 			return nil, e
 		}
-		if attempt >= l.attempts {
+		if tr.failed >= l.attempts {
 			return nil, e
 		}
-		wait := l.backoffFor(attempt)
+		wait := l.backoffFor(tr.failed)
 		if hasRA {
 			wait = ra
-			if status == http.StatusTooManyRequests {
-				// The whole registry waits, not just this request.
-				l.stats.holdUntil(time.Now().Add(ra))
-				wait = 0
-			}
 		}
-		l.logRetry(repo, attempt, status, dur, max(wait, ra), e.Detail)
+		l.logRetry(repo, tr.sent, status, dur, wait, e.Detail)
 		if err := sleep(ctx, wait); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// fail fills e with what the request went through and returns it.
+func (tr *try) fail(e *Error) *Error {
+	e.Attempts, e.Throttled, e.Waited = tr.sent, tr.throttled, tr.waited
+	return e
+}
+
+// done frees t's slot and tells the gate what the answer showed; it logs a
+// change of the registry's concurrency.
+func (l *limiter) done(t ticket, o observation) {
+	ch := l.gate.release(t, o)
+	switch {
+	case ch.to < ch.from:
+		l.log.Info("registry concurrency lowered", "registry", l.host, "from", ch.from, "to", ch.to, "reason", ch.reason)
+	case ch.to > ch.from:
+		l.log.Debug("registry concurrency raised", "registry", l.host, "from", ch.from, "to", ch.to, "reason", ch.reason)
 	}
 }
 
@@ -177,29 +235,31 @@ func (l *limiter) scheme(in *http.Request) (*http.Request, bool, error) {
 	return in, false, nil
 }
 
-func (l *limiter) acquire(ctx context.Context) error {
-	select {
-	case l.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (l *limiter) release() { <-l.sem }
-
-// waitRetryAfter waits until the registry's Retry-After window ends, or
-// fails with core.ErrRateLimited when that is further than MaxRetryAfter.
-func (l *limiter) waitRetryAfter(ctx context.Context) error {
+// waitRetryAfter waits until the registry's Retry-After window ends, and
+// adds the wait to tr. It fails at once with core.ErrRateLimited, without
+// waiting, when the window would make the request's waits add up to more
+// than MaxRetryAfter, or end after ctx's deadline: a registry that says
+// "wait" for ever ends the run as "rate limited", not as timed out.
+func (l *limiter) waitRetryAfter(ctx context.Context, tr *try) error {
 	d := time.Until(l.stats.retryAfterUntil())
 	if d <= 0 {
 		return nil
 	}
-	if d > l.maxWait {
-		return &Error{Registry: l.host, Status: http.StatusTooManyRequests, Attempts: 0, RetryAfter: d.Round(time.Second),
-			kind: core.ErrRateLimited}
+	deadline, hasDeadline := ctx.Deadline()
+	late := hasDeadline && time.Now().Add(d).After(deadline)
+	if tr.waited+d > l.maxWait || late {
+		e := &Error{Registry: l.host, Status: http.StatusTooManyRequests, RetryAfter: d.Round(time.Second),
+			kind: core.ErrRateLimited, pastDeadline: late && tr.waited+d <= l.maxWait, held: true}
+		if tr.last != nil {
+			// Told to wait itself: report what the registry asked.
+			e.RetryAfter, e.Detail, e.held = tr.last.RetryAfter, tr.last.Detail, false
+		}
+		return tr.fail(e)
 	}
-	return sleep(ctx, d)
+	start := time.Now()
+	err := sleep(ctx, d)
+	tr.waited += time.Since(start)
+	return err
 }
 
 func (l *limiter) count(r *http.Request) {
@@ -219,12 +279,22 @@ func (l *limiter) count(r *http.Request) {
 	})
 }
 
-func (l *limiter) readRateLimit(resp *http.Response) {
-	low, rem := l.stats.rateLimit(resp.Header.Get("ratelimit-limit"), resp.Header.Get("ratelimit-remaining"))
+// readRateLimit records the rate-limit headers of resp and returns them
+// (-1 when absent).
+func (l *limiter) readRateLimit(resp *http.Response) (remaining, limit int) {
+	ls, rs := resp.Header.Get("ratelimit-limit"), resp.Header.Get("ratelimit-remaining")
+	low, rem := l.stats.rateLimit(ls, rs)
 	if low {
-		l.log.Warn("registry rate limit almost used up", "registry", l.host, "remaining", rem,
-			"limit", resp.Header.Get("ratelimit-limit"))
+		l.log.Warn("registry rate limit almost used up", "registry", l.host, "remaining", rem, "limit", ls)
 	}
+	remaining, limit = -1, -1
+	if v, ok := parseRateLimit(rs); ok {
+		remaining = v
+	}
+	if v, ok := parseRateLimit(ls); ok {
+		limit = v
+	}
+	return remaining, limit
 }
 
 func (l *limiter) logRetry(repo string, attempt, status int, dur, wait time.Duration, detail string) {

@@ -191,6 +191,12 @@ func registryOptions(cfg config.Config) registries.Options {
 		if r.Insecure {
 			insecure[r.URL] = true
 		}
+		if r.Concurrency > 0 {
+			if o.PinConcurrency == nil {
+				o.PinConcurrency = map[string]int{}
+			}
+			o.PinConcurrency[r.URL] = r.Concurrency
+		}
 	}
 	o.Insecure = func(host string) bool { return insecure[host] || registries.IsLoopback(host) }
 	return o

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -22,7 +24,10 @@ var defaultRegistryURL = map[string]string{
 
 // Registry options, as they end a TIDEWATCH_REGISTRY_<type>_<name>_<option>
 // variable. LOGIN is an alias of USERNAME.
-var registryOptions = []string{"URL", "USERNAME", "LOGIN", "PASSWORD", "PASSWORD_FILE", "TOKEN", "TOKEN_FILE", "INSECURE"}
+var registryOptions = []string{"URL", "USERNAME", "LOGIN", "PASSWORD", "PASSWORD_FILE", "TOKEN", "TOKEN_FILE", "INSECURE", "CONCURRENCY"}
+
+// MaxRegistryConcurrency is the highest CONCURRENCY a registry can be pinned at.
+const MaxRegistryConcurrency = 256
 
 // Registry is the credentials and address of one registry, configured by the
 // variables TIDEWATCH_REGISTRY_<type>_<name>_<option>. Registries that are not
@@ -63,6 +68,10 @@ type Registry struct {
 	// for a registry on a private network that has no TLS, as dockerd's
 	// insecure-registries. Registries on loopback always use plain HTTP.
 	Insecure bool
+	// Concurrency pins how many requests the registry gets at once
+	// (CONCURRENCY, 1 to MaxRegistryConcurrency). Default 0: it adapts,
+	// from 8 up to 16 for public registries and 64 for the others.
+	Concurrency int
 }
 
 // SetDefaults fills the URL of the types that have a fixed registry host.
@@ -163,6 +172,13 @@ func (r *Registry) set(es *errs, variable, option, value string) {
 			return
 		}
 		r.Insecure = b
+	case "CONCURRENCY":
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil || n < 1 || n > MaxRegistryConcurrency {
+			es.add(variable, value, "not a concurrency", fmt.Sprintf("an integer from 1 to %d: requests in flight at once", MaxRegistryConcurrency))
+			return
+		}
+		r.Concurrency = n
 	case "PASSWORD":
 		r.Password = core.Secret(value)
 	case "TOKEN":

@@ -11,8 +11,10 @@
 // run, it starts at least LoopOptions.MinGap (default one minute) after the
 // previous one ended, and a schedule that never fires is refused.
 //
-// Defaults: 16 repositories checked at once per run (the registries client
-// limits requests per registry on its own); containers are watched unless
+// Defaults: 64 repositories checked at once per run (the registries client
+// limits and adapts requests per registry on its own); a repository that a
+// registry failed transiently (5xx, timeouts) is asked once more at the
+// run's end; containers are watched unless
 // labelled tidewatch.watch=false (Options.WatchByDefault); only running
 // containers are listed unless Options.WatchAll.
 package watch

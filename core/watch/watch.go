@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -26,7 +27,8 @@ type Engine interface {
 
 // Registry is what the watch loop needs of the registries.
 type Registry interface {
-	// Prepare declares the repositories a run will ask, before it asks them.
+	// Prepare declares the repositories a run (or its last pass) will ask,
+	// before it asks them.
 	Prepare(repos []core.ImageRef)
 	// Tags lists every tag of ref's repository.
 	Tags(ctx context.Context, ref core.ImageRef) ([]string, error)
@@ -70,7 +72,9 @@ type Options struct {
 	WatchByDefault bool
 	// WatchAll lists stopped containers too.
 	WatchAll bool
-	// Workers is how many repositories are checked at once. Default 16.
+	// Workers is how many repositories are checked at once. Default 64: the
+	// registries client limits, and adapts, the requests in flight to each
+	// registry, up to 64 for a private one.
 	Workers int
 	// Now returns the time; default time.Now.
 	Now func() time.Time
@@ -97,7 +101,7 @@ type Watcher struct {
 // New returns a watcher for one host. rec may be nil (nothing is recorded).
 func New(opts Options, engine Engine, reg Registry, rec Recorder, log *slog.Logger) *Watcher {
 	if opts.Workers <= 0 {
-		opts.Workers = 16
+		opts.Workers = 64
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -214,23 +218,80 @@ type plan struct {
 	done   bool // decided without the registry (an error, a pinned digest)
 }
 
+// need is what the containers of one repository need from it in a run.
+type need struct {
+	ref  core.ImageRef
+	tags bool            // the tag list
+	tagz map[string]bool // the digests of these tags
+}
+
 // repoAnswers is what a repository answered in this run.
 type repoAnswers struct {
+	asked     bool // the tag list was asked for
 	tags      []string
 	tagsErr   error
 	digests   map[string]string
 	digestErr map[string]error
 }
 
+// transient reports whether the repository failed to answer something for
+// a reason that may pass: the registry was unavailable (5xx, timeouts,
+// resets).
+func (a *repoAnswers) transient() bool {
+	if errors.Is(a.tagsErr, core.ErrUnavailable) {
+		return true
+	}
+	for _, err := range a.digestErr {
+		if errors.Is(err, core.ErrUnavailable) {
+			return true
+		}
+	}
+	return false
+}
+
+// ask fills a with what n needs from its repository: everything the first
+// time, then only what failed transiently.
+func (w *Watcher) ask(ctx context.Context, n *need, a *repoAnswers) {
+	if n.tags && (!a.asked || errors.Is(a.tagsErr, core.ErrUnavailable)) {
+		a.tags, a.tagsErr = w.reg.Tags(ctx, n.ref)
+		a.asked = true
+	}
+	for _, t := range sortedKeys(n.tagz) {
+		if _, ok := a.digests[t]; ok && !errors.Is(a.digestErr[t], core.ErrUnavailable) {
+			continue
+		}
+		d, err := w.reg.Digest(ctx, n.ref.WithTag(t))
+		a.digests[t], a.digestErr[t] = d, err
+	}
+}
+
+// each calls do for every repository, Workers at a time, until ctx ends.
+func (w *Watcher) each(ctx context.Context, repos []string, do func(repo string)) {
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range min(w.opts.Workers, max(len(repos), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				do(r)
+			}
+		}()
+	}
+	for _, r := range repos {
+		select {
+		case work <- r:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
 // Check checks the given containers, asking each repository once, and returns
 // one Check per container in the same order. It records nothing.
 func (w *Watcher) Check(ctx context.Context, ctrs []core.Container) []core.Check {
 	plans := make([]*plan, len(ctrs))
-	type need struct {
-		ref  core.ImageRef
-		tags bool
-		tagz map[string]bool
-	}
 	needs := map[string]*need{}
 	for i, c := range ctrs {
 		p := w.plan(c)
@@ -262,36 +323,31 @@ func (w *Watcher) Check(ctx context.Context, ctrs []core.Container) []core.Check
 
 	answers := make(map[string]*repoAnswers, len(needs))
 	var amu sync.Mutex
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range min(w.opts.Workers, max(len(repos), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range work {
-				n := needs[r]
-				a := &repoAnswers{digests: map[string]string{}, digestErr: map[string]error{}}
-				if n.tags {
-					a.tags, a.tagsErr = w.reg.Tags(ctx, n.ref)
-				}
-				for _, t := range sortedKeys(n.tagz) {
-					d, err := w.reg.Digest(ctx, n.ref.WithTag(t))
-					a.digests[t], a.digestErr[t] = d, err
-				}
-				amu.Lock()
-				answers[r] = a
-				amu.Unlock()
-			}
-		}()
-	}
+	w.each(ctx, repos, func(r string) {
+		a := &repoAnswers{digests: map[string]string{}, digestErr: map[string]error{}}
+		w.ask(ctx, needs[r], a)
+		amu.Lock()
+		answers[r] = a
+		amu.Unlock()
+	})
+	// One more pass, at the run's end and within its deadline, for the
+	// repositories that a registry failed with a transient error (5xx,
+	// timeouts, resets) after all their retries: the registry has had time
+	// to recover. Rate-limited ones are not asked again: they have waited
+	// all the registry allowed.
+	var again []string
+	var againRefs []core.ImageRef
 	for _, r := range repos {
-		select {
-		case work <- r:
-		case <-ctx.Done():
+		if a := answers[r]; a != nil && a.transient() {
+			again = append(again, r)
+			againRefs = append(againRefs, needs[r].ref)
 		}
 	}
-	close(work)
-	wg.Wait()
+	if len(again) > 0 && ctx.Err() == nil {
+		w.log.Info("asking again the repositories that failed", "repos", len(again))
+		w.reg.Prepare(againRefs)
+		w.each(ctx, again, func(r string) { w.ask(ctx, needs[r], answers[r]) })
+	}
 
 	out := make([]core.Check, len(plans))
 	for i, p := range plans {

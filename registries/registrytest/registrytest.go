@@ -3,9 +3,10 @@
 // httptest.Server on 127.0.0.1, wrapped in middleware that behaves like the
 // registries tidewatch meets in the field. It can demand bearer tokens from a
 // token endpoint, cap tag-list pages and send `Link` headers, add latency,
-// fail with 429 (and Retry-After) or 5xx on demand, and omit
-// Docker-Content-Digest on HEAD. It counts every request by kind and by
-// repository, and the most requests it served at once.
+// fail with 429 (and Retry-After) or 5xx on demand or by a deterministic
+// fault plan, serve a limited number of requests at once (so latency rises
+// under load), and omit Docker-Content-Digest on HEAD. It counts every
+// request by kind and by repository, and the most requests it served at once.
 //
 // Images are pushed with Push, PushIndex and Tag through a second, private
 // listener on the same storage, so test set-up is neither authenticated,
@@ -16,9 +17,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log"
 	"net/http"
@@ -57,6 +60,8 @@ type config struct {
 	noDigest  bool
 	maxURILen int
 	rateLimit int
+	capacity  int
+	faults    Faults
 }
 
 // WithBearerAuth makes the registry demand bearer tokens, the way Docker Hub
@@ -111,6 +116,107 @@ func WithRateLimit(limit int) Option {
 	return func(c *config) { c.rateLimit = limit }
 }
 
+// WithCapacity makes the registry handle at most n requests at once; the
+// others wait their turn before their latency starts, as on a registry whose
+// workers are all busy: the more requests a client sends at once beyond n,
+// the longer each takes. Default: no limit.
+func WithCapacity(n int) Option {
+	return func(c *config) { c.capacity = n }
+}
+
+// Faults is a plan of failures injected into requests. It is deterministic:
+// the same plan fails the same requests whatever the order or concurrency
+// they arrive in, because each decision depends only on the seed, the
+// request (method and URI) and how many times that request was made before.
+type Faults struct {
+	// Seed chooses which requests fail.
+	Seed uint64
+	// ErrorRate is the share of requests (0 to 1) answered ErrorStatus.
+	ErrorRate float64
+	// ErrorStatus is the status of those answers; default 503.
+	ErrorStatus int
+	// ResetRate is the share of requests whose connection is closed without
+	// an answer.
+	ResetRate float64
+	// SlowRate is the share of requests delayed by Slow more (on top of any
+	// latency), to make clients time out.
+	SlowRate float64
+	Slow     time.Duration
+	// ThrottleEvery answers every n-th request the server receives (counted
+	// from 1 in arrival order, since it started or since ResetCounts) with
+	// 429 TOOMANYREQUESTS; 0: never. Throttled requests draw no other fault.
+	ThrottleEvery int
+	// RetryAfter is the Retry-After value sent with those 429s ("1"); empty:
+	// none.
+	RetryAfter string
+}
+
+// fault is what a plan does to one request.
+type fault int
+
+const (
+	faultNone fault = iota
+	faultError
+	faultReset
+	faultSlow
+)
+
+// decide returns what the plan does to the k-th time (from 0) that method
+// and requestURI arrive without being throttled.
+func (f Faults) decide(method, requestURI string, k int) fault {
+	u := f.draw(method, requestURI, k)
+	switch {
+	case u < f.ErrorRate:
+		return faultError
+	case u < f.ErrorRate+f.ResetRate:
+		return faultReset
+	case u < f.ErrorRate+f.ResetRate+f.SlowRate:
+		return faultSlow
+	}
+	return faultNone
+}
+
+// Fails reports whether the plan fails (with ErrorStatus or a reset) the
+// k-th time (from 0) that a request for method and requestURI
+// ("/v2/app/tags/list?n=1000") arrives and is not throttled. Tests use it to
+// know what a seed does, for example that it fails a repository's first
+// three tag listings.
+func (f Faults) Fails(method, requestURI string, k int) bool {
+	d := f.decide(method, requestURI, k)
+	return d == faultError || d == faultReset
+}
+
+// draw returns a number in [0, 1) that depends only on its arguments.
+func (f Faults) draw(method, requestURI string, k int) float64 {
+	h := fnv.New64a()
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], f.Seed)
+	binary.LittleEndian.PutUint64(b[8:], uint64(k))
+	h.Write(b[:])
+	h.Write([]byte(method))
+	h.Write([]byte{0})
+	h.Write([]byte(requestURI))
+	x := h.Sum64()
+	// splitmix64's finalizer, so that close inputs give unrelated draws.
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x>>11) / (1 << 53)
+}
+
+// WithFaults injects the failures f plans into every counted request, after
+// FailAlways and FailNext had their say. Default: none.
+func WithFaults(f Faults) Option {
+	return func(c *config) {
+		if f.ErrorStatus == 0 {
+			f.ErrorStatus = http.StatusServiceUnavailable
+		}
+		c.faults = f
+	}
+}
+
 // Counts are the requests a Server handled, by kind. Requests that Push,
 // PushIndex and Tag make are not counted.
 type Counts struct {
@@ -129,7 +235,18 @@ type Counts struct {
 	Other int
 	// Total counts every request.
 	Total int
-	// MaxInFlight is the most requests being handled at once (latency included).
+	// Injected counts the requests answered with an injected failure
+	// (FailNext, FailAlways or WithFaults, 429s and resets included).
+	Injected int
+	// Throttled counts the requests answered 429.
+	Throttled int
+	// IgnoredRetryAfter counts the requests that arrived inside a Retry-After
+	// window the server had announced with a 429, once a quarter of the
+	// window had passed (earlier ones may have been sent before the client
+	// read the 429).
+	IgnoredRetryAfter int
+	// MaxInFlight is the most requests being handled at once (latency and
+	// any wait for capacity included).
 	MaxInFlight int
 	// PerRepo counts requests by repository name ("app", "team/app").
 	PerRepo map[string]int
@@ -166,6 +283,10 @@ type Server struct {
 	tokens   map[string]tokenInfo
 	issued   []string
 	pulls    int
+	seen     map[string]int // method and URI → times planned faults were drawn for it
+	slots    chan struct{}  // WithCapacity
+	waitFrom time.Time      // the last Retry-After window announced with a 429
+	waitTill time.Time
 }
 
 // New starts a registry on 127.0.0.1 and stops it when the test ends.
@@ -180,6 +301,10 @@ func New(t testing.TB, opts ...Option) *Server {
 		inner:  registry.New(registry.Logger(log.New(io.Discard, "", 0))),
 		always: map[string]int{},
 		tokens: map[string]tokenInfo{},
+		seen:   map[string]int{},
+	}
+	if cfg.capacity > 0 {
+		s.slots = make(chan struct{}, cfg.capacity)
 	}
 	s.counts.PerRepo = map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
@@ -375,6 +500,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.counts.MaxInFlight = s.inFlight
 	}
 	s.count(k, repo, r.Method)
+	seq := s.counts.Total
+	if now := time.Now(); now.After(s.waitFrom.Add(s.waitTill.Sub(s.waitFrom)/4)) && now.Before(s.waitTill) {
+		s.counts.IgnoredRetryAfter++
+	}
 	if s.cfg.rateLimit > 0 {
 		if k == kindManifest && r.Method == http.MethodGet {
 			s.pulls++
@@ -389,8 +518,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
-	if s.cfg.latency > 0 {
-		if err := sleep(r.Context(), s.cfg.latency); err != nil {
+	if s.slots != nil {
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+		case <-r.Context().Done():
+			return
+		}
+	}
+	status, retryAfter, planned := s.failure(r, repo, seq)
+	delay := s.cfg.latency
+	if planned == faultSlow {
+		delay += s.cfg.faults.Slow
+	}
+	if delay > 0 {
+		if err := sleep(r.Context(), delay); err != nil {
 			return
 		}
 	}
@@ -398,7 +540,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestURITooLong, "URI_TOO_LONG", "request URI too long", "")
 		return
 	}
-	if status, retryAfter, ok := s.failure(r.URL.Path, repo); ok {
+	if planned == faultReset {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
+	if status != 0 {
 		code := "UNAVAILABLE"
 		if status == http.StatusTooManyRequests {
 			code = "TOOMANYREQUESTS"
@@ -454,26 +602,61 @@ func (s *Server) count(k kind, repo, method string) {
 	}
 }
 
-func (s *Server) failure(path, repo string) (status int, retryAfter string, ok bool) {
+// failure returns the status (and Retry-After) of an injected failure for
+// the seq-th request, or what the fault plan does to it; status 0 means none.
+func (s *Server) failure(r *http.Request, repo string, seq int) (status int, retryAfter string, planned fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() {
+		if status != 0 || planned == faultReset {
+			s.counts.Injected++
+		}
+		if status == http.StatusTooManyRequests {
+			s.counts.Throttled++
+			if secs, err := strconv.Atoi(retryAfter); err == nil && secs > 0 {
+				now := time.Now()
+				if till := now.Add(time.Duration(secs) * time.Second); till.After(s.waitTill) {
+					s.waitFrom, s.waitTill = now, till
+				}
+			}
+		}
+	}()
 	if repo != "" {
 		for sub, st := range s.always {
 			if strings.Contains(repo, sub) {
-				return st, "", true
+				return st, "", faultNone
 			}
 		}
 	}
 	for i, f := range s.fails {
-		if f.left > 0 && (f.path == "" || strings.Contains(path, f.path)) {
+		if f.left > 0 && (f.path == "" || strings.Contains(r.URL.Path, f.path)) {
 			f.left--
 			if f.left == 0 {
 				s.fails = append(s.fails[:i], s.fails[i+1:]...)
 			}
-			return f.status, f.retryAfter, true
+			return f.status, f.retryAfter, faultNone
 		}
 	}
-	return 0, "", false
+	fp := s.cfg.faults
+	if fp.ThrottleEvery > 0 && seq%fp.ThrottleEvery == 0 {
+		return http.StatusTooManyRequests, fp.RetryAfter, faultNone
+	}
+	if fp.ErrorRate <= 0 && fp.ResetRate <= 0 && fp.SlowRate <= 0 {
+		return 0, "", faultNone
+	}
+	key := r.Method + " " + r.URL.RequestURI()
+	k := s.seen[key]
+	s.seen[key] = k + 1
+	switch d := fp.decide(r.Method, r.URL.RequestURI(), k); d {
+	case faultError:
+		ra := ""
+		if fp.ErrorStatus == http.StatusTooManyRequests {
+			ra = fp.RetryAfter
+		}
+		return fp.ErrorStatus, ra, faultNone
+	default:
+		return 0, "", d
+	}
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
