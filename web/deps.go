@@ -128,6 +128,14 @@ type RegistryStatus struct {
 	LastErrorAt        time.Time `json:"last_error_at,omitzero"`
 	// RetryAfterUntil is when the registry's last Retry-After ends.
 	RetryAfterUntil time.Time `json:"retry_after_until,omitzero"`
+	// Throttled counts its 429 answers.
+	Throttled int64 `json:"throttled"`
+	// Concurrency is how many requests it gets at once now (adapted to its
+	// answers); MaxConcurrency the ceiling; ConcurrencyPinned whether an
+	// operator pinned it (TIDEWATCH_REGISTRY_*_CONCURRENCY).
+	Concurrency       int  `json:"concurrency"`
+	MaxConcurrency    int  `json:"max_concurrency"`
+	ConcurrencyPinned bool `json:"concurrency_pinned"`
 }
 
 // Triggers lists the trigger instances and fires them on request.

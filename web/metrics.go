@@ -23,6 +23,8 @@ import (
 //	tidewatch_updates_pending{kind}                 gauge   pending and notified updates not snoozed, by kind
 //	tidewatch_registry_requests_total{registry}     counter HTTP requests sent to a registry
 //	tidewatch_registry_errors_total{registry}       counter registry calls that failed
+//	tidewatch_registry_throttled_total{registry}    counter 429 answers
+//	tidewatch_registry_concurrency{registry}        gauge   requests in flight allowed now (adapted)
 //	tidewatch_registry_ratelimit_remaining{registry} gauge  last rate-limit remaining announced (absent when unknown)
 //
 // Recorded by the daemon through the Observe methods, and by the server:
@@ -113,11 +115,13 @@ var (
 	descPending   = prometheus.NewDesc("tidewatch_updates_pending", "Pending and notified updates not snoozed, by kind.", []string{"kind"}, nil)
 	descRegReq    = prometheus.NewDesc("tidewatch_registry_requests_total", "HTTP requests sent to a registry.", []string{"registry"}, nil)
 	descRegErr    = prometheus.NewDesc("tidewatch_registry_errors_total", "Registry calls that failed.", []string{"registry"}, nil)
+	descRegThrot  = prometheus.NewDesc("tidewatch_registry_throttled_total", "429 answers from a registry.", []string{"registry"}, nil)
+	descRegConc   = prometheus.NewDesc("tidewatch_registry_concurrency", "Requests a registry gets at once now, adapted to its answers.", []string{"registry"}, nil)
 	descRateLimit = prometheus.NewDesc("tidewatch_registry_ratelimit_remaining", "Last rate-limit remaining a registry announced.", []string{"registry"}, nil)
 )
 
 func (c *depsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWatched, descPending, descRegReq, descRegErr, descRateLimit} {
+	for _, d := range []*prometheus.Desc{descWatched, descPending, descRegReq, descRegErr, descRegThrot, descRegConc, descRateLimit} {
 		ch <- d
 	}
 }
@@ -156,6 +160,8 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, r := range rs.Status() {
 			ch <- prometheus.MustNewConstMetric(descRegReq, prometheus.CounterValue, float64(r.Requests), r.Host)
 			ch <- prometheus.MustNewConstMetric(descRegErr, prometheus.CounterValue, float64(r.Errors), r.Host)
+			ch <- prometheus.MustNewConstMetric(descRegThrot, prometheus.CounterValue, float64(r.Throttled), r.Host)
+			ch <- prometheus.MustNewConstMetric(descRegConc, prometheus.GaugeValue, float64(r.Concurrency), r.Host)
 			if r.RateLimitRemaining >= 0 {
 				ch <- prometheus.MustNewConstMetric(descRateLimit, prometheus.GaugeValue, float64(r.RateLimitRemaining), r.Host)
 			}

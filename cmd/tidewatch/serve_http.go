@@ -112,6 +112,7 @@ func (r registryStatus) Status() []web.RegistryStatus {
 			Host: s.Registry, Requests: s.Requests, Errors: s.Errors, TokenRequests: s.TokenRequests,
 			RateLimitRemaining: s.RateLimitRemaining, RateLimitLimit: s.RateLimitLimit,
 			LastError: s.LastError, LastErrorAt: s.LastErrorAt, RetryAfterUntil: s.RetryAfterUntil,
+			Throttled: s.Throttled, Concurrency: s.Concurrency, MaxConcurrency: s.MaxConcurrency, ConcurrencyPinned: s.ConcurrencyPinned,
 		})
 	}
 	return out
