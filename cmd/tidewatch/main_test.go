@@ -162,3 +162,28 @@ func TestServerWarningsLogged(t *testing.T) {
 		})
 	}
 }
+
+// TestPluginsNeverRunsARefusedFile: `tidewatch plugins` names a plugin that
+// others may write and does not execute it.
+func TestPluginsNeverRunsARefusedFile(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran")
+	plugin := filepath.Join(dir, "tidewatch-trigger-evil")
+	if err := os.WriteFile(plugin, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(plugin, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := runArgs(context.Background(), []string{"plugins"}, []string{"TIDEWATCH_PLUGINS_DIR=" + dir, "TIDEWATCH_STORE_PATH=" + t.TempDir()}, &out, &errb)
+	if code != exitError || !strings.Contains(errb.String(), plugin) || !strings.Contains(errb.String(), "writable by its group or by everyone") {
+		t.Errorf("plugins = %d, stderr:\n%s\nwant exit 1 naming %s", code, errb.String(), plugin)
+	}
+	if strings.Contains(out.String(), "evil") {
+		t.Errorf("the refused plugin is listed:\n%s", out.String())
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the refused plugin was executed")
+	}
+}

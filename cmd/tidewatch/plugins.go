@@ -18,7 +18,7 @@ import (
 // their options, and the configured instances with the options they set
 // (secret ones redacted).
 func pluginsCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
-	all, err := specs(cfg, log)
+	all, err := specs(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tidewatch plugins: %v\n", err)
 	}

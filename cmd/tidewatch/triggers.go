@@ -36,7 +36,7 @@ func triggerCommand(args []string, stderr io.Writer) int {
 // specs returns how to start each trigger type: the built-ins, and the
 // plugins found in the plugins folder, with their checksum pins. A plugin may
 // not take a built-in's name, and a pin must name a plugin that exists.
-func specs(cfg config.Config, log *slog.Logger) (map[string]host.Spec, error) {
+func specs(cfg config.Config) (map[string]host.Spec, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the tidewatch executable to serve built-in triggers: %w", err)
@@ -56,9 +56,6 @@ func specs(cfg config.Config, log *slog.Logger) (map[string]host.Spec, error) {
 			continue
 		}
 		s.SHA256 = cfg.Plugins.Pins[s.Type]
-		if s.SHA256 == "" {
-			log.Debug("plugin not pinned", "plugin", s.Type, "path", s.Path, "pin_variable", host.PinVariable(s.Type))
-		}
 		out[s.Type] = s
 	}
 	for typ, v := range cfg.Plugins.PinVars {
@@ -84,7 +81,7 @@ func loadTriggers(ctx context.Context, cfg config.Config, h *host.Host, log *slo
 	if len(cfg.Triggers) == 0 {
 		return nil, nil, nil
 	}
-	all, err := specs(cfg, log)
+	all, err := specs(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,6 +92,10 @@ func loadTriggers(ctx context.Context, cfg config.Config, h *host.Host, log *slo
 			es = append(es, fmt.Errorf("TIDEWATCH_TRIGGER_%s_%s_*: unknown trigger type %q; expected a built-in (%s) or a plugin %s%s in TIDEWATCH_PLUGINS_DIR",
 				strings.ToUpper(t.Type), strings.ToUpper(t.Name), t.Type, strings.Join(builtinTypes(), ", "), host.Prefix, t.Type))
 			continue
+		}
+		if !spec.Builtin && spec.SHA256 == "" {
+			log.Warn("plugin not pinned: any change to its file is run as it is; pin its checksum", "trigger", t.ID(),
+				"path", spec.Path, "variable", host.PinVariable(spec.Type))
 		}
 		p, err := h.Open(ctx, spec, t.Name)
 		if err != nil {

@@ -658,3 +658,59 @@ func BenchmarkFire(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fires/s")
 	}
 }
+
+// TestDiscoverRefusesWhatOthersMayWrite: a plugins folder, or a plugin, that
+// someone else than tidewatch's user or root may change is refused, naming
+// it; the trustworthy plugins beside it are still found.
+func TestDiscoverRefusesWhatOthersMayWrite(t *testing.T) {
+	write := func(dir, name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dir := t.TempDir()
+	write(dir, Prefix+"good", 0o755)
+	worldWritable := write(dir, Prefix+"world", 0o757)
+	groupWritable := write(dir, Prefix+"group", 0o775)
+	outside := t.TempDir()
+	if err := os.Chmod(outside, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	target := write(outside, "plugin", 0o755)
+	if err := os.Symlink(target, filepath.Join(dir, Prefix+"viaopenfolder")); err != nil {
+		t.Fatal(err)
+	}
+	var otherOwner string
+	if os.Geteuid() == 0 { // only root can give a file away
+		otherOwner = write(dir, Prefix+"nobody", 0o755)
+		if err := os.Chown(otherOwner, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := Discover(dir)
+	if len(got) != 1 || got[0].Type != "good" {
+		t.Errorf("Discover = %+v, want only the good plugin", got)
+	}
+	for _, name := range []string{worldWritable, groupWritable, filepath.Join(dir, Prefix+"viaopenfolder"), otherOwner} {
+		if name != "" && (err == nil || !strings.Contains(err.Error(), name)) {
+			t.Errorf("Discover error = %v, want one naming %s", err, name)
+		}
+	}
+	if otherOwner != "" && !strings.Contains(err.Error(), "owned by user 65534") {
+		t.Errorf("Discover error = %v, want the owner named", err)
+	}
+
+	open := t.TempDir()
+	write(open, Prefix+"good", 0o755)
+	if err := os.Chmod(open, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Discover(open); err == nil || got != nil || !strings.Contains(err.Error(), open) || !strings.Contains(err.Error(), "writable by its group") {
+		t.Errorf("Discover(group-writable folder) = %v, %v; want an error naming the folder", got, err)
+	}
+}

@@ -2,6 +2,7 @@ package host
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -75,7 +76,13 @@ func Builtins(self string, types ...string) []Spec {
 // tidewatch-trigger-<type> in dir, with <type> of lower-case letters and
 // digits; symbolic links are followed. Anything else is ignored (Host.Discover
 // logs what, at debug level). An empty dir means no plugins folder: no Specs.
-// A dir that cannot be read is an error naming it.
+//
+// tidewatch runs what it finds there, so who may write there matters: a
+// folder, or a plugin (the file a link leads to, and the folder holding it),
+// that is group- or world-writable, or owned by another user than
+// tidewatch's or root, is refused, with an error naming it (joined; the
+// plugins that pass are returned beside it). A dir that cannot be read is an
+// error naming it.
 func Discover(dir string) ([]Spec, error) {
 	return discover(dir, slog.New(slog.DiscardHandler))
 }
@@ -97,7 +104,13 @@ func discover(dir string, log *slog.Logger) ([]Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading plugins folder %s: %w", dir, err)
 	}
-	var specs []Spec
+	if err := trusted(abs); err != nil {
+		return nil, fmt.Errorf("plugins folder %s: %w", abs, err)
+	}
+	var (
+		specs   []Spec
+		refused []error
+	)
 	for _, e := range entries {
 		path := filepath.Join(abs, e.Name())
 		typ, ok := strings.CutPrefix(e.Name(), Prefix)
@@ -117,8 +130,29 @@ func discover(dir string, log *slog.Logger) ([]Spec, error) {
 			log.Debug("ignoring file in plugins folder: not executable", "path", path)
 			continue
 		}
+		if err := trustedFile(path); err != nil {
+			refused = append(refused, fmt.Errorf("plugin %s refused: %w", path, err))
+			continue
+		}
 		specs = append(specs, Spec{Type: typ, Path: path})
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Type < specs[j].Type })
-	return specs, nil
+	return specs, errors.Join(refused...)
+}
+
+// trustedFile checks a plugin: the file a link leads to, and its folder.
+func trustedFile(path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	if err := trusted(real); err != nil {
+		return err
+	}
+	if real != path {
+		if err := trusted(filepath.Dir(real)); err != nil {
+			return fmt.Errorf("its folder %s: %w", filepath.Dir(real), err)
+		}
+	}
+	return nil
 }

@@ -212,6 +212,14 @@ func TestCustomPluginFromFolder(t *testing.T) {
 	if strings.Contains(list.stdout+list.stderr, token) {
 		t.Errorf("tidewatch plugins shows a secret:\n%s", list.stdout)
 	}
+
+	// An unpinned plugin runs, with a warning naming the variable that would pin it.
+	loose := newReceiver(t)
+	r = tidewatch(t, envFor(t, bed.DockerHost, "TIDEWATCH_PLUGINS_DIR="+dir, "TIDEWATCH_PLUGIN_PAGER_SHA256="+hex.EncodeToString(sum[:]),
+		"TIDEWATCH_TRIGGER_NTFY_LOOSE_URL="+loose.srv.URL+"/loose"), "check", "--format", "json")
+	if !strings.Contains(r.stderr, "plugin not pinned") || !strings.Contains(r.stderr, "TIDEWATCH_PLUGIN_NTFY_SHA256") {
+		t.Errorf("check with an unpinned plugin: stderr lacks a warning naming TIDEWATCH_PLUGIN_NTFY_SHA256:\n%s", r.stderr)
+	}
 }
 
 // TestBadTriggerOptionsStopStartUp: a trigger's own option errors are found
