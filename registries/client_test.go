@@ -100,7 +100,7 @@ func tagsAll(t *testing.T, c *Client, refs []core.ImageRef) {
 	}
 }
 
-func status(t *testing.T, c *Client, host string) Status {
+func status(t *testing.T, c *Client, host string) core.RegistryStatus {
 	t.Helper()
 	for _, s := range c.Status() {
 		if s.Registry == host {
@@ -108,7 +108,7 @@ func status(t *testing.T, c *Client, host string) Status {
 		}
 	}
 	t.Fatalf("Status() has no entry for %s", host)
-	return Status{}
+	return core.RegistryStatus{}
 }
 
 func TestTokenReusedAcrossRunsAndRefreshedAfterExpiry(t *testing.T) {

@@ -158,12 +158,12 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if rs != nil {
 		for _, r := range rs.Status() {
-			ch <- prometheus.MustNewConstMetric(descRegReq, prometheus.CounterValue, float64(r.Requests), r.Host)
-			ch <- prometheus.MustNewConstMetric(descRegErr, prometheus.CounterValue, float64(r.Errors), r.Host)
-			ch <- prometheus.MustNewConstMetric(descRegThrot, prometheus.CounterValue, float64(r.Throttled), r.Host)
-			ch <- prometheus.MustNewConstMetric(descRegConc, prometheus.GaugeValue, float64(r.Concurrency), r.Host)
+			ch <- prometheus.MustNewConstMetric(descRegReq, prometheus.CounterValue, float64(r.Requests), r.Registry)
+			ch <- prometheus.MustNewConstMetric(descRegErr, prometheus.CounterValue, float64(r.Errors), r.Registry)
+			ch <- prometheus.MustNewConstMetric(descRegThrot, prometheus.CounterValue, float64(r.Throttled), r.Registry)
+			ch <- prometheus.MustNewConstMetric(descRegConc, prometheus.GaugeValue, float64(r.Concurrency), r.Registry)
 			if r.RateLimitRemaining >= 0 {
-				ch <- prometheus.MustNewConstMetric(descRateLimit, prometheus.GaugeValue, float64(r.RateLimitRemaining), r.Host)
+				ch <- prometheus.MustNewConstMetric(descRateLimit, prometheus.GaugeValue, float64(r.RateLimitRemaining), r.Registry)
 			}
 		}
 	}
