@@ -42,3 +42,24 @@ type RegistryStatus struct {
 	ConcurrencyPinned bool `json:"concurrency_pinned"`
 }
 
+
+// RegistryAuth is what pulling from a registry takes: the credentials
+// tidewatch reads that registry with (TIDEWATCH_REGISTRY_*, the Docker
+// config and its helpers), handed to the triggers that deploy so that the
+// image they pull is the one detection saw. The zero value is anonymous.
+type RegistryAuth struct {
+	// Server is the registry host ("ghcr.io", "index.docker.io").
+	Server string `json:"server,omitempty"`
+	// Username and Password are basic credentials.
+	Username string `json:"username,omitempty"`
+	Password Secret `json:"password,omitempty"`
+	// IdentityToken is an OAuth2 refresh token (ACR, ECR credential helpers);
+	// RegistryToken a bearer token for the registry.
+	IdentityToken Secret `json:"identity_token,omitempty"`
+	RegistryToken Secret `json:"registry_token,omitempty"`
+}
+
+// Anonymous reports whether a carries no credentials.
+func (a RegistryAuth) Anonymous() bool {
+	return a.Username == "" && a.Password == "" && a.IdentityToken == "" && a.RegistryToken == ""
+}

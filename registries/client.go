@@ -329,3 +329,23 @@ func (c *Client) controllerFor(host string) controller {
 
 var _ http.RoundTripper = (*limiter)(nil)
 var _ http.RoundTripper = (*bearer)(nil)
+
+// Credentials returns the credentials this client reads image's registry
+// with (the repository as core.ParseImageRef takes it): Options.Credentials,
+// else the keychain, else anonymous. A trigger that deploys pulls with them.
+func (c *Client) Credentials(ctx context.Context, image string) (core.RegistryAuth, error) {
+	ref, err := core.ParseImageRef(image)
+	if err != nil {
+		return core.RegistryAuth{}, err
+	}
+	repo, r, err := c.repository(ref)
+	if err != nil {
+		return core.RegistryAuth{}, err
+	}
+	cfg, err := authn.Authorization(ctx, r.authenticator(ctx))
+	if err != nil {
+		return core.RegistryAuth{}, fmt.Errorf("reading the credentials of %s: %w", repo.RegistryStr(), err)
+	}
+	return core.RegistryAuth{Server: ref.Registry, Username: cfg.Username, Password: core.Secret(cfg.Password),
+		IdentityToken: core.Secret(cfg.IdentityToken), RegistryToken: core.Secret(cfg.RegistryToken)}, nil
+}

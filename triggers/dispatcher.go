@@ -71,7 +71,15 @@ type Dispatcher struct {
 	wake     chan struct{}
 	running  sync.Mutex
 	observe  func(trigger string, id int64, status store.DeliveryStatus, event core.Event)
+	creds    Credentials
 	waiters  waiters
+}
+
+// Credentials gives the registry credentials a trigger that deploys pulls
+// with (*registries.Client).
+type Credentials interface {
+	// Credentials returns the credentials image's registry is read with.
+	Credentials(ctx context.Context, image string) (core.RegistryAuth, error)
 }
 
 // New returns a dispatcher over out for instances, whose policies get their
@@ -149,6 +157,11 @@ func WithShutdownGrace(g time.Duration) Option { return func(d *Dispatcher) { d.
 func WithObserver(observe func(trigger string, id int64, status store.DeliveryStatus, event core.Event)) Option {
 	return func(d *Dispatcher) { d.observe = observe }
 }
+
+// WithCredentials gives the triggers that deploy the credentials detection
+// reads each update's registry with, so that they pull what it saw. Default:
+// none (they pull anonymously, or with the engine's own credentials).
+func WithCredentials(c Credentials) Option { return func(d *Dispatcher) { d.creds = c } }
 
 // WithPrefetch sets how many deliveries (or batches) per instance are claimed
 // ahead of free Fire slots, so that claims are written several at a time.

@@ -70,12 +70,12 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 	if d.st, err = store.Open(ctx, cfg.Store.Path); err != nil {
 		return nil, nil, err
 	}
+	d.reg = registries.New(registryOptions(cfg), log)
 	opts := watch.Options{Memo: d.st}
 	if len(d.loaded) > 0 {
-		d.disp = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered))
+		d.disp = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered), triggers.WithCredentials(d.reg))
 		opts.Dispatcher = d.disp
 	}
-	d.reg = registries.New(registryOptions(cfg), log)
 	for _, wc := range cfg.Watchers {
 		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
 		if err != nil {

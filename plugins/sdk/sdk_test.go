@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,8 +123,18 @@ func TestTemplateRejectsUnknownFields(t *testing.T) {
 func TestWireRoundTrip(t *testing.T) {
 	u := SampleMessage().Update
 	u.Detail, u.ContainerName, u.Principal = "rolled back: health check failed", "web-1", "ci"
+	u.RegistryAuth = &RegistryAuth{Server: "ghcr.io", Username: "bot", Password: "canary-pass-5e1", IdentityToken: "id", RegistryToken: "rt"}
 	if diff := cmp.Diff(u, updateFromWire(updateToWire(u))); diff != "" {
 		t.Errorf("update round trip (-want +got):\n%s", diff)
+	}
+	// The credentials never show: not in fmt, JSON nor slog.
+	js, _ := json.Marshal(u)
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("firing", "update", u, "auth", u.RegistryAuth)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", u, u, u, u.RegistryAuth), string(js), logged.String()} {
+		if strings.Contains(out, "canary-pass-5e1") {
+			t.Errorf("the registry password leaked: %s", out)
+		}
 	}
 	d := Description{Type: "compose", Description: "rolls out", Deploys: true, Options: []Option{{Name: "URL", Required: true, Secret: true, Default: "x"}}}
 	if diff := cmp.Diff(d, describeFromWire(describeToWire(d))); diff != "" {

@@ -33,7 +33,24 @@ func updateFromWire(u *proto.Update) Update {
 		ContainerID: u.GetContainerId(), Image: u.GetImage(), Current: u.GetCurrent(), CurrentDigest: u.GetCurrentDigest(),
 		Candidate: u.GetCandidate(), CandidateDigest: u.GetCandidateDigest(), Kind: u.GetKind(), Link: u.GetLink(),
 		DetectedAt: timeFromWire(u.GetDetectedAtUnixNano()), Labels: u.GetLabels(), Detail: u.GetDetail(), Principal: u.GetPrincipal(),
+		RegistryAuth: authFromWire(u.GetRegistryAuth()),
 	}
+}
+
+func authFromWire(a *proto.RegistryAuth) *RegistryAuth {
+	if a == nil {
+		return nil
+	}
+	return &RegistryAuth{Server: a.GetServer(), Username: a.GetUsername(), Password: a.GetPassword(),
+		IdentityToken: a.GetIdentityToken(), RegistryToken: a.GetRegistryToken()}
+}
+
+func authToWire(a *RegistryAuth) *proto.RegistryAuth {
+	if a == nil {
+		return nil
+	}
+	return &proto.RegistryAuth{Server: a.Server, Username: a.Username, Password: a.Password,
+		IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken}
 }
 
 func updateToWire(u Update) *proto.Update {
@@ -41,7 +58,7 @@ func updateToWire(u Update) *proto.Update {
 		Key: u.Key, Event: u.Event, Host: u.Host, Container: u.Container, ContainerName: u.ContainerName, ContainerId: u.ContainerID,
 		Image: u.Image, Current: u.Current, CurrentDigest: u.CurrentDigest, Candidate: u.Candidate,
 		CandidateDigest: u.CandidateDigest, Kind: u.Kind, Link: u.Link, DetectedAtUnixNano: timeToWire(u.DetectedAt),
-		Labels: u.Labels, Detail: u.Detail, Principal: u.Principal,
+		Labels: u.Labels, Detail: u.Detail, Principal: u.Principal, RegistryAuth: authToWire(u.RegistryAuth),
 	}
 }
 
