@@ -71,6 +71,7 @@ type Dispatcher struct {
 	wake     chan struct{}
 	running  sync.Mutex
 	observe  func(trigger string, id int64, status store.DeliveryStatus, event core.Event)
+	services func(trigger string, outcomes []sdk.ServiceOutcome)
 	waiters  waiters
 }
 
@@ -148,6 +149,14 @@ func WithShutdownGrace(g time.Duration) Option { return func(d *Dispatcher) { d.
 // Default: none.
 func WithObserver(observe func(trigger string, id int64, status store.DeliveryStatus, event core.Event)) Option {
 	return func(d *Dispatcher) { d.observe = observe }
+}
+
+// WithServiceObserver calls observe after every finished attempt whose
+// result says what each of the trigger's services did (sdk.Result.Services:
+// the notify trigger's URLs), with the instance and those outcomes. It must
+// not block. Default: none.
+func WithServiceObserver(observe func(trigger string, outcomes []sdk.ServiceOutcome)) Option {
+	return func(d *Dispatcher) { d.services = observe }
 }
 
 // WithPrefetch sets how many deliveries (or batches) per instance are claimed
