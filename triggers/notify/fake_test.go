@@ -52,7 +52,9 @@ func newFake(t *testing.T, useTLS bool) *fake {
 }
 
 // hostPort is the fake's address, 127.0.0.1:port.
-func (f *fake) hostPort() string { return strings.TrimPrefix(strings.TrimPrefix(f.URL, "http://"), "https://") }
+func (f *fake) hostPort() string {
+	return strings.TrimPrefix(strings.TrimPrefix(f.URL, "http://"), "https://")
+}
 
 func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
