@@ -60,7 +60,7 @@ type Config struct {
 }
 
 // schemeShape is what a scheme looks like; anything else is not echoed in errors.
-var schemeShape = regexp.MustCompile(`^[a-z][a-z0-9]{0,20}(\+[a-z]{1,10})?$`)
+var schemeShape = regexp.MustCompile(`^[a-z]{1,15}(\+[a-z]{1,10})?$`)
 
 // ParseConfig parses a Configure call's options, reporting every problem at
 // once, each naming its option. URLs never appear in errors: an entry is
@@ -136,6 +136,9 @@ func parseURL(i int, raw string) (*url.URL, error) {
 			shown = fmt.Sprintf("%q", scheme)
 		}
 		return nil, fmt.Errorf("entry %d: %s is not a service shoutrrr knows; expected one of %s", i, shown, strings.Join(Schemes(), ", "))
+	}
+	if base, sub, ok := strings.Cut(scheme, "+"); ok && base == "generic" && sub != "http" && sub != "https" {
+		return nil, fmt.Errorf("entry %d (%s): a generic webhook is generic+http:// or generic+https://", i, scheme)
 	}
 	if u.Host == "" && u.Opaque == "" && scheme != "logger" {
 		return nil, fmt.Errorf("entry %d (%s) has no host; expected %s://…@host/…", i, scheme, scheme)

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -83,14 +84,14 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"error":"failing on purpose"}`)
 		return
 	}
-	status, body := answerFor(r)
+	status, body := answerFor(r, b)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	io.WriteString(w, body)
 }
 
 // answerFor is the answer each service expects for a message taken.
-func answerFor(r *http.Request) (int, string) {
+func answerFor(r *http.Request, body []byte) (int, string) {
 	p := r.URL.Path
 	switch {
 	case strings.HasSuffix(p, "/_matrix/client/r0/login") && r.Method == http.MethodGet:
@@ -113,6 +114,14 @@ func answerFor(r *http.Request) (int, string) {
 		return 201, `{"timestamp":"1"}`
 	case strings.HasPrefix(p, "/api/webhooks/"): // discord
 		return 204, ``
+	case p == "/v2/pushes": // pushbullet: echoes the push
+		var push map[string]any
+		_ = json.Unmarshal(body, &push)
+		push["active"], push["iden"] = true, "x"
+		b, _ := json.Marshal(push)
+		return 200, string(b)
+	case p == "/push": // bark
+		return 200, `{"code":200,"message":"success","timestamp":1}`
 	case strings.HasPrefix(p, "/services/"): // slack webhook
 		return 200, `ok`
 	}

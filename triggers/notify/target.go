@@ -57,11 +57,12 @@ func newTarget(i int, raw string) (*Target, error) {
 		v.User = url.UserPassword("", pw)
 		check = v.String()
 	}
-	svc, err := (&router.ServiceRouter{}).Locate(check)
+	svc, err := locate(check)
 	if err != nil {
 		return nil, fmt.Errorf("entry %d (%s) is not valid: %s", i, t.Name, t.redact(err.Error()))
 	}
-	t.titled = takesTitle(svc)
+	// The generic webhook shows a title only in its JSON form (?template=json).
+	t.titled = takesTitle(svc) && (base != "generic" || u.Query().Get("template") != "")
 	if base == "matrix" {
 		t.serial = make(chan struct{}, 1)
 	}
@@ -71,6 +72,35 @@ func newTarget(i int, raw string) (*Target, error) {
 	return t, nil
 }
 
+// locate returns the service of raw, initialised. It does what shoutrrr's
+// router does, but keeps the service's own error (the router replaces it
+// with "failed to initialize service").
+func locate(raw string) (types.Service, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errors.New("not a URL")
+	}
+	var r router.ServiceRouter
+	base, _, custom := strings.Cut(strings.ToLower(u.Scheme), "+")
+	svc, err := r.NewService(base)
+	if err != nil {
+		return nil, err
+	}
+	if custom {
+		c, ok := svc.(types.CustomURLService)
+		if !ok {
+			return nil, fmt.Errorf("%s takes no custom URL (%s+…)", base, base)
+		}
+		if u, err = c.GetConfigURLFromCustom(u); err != nil {
+			return nil, err
+		}
+	}
+	if err := svc.Initialize(u, nil); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
 // service returns the target's service, initialising it on first use.
 func (t *Target) service() (types.Service, error) {
 	t.mu.Lock()
@@ -78,7 +108,7 @@ func (t *Target) service() (types.Service, error) {
 	if t.svc != nil {
 		return t.svc, nil
 	}
-	svc, err := (&router.ServiceRouter{}).Locate(t.raw)
+	svc, err := locate(t.raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: initialising: %s", t.Name, t.redact(err.Error()))
 	}
@@ -136,9 +166,19 @@ func (t *Target) send(ctx context.Context, title, body string) error {
 	}
 }
 
-// takesTitle reports whether the service's configuration has a "title" key
-// (shoutrrr refuses a param it does not know).
+// untitled are services whose configuration has a title key that they do
+// not show (Matrix, Mattermost, IFTTT unless its URL maps it) or use for
+// something else (Zulip: its topic,
+// which the URL sets).
+var untitled = map[string]bool{"matrix": true, "mattermost": true, "zulip": true, "ifttt": true}
+
+// takesTitle reports whether the service shows a title param: its
+// configuration has a "title" key (shoutrrr refuses a param it does not
+// know) and it is not one of the untitled.
 func takesTitle(svc types.Service) bool {
+	if untitled[svc.GetID()] {
+		return false
+	}
 	v := reflect.ValueOf(svc)
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		if v.IsNil() {
