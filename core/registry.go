@@ -42,7 +42,6 @@ type RegistryStatus struct {
 	ConcurrencyPinned bool `json:"concurrency_pinned"`
 }
 
-
 // RegistryAuth is what pulling from a registry takes: the credentials
 // tidewatch reads that registry with (TIDEWATCH_REGISTRY_*, the Docker
 // config and its helpers), handed to the triggers that deploy so that the

@@ -72,6 +72,7 @@ type Dispatcher struct {
 	running  sync.Mutex
 	observe  func(trigger string, id int64, status store.DeliveryStatus, event core.Event)
 	creds    Credentials
+	services func(trigger string, outcomes []sdk.ServiceOutcome)
 	waiters  waiters
 }
 
@@ -162,6 +163,14 @@ func WithObserver(observe func(trigger string, id int64, status store.DeliverySt
 // reads each update's registry with, so that they pull what it saw. Default:
 // none (they pull anonymously, or with the engine's own credentials).
 func WithCredentials(c Credentials) Option { return func(d *Dispatcher) { d.creds = c } }
+
+// WithServiceObserver calls observe after every finished attempt whose
+// result says what each of the trigger's services did (sdk.Result.Services:
+// the notify trigger's URLs), with the instance and those outcomes. It must
+// not block. Default: none.
+func WithServiceObserver(observe func(trigger string, outcomes []sdk.ServiceOutcome)) Option {
+	return func(d *Dispatcher) { d.services = observe }
+}
 
 // WithPrefetch sets how many deliveries (or batches) per instance are claimed
 // ahead of free Fire slots, so that claims are written several at a time.

@@ -877,7 +877,9 @@ func TestDeployingTriggerDefaultsToALongDeadline(t *testing.T) {
 // fakeCreds answers every registry with the same credentials.
 type fakeCreds struct{ auth core.RegistryAuth }
 
-func (f fakeCreds) Credentials(context.Context, string) (core.RegistryAuth, error) { return f.auth, nil }
+func (f fakeCreds) Credentials(context.Context, string) (core.RegistryAuth, error) {
+	return f.auth, nil
+}
 
 // TestDeployingTriggersGetRegistryCredentials: a trigger that deploys is
 // handed the credentials detection reads the registry with, so its pull sees

@@ -31,12 +31,17 @@ import (
 //
 //	tidewatch_watch_run_duration_seconds{host}      histogram full watch runs
 //	tidewatch_deliveries_total{trigger,result}      counter finished delivery attempts (delivered, retry, failed)
+//	tidewatch_trigger_service_deliveries_total{trigger,service,result}
+//	                                                counter what each service of a trigger that sends to several
+//	                                                (the notify trigger's URLs) did in a delivery attempt
+//	                                                (delivered, failed); service is "scheme#position", never a URL
 //	tidewatch_rollouts_total{result}                counter rollouts (applied, rolled-back, failed)
 //	tidewatch_http_requests_total{route,code}       counter requests by route pattern and status
 type Metrics struct {
 	reg         *prometheus.Registry
 	runs        *prometheus.HistogramVec
 	deliveries  *prometheus.CounterVec
+	services    *prometheus.CounterVec
 	rollouts    *prometheus.CounterVec
 	httpReqs    *prometheus.CounterVec
 	scrapeState *depsCollector
@@ -53,6 +58,10 @@ func NewMetrics() *Metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidewatch_deliveries_total", Help: "Finished delivery attempts, by trigger and result (delivered, retry, failed).",
 		}, []string{"trigger", "result"}),
+		services: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidewatch_trigger_service_deliveries_total",
+			Help: "What each service of a trigger that sends to several (notify URLs, named scheme#position) did in a delivery attempt, by result (delivered, failed).",
+		}, []string{"trigger", "service", "result"}),
 		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidewatch_rollouts_total", Help: "Rollouts, by result (applied, rolled-back, failed).",
 		}, []string{"result"}),
@@ -61,7 +70,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route", "code"}),
 		scrapeState: &depsCollector{},
 	}
-	m.reg.MustRegister(m.runs, m.deliveries, m.rollouts, m.httpReqs, m.scrapeState,
+	m.reg.MustRegister(m.runs, m.deliveries, m.services, m.rollouts, m.httpReqs, m.scrapeState,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -78,6 +87,16 @@ func (m *Metrics) ObserveRun(host string, d time.Duration) {
 // result "delivered", "retry" or "failed".
 func (m *Metrics) ObserveDelivery(trigger, result string) {
 	m.deliveries.WithLabelValues(trigger, result).Inc()
+}
+
+// ObserveService records what service (a name without secrets, such as
+// "telegram#2") of trigger did in a delivery attempt: delivered, or failed.
+func (m *Metrics) ObserveService(trigger, service string, failed bool) {
+	result := "delivered"
+	if failed {
+		result = "failed"
+	}
+	m.services.WithLabelValues(trigger, service, result).Inc()
 }
 
 // ObserveRollout records a rollout's result: "applied", "rolled-back" or "failed".

@@ -157,6 +157,23 @@ type Result struct {
 	// Rollout is a deploying trigger's report of what it did; nil for a
 	// trigger that only tells someone.
 	Rollout *Rollout
+	// Services, for a trigger that sends each message to several services
+	// (the notify trigger's URLs), says what each service it sent to in this
+	// attempt did; tidewatch counts them per trigger and service in its
+	// metrics (tidewatch_trigger_service_deliveries_total). Leave out the
+	// services skipped because an earlier attempt reached them. nil for a
+	// trigger with one destination.
+	Services []ServiceOutcome
+}
+
+// ServiceOutcome is what one service of a trigger did with a message.
+type ServiceOutcome struct {
+	// Service names the service, with nothing secret in it: a type and a
+	// position, "telegram#2". It becomes a metric label: keep the set of
+	// names small and stable (no keys, no container names).
+	Service string
+	// Failed is true when the service did not take the message.
+	Failed bool
 }
 
 // OK is the result of a delivered update.

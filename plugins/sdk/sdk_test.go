@@ -146,7 +146,7 @@ func TestWireRoundTrip(t *testing.T) {
 		Steps:      []RolloutStep{{Name: "pull", At: at, Duration: 1500 * time.Millisecond}, {Name: "health", At: at, Duration: time.Second, Error: "unhealthy", Note: "3 checks"}},
 		FailedStep: "health", Reason: "unhealthy", Files: []FileChange{{Path: "/srv/compose.yml", Backup: "/srv/.compose.yml.bak"}},
 		Logs: []string{"panic: boom"}, Diff: "-a\n+b", Plan: []string{"pull"},
-	}}
+	}, Services: []ServiceOutcome{{Service: "telegram#1"}, {Service: "gotify#2", Failed: true}}}
 	if diff := cmp.Diff(r, resultFromWire(resultToWire("k", r))); diff != "" {
 		t.Errorf("result round trip (-want +got):\n%s", diff)
 	}

@@ -64,6 +64,9 @@ func updateToWire(u Update) *proto.Update {
 
 func resultToWire(key string, r Result) *proto.Result {
 	pr := &proto.Result{Key: key, Status: proto.Result_STATUS_OK, Detail: r.Detail, Event: r.Event, Rollout: rolloutToWire(r.Rollout)}
+	for _, s := range r.Services {
+		pr.Services = append(pr.Services, &proto.ServiceOutcome{Service: s.Service, Failed: s.Failed})
+	}
 	if r.Err != nil {
 		pr.Message = r.Err.Error()
 		pr.Status = proto.Result_STATUS_RETRY
@@ -76,6 +79,9 @@ func resultToWire(key string, r Result) *proto.Result {
 
 func resultFromWire(r *proto.Result) Result {
 	out := Result{Detail: r.GetDetail(), Event: r.GetEvent(), Rollout: rolloutFromWire(r.GetRollout())}
+	for _, s := range r.GetServices() {
+		out.Services = append(out.Services, ServiceOutcome{Service: s.GetService(), Failed: s.GetFailed()})
+	}
 	msg := r.GetMessage()
 	if msg == "" {
 		msg = "failed (the plugin gave no reason)"

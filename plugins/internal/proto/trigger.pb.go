@@ -716,7 +716,10 @@ type Result struct {
 	// "update-applied", "update-failed", "update-rolled-back" (a rollout's outcome).
 	Event string `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
 	// What a deploying trigger did; absent for a notification.
-	Rollout       *Rollout `protobuf:"bytes,6,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	Rollout *Rollout `protobuf:"bytes,6,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	// What each service took, for a trigger that sends to several (the
+	// notify trigger's URLs): counted per service in tidewatch's metrics.
+	Services      []*ServiceOutcome `protobuf:"bytes,7,rep,name=services,proto3" json:"services,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -789,6 +792,13 @@ func (x *Result) GetEvent() string {
 func (x *Result) GetRollout() *Rollout {
 	if x != nil {
 		return x.Rollout
+	}
+	return nil
+}
+
+func (x *Result) GetServices() []*ServiceOutcome {
+	if x != nil {
+		return x.Services
 	}
 	return nil
 }
@@ -934,6 +944,59 @@ func (x *Rollout) GetPlan() []string {
 	return nil
 }
 
+// What one service did with a delivery's message.
+type ServiceOutcome struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // names the service, nothing secret: "telegram#2"
+	Failed        bool                   `protobuf:"varint,2,opt,name=failed,proto3" json:"failed,omitempty"`  // true when the service did not take the message
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceOutcome) Reset() {
+	*x = ServiceOutcome{}
+	mi := &file_trigger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceOutcome) ProtoMessage() {}
+
+func (x *ServiceOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_trigger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceOutcome.ProtoReflect.Descriptor instead.
+func (*ServiceOutcome) Descriptor() ([]byte, []int) {
+	return file_trigger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ServiceOutcome) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ServiceOutcome) GetFailed() bool {
+	if x != nil {
+		return x.Failed
+	}
+	return false
+}
+
 type RolloutStep struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -947,7 +1010,7 @@ type RolloutStep struct {
 
 func (x *RolloutStep) Reset() {
 	*x = RolloutStep{}
-	mi := &file_trigger_proto_msgTypes[11]
+	mi := &file_trigger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1022,7 @@ func (x *RolloutStep) String() string {
 func (*RolloutStep) ProtoMessage() {}
 
 func (x *RolloutStep) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[11]
+	mi := &file_trigger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1035,7 @@ func (x *RolloutStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
 func (*RolloutStep) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{11}
+	return file_trigger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RolloutStep) GetName() string {
@@ -1020,7 +1083,7 @@ type FileChange struct {
 
 func (x *FileChange) Reset() {
 	*x = FileChange{}
-	mi := &file_trigger_proto_msgTypes[12]
+	mi := &file_trigger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1095,7 @@ func (x *FileChange) String() string {
 func (*FileChange) ProtoMessage() {}
 
 func (x *FileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[12]
+	mi := &file_trigger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1108,7 @@ func (x *FileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChange.ProtoReflect.Descriptor instead.
 func (*FileChange) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{12}
+	return file_trigger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FileChange) GetPath() string {
@@ -1071,7 +1134,7 @@ type FireResponse struct {
 
 func (x *FireResponse) Reset() {
 	*x = FireResponse{}
-	mi := &file_trigger_proto_msgTypes[13]
+	mi := &file_trigger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1146,7 @@ func (x *FireResponse) String() string {
 func (*FireResponse) ProtoMessage() {}
 
 func (x *FireResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[13]
+	mi := &file_trigger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1159,7 @@ func (x *FireResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FireResponse.ProtoReflect.Descriptor instead.
 func (*FireResponse) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{13}
+	return file_trigger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FireResponse) GetResults() []*Result {
@@ -1164,14 +1227,15 @@ const file_trigger_proto_rawDesc = "" +
 	"\x0eidentity_token\x18\x04 \x01(\tR\ridentityToken\x12%\n" +
 	"\x0eregistry_token\x18\x05 \x01(\tR\rregistryToken\"E\n" +
 	"\vFireRequest\x126\n" +
-	"\aupdates\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.UpdateR\aupdates\"\xac\x02\n" +
+	"\aupdates\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.UpdateR\aupdates\"\xee\x02\n" +
 	"\x06Result\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12;\n" +
 	"\x06status\x18\x02 \x01(\x0e2#.tidewatch.trigger.v1.Result.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x14\n" +
 	"\x05event\x18\x05 \x01(\tR\x05event\x127\n" +
-	"\arollout\x18\x06 \x01(\v2\x1d.tidewatch.trigger.v1.RolloutR\arollout\"R\n" +
+	"\arollout\x18\x06 \x01(\v2\x1d.tidewatch.trigger.v1.RolloutR\arollout\x12@\n" +
+	"\bservices\x18\a \x03(\v2$.tidewatch.trigger.v1.ServiceOutcomeR\bservices\"R\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x10\n" +
@@ -1192,7 +1256,10 @@ const file_trigger_proto_rawDesc = "" +
 	" \x03(\v2 .tidewatch.trigger.v1.FileChangeR\x05files\x12\x12\n" +
 	"\x04logs\x18\v \x03(\tR\x04logs\x12\x12\n" +
 	"\x04diff\x18\f \x01(\tR\x04diff\x12\x12\n" +
-	"\x04plan\x18\r \x03(\tR\x04plan\"\x94\x01\n" +
+	"\x04plan\x18\r \x03(\tR\x04plan\"B\n" +
+	"\x0eServiceOutcome\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x16\n" +
+	"\x06failed\x18\x02 \x01(\bR\x06failed\"\x94\x01\n" +
 	"\vRolloutStep\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\fat_unix_nano\x18\x02 \x01(\x03R\n" +
@@ -1224,7 +1291,7 @@ func file_trigger_proto_rawDescGZIP() []byte {
 }
 
 var file_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_trigger_proto_goTypes = []any{
 	(Result_Status)(0),        // 0: tidewatch.trigger.v1.Result.Status
 	(*DescribeRequest)(nil),   // 1: tidewatch.trigger.v1.DescribeRequest
@@ -1238,35 +1305,37 @@ var file_trigger_proto_goTypes = []any{
 	(*FireRequest)(nil),       // 9: tidewatch.trigger.v1.FireRequest
 	(*Result)(nil),            // 10: tidewatch.trigger.v1.Result
 	(*Rollout)(nil),           // 11: tidewatch.trigger.v1.Rollout
-	(*RolloutStep)(nil),       // 12: tidewatch.trigger.v1.RolloutStep
-	(*FileChange)(nil),        // 13: tidewatch.trigger.v1.FileChange
-	(*FireResponse)(nil),      // 14: tidewatch.trigger.v1.FireResponse
-	nil,                       // 15: tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 16: tidewatch.trigger.v1.Update.LabelsEntry
+	(*ServiceOutcome)(nil),    // 12: tidewatch.trigger.v1.ServiceOutcome
+	(*RolloutStep)(nil),       // 13: tidewatch.trigger.v1.RolloutStep
+	(*FileChange)(nil),        // 14: tidewatch.trigger.v1.FileChange
+	(*FireResponse)(nil),      // 15: tidewatch.trigger.v1.FireResponse
+	nil,                       // 16: tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 17: tidewatch.trigger.v1.Update.LabelsEntry
 }
 var file_trigger_proto_depIdxs = []int32{
 	2,  // 0: tidewatch.trigger.v1.DescribeResponse.options:type_name -> tidewatch.trigger.v1.Option
-	15, // 1: tidewatch.trigger.v1.ConfigureRequest.options:type_name -> tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
+	16, // 1: tidewatch.trigger.v1.ConfigureRequest.options:type_name -> tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
 	5,  // 2: tidewatch.trigger.v1.ConfigureResponse.errors:type_name -> tidewatch.trigger.v1.OptionError
-	16, // 3: tidewatch.trigger.v1.Update.labels:type_name -> tidewatch.trigger.v1.Update.LabelsEntry
+	17, // 3: tidewatch.trigger.v1.Update.labels:type_name -> tidewatch.trigger.v1.Update.LabelsEntry
 	8,  // 4: tidewatch.trigger.v1.Update.registry_auth:type_name -> tidewatch.trigger.v1.RegistryAuth
 	7,  // 5: tidewatch.trigger.v1.FireRequest.updates:type_name -> tidewatch.trigger.v1.Update
 	0,  // 6: tidewatch.trigger.v1.Result.status:type_name -> tidewatch.trigger.v1.Result.Status
 	11, // 7: tidewatch.trigger.v1.Result.rollout:type_name -> tidewatch.trigger.v1.Rollout
-	12, // 8: tidewatch.trigger.v1.Rollout.steps:type_name -> tidewatch.trigger.v1.RolloutStep
-	13, // 9: tidewatch.trigger.v1.Rollout.files:type_name -> tidewatch.trigger.v1.FileChange
-	10, // 10: tidewatch.trigger.v1.FireResponse.results:type_name -> tidewatch.trigger.v1.Result
-	1,  // 11: tidewatch.trigger.v1.Trigger.Describe:input_type -> tidewatch.trigger.v1.DescribeRequest
-	4,  // 12: tidewatch.trigger.v1.Trigger.Configure:input_type -> tidewatch.trigger.v1.ConfigureRequest
-	9,  // 13: tidewatch.trigger.v1.Trigger.Fire:input_type -> tidewatch.trigger.v1.FireRequest
-	3,  // 14: tidewatch.trigger.v1.Trigger.Describe:output_type -> tidewatch.trigger.v1.DescribeResponse
-	6,  // 15: tidewatch.trigger.v1.Trigger.Configure:output_type -> tidewatch.trigger.v1.ConfigureResponse
-	14, // 16: tidewatch.trigger.v1.Trigger.Fire:output_type -> tidewatch.trigger.v1.FireResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 8: tidewatch.trigger.v1.Result.services:type_name -> tidewatch.trigger.v1.ServiceOutcome
+	13, // 9: tidewatch.trigger.v1.Rollout.steps:type_name -> tidewatch.trigger.v1.RolloutStep
+	14, // 10: tidewatch.trigger.v1.Rollout.files:type_name -> tidewatch.trigger.v1.FileChange
+	10, // 11: tidewatch.trigger.v1.FireResponse.results:type_name -> tidewatch.trigger.v1.Result
+	1,  // 12: tidewatch.trigger.v1.Trigger.Describe:input_type -> tidewatch.trigger.v1.DescribeRequest
+	4,  // 13: tidewatch.trigger.v1.Trigger.Configure:input_type -> tidewatch.trigger.v1.ConfigureRequest
+	9,  // 14: tidewatch.trigger.v1.Trigger.Fire:input_type -> tidewatch.trigger.v1.FireRequest
+	3,  // 15: tidewatch.trigger.v1.Trigger.Describe:output_type -> tidewatch.trigger.v1.DescribeResponse
+	6,  // 16: tidewatch.trigger.v1.Trigger.Configure:output_type -> tidewatch.trigger.v1.ConfigureResponse
+	15, // 17: tidewatch.trigger.v1.Trigger.Fire:output_type -> tidewatch.trigger.v1.FireResponse
+	15, // [15:18] is the sub-list for method output_type
+	12, // [12:15] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_trigger_proto_init() }
@@ -1280,7 +1349,7 @@ func file_trigger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trigger_proto_rawDesc), len(file_trigger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
