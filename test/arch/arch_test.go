@@ -1,6 +1,8 @@
 // Package arch keeps the dependency rules of DESIGN.md true by reading the
 // import graph: core imports nothing of ours outside core; only core/docker
-// imports the Docker SDK; only registries imports go-containerregistry's remote.
+// and its subpackages (core/docker/composeup: compose's own library) import
+// the Docker SDK, the docker CLI's packages and compose; only registries
+// imports go-containerregistry's remote.
 package arch
 
 import (
@@ -29,9 +31,12 @@ func TestImportRules(t *testing.T) {
 			forbids: func(i string) bool { return under(i, module) && !under(i, module+"/core") },
 		},
 		{
-			name:    "only core/docker imports the Docker SDK",
-			applies: func(p string) bool { return p != module+"/core/docker" && !under(p, module+"/test") },
-			forbids: func(i string) bool { return under(i, "github.com/docker/docker") },
+			name:    "only core/docker and its subpackages import the Docker SDK, the docker CLI and compose",
+			applies: func(p string) bool { return !under(p, module+"/core/docker") && !under(p, module+"/test") },
+			forbids: func(i string) bool {
+				return under(i, "github.com/docker/docker") || under(i, "github.com/moby/moby") ||
+					under(i, "github.com/docker/cli") || under(i, "github.com/docker/compose")
+			},
 		},
 		{
 			name: "only registries imports go-containerregistry's remote",
