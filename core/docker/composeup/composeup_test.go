@@ -2,6 +2,7 @@ package composeup_test
 
 import (
 	"crypto/rand"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -92,5 +93,56 @@ func TestUpKeepsPreviousAside(t *testing.T) {
 	}
 	if _, err := c.WaitHealthy(ctx, old.ID, docker.WaitOptions{Timeout: 30 * time.Second, StableFor: 3 * time.Second}); err != nil {
 		t.Errorf("the old container after the rollback: %v", err)
+	}
+}
+
+// TestUpRefuses: a request without its parts, a service with two
+// containers, and a project whose file is gone are refused with an error
+// saying so, and the service's container is left as it was.
+func TestUpRefuses(t *testing.T) {
+	bed := testbed.Require(t)
+	repo := bed.Registry + "/" + unique("refapp")
+	bed.BuildImage(t, repo+":1.0.0", testbed.AppOptions{Version: "1.0.0"})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "docker-compose.yml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf("services:\n  web:\n    image: %s:1.0.0\n    labels: {tidewatch.test: \"1\"}\n", repo)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	project := unique("ref")
+	bed.ComposeUp(t, dir, project)
+	old := bed.ComposeContainer(t, project, "web")
+	good := composeup.Request{Project: composeup.Project{Name: project, WorkingDir: dir, Files: []string{file}}, Service: "web", Current: old.ID, Archive: "aside-" + project}
+	opts := composeup.Options{Host: bed.DockerHost}
+
+	missing := good
+	missing.Project.Files = []string{filepath.Join(dir, "gone.yml")}
+	noService := good
+	noService.Service = ""
+	unknown := good
+	unknown.Service = "nosuch"
+	for name, tc := range map[string]struct {
+		req  composeup.Request
+		want string
+	}{
+		"no service":      {noService, "all needed"},
+		"unknown service": {unknown, "nosuch"},
+		"missing file":    {missing, "gone.yml"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, err := composeup.Up(t.Context(), opts, tc.req)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || res.Stopped || res.Archived || len(res.Created) > 0 {
+				t.Errorf("Up = %+v, %v; want an error saying %q and nothing done", res, err, tc.want)
+			}
+		})
+	}
+	t.Run("scaled", func(t *testing.T) {
+		bed.RunContainer(t, unique("second"), repo+":1.0.0", map[string]string{"com.docker.compose.project": project, "com.docker.compose.service": "web", "com.docker.compose.oneoff": "False"})
+		res, err := composeup.Up(t.Context(), opts, good)
+		if !errors.Is(err, composeup.ErrScaled) || res.Stopped || res.Archived {
+			t.Errorf("Up = %+v, %v; want ErrScaled and nothing done", res, err)
+		}
+	})
+	if now := bed.Inspect(t, old.ID); now.Name != old.Name || !now.State.Running {
+		t.Errorf("the service's container is %s (running %v), want %s running as before", now.Name, now.State.Running, old.Name)
 	}
 }
