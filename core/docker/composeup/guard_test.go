@@ -48,11 +48,20 @@ func TestGuardRefuses(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"volume remove", func() error { _, err := g.VolumeRemove(ctx, vol.Volume.Name, client.VolumeRemoveOptions{Force: true}); return err }},
+		{"volume remove", func() error {
+			_, err := g.VolumeRemove(ctx, vol.Volume.Name, client.VolumeRemoveOptions{Force: true})
+			return err
+		}},
 		{"volume prune", func() error { _, err := g.VolumePrune(ctx, client.VolumePruneOptions{}); return err }},
 		{"network remove", func() error { _, err := g.NetworkRemove(ctx, net.ID, client.NetworkRemoveOptions{}); return err }},
-		{"image remove", func() error { _, err := g.ImageRemove(ctx, repo+":1.0.0", client.ImageRemoveOptions{Force: true}); return err }},
-		{"container remove", func() error { _, err := g.ContainerRemove(ctx, other.ID, client.ContainerRemoveOptions{Force: true}); return err }},
+		{"image remove", func() error {
+			_, err := g.ImageRemove(ctx, repo+":1.0.0", client.ImageRemoveOptions{Force: true})
+			return err
+		}},
+		{"container remove", func() error {
+			_, err := g.ContainerRemove(ctx, other.ID, client.ContainerRemoveOptions{Force: true})
+			return err
+		}},
 		{"container stop", func() error { _, err := g.ContainerStop(ctx, other.ID, client.ContainerStopOptions{}); return err }},
 		{"container prune", func() error { _, err := g.ContainerPrune(ctx, client.ContainerPruneOptions{}); return err }},
 	}
