@@ -320,6 +320,10 @@ func normalize(t *testing.T, c container.InspectResponse, project string) map[st
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What names this run, replaced before lists are sorted.
+	b = regexp.MustCompile(`[0-9a-f]{64}`).ReplaceAll(b, []byte("<id>"))
+	b = bytes.ReplaceAll(b, []byte(c.ID[:12]), []byte("<short-id>")) // the engine's alias of a container on each network
+	b = bytes.ReplaceAll(b, []byte(project), []byte("<project>"))
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
@@ -332,14 +336,20 @@ func normalize(t *testing.T, c container.InspectResponse, project string) map[st
 			cfg["Env"] = slices.DeleteFunc(env, func(e any) bool { s, _ := e.(string); return strings.HasPrefix(s, "affinity:container==") })
 		}
 	}
+	// Capabilities are the same to the engine with or without CAP_;
+	// compose v2 writes CAP_NET_ADMIN, docker-compose 1.29 NET_ADMIN.
+	if hc, ok := v.(map[string]any)["HostConfig"].(map[string]any); ok {
+		for _, k := range []string{"CapAdd", "CapDrop"} {
+			if caps, ok := hc[k].([]any); ok {
+				for i, c := range caps {
+					s, _ := c.(string)
+					caps[i] = strings.TrimPrefix(s, "CAP_")
+				}
+			}
+		}
+	}
 	out := map[string]string{}
 	flatten("", v, out)
-	hexID := regexp.MustCompile(`[0-9a-f]{64}`)
-	for k, val := range out {
-		val = hexID.ReplaceAllString(val, "<id>")
-		val = strings.ReplaceAll(val, c.ID[:12], "<short-id>") // the engine's alias of a container on each network
-		out[k] = strings.ReplaceAll(val, project, "<project>")
-	}
 	return out
 }
 
