@@ -1,10 +1,12 @@
 // Package arch keeps the dependency rules of DESIGN.md true by reading the
 // import graph: core imports nothing of ours outside core; only core/docker
-// imports the Docker SDK; only registries imports go-containerregistry's
-// remote; the plugin SDK imports nothing of ours but its protocol; a
-// built-in trigger imports only the SDK (and, when it deploys, the Docker
-// adapter and the domain types it speaks), never another trigger; web does
-// not read tidewatch's configuration (cmd hands it a web.Config).
+// and its subpackages (core/docker/composeup: compose's own library) import
+// the Docker SDK, the docker CLI's packages and compose; only registries
+// imports go-containerregistry's remote; the plugin SDK imports nothing of
+// ours but its protocol; a built-in trigger imports only the SDK (and, when
+// it deploys, the Docker adapter and the domain types it speaks), never
+// another trigger; web does not read tidewatch's configuration (cmd hands it
+// a web.Config).
 package arch
 
 import (
@@ -33,9 +35,12 @@ func TestImportRules(t *testing.T) {
 			forbids: func(i string) bool { return under(i, module) && !under(i, module+"/core") },
 		},
 		{
-			name:    "only core/docker imports the Docker SDK",
-			applies: func(p string) bool { return p != module+"/core/docker" && !under(p, module+"/test") },
-			forbids: func(i string) bool { return under(i, "github.com/docker/docker") },
+			name:    "only core/docker and its subpackages import the Docker SDK, the docker CLI and compose",
+			applies: func(p string) bool { return !under(p, module+"/core/docker") && !under(p, module+"/test") },
+			forbids: func(i string) bool {
+				return under(i, "github.com/docker/docker") || under(i, "github.com/moby/moby") ||
+					under(i, "github.com/docker/cli") || under(i, "github.com/docker/compose")
+			},
 		},
 		{
 			name:    "plugins/sdk imports nothing of ours but the protocol",
@@ -49,8 +54,8 @@ func TestImportRules(t *testing.T) {
 				if !under(i, module) {
 					return false
 				}
-				switch i {
-				case module + "/plugins/sdk", module + "/core", module + "/core/docker":
+				switch {
+				case i == module+"/plugins/sdk", i == module+"/core", under(i, module+"/core/docker"):
 					return false
 				}
 				return true

@@ -364,23 +364,7 @@ func (r *run) recreateEngine(ctx context.Context) (string, error) {
 	} else if !errors.Is(err, core.ErrNotFound) {
 		return "", err
 	}
-	if err := e.Rename(ctx, cur.ID, archive); err != nil {
-		return "", err
-	}
-	r.archived = true
-	if err := e.Stop(ctx, cur.ID); err != nil {
-		return "", err
-	}
-	r.stopped = true
-	id, err := e.CreateLike(ctx, cur.ID, r.newRef, cur.Name)
-	if err != nil {
-		return "", err
-	}
-	r.created = append(r.created, id)
-	if err := e.Start(ctx, id); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%s kept aside as %s; %s created from %s", short(cur.ID), archive, short(id), r.newRef), nil
+	return r.composeUpEngine(ctx, archive)
 }
 
 // gate waits until every new container runs and is healthy (or stable).
@@ -588,7 +572,7 @@ func (r *run) plan() []string {
 	if cfg.Recreate == RecreateCLI {
 		steps = append(steps, fmt.Sprintf("run %s %s up -d --no-deps %s in %s", cfg.CLI, strings.Join(projectArgs(r.target, cfg.Locate.EnvFile), " "), r.target.Service, r.target.WorkingDir))
 	} else {
-		steps = append(steps, fmt.Sprintf("rename %s to %s%s and stop it; create %s like it from %s; start it", cur.Name, cur.Name, ArchiveSuffix, cur.Name, r.newRef))
+		steps = append(steps, fmt.Sprintf("recreate %s from %s with compose's own library, as up -d --no-deps %s does, except that %s is renamed to %s%s and stopped, not removed; start it", r.target.Service, r.newRef, r.target.Service, cur.Name, cur.Name, ArchiveSuffix))
 	}
 	steps = append(steps, fmt.Sprintf("wait until it runs and is healthy (without healthcheck: runs %s without restarting), within %s", cfg.StableFor, cfg.HealthTimeout))
 	for _, u := range cfg.SmokeHTTP {
