@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"bytes"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,11 @@ func TestImportRules(t *testing.T) {
 			},
 		},
 		{
+			name:    "what triggers share imports no trigger",
+			applies: func(p string) bool { return strings.HasPrefix(p, module+"/triggers/") && !builtinTrigger(p) },
+			forbids: builtinTrigger,
+		},
+		{
 			name:    "plugins/sdk imports nothing of ours but the protocol",
 			applies: func(p string) bool { return p == module+"/plugins/sdk" },
 			forbids: func(i string) bool { return under(i, module) && i != module+"/plugins/internal/proto" },
@@ -57,6 +63,11 @@ func TestImportRules(t *testing.T) {
 				switch {
 				case i == module+"/plugins/sdk", i == module+"/core", under(i, module+"/core/docker"):
 					return false
+				}
+				for _, shared := range sharedByTriggers {
+					if under(i, module+"/triggers/"+shared) {
+						return false
+					}
 				}
 				return true
 			},
@@ -99,15 +110,24 @@ func TestImportRules(t *testing.T) {
 
 func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
 
+// sharedByTriggers are the packages under triggers/ that are not triggers
+// but what triggers share: the conformance kit, the compose file engine
+// (compose files and stack files), and what every deploying trigger does
+// (the rollout record, health gate, smoke checks, rollback).
+var sharedByTriggers = []string{"triggertest", "composefile", "rollout"}
+
 // builtinTrigger reports whether pkg is a built-in trigger: a package under
-// triggers/ but the dispatcher itself and the conformance kit.
+// triggers/ but the dispatcher itself and the packages triggers share.
 func builtinTrigger(pkg string) bool {
 	rest, ok := strings.CutPrefix(pkg, module+"/triggers/")
-	return ok && rest != "triggertest" && !strings.HasPrefix(rest, "triggertest/")
+	if !ok {
+		return false
+	}
+	return !slices.Contains(sharedByTriggers, strings.Split(rest, "/")[0])
 }
 
 // ownSubpackagesDropped leaves out the imports of a trigger's own
-// subpackages (triggers/compose → triggers/compose/composefile): a package
+// subpackages (triggers/compose → triggers/composefile): a package
 // may be split in parts.
 func ownSubpackagesDropped(pkg string, imports []string) []string {
 	if !builtinTrigger(pkg) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/tidewatch/tidewatch/core/docker/composeup"
-	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
 )
 
 // composeUpEngine recreates the service with compose's own library, in

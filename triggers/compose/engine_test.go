@@ -3,7 +3,7 @@ package compose
 import (
 	"testing"
 
-	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
 )
 
 // TestHostPath maps local paths back to the host's, PATH_MAP read

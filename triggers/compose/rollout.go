@@ -13,7 +13,7 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
-	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
 )
 
 // ArchiveSuffix is appended to a container's name while it is kept aside

@@ -20,7 +20,7 @@ import (
 	"github.com/tidewatch/tidewatch/plugins/host"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/test/testbed"
-	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
 	"github.com/tidewatch/tidewatch/triggers/triggertest"
 )
 
