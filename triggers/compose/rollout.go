@@ -14,6 +14,7 @@ import (
 	"github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/triggers/composefile"
+	"github.com/tidewatch/tidewatch/triggers/rollout"
 )
 
 // ArchiveSuffix is appended to a container's name while it is kept aside
@@ -196,7 +197,7 @@ func (r *run) inspect(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if isSelf(r.s.cfg.Self, cur.ID, cur.Name) {
+	if rollout.IsSelf(r.s.cfg.Self, cur.ID, cur.Name) {
 		return "", sdk.Permanent(ErrSelf)
 	}
 	r.cur = cur
@@ -397,12 +398,12 @@ func (r *run) gate(ctx context.Context) (string, error) {
 // smoke runs the smoke checks.
 func (r *run) smoke(ctx context.Context) (string, error) {
 	for _, u := range r.s.cfg.SmokeHTTP {
-		if err := smokeHTTP(ctx, r.s.http, u, r.s.cfg.HealthTimeout); err != nil {
+		if err := rollout.SmokeHTTP(ctx, r.s.http, u, r.s.cfg.HealthTimeout); err != nil {
 			return "", err
 		}
 	}
 	for _, a := range r.s.cfg.SmokeTCP {
-		if err := smokeTCP(ctx, a, r.s.cfg.HealthTimeout); err != nil {
+		if err := rollout.SmokeTCP(ctx, a, r.s.cfg.HealthTimeout); err != nil {
 			return "", err
 		}
 	}
