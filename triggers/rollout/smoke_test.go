@@ -24,7 +24,7 @@ func TestSmokeHTTP(t *testing.T) {
 		t.Errorf("a service that answers 200 after two 503s: %v", err)
 	}
 	err := SmokeHTTP(ctx, srv.Client(), srv.URL+"/broken", time.Second)
-	if err == nil || !strings.Contains(err.Error(), "status 503") || !strings.Contains(err.Error(), "still failing after 1s") {
+	if err == nil || !strings.Contains(err.Error(), "GET "+srv.URL+"/broken") || !strings.Contains(err.Error(), "still failing after 1s") {
 		t.Errorf("a service that never answers 2xx = %v", err)
 	}
 }
