@@ -55,6 +55,47 @@ type Container struct {
 	State string `json:"state"`
 	// Created is when the container was created.
 	Created time.Time `json:"created"`
+	// Kind is ObjectService for a Swarm service; ObjectContainer ("") for a container.
+	Kind ObjectKind `json:"kind,omitempty"`
+	// Service is what a Swarm service runs and how its last update went;
+	// nil for a container.
+	Service *Service `json:"service,omitempty"`
+}
+
+// ObjectKind says what a watcher listed: a container or a Swarm service.
+type ObjectKind string
+
+// The kinds of what a watcher lists.
+const (
+	// ObjectContainer is a container (also written "").
+	ObjectContainer ObjectKind = ""
+	// ObjectService is a Swarm service, listed on a manager in place of its
+	// task containers: its ID is the service's, its Name the service's
+	// name, its Image the spec's (without the digest it is pinned to, which
+	// is in RepoDigests), its Labels the service's labels.
+	ObjectService ObjectKind = "service"
+)
+
+// IsService reports whether c is a Swarm service.
+func (c Container) IsService() bool { return c.Kind == ObjectService }
+
+// Service is what a Swarm service is doing, as its manager says.
+type Service struct {
+	// Mode is "replicated", "global", "replicated-job" or "global-job".
+	Mode string `json:"mode"`
+	// Running and Desired count its tasks that run and that should.
+	Running uint64 `json:"running"`
+	Desired uint64 `json:"desired"`
+	// Nodes are the hostnames of the nodes its running tasks are on, sorted, each once.
+	Nodes []string `json:"nodes,omitempty"`
+	// Stack is the stack it belongs to (com.docker.stack.namespace), "" when none.
+	Stack string `json:"stack,omitempty"`
+	// UpdateState is the state of its last update as the engine reports it
+	// ("updating", "paused", "completed", "rollback_started",
+	// "rollback_paused", "rollback_completed"); "" when never updated.
+	UpdateState string `json:"update_state,omitempty"`
+	// UpdateMessage is the engine's message about that update.
+	UpdateMessage string `json:"update_message,omitempty"`
 }
 
 // Platform is an image's operating system and architecture.
