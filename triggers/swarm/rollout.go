@@ -11,6 +11,7 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
 )
 
 // Step names, in the order a rollout takes them.
@@ -284,8 +285,8 @@ func (r *run) inspect(ctx context.Context) (string, error) {
 // or to the one the registry gives the tag now, asked through the manager
 // with the update's credentials.
 func (r *run) resolve(ctx context.Context) (string, error) {
-	if r.u.Candidate == "" {
-		return "", sdk.Permanent(errors.New("the update names no candidate tag"))
+	if !composefile.ValidTag(r.u.Candidate) {
+		return "", sdk.Permanent(fmt.Errorf("the update's candidate %q is an invalid tag", r.u.Candidate))
 	}
 	name, _ := docker.SplitPinned(r.svc.Image)
 	repo := name
