@@ -56,6 +56,10 @@ type run struct {
 	auth    core.RegistryAuth
 	stack   *stackPlan // the stack file's rewrite; nil when the service is in no stack
 	details []string   // what the history must say besides the steps
+	// why is the engine's message when it began to roll back ("update rolled
+	// back due to failure or early termination of task …"), which its
+	// final "rollback completed" replaces.
+	why string
 }
 
 // rollout rolls u out and reports how it went.
@@ -166,7 +170,11 @@ func (r *run) forward(ctx context.Context) sdk.Result {
 		case docker.UpdatePaused:
 			return "", fmt.Errorf("the engine paused the update: %s", orNone(end.Update.Message))
 		case docker.UpdateRollbackCompleted:
-			return "", fmt.Errorf("the engine rolled the update back: %s", orNone(end.Update.Message))
+			msg := end.Update.Message
+			if r.why != "" {
+				msg = r.why
+			}
+			return "", fmt.Errorf("the engine rolled the update back: %s", orNone(msg))
 		default:
 			return "", fmt.Errorf("the update ended %s: %s", end.Update.State, orNone(end.Update.Message))
 		}
@@ -382,6 +390,9 @@ func (r *run) wait(ctx context.Context, since time.Time) (docker.ServiceState, e
 			return st, err
 		}
 		ours := st.Update.State != "" && st.Update.StartedAt.After(since)
+		if ours && st.Update.State == docker.UpdateRollbackStarted && st.Update.Message != "" && r.why == "" {
+			r.why = st.Update.Message
+		}
 		if ours {
 			switch st.Update.State {
 			case docker.UpdateCompleted, docker.UpdatePaused, docker.UpdateRollbackCompleted, docker.UpdateRollbackPaused:
@@ -500,8 +511,12 @@ func (r *run) failedTasks(ctx context.Context) {
 		if t.Image != r.pinned {
 			continue
 		}
-		failed := t.State == "failed" || t.State == "rejected" || t.Err != ""
-		if !failed {
+		// A task of the new image that ended by itself (failed, rejected, or
+		// complete: within the monitor period an exit is a failure too);
+		// those the orchestrator shut down (the rollback) are not the cause.
+		switch {
+		case t.State == "failed", t.State == "rejected", t.State == "complete", t.State == "orphaned", t.Err != "":
+		default:
 			continue
 		}
 		if logsOf == "" {
@@ -511,9 +526,18 @@ func (r *run) failedTasks(ctx context.Context) {
 			w := fmt.Sprintf("task %s.%d on %s %s", r.svc.Name, t.Slot, orNone(t.Node), t.State)
 			if t.Err != "" {
 				w += ": " + t.Err
+			} else if t.Message != "" {
+				w += " (" + t.Message + ")"
 			}
 			if t.ExitCode != 0 && !strings.Contains(t.Err, "exit") {
-				w += fmt.Sprintf(" (exit code %d)", t.ExitCode)
+				w += fmt.Sprintf(" with exit code %d", t.ExitCode)
+			}
+			// The container, when it is on this engine, says whether its
+			// healthcheck failed and what the last probe answered.
+			if t.ContainerID != "" {
+				if st, err := r.s.engine.InspectState(ctx, t.ContainerID); err == nil && st.Health == docker.HealthUnhealthy {
+					w += "; it was unhealthy, last probe: " + orNone(st.HealthLog)
+				}
 			}
 			why = append(why, w)
 		}
