@@ -146,7 +146,7 @@ type delivery struct {
 	}
 }
 
-func lastDelivery(t *testing.T, d *daemon, updateID int64) delivery {
+func lastDelivery(t testing.TB, d *daemon, updateID int64) delivery {
 	t.Helper()
 	var ds struct{ Deliveries []delivery }
 	d.getJSON(t, fmt.Sprintf("/api/deliveries?update_id=%d", updateID), &ds)
