@@ -42,6 +42,48 @@ func TestSwarm(t *testing.T) {
 	t.Run("platform child", func(t *testing.T) { t.Parallel(); swarmPlatformChild(t, bed) })
 	t.Run("stack file", func(t *testing.T) { t.Parallel(); swarmStackFile(t, bed) })
 	t.Run("registry with auth", func(t *testing.T) { t.Parallel(); swarmRegistryAuth(t, bed) })
+	t.Run("each repository once", func(t *testing.T) { t.Parallel(); swarmOncePerRepository(t, bed) })
+}
+
+// swarmOncePerRepository: three services of one repository, one with two
+// replicas, and a container running the same image are checked with one tag
+// listing of the repository; task containers are not listed as containers.
+func swarmOncePerRepository(t *testing.T, bed *testbed.Bed) {
+	reg := registrytest.New(t)
+	repo := unique("shared")
+	ref := reg.Host + "/" + repo
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		r, err := name.ParseReference(ref+":"+v, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(r, bed.AppImage(t, testbed.AppOptions{Version: v, Healthcheck: true})); err != nil {
+			t.Fatalf("pushing %s: %v", r, err)
+		}
+	}
+	var svcs []string
+	for i, replicas := range []uint64{2, 1, 1} {
+		svcs = append(svcs, unique(fmt.Sprintf("once%d", i)))
+		bed.CreateService(t, svcs[i], ref+":1.0.0", testbed.ServiceOptions{Replicas: replicas, Labels: watchedService})
+	}
+	ctr := unique("oncectr")
+	bed.RunContainer(t, ctr, ref+":1.0.0", watched)
+	reg.ResetCounts()
+	r := tidewatch(t, envFor(t, bed.DockerHost), "check", "--format", "json")
+	rows := parseRows(t, r)
+	for _, n := range append(svcs, ctr) {
+		if rows[n].Candidate != "1.1.0" {
+			t.Errorf("%s: %+v, want the update to 1.1.0", n, rows[n])
+		}
+	}
+	for n, row := range rows {
+		if strings.HasPrefix(n, svcs[0]+".") {
+			t.Errorf("a task container of %s was listed: %+v", svcs[0], row)
+		}
+	}
+	if c := reg.Counts(); c.TagList != 1 || c.PerRepo[repo] != 1 {
+		t.Errorf("registry counts %+v, want one tag listing of %s for its 4 replicas over 3 services and a container", c, repo)
+	}
 }
 
 // swarmApply: a 2-replica service with a healthcheck on 1.0.0 is listed by
@@ -114,7 +156,9 @@ func swarmApply(t *testing.T, bed *testbed.Bed) {
 	if !slices.Equal(v.Versions(), []string{"1.1.0", "1.1.0"}) {
 		t.Errorf("replicas after the apply run %v, want 1.1.0 twice", v.Versions())
 	}
-	var h struct{ Events []struct{ Kind, Container, To string } }
+	var h struct {
+		Events []struct{ Kind, Container, To string }
+	}
 	d.getJSON(t, "/api/history?kind=update-applied&container="+svc, &h)
 	if len(h.Events) != 1 || h.Events[0].To != "1.1.0" {
 		t.Errorf("history = %+v, want one update-applied to 1.1.0", h.Events)
@@ -187,7 +231,9 @@ func swarmRollback(t *testing.T, bed *testbed.Bed) {
 	if v.UpdateState() != "rollback_completed" || !strings.Contains(v.Image(), ":1.0.0@") {
 		t.Errorf("service after: %s, update %s; want 1.0.0, rollback_completed", v.Image(), v.UpdateState())
 	}
-	var h struct{ Events []struct{ Kind, Detail string } }
+	var h struct {
+		Events []struct{ Kind, Detail string }
+	}
 	d.getJSON(t, "/api/history?kind=update-rolled-back&container="+svc, &h)
 	if len(h.Events) != 1 || !strings.Contains(h.Events[0].Detail, "rolled the update back") {
 		t.Errorf("history of the rollback = %+v, want one update-rolled-back event with the reason", h.Events)

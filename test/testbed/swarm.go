@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,8 +24,13 @@ import (
 // then the docker_gwbridge network the engine leaves behind is removed).
 // Meanwhile it holds the engine lock exclusively, as StopEngine does, so
 // that the bed's other test processes wait in Require rather than meet an
-// engine in swarm mode. Only an engine that a test bed started is put in
-// swarm mode, never one that ran before (someone's own engine).
+// engine in swarm mode; and, when the engine is another bed's (beds in
+// other worktrees reuse the engine of the one that started it), that bed's
+// lock too: its tests are the ones that may restart the engine, and do not
+// while it is in swarm mode. Beds that reuse the engine keep their locks in
+// their own folders, so their tests are not held back: keep the time in
+// swarm mode short. Only an engine that a test bed started is put in swarm
+// mode, never one that ran before (someone's own engine).
 
 // gwBridge is the network the engine makes for swarm tasks and keeps after
 // leaving the swarm.
@@ -41,27 +47,41 @@ func (b *Bed) Swarm(t testing.TB) {
 	t.Helper()
 	ctx, cancel := testContext(t)
 	defer cancel()
-	if err := b.engineStartedByABed(); err != nil {
+	owner, err := b.engineOwner()
+	if err != nil {
 		t.Skipf("not putting the engine in swarm mode: %v", err)
 	}
 	if err := takeEngineExclusive(ctx); err != nil {
 		t.Fatalf("putting the engine in swarm mode: %v", err)
 	}
+	// The bed that started the engine is the one whose tests may restart it:
+	// its lock too, so that none does while the engine is in swarm mode.
+	releaseOwner := func() {}
+	if owner != b.State.Dir {
+		if releaseOwner, err = lockForeignBed(ctx, owner); err != nil {
+			releaseEngineExclusive()
+			t.Fatalf("putting the engine in swarm mode: %v", err)
+		}
+	}
+	release := func() {
+		releaseOwner()
+		releaseEngineExclusive()
+	}
 	cli := b.Docker()
 	info, err := cli.Info(ctx)
 	if err != nil {
-		releaseEngineExclusive()
+		release()
 		t.Fatalf("putting the engine in swarm mode: %v", err)
 	}
 	if info.Swarm.LocalNodeState != swarm.LocalNodeStateInactive {
 		sw, err := cli.SwarmInspect(ctx)
 		if err != nil || sw.Spec.Labels[LabelBed] == "" {
-			releaseEngineExclusive()
+			release()
 			t.Skipf("the engine is already in a swarm (%s) that no test bed made: leaving it alone", info.Swarm.LocalNodeState)
 		}
 		t.Logf("leaving the swarm that bed %s left behind", sw.Spec.Labels[LabelBed])
 		if err := leaveSwarm(ctx, cli); err != nil {
-			releaseEngineExclusive()
+			release()
 			t.Fatalf("putting the engine in swarm mode: %v", err)
 		}
 	}
@@ -69,7 +89,7 @@ func (b *Bed) Swarm(t testing.TB) {
 	req := swarm.InitRequest{ListenAddr: swarmListen, AdvertiseAddr: "127.0.0.1",
 		Spec: swarm.Spec{Annotations: swarm.Annotations{Labels: map[string]string{LabelBed: b.State.ID, LabelTest: "1"}}}}
 	if _, err := cli.SwarmInit(ctx, req); err != nil {
-		releaseEngineExclusive()
+		release()
 		t.Fatalf("docker swarm init: %v", err)
 	}
 	t.Cleanup(func() {
@@ -78,9 +98,12 @@ func (b *Bed) Swarm(t testing.TB) {
 		cli, err := newClient(b.DockerHost)
 		if err == nil {
 			defer cli.Close()
+			// An engine restarted meanwhile (by a test of a bed whose lock
+			// this one does not hold) comes back in the swarm: wait for it.
+			waitFor(ctx, time.Minute, func() bool { return PingEngine(ctx, b.DockerHost) == nil })
 			err = leaveSwarm(ctx, cli)
 		}
-		releaseEngineExclusive()
+		release()
 		if err != nil {
 			t.Errorf("leaving swarm mode: %v", err)
 			return
@@ -123,17 +146,18 @@ func (st *State) leaveOwnSwarm(ctx context.Context, cli *client.Client) error {
 // errNotABedsEngine says that no test bed started the engine.
 var errNotABedsEngine = errors.New("no test bed started the engine (it ran before): its swarm mode is not the tests' to change")
 
-// engineStartedByABed reports (nil) whether the engine was started by this
-// bed or by another bed that reuses none: the dockerd that serves the
-// bed's socket was started with --pidfile in a bed's state folder, whose
-// state records that it started it.
-func (b *Bed) engineStartedByABed() error {
+// engineOwner returns the state folder of the bed that started the engine:
+// this bed's, or another's whose engine this bed reuses (the dockerd that
+// serves the bed's socket was started with --pidfile in a bed's state
+// folder, whose state records that it started it); errNotABedsEngine when
+// no bed did.
+func (b *Bed) engineOwner() (string, error) {
 	if b.State.StartedEngine {
-		return nil
+		return b.State.Dir, nil
 	}
 	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, p := range procs {
 		raw, err := os.ReadFile(p)
@@ -166,10 +190,47 @@ func (b *Bed) engineStartedByABed() error {
 		st, err := ReadState(filepath.Join(filepath.Dir(pidfile), StateFile))
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if err == nil && st.StartedEngine && st.Engine != nil && st.Engine.PID == pid && st.DockerHost == b.DockerHost {
-			return nil
+			return st.Dir, nil
 		}
 	}
-	return errNotABedsEngine
+	return "", errNotABedsEngine
+}
+
+// lockForeignBed takes the engine lock of the bed in dir exclusively, as
+// its own StopEngine would: its test processes finish what they do with
+// the engine, and the new ones wait in Require until release. Its lock
+// files are opened, never made: a bed without them has no process to wait
+// for.
+func lockForeignBed(ctx context.Context, dir string) (release func(), err error) {
+	gate, err := os.OpenFile(filepath.Join(dir, "engine.gate"), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return func() {}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the engine gate of the bed in %s: %w", dir, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "engine.lock"), os.O_RDWR, 0)
+	if err != nil {
+		gate.Close()
+		if errors.Is(err, os.ErrNotExist) {
+			return func() {}, nil
+		}
+		return nil, fmt.Errorf("opening the engine lock of the bed in %s: %w", dir, err)
+	}
+	if err := flock(ctx, gate, syscall.LOCK_EX); err != nil {
+		gate.Close()
+		lock.Close()
+		return nil, err
+	}
+	if err := flock(ctx, lock, syscall.LOCK_EX); err != nil {
+		gate.Close() // closing drops the lock
+		lock.Close()
+		return nil, err
+	}
+	return func() {
+		lock.Close()
+		gate.Close()
+	}, nil
 }
 
 // ServiceOptions refines CreateService.
