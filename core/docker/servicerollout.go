@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -121,7 +122,7 @@ func (c *Client) InspectService(ctx context.Context, id string) (ServiceState, e
 }
 
 // errNotManager says that an engine cannot answer for services.
-var errNotManager = fmt.Errorf("the engine is not a swarm manager")
+var errNotManager = errors.New("the engine is not a swarm manager")
 
 func serviceState(svc swarm.Service) ServiceState {
 	spec := svc.Spec
@@ -173,8 +174,8 @@ func encodeAuth(auth core.RegistryAuth) (string, error) {
 		return "", nil
 	}
 	enc, err := registry.EncodeAuthConfig(registry.AuthConfig{
-		Username: auth.Username, Password: string(auth.Password), ServerAddress: auth.Server,
-		IdentityToken: string(auth.IdentityToken), RegistryToken: string(auth.RegistryToken),
+		Username: auth.Username, Password: auth.Password.Reveal(), ServerAddress: auth.Server,
+		IdentityToken: auth.IdentityToken.Reveal(), RegistryToken: auth.RegistryToken.Reveal(),
 	})
 	if err != nil {
 		return "", fmt.Errorf("encoding the credentials for %s: %w", auth.Server, err)
@@ -251,7 +252,7 @@ func (c *Client) UpdateService(ctx context.Context, id string, version uint64, c
 }
 
 // ErrServiceChanged says that a service's spec changed since it was read.
-var ErrServiceChanged = fmt.Errorf("the service changed since it was read")
+var ErrServiceChanged = errors.New("the service changed since it was read")
 
 // RollbackService asks the engine to roll the service id back to its
 // previous spec (`docker service rollback`), with its rollback config.
