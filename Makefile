@@ -21,9 +21,10 @@ image: build
 	cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
 	DOCKER_BUILDKIT=0 docker build -t tidewatch:$(VERSION) -t tidewatch:latest .
 
-## vet: gofmt and go vet
+## vet: gofmt, go vet, and go.mod/go.sum as go mod tidy would leave them
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy (go mod tidy -diff shows the change)"; exit 1; }
 	$(GO) vet ./...
 
 ## test: every test, with the Docker engine and registry started (and stopped) by the test bed
