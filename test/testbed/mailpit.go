@@ -27,7 +27,7 @@ import (
 	"time"
 )
 
-// The mail server of the bed: mailpit, installed with go install.
+// The mail server of the bed: mailpit, installed with go install by Install.
 const (
 	// MailpitModule is the Go package that go install builds.
 	MailpitModule = "github.com/axllent/mailpit"
@@ -47,9 +47,9 @@ const (
 // one speaking TLS from the first byte (MailpitTLSSMTP, SMTPS). Each has its
 // own HTTP API and database under MailData.
 func (st *State) startMailpit(ctx context.Context, log *slog.Logger) error {
-	bin, err := ensureMailpit(ctx, log)
+	bin, err := st.part(PartMailpit)
 	if err != nil {
-		return err
+		return fmt.Errorf("starting mailpit: %w", err)
 	}
 	st.MailData = filepath.Join(st.Dir, "mail")
 	if err := os.MkdirAll(st.MailData, 0o755); err != nil {
@@ -170,15 +170,10 @@ func (st *State) stopMailpit(ctx context.Context, log *slog.Logger) []error {
 }
 
 // ensureMailpit returns the path of a mailpit binary of MailpitVersion: one
-// already in the cache folder (~/.cache/tidewatch/bin), in GOBIN or
-// GOPATH/bin, or on PATH; else it installs one into the cache folder with
-// go install.
-func ensureMailpit(ctx context.Context, log *slog.Logger) (string, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("finding the cache folder for mailpit: %w", err)
-	}
-	binDir := filepath.Join(cache, "tidewatch", "bin")
+// already in the cache folder (cache/bin), in GOBIN or GOPATH/bin, or on
+// PATH; else it installs one into cache/bin with go install (fresh).
+func ensureMailpit(ctx context.Context, cache string, log *slog.Logger) (path string, fresh bool, err error) {
+	binDir := filepath.Join(cache, "bin")
 	candidates := []string{filepath.Join(binDir, "mailpit")}
 	if d := os.Getenv("GOBIN"); d != "" {
 		candidates = append(candidates, filepath.Join(d, "mailpit"))
@@ -194,30 +189,30 @@ func ensureMailpit(ctx context.Context, log *slog.Logger) (string, error) {
 	}
 	for _, c := range candidates {
 		if mailpitVersionOf(c) == MailpitVersion {
-			return c, nil
+			return c, false, nil
 		}
 	}
 	goBin, err := lookGo()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", fmt.Errorf("creating %s: %w", binDir, err)
+		return "", false, fmt.Errorf("creating %s: %w", binDir, err)
 	}
-	log.Info("installing mailpit with go install", "version", MailpitVersion, "into", binDir)
+	log.Info("installing mailpit with go install (once)", "version", MailpitVersion, "into", binDir)
 	ctx, cancel := context.WithTimeout(ctx, mailpitInstallLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, "install", MailpitModule+"@"+MailpitVersion)
 	cmd.Dir = binDir // outside any module, so that no go.mod gets in the way
-	cmd.Env = append(os.Environ(), "GOBIN="+binDir, "GOFLAGS=-mod=mod")
+	cmd.Env = append(os.Environ(), "GOBIN="+binDir, "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("installing mailpit: go install %s@%s: %w\n%s", MailpitModule, MailpitVersion, err, tail(out, 2000))
+		return "", false, fmt.Errorf("installing mailpit: go install %s@%s: %w\n%s", MailpitModule, MailpitVersion, err, tail(out, 2000))
 	}
 	p := filepath.Join(binDir, "mailpit")
 	if v := mailpitVersionOf(p); v != MailpitVersion {
-		return "", fmt.Errorf("installing mailpit: %s is version %q after go install, want %s", p, v, MailpitVersion)
+		return "", false, fmt.Errorf("installing mailpit: %s is version %q after go install, want %s", p, v, MailpitVersion)
 	}
-	return p, nil
+	return p, true, nil
 }
 
 // mailpitVersionOf returns the module version a mailpit binary was built
@@ -237,7 +232,7 @@ func lookGo() (string, error) {
 	}
 	p := "/usr/local/go/bin/go"
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("finding the go command to install mailpit: not on PATH nor at %s", p)
+		return "", fmt.Errorf("finding the go command to build the test bed's Go parts: not on PATH nor at %s", p)
 	}
 	return p, nil
 }
