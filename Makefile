@@ -1,6 +1,8 @@
 # tidewatch: build, test against real parts, demo, benchmarks.
-# `make test` and `make demo` start what they need (Docker engine, local
-# registry) through test/bedctl and stop it afterwards.
+# `make test` and `make demo` install what the tests need (once, before any
+# test starts: one apt-get step, mailpit and the compose v2 plugin with go) and
+# start the parts (Docker engine, registry, mail servers, MQTT broker) through
+# test/bedctl, and stop them afterwards.
 
 GO      ?= go
 export PATH := $(PATH):/usr/local/go/bin

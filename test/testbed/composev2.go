@@ -44,34 +44,36 @@ func dockerConfigDir() (string, error) {
 // missing (fresh). The build runs in a throw-away module under the cache
 // folder; a plugin of another version or origin is moved aside to
 // docker-compose.before-tidewatch (once) and reported.
-func ensureComposeV2(ctx context.Context, cache string, log *slog.Logger) (path string, fresh bool, err error) {
+func ensureComposeV2(ctx context.Context, cache string, log *slog.Logger) (path string, built *buildStats, err error) {
 	cfg, err := dockerConfigDir()
 	if err != nil {
-		return "", false, err
+		return "", nil, err
 	}
 	dest := filepath.Join(cfg, "cli-plugins", "docker-compose")
 	if composeV2VersionOf(dest) == ComposeV2Version {
-		return dest, false, nil
+		return dest, nil, nil
 	}
 	goBin, err := lookGo()
 	if err != nil {
-		return "", false, err
+		return "", nil, err
 	}
 	work := filepath.Join(cache, "compose-build-"+ComposeV2Version)
 	if err := os.MkdirAll(work, 0o755); err != nil {
-		return "", false, fmt.Errorf("creating the compose build folder: %w", err)
+		return "", nil, fmt.Errorf("creating the compose build folder: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte("module "+composeV2BuildModule+"\n\ngo 1.24\n"), 0o644); err != nil {
-		return "", false, fmt.Errorf("writing the compose build module: %w", err)
+		return "", nil, fmt.Errorf("writing the compose build module: %w", err)
 	}
 	_ = os.Remove(filepath.Join(work, "go.sum"))
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return "", false, fmt.Errorf("creating the docker CLI plugin folder: %w", err)
+		return "", nil, fmt.Errorf("creating the docker CLI plugin folder: %w", err)
 	}
 	log.Info("building the compose v2 CLI plugin from the Go module proxy (once; a few minutes)", "version", ComposeV2Version, "into", dest)
 	ctx, cancel := context.WithTimeout(ctx, composeV2BuildLimit)
 	defer cancel()
 	tmp := dest + ".tidewatch-build"
+	built = &buildStats{}
+	start := time.Now()
 	steps := [][]string{
 		{goBin, "get", composeV2Package + "@" + ComposeV2Version},
 		{goBin, "build", "-trimpath", "-ldflags", "-s -w -X " + ComposeV2Module + "/internal.Version=" + ComposeV2Version, "-o", tmp, composeV2Package},
@@ -80,28 +82,32 @@ func ensureComposeV2(ctx context.Context, cache string, log *slog.Logger) (path 
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Dir = work
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0", "GO111MODULE=on")
-		if out, err := cmd.CombinedOutput(); err != nil {
+		out, err := cmd.CombinedOutput()
+		built.add(cmd)
+		if err != nil {
 			_ = os.Remove(tmp)
-			return "", false, fmt.Errorf("building the compose v2 plugin: go %s: %w\n%s", args[1], err, tail(out, 3000))
+			return "", nil, fmt.Errorf("building the compose v2 plugin: go %s: %w\n%s", args[1], err, tail(out, 3000))
 		}
 	}
 	if v := composeV2VersionOf(tmp); v != ComposeV2Version {
 		_ = os.Remove(tmp)
-		return "", false, fmt.Errorf("building the compose v2 plugin: the build is version %q, want %s", v, ComposeV2Version)
+		return "", nil, fmt.Errorf("building the compose v2 plugin: the build is version %q, want %s", v, ComposeV2Version)
 	}
 	if _, err := os.Stat(dest); err == nil {
 		aside := dest + ".before-tidewatch"
 		if _, err := os.Stat(aside); err != nil {
 			if err := os.Rename(dest, aside); err != nil {
-				return "", false, fmt.Errorf("moving the docker compose plugin there aside: %w", err)
+				return "", nil, fmt.Errorf("moving the docker compose plugin there aside: %w", err)
 			}
 			log.Warn("moved a docker compose plugin of another version aside", "from", dest, "to", aside)
 		}
 	}
 	if err := os.Rename(tmp, dest); err != nil {
-		return "", false, fmt.Errorf("installing the compose v2 plugin: %w", err)
+		return "", nil, fmt.Errorf("installing the compose v2 plugin: %w", err)
 	}
-	return dest, true, nil
+	built.wall = time.Since(start)
+	log.Info("built the compose v2 CLI plugin", "path", dest, "took", built.wall.Round(time.Second), "cpu", built.cpu.Round(time.Second))
+	return dest, built, nil
 }
 
 // composeV2VersionOf returns the version of the compose module a plugin

@@ -128,7 +128,8 @@ type InstallResult struct {
 	// Built lists the Go parts that were built (mailpit, compose-v2).
 	Built []string
 	// Took is how long each step took: "apt-get update", "apt-get install",
-	// "mailpit", "compose-v2".
+	// "mailpit", "compose-v2", and the CPU time of the builds ("mailpit cpu",
+	// "compose-v2 cpu").
 	Took map[string]time.Duration
 }
 
@@ -239,27 +240,38 @@ func Install(ctx context.Context, log *slog.Logger) (*InstallResult, error) {
 // installGoParts installs mailpit and builds the compose v2 plugin when
 // missing, one after the other (each uses every core).
 func installGoParts(ctx context.Context, cache string, log *slog.Logger, parts map[string]string, built *[]string, took map[string]time.Duration) error {
-	start := time.Now()
-	mailpit, fresh, err := ensureMailpit(ctx, cache, log)
+	mailpit, stats, err := ensureMailpit(ctx, cache, log)
 	if err != nil {
 		return err
 	}
 	parts[PartMailpit] = mailpit
-	if fresh {
+	if stats != nil {
 		*built = append(*built, PartMailpit)
-		took[PartMailpit] = time.Since(start)
+		took[PartMailpit], took[PartMailpit+" cpu"] = stats.wall, stats.cpu
 	}
-	start = time.Now()
-	plugin, fresh, err := ensureComposeV2(ctx, cache, log)
+	plugin, stats, err := ensureComposeV2(ctx, cache, log)
 	if err != nil {
 		return err
 	}
 	parts[PartComposeV2] = plugin
-	if fresh {
+	if stats != nil {
 		*built = append(*built, PartComposeV2)
-		took[PartComposeV2] = time.Since(start)
+		took[PartComposeV2], took[PartComposeV2+" cpu"] = stats.wall, stats.cpu
 	}
 	return nil
+}
+
+// buildStats is what a build cost: wall time, and CPU time of the go
+// command and the compilers it ran.
+type buildStats struct {
+	wall, cpu time.Duration
+}
+
+// add counts the CPU time of a command that ran.
+func (b *buildStats) add(cmd *exec.Cmd) {
+	if ps := cmd.ProcessState; ps != nil {
+		b.cpu += ps.UserTime() + ps.SystemTime()
+	}
 }
 
 // checkParts runs each part that has a harmless version command, so that a

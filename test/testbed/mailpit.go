@@ -172,7 +172,7 @@ func (st *State) stopMailpit(ctx context.Context, log *slog.Logger) []error {
 // ensureMailpit returns the path of a mailpit binary of MailpitVersion: one
 // already in the cache folder (cache/bin), in GOBIN or GOPATH/bin, or on
 // PATH; else it installs one into cache/bin with go install (fresh).
-func ensureMailpit(ctx context.Context, cache string, log *slog.Logger) (path string, fresh bool, err error) {
+func ensureMailpit(ctx context.Context, cache string, log *slog.Logger) (path string, built *buildStats, err error) {
 	binDir := filepath.Join(cache, "bin")
 	candidates := []string{filepath.Join(binDir, "mailpit")}
 	if d := os.Getenv("GOBIN"); d != "" {
@@ -189,30 +189,35 @@ func ensureMailpit(ctx context.Context, cache string, log *slog.Logger) (path st
 	}
 	for _, c := range candidates {
 		if mailpitVersionOf(c) == MailpitVersion {
-			return c, false, nil
+			return c, nil, nil
 		}
 	}
 	goBin, err := lookGo()
 	if err != nil {
-		return "", false, err
+		return "", nil, err
 	}
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", false, fmt.Errorf("creating %s: %w", binDir, err)
+		return "", nil, fmt.Errorf("creating %s: %w", binDir, err)
 	}
 	log.Info("installing mailpit with go install (once)", "version", MailpitVersion, "into", binDir)
 	ctx, cancel := context.WithTimeout(ctx, mailpitInstallLimit)
 	defer cancel()
+	start := time.Now()
 	cmd := exec.CommandContext(ctx, goBin, "install", MailpitModule+"@"+MailpitVersion)
 	cmd.Dir = binDir // outside any module, so that no go.mod gets in the way
 	cmd.Env = append(os.Environ(), "GOBIN="+binDir, "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", false, fmt.Errorf("installing mailpit: go install %s@%s: %w\n%s", MailpitModule, MailpitVersion, err, tail(out, 2000))
+	out, err := cmd.CombinedOutput()
+	built = &buildStats{wall: time.Since(start)}
+	built.add(cmd)
+	if err != nil {
+		return "", nil, fmt.Errorf("installing mailpit: go install %s@%s: %w\n%s", MailpitModule, MailpitVersion, err, tail(out, 2000))
 	}
 	p := filepath.Join(binDir, "mailpit")
 	if v := mailpitVersionOf(p); v != MailpitVersion {
-		return "", false, fmt.Errorf("installing mailpit: %s is version %q after go install, want %s", p, v, MailpitVersion)
+		return "", nil, fmt.Errorf("installing mailpit: %s is version %q after go install, want %s", p, v, MailpitVersion)
 	}
-	return p, true, nil
+	log.Info("installed mailpit", "path", p, "took", built.wall.Round(time.Second), "cpu", built.cpu.Round(time.Second))
+	return p, built, nil
 }
 
 // mailpitVersionOf returns the module version a mailpit binary was built

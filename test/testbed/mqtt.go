@@ -119,6 +119,9 @@ func (st *State) startMQTT(ctx context.Context, log *slog.Logger) error {
 	if out, err := exec.CommandContext(ctx, passwdBin, "-c", "-b", passwdFile, st.MQTTUser, st.MQTTPassword).CombinedOutput(); err != nil {
 		return fmt.Errorf("writing the MQTT password file with %s: %w\n%s", passwdBin, err, tail(out, 1000))
 	}
+	if err := os.Chmod(passwdFile, 0o600); err != nil {
+		return fmt.Errorf("restricting the MQTT password file: %w", err)
+	}
 	logPath := filepath.Join(st.MQTTData, "mosquitto.log")
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ { // a free port may be taken before mosquitto binds it
