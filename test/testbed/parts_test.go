@@ -14,9 +14,9 @@ type endingTB struct {
 	ended, msg string
 }
 
-func (e *endingTB) Helper() {}
+func (e *endingTB) Helper()           {}
 func (e *endingTB) Fatal(args ...any) { e.ended, e.msg = "fatal", toString(args) }
-func (e *endingTB) Skip(args ...any) { e.ended, e.msg = "skip", toString(args) }
+func (e *endingTB) Skip(args ...any)  { e.ended, e.msg = "skip", toString(args) }
 
 func toString(args []any) string {
 	var b strings.Builder
