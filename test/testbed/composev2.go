@@ -20,7 +20,7 @@ const (
 	ComposeV2Version = "v2.40.3"
 
 	composeV2Package    = ComposeV2Module + "/cmd"
-	composeV2BuildLimit = 20 * time.Minute
+	composeV2BuildLimit = 40 * time.Minute // a guard against a hung build: a loaded 2-core machine needs far more than an idle one
 	// composeV2BuildModule is the throw-away module the plugin is built in:
 	// go install refuses compose for the replace directives of its go.mod.
 	composeV2BuildModule = "tidewatch.test/composebuild"

@@ -18,7 +18,7 @@ import (
 // Limits of the one-time installs.
 const (
 	// installLockWait bounds the wait for another bedctl that is installing.
-	installLockWait = 40 * time.Minute
+	installLockWait = 90 * time.Minute
 	// partCheckTimeout bounds one `--version` run of an installed part.
 	partCheckTimeout = time.Minute
 )

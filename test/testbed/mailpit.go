@@ -36,7 +36,7 @@ const (
 
 	mailpitStartTimeout = 20 * time.Second
 	mailpitStopGrace    = 5 * time.Second
-	mailpitInstallLimit = 10 * time.Minute
+	mailpitInstallLimit = 40 * time.Minute // a guard against a hung build: from an empty Go cache on a loaded 2-core machine it took over 10 minutes
 	// mailWait bounds WaitMessage when the test has no earlier deadline.
 	mailWait = 30 * time.Second
 )
