@@ -1,14 +1,17 @@
 package testbed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -332,5 +335,54 @@ func TestAptInstallStopsWhenCancelled(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("install took %s after its context ended, want it to stop waiting", took)
+	}
+}
+
+// TestOnlyTheBedInstalls keeps installing in one place: no Go file of the
+// module outside test/testbed runs apt-get, dpkg or go install (parallel test
+// packages that installed what they missed fought over the dpkg lock).
+func TestOnlyTheBedInstalls(t *testing.T) {
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forbidden := regexp.MustCompile(`"(apt-get|apt|dpkg|aptitude)"|"go",\s*"install"|goBin,\s*"install"`)
+	own := filepath.Join(root, "test", "testbed")
+	checked := 0
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path == own || strings.HasPrefix(d.Name(), ".") || d.Name() == "bin" || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		checked++
+		if loc := forbidden.FindIndex(b); loc != nil {
+			line := 1 + bytes.Count(b[:loc[0]], []byte("\n"))
+			t.Errorf("%s:%d runs %s: only the test bed installs (test/testbed Install, before any test starts)", path, line, b[loc[0]:loc[1]])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 50 {
+		t.Fatalf("checked %d Go files under %s, want the whole module", checked, root)
+	}
+	// The pattern finds what it is meant to.
+	for _, s := range []string{`exec.Command("apt-get", "install", "-y", "chromium")`, `exec.CommandContext(ctx, "go", "install", m)`} {
+		if !forbidden.MatchString(s) {
+			t.Errorf("pattern misses %s", s)
+		}
 	}
 }
