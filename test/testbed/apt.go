@@ -45,6 +45,8 @@ type apt struct {
 	took map[string]time.Duration
 	// updated is set once apt-get update ran.
 	updated bool
+	// download is what apt-get install said it fetches ("Need to get …").
+	download string
 }
 
 func newApt(log *slog.Logger) *apt {
@@ -71,13 +73,17 @@ func (a *apt) install(ctx context.Context, pkgs []string) error {
 			return errors.Join(err, uerr)
 		}
 		start = time.Now()
-		_, err = a.run(ctx, append([]string{"install", "-y"}, pkgs...)...)
+		out, err = a.run(ctx, append([]string{"install", "-y"}, pkgs...)...)
+	}
+	if m := needToGet.FindSubmatch(out); m != nil {
+		a.download = string(m[1])
 	}
 	a.took["apt-get install"] = time.Since(start)
 	if err != nil {
 		return fmt.Errorf("installing the test bed's Debian packages: %w", err)
 	}
-	a.log.Info("installed Debian packages", "packages", strings.Join(pkgs, " "), "took", a.took["apt-get install"].Round(time.Second))
+	a.log.Info("installed Debian packages", "packages", strings.Join(pkgs, " "), "took", a.took["apt-get install"].Round(time.Second),
+		"cpu", a.took["apt-get install cpu"].Round(time.Second), "download", a.download)
 	return nil
 }
 
@@ -161,6 +167,9 @@ func parsePolicy(out []byte) map[string]string {
 	return cand
 }
 
+// needToGet finds how much apt-get install downloads.
+var needToGet = regexp.MustCompile(`Need to get ([0-9.,]+ [kMG]?B)`)
+
 // lockHeld matches what apt-get and dpkg say when another process holds one
 // of their locks.
 var lockHeld = regexp.MustCompile(`Could not get lock|Unable to lock|Unable to acquire the dpkg frontend lock|dpkg status database is locked`)
@@ -183,6 +192,9 @@ func (a *apt) run(ctx context.Context, args ...string) ([]byte, error) {
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_MODE=l")
 		out, err := cmd.CombinedOutput()
 		cancel()
+		if ps := cmd.ProcessState; ps != nil {
+			a.took["apt-get "+args[0]+" cpu"] += ps.UserTime() + ps.SystemTime()
+		}
 		if err == nil {
 			if waited := lockWaited(out); waited != "" {
 				a.log.Info("apt-get waited for another package manager's lock", "apt_get", args[0], "output", waited)
