@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -187,10 +188,19 @@ func (a *apt) run(ctx context.Context, args ...string) ([]byte, error) {
 	deadline := time.Now().Add(a.lockWait)
 	full := append([]string{"-o", "DPkg::Lock::Timeout=" + strconv.Itoa(int(a.lockWait.Seconds())), "-o", "Dpkg::Use-Pty=0", "-q"}, args...)
 	for attempt := 1; ; attempt++ {
-		runCtx, cancel := context.WithTimeout(ctx, aptTimeout)
+		// apt-get is not stopped halfway when ctx ends (Ctrl-C): a dpkg run cut
+		// short leaves the system to repair with dpkg --configure -a. It runs in
+		// a process group of its own, so the terminal's Ctrl-C does not reach it
+		// either, and is only killed after aptTimeout.
+		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), aptTimeout)
 		cmd := exec.CommandContext(runCtx, a.bin, full...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_MODE=l")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		warn := context.AfterFunc(ctx, func() {
+			a.log.Warn("stopping: waiting for apt-get to finish first", "apt_get", args[0])
+		})
 		out, err := cmd.CombinedOutput()
+		warn()
 		cancel()
 		if ps := cmd.ProcessState; ps != nil {
 			a.took["apt-get "+args[0]+" cpu"] += ps.UserTime() + ps.SystemTime()
@@ -198,6 +208,9 @@ func (a *apt) run(ctx context.Context, args ...string) ([]byte, error) {
 		if err == nil {
 			if waited := lockWaited(out); waited != "" {
 				a.log.Info("apt-get waited for another package manager's lock", "apt_get", args[0], "output", waited)
+			}
+			if ctx.Err() != nil {
+				return out, fmt.Errorf("apt-get %s finished, then stopping: %w", args[0], ctx.Err())
 			}
 			return out, nil
 		}

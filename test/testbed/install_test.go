@@ -338,6 +338,35 @@ func TestAptInstallStopsWhenCancelled(t *testing.T) {
 	}
 }
 
+// TestAptInstallFinishesWhenCancelled: Ctrl-C while apt-get runs does not
+// cut it short (a dpkg run stopped halfway breaks the system); Install then
+// stops with the context's error.
+func TestAptInstallFinishesWhenCancelled(t *testing.T) {
+	a, calls := fakeApt(t, 0, "", nil, "git:\n  Candidate: 1\n")
+	// The fake apt-get takes 1 s and then records that it finished.
+	script, err := os.ReadFile(a.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := filepath.Join(t.TempDir(), "finished")
+	script = bytes.Replace(script, []byte("#!/bin/sh\n"), []byte("#!/bin/sh\nsleep 1; touch "+done+"\n"), 1)
+	if err := os.WriteFile(a.bin, script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = a.install(ctx, []string{"git"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("install error = %v, want the context's deadline", err)
+	}
+	if _, err := os.Stat(done); err != nil {
+		t.Errorf("apt-get did not finish before install returned: %v", err)
+	}
+	if got := aptCalls(t, calls); len(got) != 1 {
+		t.Errorf("apt-get ran %d times (%q), want once", len(got), got)
+	}
+}
+
 // TestOnlyTheBedInstalls keeps installing in one place: no Go file of the
 // module outside test/testbed runs apt-get, dpkg or go install (parallel test
 // packages that installed what they missed fought over the dpkg lock).
