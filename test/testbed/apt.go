@@ -188,6 +188,9 @@ func (a *apt) run(ctx context.Context, args ...string) ([]byte, error) {
 	deadline := time.Now().Add(a.lockWait)
 	full := append([]string{"-o", "DPkg::Lock::Timeout=" + strconv.Itoa(int(a.lockWait.Seconds())), "-o", "Dpkg::Use-Pty=0", "-q"}, args...)
 	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("running apt-get %s: %w", args[0], err)
+		}
 		// apt-get is not stopped halfway when ctx ends (Ctrl-C): a dpkg run cut
 		// short leaves the system to repair with dpkg --configure -a. It runs in
 		// a process group of its own, so the terminal's Ctrl-C does not reach it
