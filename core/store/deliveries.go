@@ -143,6 +143,12 @@ func (s *Store) Enqueue(ctx context.Context, ds []NewDelivery) (out []Delivery, 
 		return nil, fmt.Errorf("enqueuing deliveries: %w", err)
 	}
 	defer stmt.Close()
+	var container *sql.Stmt // the ONCE key's container, prepared on first use
+	defer func() {
+		if container != nil {
+			container.Close()
+		}
+	}()
 	for _, d := range ds {
 		if d.Trigger == "" || d.Event == "" {
 			return nil, fmt.Errorf("enqueuing delivery of update %d: trigger and event are required", d.UpdateID)
@@ -161,8 +167,13 @@ func (s *Store) Enqueue(ctx context.Context, ds []NewDelivery) (out []Delivery, 
 			// update row carries it — a candidate found again after a
 			// rollback (or after the container was changed by hand and back)
 			// is not delivered twice.
+			if container == nil {
+				if container, err = s.txStmt(ctx, tx, `SELECT container FROM updates WHERE id = ?`); err != nil {
+					return nil, fmt.Errorf("enqueuing delivery of update %d: %w", d.UpdateID, err)
+				}
+			}
 			var ctr int64
-			if err := tx.QueryRowContext(ctx, `SELECT container FROM updates WHERE id = ?`, d.UpdateID).Scan(&ctr); err != nil {
+			if err := container.QueryRowContext(ctx, d.UpdateID).Scan(&ctr); err != nil {
 				return nil, fmt.Errorf("enqueuing delivery of update %d: %w", d.UpdateID, err)
 			}
 			key = onceKey(ctr, d.Trigger, d.Candidate, d.Event)
@@ -224,7 +235,7 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	if f.Limit > 0 {
 		q, args = q+` LIMIT ?`, append(args, f.Limit)
 	}
-	out, err := s.queryDeliveries(ctx, q, args...)
+	out, err := s.queryDeliveries(ctx, 0, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing deliveries: %w", err)
 	}
@@ -298,14 +309,16 @@ func scanDelivery(row scanner, withUpdate bool) (Delivery, error) {
 	return d, nil
 }
 
-func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]Delivery, error) {
+// queryDeliveries runs q, which selects deliveryJoinColumns, and returns
+// its first max rows (every row when max is 0).
+func (s *Store) queryDeliveries(ctx context.Context, max int, q string, args ...any) ([]Delivery, error) {
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Delivery
-	for rows.Next() {
+	for (max == 0 || len(out) < max) && rows.Next() {
 		d, err := scanDelivery(rows, true)
 		if err != nil {
 			return nil, err
