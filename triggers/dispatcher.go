@@ -19,7 +19,7 @@ import (
 type Outbox interface {
 	Enqueue(ctx context.Context, ds []store.NewDelivery) ([]store.Delivery, error)
 	Due(ctx context.Context, now time.Time, limit int, triggers ...string) ([]store.Delivery, error)
-	MarkRunning(ctx context.Context, ids []int64, at, lease time.Time) error
+	Claim(ctx context.Context, ids []int64, at, lease time.Time) ([]int64, error)
 	Resume(ctx context.Context, at time.Time, triggers ...string) (int, error)
 	Release(ctx context.Context, ids []int64, at time.Time) error
 	Finish(ctx context.Context, outs []store.Outcome) error
@@ -72,6 +72,7 @@ type Dispatcher struct {
 	running  sync.Mutex
 	observe  func(trigger string, id int64, status store.DeliveryStatus, event core.Event)
 	waiters  waiters
+	inbox    inbox
 }
 
 // New returns a dispatcher over out for instances, whose policies get their

@@ -52,7 +52,17 @@ func (d *Dispatcher) Notify(ctx context.Context, runID string, updates []core.Up
 	}
 	if len(created) > 0 {
 		d.log.Debug("deliveries enqueued", "run", runID, "deliveries", len(created))
-		d.signal()
+		byID := make(map[int64]int, len(updates))
+		for i, u := range updates {
+			byID[u.ID] = i
+		}
+		d.handOver(created, func(id int64) (core.Update, bool) {
+			i, ok := byID[id]
+			if !ok {
+				return core.Update{}, false
+			}
+			return updates[i], true
+		})
 	}
 	return nil
 }
@@ -71,12 +81,11 @@ func (d *Dispatcher) NotifyEvent(ctx context.Context, u core.Update, event core.
 		ds = append(ds, store.NewDelivery{UpdateID: u.ID, Trigger: in.Name, Candidate: u.CandidateRef(),
 			Event: event, Run: occurrence, EventDetail: detail})
 	}
-	if _, err := d.out.Enqueue(ctx, ds); err != nil {
+	created, err := d.out.Enqueue(ctx, ds)
+	if err != nil {
 		return fmt.Errorf("notifying %s of update %d: %w", event, u.ID, err)
 	}
-	if len(ds) > 0 {
-		d.signal()
-	}
+	d.handOver(created, func(id int64) (core.Update, bool) { return u, id == u.ID })
 	return nil
 }
 
@@ -115,7 +124,7 @@ func (d *Dispatcher) Request(ctx context.Context, updateID int64, instance, prin
 	if len(created) != 1 {
 		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: delivery not created", instance, updateID)
 	}
-	d.signal()
+	d.handOver(created, func(id int64) (core.Update, bool) { return u, id == u.ID })
 	created[0].Update = u
 	if in.Deploys {
 		created[0].Update.Status = core.StatusApplying

@@ -51,6 +51,9 @@ func (d *Dispatcher) collect(ctx context.Context, st *state, done <-chan fired, 
 			d.log.Error("releasing deliveries", "error", err)
 		}
 		for _, id := range release {
+			if name, ok := st.held[id]; ok {
+				st.scan[name] = true // pending again: read it back
+			}
 			st.unhold(id)
 		}
 	}
