@@ -61,6 +61,7 @@ type state struct {
 	toWrite  []store.Outcome  // outcomes waiting for the writer
 	writing  bool             // a write is in progress
 	writeAt  time.Time        // when to try a failed write again
+	groupAt  time.Time        // when the outcomes waiting are written, however few
 	retryAt  time.Time        // earliest retry scheduled by this loop
 	events   map[int64]caused // final outcomes that caused an event, by delivery, until written
 
@@ -173,6 +174,9 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 			if !t.IsZero() {
 				wait = min(wait, time.Until(t))
 			}
+		}
+		if !st.writing && st.writeAt.IsZero() && len(st.toWrite) > 0 {
+			wait = min(wait, time.Until(st.groupAt))
 		}
 		timer.Reset(max(wait, time.Millisecond))
 
