@@ -70,6 +70,7 @@ type state struct {
 	pollAt    time.Time                   // when to read the whole outbox again, whatever the inbox said
 	nextDue   time.Time                   // the earliest due time Outstanding reported
 	checkNext bool                        // ask Outstanding for it when idle
+	rolling   map[string]bool             // compose projects with a rollout in flight (project.go)
 }
 
 // scanAll makes the next fill read the outbox for every instance.
@@ -128,7 +129,7 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 		d.log.Info("resuming deliveries left unfinished", "deliveries", n)
 	}
 	st := &state{held: map[int64]string{}, heldN: map[string]int{}, queue: map[string][]group{}, busy: map[string]int{}, events: map[int64]caused{},
-		scan: map[string]bool{}}
+		scan: map[string]bool{}, rolling: map[string]bool{}}
 	d.inbox.take() // what was handed over before the loop ran is in the outbox
 	d.scanAll(st, time.Now())
 	done := make(chan fired, 64)
@@ -227,11 +228,21 @@ func (d *Dispatcher) fill(ctx context.Context, st *state) error {
 	lease := now
 	var errs []error
 	for _, in := range d.insts {
-		// Refill at low water only, so that claims are written several at a time.
-		if len(st.queue[in.Name]) > in.Policy.Concurrency {
+		// Refill at low water only, so that claims are written several at
+		// a time. Groups waiting for their project's rollout do not count,
+		// up to a bound, so that other projects' rollouts are not held up.
+		queued, ready := len(st.queue[in.Name]), len(st.queue[in.Name])
+		if in.Deploys {
+			for _, g := range st.queue[in.Name] {
+				if st.blocked(g) {
+					ready--
+				}
+			}
+		}
+		if ready > in.Policy.Concurrency {
 			continue
 		}
-		want := d.prefetch + in.Policy.Concurrency - len(st.queue[in.Name]) - st.busy[in.Name]
+		want := min(d.prefetch+in.Policy.Concurrency-ready-st.busy[in.Name], 4*d.prefetch-queued)
 		if want <= 0 {
 			continue
 		}
@@ -344,12 +355,19 @@ func (st *state) unhold(id int64) {
 	}
 }
 
-// start fires queued groups while their instances have free slots.
+// start fires queued groups, in order, while their instances have free
+// slots; a deploying instance's group waits while another rollout of its
+// compose project is in flight, and those behind it go first.
 func (d *Dispatcher) start(fireCtx context.Context, st *state, done chan<- fired, wg *sync.WaitGroup) {
 	for _, in := range d.insts {
-		for st.busy[in.Name] < in.Policy.Concurrency && len(st.queue[in.Name]) > 0 {
-			g := st.queue[in.Name][0]
-			st.queue[in.Name] = st.queue[in.Name][1:]
+		for i := 0; st.busy[in.Name] < in.Policy.Concurrency && i < len(st.queue[in.Name]); {
+			g := st.queue[in.Name][i]
+			if st.blocked(g) {
+				i++
+				continue
+			}
+			st.queue[in.Name] = slices.Delete(st.queue[in.Name], i, i+1)
+			st.roll(g, true)
 			st.busy[in.Name]++
 			st.inFlight++
 			wg.Add(1)

@@ -31,6 +31,7 @@ func (d *Dispatcher) collect(ctx context.Context, st *state, done <-chan fired, 
 	for _, f := range fs {
 		st.busy[f.g.in.Name]--
 		st.inFlight--
+		st.roll(f.g, false)
 		if f.aborted {
 			for _, dl := range f.g.ds {
 				release = append(release, dl.ID)
