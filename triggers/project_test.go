@@ -33,7 +33,9 @@ func TestOneRolloutPerComposeProjectAtATime(t *testing.T) {
 		gate      = make(chan struct{})
 		gateOnce  sync.Once
 		openGate  = func() { gateOnce.Do(func() { close(gate) }) }
-		projectOf = func(u sdk.Update) string { return u.Labels[labelComposeProject] + "|" + u.Labels[labelComposeWorkingDir] }
+		projectOf = func(u sdk.Update) string {
+			return u.Labels[labelComposeProject] + "|" + u.Labels[labelComposeWorkingDir]
+		}
 	)
 	t.Cleanup(openGate)
 	fire := func(_ context.Context, _ int, ups []sdk.Update) []sdk.Result {
