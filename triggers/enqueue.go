@@ -101,20 +101,12 @@ func (d *Dispatcher) NotifyEvent(ctx context.Context, u core.Update, event core.
 // same transaction; an update already applying is ErrApplying. Run or Drain
 // fires the delivery; Await waits for its outcome.
 func (d *Dispatcher) Request(ctx context.Context, updateID int64, instance, principal string) (store.Delivery, error) {
-	in, ok := d.byName[instance]
-	if !ok {
-		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, ErrUnknownTrigger)
-	}
-	u, err := d.out.Update(ctx, updateID)
+	in, u, err := d.check(ctx, updateID, instance)
 	if err != nil {
+		if _, refused := IsRefusal(err); refused {
+			d.refused(ctx, u, in.Name, principal, err)
+		}
 		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, err)
-	}
-	if err := in.Policy.Refusal(u, in.Name, true); err != nil {
-		d.refused(ctx, u, in.Name, principal, err)
-		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, err)
-	}
-	if in.Deploys && u.Status == core.StatusApplying {
-		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, ErrApplying)
 	}
 	created, err := d.out.Enqueue(ctx, []store.NewDelivery{{UpdateID: u.ID, Trigger: in.Name, Candidate: u.CandidateRef(),
 		Event: core.EventUpdateAvailable, Run: newID("request"), Principal: principal, MarkApplying: in.Deploys}})
@@ -130,6 +122,38 @@ func (d *Dispatcher) Request(ctx context.Context, updateID int64, instance, prin
 		created[0].Update.Status = core.StatusApplying
 	}
 	return created[0], nil
+}
+
+// Check says what Request would say of update updateID and instance,
+// without enqueuing or recording anything: nil when it would enqueue a
+// delivery, else the error it would return (a *core.RefusalError naming the
+// rule, ErrApplying, ErrUnknownTrigger, the store's core.ErrNotFound). It is
+// the dry run of an Apply.
+func (d *Dispatcher) Check(ctx context.Context, updateID int64, instance string) error {
+	if _, _, err := d.check(ctx, updateID, instance); err != nil {
+		return fmt.Errorf("checking %s for update %d: %w", instance, updateID, err)
+	}
+	return nil
+}
+
+// check finds instance and update updateID and applies the instance's
+// policy to a person's request for it.
+func (d *Dispatcher) check(ctx context.Context, updateID int64, instance string) (*Instance, core.Update, error) {
+	in, ok := d.byName[instance]
+	if !ok {
+		return nil, core.Update{}, ErrUnknownTrigger
+	}
+	u, err := d.out.Update(ctx, updateID)
+	if err != nil {
+		return in, u, err
+	}
+	if err := in.Policy.Refusal(u, in.Name, true); err != nil {
+		return in, u, err
+	}
+	if in.Deploys && u.Status == core.StatusApplying {
+		return in, u, ErrApplying
+	}
+	return in, u, nil
 }
 
 // refused records in the history that instance's policy refused u when principal asked.
