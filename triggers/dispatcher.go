@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -73,6 +74,7 @@ type Dispatcher struct {
 	observe  func(trigger string, id int64, status store.DeliveryStatus, event core.Event)
 	waiters  waiters
 	inbox    inbox
+	looping  atomic.Bool // Run or Drain is firing what the inbox hands over
 }
 
 // New returns a dispatcher over out for instances, whose policies get their

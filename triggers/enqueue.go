@@ -46,17 +46,21 @@ func (d *Dispatcher) Notify(ctx context.Context, runID string, updates []core.Up
 			ds = append(ds, nd)
 		}
 	}
+	reserved := d.preclaim(ds)
 	created, err := d.out.Enqueue(ctx, ds)
 	if err != nil {
+		d.inbox.unreserve(reserved)
 		return fmt.Errorf("notifying run %s: %w", runID, err)
 	}
-	if len(created) > 0 {
+	if len(created) == 0 {
+		d.inbox.unreserve(reserved)
+	} else {
 		d.log.Debug("deliveries enqueued", "run", runID, "deliveries", len(created))
 		byID := make(map[int64]int, len(updates))
 		for i, u := range updates {
 			byID[u.ID] = i
 		}
-		d.handOver(created, func(id int64) (core.Update, bool) {
+		d.handOver(created, reserved, func(id int64) (core.Update, bool) {
 			i, ok := byID[id]
 			if !ok {
 				return core.Update{}, false
@@ -81,11 +85,13 @@ func (d *Dispatcher) NotifyEvent(ctx context.Context, u core.Update, event core.
 		ds = append(ds, store.NewDelivery{UpdateID: u.ID, Trigger: in.Name, Candidate: u.CandidateRef(),
 			Event: event, Run: occurrence, EventDetail: detail})
 	}
+	reserved := d.preclaim(ds)
 	created, err := d.out.Enqueue(ctx, ds)
 	if err != nil {
+		d.inbox.unreserve(reserved)
 		return fmt.Errorf("notifying %s of update %d: %w", event, u.ID, err)
 	}
-	d.handOver(created, func(id int64) (core.Update, bool) { return u, id == u.ID })
+	d.handOver(created, reserved, func(id int64) (core.Update, bool) { return u, id == u.ID })
 	return nil
 }
 
@@ -108,15 +114,16 @@ func (d *Dispatcher) Request(ctx context.Context, updateID int64, instance, prin
 		}
 		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, err)
 	}
+	// Not written claimed: the delivery returned is pending, to follow.
 	created, err := d.out.Enqueue(ctx, []store.NewDelivery{{UpdateID: u.ID, Trigger: in.Name, Candidate: u.CandidateRef(),
 		Event: core.EventUpdateAvailable, Run: newID("request"), Principal: principal, MarkApplying: in.Deploys}})
 	if err != nil {
 		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, err)
 	}
+	d.handOver(created, nil, func(id int64) (core.Update, bool) { return u, id == u.ID })
 	if len(created) != 1 {
 		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: delivery not created", instance, updateID)
 	}
-	d.handOver(created, func(id int64) (core.Update, bool) { return u, id == u.ID })
 	created[0].Update = u
 	if in.Deploys {
 		created[0].Update.Status = core.StatusApplying

@@ -3,11 +3,13 @@ package triggers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/store"
+	"github.com/tidewatch/tidewatch/plugins/sdk"
 )
 
 // runLoop runs d until the test ends.
@@ -86,7 +88,7 @@ func TestHandedOverButFinishedIsNotFired(t *testing.T) {
 	// Wait for the loop's first read of the outbox to fire the pending one.
 	waitFires(t, f, 1)
 	byID := map[int64]core.Update{r.Updates[0].ID: r.Updates[0], r.Updates[1].ID: r.Updates[1]}
-	d.handOver(created, func(id int64) (core.Update, bool) { u, ok := byID[id]; return u, ok })
+	d.handOver(created, nil, func(id int64) (core.Update, bool) { u, ok := byID[id]; return u, ok })
 	// A later delivery, handed over behind them, is fired: the loop took the inbox.
 	notify(t, d, watchRun(t, s, chk("next", "1.0.0", "1.1.0", core.KindMinor)))
 	perKey := waitFires(t, f, 2)
@@ -117,5 +119,73 @@ func TestRunWakesForADeliveryDueLater(t *testing.T) {
 	f.mu.Unlock()
 	if at.Before(due) {
 		t.Errorf("fired at %v, before it was due (%v)", at, due)
+	}
+}
+
+// countingOutbox counts the claims a dispatcher writes.
+type countingOutbox struct {
+	*store.Store
+	mu     sync.Mutex
+	claims int
+}
+
+func (c *countingOutbox) Claim(ctx context.Context, ids []int64, at, lease time.Time) ([]int64, error) {
+	c.mu.Lock()
+	c.claims++
+	c.mu.Unlock()
+	return c.Store.Claim(ctx, ids, at, lease)
+}
+
+func (c *countingOutbox) claimed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.claims
+}
+
+// While Run runs, a Notify of no more updates than an instance's
+// CONCURRENCY writes them claimed (one commit fewer) and they are fired
+// without a claim of their own; a larger one is claimed by the loop.
+func TestNotifyWritesAFewDeliveriesClaimed(t *testing.T) {
+	s := openStore(t)
+	out := &countingOutbox{Store: s}
+	running := make(chan int, 1)
+	f := &fake{fire: func(ctx context.Context, call int, ups []sdk.Update) []sdk.Result {
+		if call == 0 {
+			ds, _ := s.Deliveries(ctx, store.DeliveryFilter{Status: store.DeliveryRunning})
+			running <- len(ds)
+		}
+		return sdk.All(len(ups), sdk.OK(""))
+	}}
+	d := New(out, []Instance{{Name: "fake.one", Trigger: f, Policy: policy(func(p *core.TriggerPolicy) { p.Concurrency = 2 })}}, nil,
+		WithPollInterval(time.Hour))
+	runLoop(t, d)
+	// The loop's first read of the outbox (nothing due) happens before
+	// the Notify, so that the loop is running when it comes.
+	deadline := time.Now().Add(10 * time.Second)
+	for !d.looping.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not start within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	before := out.claimed()
+	notify(t, d, watchRun(t, s, chk("one", "1.0.0", "1.1.0", core.KindMinor)))
+	waitFires(t, f, 1)
+	if got := <-running; got != 1 {
+		t.Errorf("running deliveries while the first was fired = %d, want 1", got)
+	}
+	if n := out.claimed() - before; n != 0 {
+		t.Errorf("claims written for a delivery written claimed = %d, want 0", n)
+	}
+	notify(t, d, watchRun(t, s, chk("a", "1.0.0", "1.1.0", core.KindMinor), chk("b", "1.0.0", "1.1.0", core.KindMinor),
+		chk("c", "1.0.0", "1.1.0", core.KindMinor)))
+	perKey := waitFires(t, f, 4)
+	if n := out.claimed() - before; n == 0 {
+		t.Errorf("claims written for 3 deliveries to an instance of CONCURRENCY 2 = 0, want the loop's")
+	}
+	for k, n := range perKey {
+		if n != 1 {
+			t.Errorf("key %s fired %d times, want once", k, n)
+		}
 	}
 }

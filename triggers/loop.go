@@ -71,6 +71,7 @@ type state struct {
 	nextDue   time.Time                   // the earliest due time Outstanding reported
 	checkNext bool                        // ask Outstanding for it when idle
 	rolling   map[string]bool             // compose projects with a rollout in flight (project.go)
+	claimed   map[string][]store.Delivery // written claimed (inbox.go), not yet queued
 }
 
 // scanAll makes the next fill read the outbox for every instance.
@@ -130,7 +131,11 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 	}
 	st := &state{held: map[int64]string{}, heldN: map[string]int{}, queue: map[string][]group{}, busy: map[string]int{}, events: map[int64]caused{},
 		scan: map[string]bool{}, rolling: map[string]bool{}}
-	d.inbox.take() // what was handed over before the loop ran is in the outbox
+	// What was handed over before the loop ran is in the outbox, but for
+	// what was written claimed (and resumed above): keep that.
+	_, _, claimed := d.inbox.take()
+	st.claimed = claimed
+	d.looping.Store(true)
 	d.scanAll(st, time.Now())
 	done := make(chan fired, 64)
 	wrote := make(chan written, 1)
@@ -214,7 +219,25 @@ func queued(st *state) int {
 // those the inbox handed over and, for an instance whose outbox may hold
 // others (st.scan), the due ones it reads there.
 func (d *Dispatcher) fill(ctx context.Context, st *state) error {
-	by, scan := d.inbox.take()
+	by, scan, preclaimed := d.inbox.take()
+	for name, ds := range preclaimed {
+		if st.claimed == nil {
+			st.claimed = map[string][]store.Delivery{}
+		}
+		st.claimed[name] = append(st.claimed[name], ds...)
+	}
+	// Written claimed: queued at once, whatever the room (a few per call).
+	for name, ds := range st.claimed {
+		in := d.byName[name]
+		for _, dl := range ds {
+			if _, held := st.held[dl.ID]; held || in == nil {
+				continue
+			}
+			st.hold(dl.ID, name)
+			st.queue[name] = append(st.queue[name], group{in: in, ds: []store.Delivery{dl}})
+		}
+		delete(st.claimed, name)
+	}
 	for name := range scan {
 		st.scan[name] = true
 	}
@@ -439,7 +462,16 @@ func (d *Dispatcher) fire(fireCtx context.Context, g group) fired {
 // their outcomes.
 func (d *Dispatcher) shutdown(ctx context.Context, st *state, done chan fired, wrote chan written, wg *sync.WaitGroup, cutOff context.CancelFunc) {
 	bg := context.WithoutCancel(ctx)
+	d.looping.Store(false)
 	var release []int64
+	_, _, claimed := d.inbox.take()
+	for _, ds := range claimed {
+		for _, dl := range ds {
+			if _, held := st.held[dl.ID]; !held {
+				release = append(release, dl.ID)
+			}
+		}
+	}
 	for name, q := range st.queue {
 		for _, g := range q {
 			for _, dl := range g.ds {
