@@ -136,6 +136,7 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 	_, _, claimed := d.inbox.take()
 	st.claimed = claimed
 	d.looping.Store(true)
+	defer d.looping.Store(false)
 	d.scanAll(st, time.Now())
 	done := make(chan fired, 64)
 	wrote := make(chan written, 1)
