@@ -3,6 +3,7 @@ package triggers
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -187,5 +188,34 @@ func TestNotifyWritesAFewDeliveriesClaimed(t *testing.T) {
 		if n != 1 {
 			t.Errorf("key %s fired %d times, want once", k, n)
 		}
+	}
+}
+
+// Drain of many more deliveries than it claims at a time finishes without
+// waiting for a poll of the outbox: each read of the outbox that left due
+// deliveries behind is followed by another.
+func TestDrainReadsTheBacklogWithoutPolling(t *testing.T) {
+	s := openStore(t)
+	var checks []core.Check
+	for i := range 600 {
+		checks = append(checks, chk(fmt.Sprintf("c%03d", i), "1.0.0", "1.1.0", core.KindMinor))
+	}
+	r := watchRun(t, s, checks...)
+	f := &fake{fire: func(_ context.Context, call int, ups []sdk.Update) []sdk.Result {
+		if call%7 == 0 {
+			runtime.Gosched() // let the loop run between fires
+		}
+		return sdk.All(len(ups), sdk.OK(""))
+	}}
+	d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: policy(func(p *core.TriggerPolicy) { p.Concurrency = 8 })}}, nil,
+		WithPollInterval(time.Hour))
+	notify(t, d, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := d.Drain(ctx); err != nil {
+		t.Fatalf("Drain error = %v (a backlog left for the hourly poll?)", err)
+	}
+	if _, perKey, _ := f.snapshot(); len(perKey) != 600 {
+		t.Errorf("keys fired = %d, want 600", len(perKey))
 	}
 }

@@ -288,6 +288,7 @@ func (d *Dispatcher) fill(ctx context.Context, st *state) error {
 			st.scan[in.Name], st.fresh[in.Name] = len(ds) >= limit, nil
 			st.checkNext = true
 		}
+		left := false // due deliveries read and not taken, for want of room
 		if len(ds) == 0 {
 			continue
 		}
@@ -309,6 +310,7 @@ func (d *Dispatcher) fill(ctx context.Context, st *state) error {
 				}
 			}
 			if want == 0 {
+				left = true
 				continue
 			}
 			want--
@@ -318,6 +320,9 @@ func (d *Dispatcher) fill(ctx context.Context, st *state) error {
 			if dl.Batch != "" {
 				groups[dl.Batch] = len(st.queue[in.Name]) - 1
 			}
+		}
+		if left && len(st.fresh[in.Name]) == 0 {
+			st.scan[in.Name] = true // read from the outbox: read it again
 		}
 		st.fresh[in.Name] = slices.DeleteFunc(st.fresh[in.Name], func(dl store.Delivery) bool {
 			_, held := st.held[dl.ID]
