@@ -62,7 +62,7 @@ type state struct {
 	writing  bool             // a write is in progress
 	writeAt  time.Time        // when to try a failed write again
 	groupAt  time.Time        // when the outcomes waiting are written, however few
-	retryAt  time.Time        // earliest retry scheduled by this loop
+	retries  []time.Time      // the retries this loop scheduled, earliest first
 	events   map[int64]caused // final outcomes that caused an event, by delivery, until written
 
 	fresh     map[string][]store.Delivery // handed over by the inbox, not yet claimed
@@ -84,14 +84,22 @@ func (d *Dispatcher) scanAll(st *state, now time.Time) {
 	st.checkNext = true
 }
 
-// timers starts what is due by the clock: a scan at a retry's time, at the
-// earliest due time the outbox reported, and every poll interval.
+// timers starts what is due by the clock: a scan at each retry's time, at
+// the earliest due time the outbox reported, and every poll interval.
 func (d *Dispatcher) timers(st *state, now time.Time) {
-	for _, t := range []*time.Time{&st.retryAt, &st.nextDue, &st.pollAt} {
+	for _, t := range []*time.Time{&st.nextDue, &st.pollAt} {
 		if !t.IsZero() && !now.Before(*t) {
 			*t = time.Time{}
 			d.scanAll(st, now)
 		}
+	}
+	due := 0
+	for due < len(st.retries) && !st.retries[due].After(now) {
+		due++
+	}
+	if due > 0 {
+		st.retries = slices.Delete(st.retries, 0, due)
+		d.scanAll(st, now)
 	}
 	if !st.writeAt.IsZero() && !now.Before(st.writeAt) {
 		st.writeAt = time.Time{}
@@ -177,10 +185,13 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 			}
 		}
 		wait := time.Until(st.pollAt)
-		for _, t := range []time.Time{st.retryAt, st.nextDue, st.writeAt} {
+		for _, t := range []time.Time{st.nextDue, st.writeAt} {
 			if !t.IsZero() {
 				wait = min(wait, time.Until(t))
 			}
+		}
+		if len(st.retries) > 0 {
+			wait = min(wait, time.Until(st.retries[0]))
 		}
 		if !st.writing && st.writeAt.IsZero() && len(st.toWrite) > 0 {
 			wait = min(wait, time.Until(st.groupAt))

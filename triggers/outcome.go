@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core/store"
@@ -142,9 +143,8 @@ func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next 
 	default:
 		o.Status, o.Error = store.DeliveryPending, err.Error()
 		o.Next = next
-		if st.retryAt.IsZero() || o.Next.Before(st.retryAt) {
-			st.retryAt = o.Next
-		}
+		i, _ := slices.BinarySearchFunc(st.retries, o.Next, time.Time.Compare)
+		st.retries = slices.Insert(st.retries, i, o.Next)
 		log.Warn("delivery failed; retrying", "error", err, "next_attempt", o.Next)
 	}
 	if event != "" && o.Status != store.DeliveryPending {
