@@ -15,6 +15,10 @@ import (
 	"github.com/tidewatch/tidewatch/core/store"
 )
 
+// maxGlob bounds the container glob of a bulk apply (a container name is
+// at most 255 bytes with its host).
+const maxGlob = 512
+
 // MaxBulkApply is the most updates one POST /api/updates/apply applies: a
 // filter that selects more is refused whole (400), nothing applied.
 const MaxBulkApply = 100
@@ -171,8 +175,8 @@ func (req *BulkApplyRequest) validate() error {
 		}
 	}
 	if req.Container != "" {
-		if _, err := path.Match(req.Container, ""); err != nil || strings.ContainsRune(req.Container, 0) {
-			return badInput("container", "%s is not a glob (*, ?, [a-z])", core.Quote(req.Container))
+		if _, err := path.Match(req.Container, ""); err != nil || strings.ContainsRune(req.Container, 0) || len(req.Container) > maxGlob {
+			return badInput("container", "%s is not a glob (*, ?, [a-z]) of at most %d bytes", core.Quote(req.Container), maxGlob)
 		}
 	}
 	if len(req.IDs) > MaxBulkApply {

@@ -248,6 +248,8 @@ func TestBulkApplyRefusesBadInputAndTooMany(t *testing.T) {
 		{`{"kinds":["huge"]}`, "kinds", 400},
 		{`{"kinds":["` + strings.Repeat("x", 5000) + `"]}`, "kinds", 400},
 		{`{"container":"[a-"}`, "container", 400},
+		{`{"container":"a\u0000*"}`, "container", 400},
+		{`{"container":"` + strings.Repeat("*a", 300) + `"}`, "container", 400},
 		{`{"ids":[0]}`, "ids", 400},
 		{`{"ids":[-3]}`, "ids", 400},
 		{`{"ids":[5,5]}`, "ids", 400},
