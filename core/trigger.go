@@ -177,11 +177,12 @@ const (
 	OptionDeadline    = "DEADLINE"
 	OptionConcurrency = "CONCURRENCY"
 	OptionLabels      = "LABELS"
+	OptionMinAge      = "MIN_AGE"
 )
 
 // TriggerOptions lists the common trigger options.
 var TriggerOptions = []string{OptionThreshold, OptionMode, OptionAuto, OptionOnce, OptionInclude, OptionExclude,
-	OptionEvents, OptionRetries, OptionDeadline, OptionConcurrency, OptionLabels}
+	OptionEvents, OptionRetries, OptionDeadline, OptionConcurrency, OptionLabels, OptionMinAge}
 
 // IsTriggerOption reports whether name is a common trigger option.
 func IsTriggerOption(name string) bool { return slices.Contains(TriggerOptions, name) }
@@ -232,6 +233,10 @@ type TriggerPolicy struct {
 	// none). Other tools keep credentials in labels: they stay here unless
 	// an operator lists them. A deploying trigger is given every label.
 	Labels []string
+	// MinAge is a cooldown (MIN_AGE, default 0: none): the trigger acts by
+	// itself only on candidates at least this old (Update.ReadyAt); the
+	// container's tidewatch.update.min-age applies too, the longer wins.
+	MinAge time.Duration
 }
 
 // DefaultTriggerPolicy returns the policy of a trigger with no common option set.
@@ -353,6 +358,12 @@ func (p *TriggerPolicy) Set(name, value string) error {
 			return bad("not a deadline", "a Go duration from 1ms to 6h, like 30s")
 		}
 		p.Deadline, p.DeadlineSet = d, true
+	case OptionMinAge:
+		d, err := ParseMinAge(value)
+		if err != nil {
+			return bad("not a minimum age ("+err.Error()+")", MinAgeForm)
+		}
+		p.MinAge = d
 	default:
 		return bad("not a common trigger option", "one of "+strings.Join(TriggerOptions, ", "))
 	}
@@ -397,9 +408,11 @@ func (p TriggerPolicy) Hears(e Event) bool { return slices.Contains(p.Events, e)
 
 // Refusal says why the trigger instance named trigger ("type.name") must
 // not act on u, or returns nil when it may. It checks, in order: the
-// container's tidewatch.watch label, the threshold (unless manual: a person
-// asking may go beyond what the trigger does by itself), INCLUDE and
-// EXCLUDE, and the container's tidewatch.trigger.include and
+// container's tidewatch.watch label, the threshold and the cooldown (unless
+// manual: a person asking may go beyond what the trigger does by itself;
+// the cooldown is the longer of MIN_AGE and the container's
+// tidewatch.update.min-age, counted from Update.AgeFrom, compared with the
+// clock), INCLUDE and EXCLUDE, and the container's tidewatch.trigger.include and
 // tidewatch.trigger.exclude labels. Each refusal names the rule.
 //
 // The labels are comma-separated lists of "type.name", "name" or "type",
@@ -416,6 +429,11 @@ func (p TriggerPolicy) Refusal(u Update, trigger string, manual bool) error {
 	if !manual && !p.Threshold.Passes(u.Kind) {
 		return &RefusalError{Rule: OptionThreshold + "=" + string(p.Threshold), Reason: fmt.Sprintf("a %s update is beyond it", u.Kind)}
 	}
+	if !manual {
+		if err := p.cooldown(u, time.Now()); err != nil {
+			return err
+		}
+	}
 	if len(p.Include) > 0 && !matchContainer(p.Include, u) {
 		return &RefusalError{Rule: OptionInclude + "=" + strings.Join(p.Include, ","), Reason: "the container " + u.ContainerName + " is not in it"}
 	}
@@ -427,6 +445,24 @@ func (p TriggerPolicy) Refusal(u Update, trigger string, manual bool) error {
 	}
 	if v := strings.TrimSpace(u.Labels[LabelTriggerExclude]); v != "" && labelLists(v, trigger, u.Kind) {
 		return &RefusalError{Rule: "label " + LabelTriggerExclude + "=" + v, Reason: "it lists " + trigger}
+	}
+	return nil
+}
+
+// cooldown refuses u while its candidate is younger, at now, than the
+// longer of p.MinAge and the container's tidewatch.update.min-age.
+func (p TriggerPolicy) cooldown(u Update, now time.Time) *RefusalError {
+	label, err := MinAge(u.Labels)
+	if err != nil {
+		return &RefusalError{Rule: "label " + LabelUpdateMinAge + "=" + Quote(u.Labels[LabelUpdateMinAge]), Reason: "it is not a minimum age (" + err.Error() + ")"}
+	}
+	rule := "label " + LabelUpdateMinAge + "=" + u.Labels[LabelUpdateMinAge]
+	minAge := label
+	if p.MinAge > label {
+		minAge, rule = p.MinAge, OptionMinAge+"="+FormatMinAge(p.MinAge)
+	}
+	if at := u.ReadyAt(minAge); now.Before(at) {
+		return &RefusalError{Rule: rule, Reason: "the candidate is too young; waiting until " + at.UTC().Format(time.RFC3339)}
 	}
 	return nil
 }
