@@ -75,6 +75,7 @@ type openUpdate struct {
 	candidate, candidateDigest string
 	kind, status               string
 	firstSeen                  sql.NullInt64
+	candidateCreated           sql.NullInt64
 }
 
 // checked is one check being recorded: the container's row, and the
@@ -213,14 +214,18 @@ func (k checked) refresh(ctx context.Context, tx *sql.Tx, open *openUpdate, at t
 	c := k.c
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE updates SET last_seen = ?, image = ?, current_tag = ?, current_digest = ?,
-			candidate_digest = COALESCE(NULLIF(?, ''), candidate_digest), kind = ?, link = ?
+			candidate_digest = COALESCE(NULLIF(?, ''), candidate_digest), kind = ?, link = ?,
+			candidate_created = COALESCE(?, candidate_created)
 		WHERE id = ?`,
-		at.UnixNano(), k.image, c.Current, c.CurrentDigest, c.CandidateDigest, string(c.Kind), c.Link, open.id); err != nil {
+		at.UnixNano(), k.image, c.Current, c.CurrentDigest, c.CandidateDigest, string(c.Kind), c.Link, nanos(c.CandidateCreated), open.id); err != nil {
 		return nil, fmt.Errorf("refreshing update: %w", err)
 	}
 	u := k.update(open.id, core.UpdateStatus(open.status), fromNanos(open.firstSeen), at)
 	if u.CandidateDigest == "" {
 		u.CandidateDigest = open.candidateDigest
+	}
+	if u.CandidateCreated.IsZero() {
+		u.CandidateCreated = fromNanos(open.candidateCreated)
 	}
 	return u, nil
 }
@@ -256,11 +261,11 @@ func (k checked) open(ctx context.Context, tx *sql.Tx, at time.Time) (*core.Upda
 	var id int64
 	if err := tx.QueryRowContext(ctx, `
 		INSERT INTO updates (container, image, current_tag, current_digest, candidate_tag, candidate_digest,
-			kind, link, status, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			kind, link, status, first_seen, last_seen, candidate_created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
 		k.row, k.image, c.Current, c.CurrentDigest, c.Candidate, c.CandidateDigest,
-		string(c.Kind), c.Link, status, at.UnixNano(), at.UnixNano(),
+		string(c.Kind), c.Link, status, at.UnixNano(), at.UnixNano(), nanos(c.CandidateCreated),
 	).Scan(&id); err != nil {
 		return nil, fmt.Errorf("saving update: %w", err)
 	}
@@ -278,7 +283,8 @@ func (k checked) update(id int64, status core.UpdateStatus, first, last time.Tim
 	return &core.Update{
 		ID: id, Host: k.ev.host, ContainerName: c.Container.Name, ContainerID: c.Container.ID, DisplayName: c.Container.DisplayName,
 		Image: k.image, Current: c.Current, CurrentDigest: c.CurrentDigest, Candidate: c.Candidate, CandidateDigest: c.CandidateDigest,
-		Kind: c.Kind, Link: c.Link, Status: status, Labels: c.Container.Labels, FirstSeen: first.UTC(), LastSeen: last.UTC(),
+		CandidateCreated: c.CandidateCreated,
+		Kind:             c.Kind, Link: c.Link, Status: status, Labels: c.Container.Labels, FirstSeen: first.UTC(), LastSeen: last.UTC(),
 	}
 }
 
@@ -294,9 +300,9 @@ func sameCandidate(u *openUpdate, c core.Check) bool {
 func readOpenUpdate(ctx context.Context, tx *sql.Tx, container int64) (*openUpdate, error) {
 	var u openUpdate
 	err := tx.QueryRowContext(ctx, `
-		SELECT id, current_tag, current_digest, candidate_tag, candidate_digest, kind, status, first_seen
+		SELECT id, current_tag, current_digest, candidate_tag, candidate_digest, kind, status, first_seen, candidate_created
 		FROM updates WHERE container = ? AND closed_at IS NULL`, container,
-	).Scan(&u.id, &u.current, &u.currentDigest, &u.candidate, &u.candidateDigest, &u.kind, &u.status, &u.firstSeen)
+	).Scan(&u.id, &u.current, &u.currentDigest, &u.candidate, &u.candidateDigest, &u.kind, &u.status, &u.firstSeen, &u.candidateCreated)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
