@@ -31,9 +31,19 @@ type Share struct {
 	window time.Duration
 	now    func() time.Time
 
-	mu    sync.Mutex
-	m     map[string]*shared
-	swept time.Time
+	mu      sync.Mutex
+	m       map[string]*shared
+	swept   time.Time
+	reused  int // answers served to another watcher than the one that asked
+	waiting int // watchers waiting for an ask in flight now
+}
+
+// Reused returns how many answers the Share has served to a watcher other
+// than the one that asked: requests saved.
+func (s *Share) Reused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reused
 }
 
 // DefaultShareWindow is NewShare's default window: a minute, the least time
@@ -75,12 +85,22 @@ func shareCall[T any](ctx context.Context, s *Share, key, by string, since time.
 	s.sweep(now)
 	e := s.m[key]
 	if e != nil && e.by != by && !e.at.Before(since.Add(-s.window)) && !(isDone(e) && e.err != nil) {
+		s.waiting++
 		s.mu.Unlock()
 		select {
 		case <-e.ready:
 		case <-ctx.Done():
+			s.mu.Lock()
+			s.waiting--
+			s.mu.Unlock()
 			return zero, ctx.Err()
 		}
+		s.mu.Lock()
+		s.waiting--
+		if e.err == nil {
+			s.reused++
+		}
+		s.mu.Unlock()
 		if e.err == nil {
 			return e.v.(T), nil
 		}
