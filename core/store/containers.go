@@ -114,7 +114,7 @@ func (s *Store) MarkGone(ctx context.Context, host string, keepIDs []string, at 
 
 // markGone marks the containers of host whose engine ID is not in keep as
 // gone, closes their open updates and records EventGone, in tx.
-func markGone(ctx context.Context, tx *sql.Tx, host string, keep map[string]bool, at time.Time) error {
+func markGone(ctx context.Context, tx querier, host string, keep map[string]bool, at time.Time) error {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT id, name, container_id, CASE WHEN repo <> '' THEN repo ELSE image END
 		FROM containers WHERE host = ? AND gone_at IS NULL`, host)

@@ -29,9 +29,10 @@ func (s *Store) RecordFullRun(ctx context.Context, host string, checks []core.Ch
 		}
 	}()
 	keep := make(map[string]bool, len(checks))
+	ptx := newPreparedTx(s, tx)
 	for _, c := range checks {
 		keep[c.Container.ID] = true
-		u, err := recordCheck(ctx, tx, host, c, at)
+		u, err := recordCheck(ctx, ptx, host, c, at)
 		if err != nil {
 			return nil, fmt.Errorf("recording run on %s: container %s: %w", host, c.Container.Name, err)
 		}
@@ -39,7 +40,7 @@ func (s *Store) RecordFullRun(ctx context.Context, host string, checks []core.Ch
 			found = append(found, *u)
 		}
 	}
-	if err := markGone(ctx, tx, host, keep, at); err != nil {
+	if err := markGone(ctx, ptx, host, keep, at); err != nil {
 		return nil, fmt.Errorf("recording run on %s: %w", host, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -53,8 +53,9 @@ func (s *Store) RecordRun(ctx context.Context, host string, checks []core.Check,
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
+	ptx := newPreparedTx(s, tx)
 	for _, c := range checks {
-		u, err := recordCheck(ctx, tx, host, c, at)
+		u, err := recordCheck(ctx, ptx, host, c, at)
 		if err != nil {
 			return nil, fmt.Errorf("recording run on %s: container %s: %w", host, c.Container.Name, err)
 		}
@@ -90,7 +91,7 @@ type checked struct {
 
 // recordCheck saves the container of c and what its check found, and
 // returns the open update when the check found one.
-func recordCheck(ctx context.Context, tx *sql.Tx, host string, c core.Check, at time.Time) (*core.Update, error) {
+func recordCheck(ctx context.Context, tx querier, host string, c core.Check, at time.Time) (*core.Update, error) {
 	if c.Container.Name == "" {
 		return nil, errors.New("container has no name")
 	}
@@ -128,7 +129,7 @@ func recordCheck(ctx context.Context, tx *sql.Tx, host string, c core.Check, at 
 
 // saveContainer inserts or updates the container of c, and says whether it
 // was known and with which last error.
-func saveContainer(ctx context.Context, tx *sql.Tx, host string, c core.Check, at time.Time) (k checked, known bool, lastError string, err error) {
+func saveContainer(ctx context.Context, tx querier, host string, c core.Check, at time.Time) (k checked, known bool, lastError string, err error) {
 	k.c = c
 	switch err := tx.QueryRowContext(ctx, `SELECT id, last_error FROM containers WHERE host = ? AND name = ?`,
 		host, c.Container.Name).Scan(&k.row, &lastError); {
@@ -195,7 +196,7 @@ func saveContainer(ctx context.Context, tx *sql.Tx, host string, c core.Check, a
 }
 
 // resolve closes the open update, if any, of a container whose check found none.
-func (k checked) resolve(ctx context.Context, tx *sql.Tx, open *openUpdate, at time.Time) error {
+func (k checked) resolve(ctx context.Context, tx querier, open *openUpdate, at time.Time) error {
 	if open == nil {
 		return nil
 	}
@@ -210,7 +211,7 @@ func (k checked) resolve(ctx context.Context, tx *sql.Tx, open *openUpdate, at t
 }
 
 // refresh keeps the open update of the same candidate, with what runs now.
-func (k checked) refresh(ctx context.Context, tx *sql.Tx, open *openUpdate, at time.Time) (*core.Update, error) {
+func (k checked) refresh(ctx context.Context, tx querier, open *openUpdate, at time.Time) (*core.Update, error) {
 	c := k.c
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE updates SET last_seen = ?, image = ?, current_tag = ?, current_digest = ?,
@@ -231,7 +232,7 @@ func (k checked) refresh(ctx context.Context, tx *sql.Tx, open *openUpdate, at t
 }
 
 // supersede closes the open update of another candidate.
-func (k checked) supersede(ctx context.Context, tx *sql.Tx, open *openUpdate, at time.Time) error {
+func (k checked) supersede(ctx context.Context, tx querier, open *openUpdate, at time.Time) error {
 	if err := closeUpdate(ctx, tx, open.id, closedSuperseded, at); err != nil {
 		return err
 	}
@@ -246,7 +247,7 @@ func (k checked) supersede(ctx context.Context, tx *sql.Tx, open *openUpdate, at
 // open opens an update for the check's candidate. A candidate this
 // container already had, rolled back, failed or dismissed, keeps that
 // status: it is not offered again as new.
-func (k checked) open(ctx context.Context, tx *sql.Tx, at time.Time) (*core.Update, error) {
+func (k checked) open(ctx context.Context, tx querier, at time.Time) (*core.Update, error) {
 	c := k.c
 	status := string(core.StatusPending)
 	var prev string
@@ -297,7 +298,7 @@ func sameCandidate(u *openUpdate, c core.Check) bool {
 	return u.candidateDigest == "" || c.CandidateDigest == "" || u.candidateDigest == c.CandidateDigest
 }
 
-func readOpenUpdate(ctx context.Context, tx *sql.Tx, container int64) (*openUpdate, error) {
+func readOpenUpdate(ctx context.Context, tx querier, container int64) (*openUpdate, error) {
 	var u openUpdate
 	err := tx.QueryRowContext(ctx, `
 		SELECT id, current_tag, current_digest, candidate_tag, candidate_digest, kind, status, first_seen, candidate_created
@@ -312,7 +313,7 @@ func readOpenUpdate(ctx context.Context, tx *sql.Tx, container int64) (*openUpda
 	return &u, nil
 }
 
-func closeUpdate(ctx context.Context, tx *sql.Tx, id int64, as string, at time.Time) error {
+func closeUpdate(ctx context.Context, tx querier, id int64, as string, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE updates SET closed_at = ?, closed_as = ? WHERE id = ?`,
 		at.UnixNano(), as, id); err != nil {
 		return fmt.Errorf("closing update %d as %s: %w", id, as, err)
