@@ -35,20 +35,46 @@ func newImages(engine Engine, workers int, ttl time.Duration, now func() time.Ti
 }
 
 // source returns the image source of run r: each image is read once, by
-// the first container that needs it, and timed in r's inspect phase.
-func (c *images) source(r *run) imageSource {
-	return func(ctx context.Context, ctr core.Container) (core.LocalImage, error) {
-		return c.get(ctx, r, ctr.ImageID)
+// the first container that needs it (or at once by start), and timed in
+// r's inspect phase.
+func (c *images) source(r *run) imageSource { return runImages{c: c, r: r} }
+
+// runImages is the image source of one run.
+type runImages struct {
+	c *images
+	r *run
+}
+
+// start begins reading the images of ctrs that are not known, without
+// waiting.
+func (s runImages) start(ctx context.Context, ctrs []core.Container) {
+	for _, ctr := range ctrs {
+		s.c.entry(ctx, s.r, ctr.ImageID)
 	}
 }
 
-// get returns the image with ID id, inspecting it unless a fresh answer is
-// kept or being read.
-func (c *images) get(ctx context.Context, r *run, id string) (core.LocalImage, error) {
-	if id == "" {
+// get returns the image of ctr, waiting for it to be read.
+func (s runImages) get(ctx context.Context, ctr core.Container) (core.LocalImage, error) {
+	e := s.c.entry(ctx, s.r, ctr.ImageID)
+	if e == nil {
 		return core.LocalImage{}, nil
 	}
+	select {
+	case <-e.ready:
+		return e.img, e.err
+	case <-ctx.Done():
+		return core.LocalImage{}, ctx.Err()
+	}
+}
+
+// entry returns the entry of image id, starting to inspect it unless a
+// fresh answer is kept or being read; nil for no image.
+func (c *images) entry(ctx context.Context, r *run, id string) *imageEntry {
+	if id == "" {
+		return nil
+	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	e, ok := c.m[id]
 	if ok && isReady(e) && (e.err != nil || c.now().Sub(e.at) >= c.ttl) {
 		ok = false // stale or failed: read it again
@@ -59,13 +85,7 @@ func (c *images) get(ctx context.Context, r *run, id string) (core.LocalImage, e
 		go c.inspect(ctx, r, id, e)
 	}
 	e.run = r.id
-	c.mu.Unlock()
-	select {
-	case <-e.ready:
-		return e.img, e.err
-	case <-ctx.Done():
-		return core.LocalImage{}, ctx.Err()
-	}
+	return e
 }
 
 // inspect reads image id into e, once a worker slot is free.

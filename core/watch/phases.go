@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// Phases is where a full run's time went. Each phase is the wall time from
-// the start of its first piece of work to the end of its last one; the
-// phases overlap (inspects, registry requests and selection run side by
-// side), so they do not add up to Total.
+// Phases is where a full run's time went. Each phase but Select is the wall
+// time from the start of its first piece of work to the end of its last
+// one; the phases overlap (inspects, registry requests and selection run
+// side by side), so they do not add up to Total.
 type Phases struct {
 	// List is the engine's container list.
 	List time.Duration
@@ -20,7 +20,9 @@ type Phases struct {
 	// Registry spans the registry requests: tag lists, digests, the
 	// resolutions of changed digests and the reading of candidates' ages.
 	Registry time.Duration
-	// Select spans choosing each container's candidate from the answers.
+	// Select is the time spent choosing each container's candidate from
+	// the answers, added up (it is done repository by repository, as their
+	// answers come in, inside the registry phase).
 	Select time.Duration
 	// Store is the run's one transaction (RecordFullRun).
 	Store time.Duration

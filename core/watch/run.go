@@ -75,9 +75,14 @@ func (a *repoAnswers) transient() bool {
 	return false
 }
 
-// imageSource returns the image of a container, waiting for it to be read;
-// nil when the containers carry their images already.
-type imageSource func(ctx context.Context, c core.Container) (core.LocalImage, error)
+// imageSource reads the images of a run's containers; nil when the
+// containers carry their images already.
+type imageSource interface {
+	// start begins reading the images of ctrs, without waiting.
+	start(ctx context.Context, ctrs []core.Container)
+	// get returns the image of c, waiting for it to be read.
+	get(ctx context.Context, c core.Container) (core.LocalImage, error)
+}
 
 // check checks ctrs and returns one Check per container in the same order.
 // Each repository is asked once, by a goroutine of its own that starts as
@@ -118,7 +123,10 @@ func (w *Watcher) check(ctx context.Context, r *run, ctrs []core.Container, imag
 			p.finish(core.LocalImage{RepoDigests: p.ctr.RepoDigests, Platform: p.ctr.Platform}, nil)
 			return
 		}
-		p.finish(images(ctx, p.ctr))
+		p.finish(images.get(ctx, p.ctr))
+	}
+	if images != nil {
+		images.start(ctx, ctrs) // beside the registry requests that follow
 	}
 	var alone []*plan // decided without the registry: read before any goroutine may change a plan
 	for _, p := range plans {
