@@ -234,7 +234,7 @@ func BenchmarkFleet(b *testing.B) {
 			reportCounts(b, c, n)
 			bound := fleetBound(registries.DefaultMaxConcurrency)
 			b.ReportMetric(float64(bound.Milliseconds()), "bound-ms")
-			b.ReportMetric(float64((wall/time.Duration(b.N)).Milliseconds()), "wall-ms")
+			b.ReportMetric(float64((wall / time.Duration(b.N)).Milliseconds()), "wall-ms")
 			b.ReportMetric(float64(wall)/n/float64(bound), "wall/bound")
 			b.ReportMetric(float64(detect)/n/float64(bound), "detect/bound")
 			b.ReportMetric(float64(c.MaxInFlight), "max-in-flight")
