@@ -193,3 +193,33 @@ func TestShareJoinsAnAskInFlight(t *testing.T) {
 		}
 	}
 }
+
+// TestShareResolvesOnceAcrossHosts: hosts running the same image, whose
+// digest changed in the registry, resolve it (manifest GETs, pulls on
+// Docker Hub) once between them.
+func TestShareResolvesOnceAcrossHosts(t *testing.T) {
+	reg := newFakeRegistry()
+	reg.digests["registry.example/app:latest"] = digestOf(2)
+	share := NewShare(0)
+	var wg sync.WaitGroup
+	for h := range 3 {
+		c := ctr(fmt.Sprintf("h%d", h), "registry.example/app:latest", nil, digestOf(1))
+		c.ImageID = "sha256:same-image"
+		w := New(Options{Host: fmt.Sprintf("h%d", h), WatchByDefault: true, Share: share}, &fakeEngine{ctrs: []core.Container{c}}, reg, nil, discard())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			checks, err := w.Run(context.Background())
+			if err != nil || checks[0].Kind != core.KindDigest {
+				t.Errorf("h%d: %+v, %v; want a digest update", h, checks, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := reg.calledWith("resolve ")["resolve "+digestOf(2)]; n != 1 {
+		t.Errorf("the changed digest resolved %d times by three hosts, want 1", n)
+	}
+	if n := reg.calledWith("digest ")["digest registry.example/app:latest"]; n != 1 {
+		t.Errorf("the digest read %d times by three hosts, want 1", n)
+	}
+}

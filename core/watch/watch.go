@@ -437,7 +437,8 @@ func (w *Watcher) decide(ctx context.Context, r *run, p *plan, a *repoAnswers) {
 // sameImage resolves a digest that differs from the local ones: the remote may
 // be an index whose platform child runs here, or the same image by config
 // digest. The answer for a (repository, digest, image) is remembered, so the
-// manifest is fetched once per changed digest, not on every run.
+// manifest is fetched once per changed digest, not on every run (nor by
+// every host that runs the image, through the Share).
 func (w *Watcher) sameImage(ctx context.Context, r *run, p *plan, remote string, local []string) (bool, error) {
 	key := p.ref.Repo() + "@" + remote + "|" + p.ctr.ImageID + "|" + p.ctr.Platform.String() + "|" + strings.Join(local, ",")
 	w.mu.Lock()
@@ -455,9 +456,12 @@ func (w *Watcher) sameImage(ctx context.Context, r *run, p *plan, remote string,
 			return same, nil
 		}
 	}
-	err := w.registry(ctx, r, func() (err error) {
-		same, err = w.reg.Resolve(ctx, p.ref, remote, local, p.ctr.ImageID, p.ctr.Platform)
-		return err
+	same, err := shareCall(ctx, w.opts.Share, "resolve "+key, w.opts.Host, r.start, func() (same bool, err error) {
+		err = w.registry(ctx, r, func() (err error) {
+			same, err = w.reg.Resolve(ctx, p.ref, remote, local, p.ctr.ImageID, p.ctr.Platform)
+			return err
+		})
+		return same, err
 	})
 	if err != nil {
 		return false, err
