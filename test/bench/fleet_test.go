@@ -177,13 +177,13 @@ func init() {
 
 // BenchmarkFleet is one round of checks of the fleet, every host at once,
 // as the daemon runs it: requests per repository (all hosts together),
-// wall time (with the store writes, and to the last host's checks without
-// them) against the bound at the registry's ceiling concurrency (64), and
-// the phases' costs. Sub-benchmarks: warm and cold with the Share between
-// the watchers; warm without it (each host asks for itself, as before);
-// warm with the concurrency pinned at the ceiling; 30 rounds, reporting the
-// store's size; the peak RSS of a process of its own running a cold round
-// and two warm ones.
+// wall time (with the store writes; and "detect", to the last host's checks
+// without them) against the bound at the registry's ceiling concurrency
+// (64), and the CPU time of a round (the in-process registry's included). Sub-benchmarks:
+// warm and cold with the Share between the watchers; warm without it (each
+// host asks for itself, as before); warm and cold with the concurrency pinned
+// at the ceiling; 30 rounds, reporting the store's size; the peak RSS of a
+// process of its own running a cold round and two warm ones.
 func BenchmarkFleet(b *testing.B) {
 	start := time.Now()
 	s := fleetRegistry(b)
@@ -199,6 +199,7 @@ func BenchmarkFleet(b *testing.B) {
 		{"cold", false, true, registries.Options{}},
 		{"warm/noshare", true, false, registries.Options{}},
 		{"warm/pinned64", true, true, registries.Options{Concurrency: registries.DefaultMaxConcurrency}},
+		{"cold/pinned64", false, true, registries.Options{Concurrency: registries.DefaultMaxConcurrency}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			d := newFleetDaemon(b, engines, b.TempDir(), bc.opts, bc.shared)
@@ -207,7 +208,7 @@ func BenchmarkFleet(b *testing.B) {
 			}
 			s.ResetCounts()
 			reused := 0
-			var wall, detect time.Duration
+			var wall, detect, cpu time.Duration
 			b.ResetTimer()
 			for range b.N {
 				if !bc.warm {
@@ -219,9 +220,10 @@ func BenchmarkFleet(b *testing.B) {
 				if d.share != nil {
 					r0 = d.share.Reused()
 				}
-				t0 := time.Now()
+				t0, c0 := time.Now(), cpuTime()
 				d.round(b)
 				wall += time.Since(t0)
+				cpu += cpuTime() - c0
 				detect += d.detect
 				if d.share != nil {
 					reused += d.share.Reused() - r0
@@ -238,6 +240,7 @@ func BenchmarkFleet(b *testing.B) {
 			b.ReportMetric(float64(wall)/n/float64(bound), "wall/bound")
 			b.ReportMetric(float64(detect)/n/float64(bound), "detect/bound")
 			b.ReportMetric(float64(c.MaxInFlight), "max-in-flight")
+			b.ReportMetric(float64(cpu.Milliseconds())/n, "cpu-ms/run")
 			if d.share != nil {
 				b.ReportMetric(float64(reused)/n, "shared-answers/run")
 			}

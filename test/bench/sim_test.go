@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -93,4 +94,14 @@ func pulled(host, repo, tag string) (id string, img core.LocalImage) {
 // simContainer is container name running repo:tag from host.
 func simContainer(host, name, repo, tag, id string) core.Container {
 	return core.Container{ID: name, Name: name, DisplayName: name, State: "running", Image: fmt.Sprintf("%s/%s:%s", host, repo, tag), ImageID: id}
+}
+
+// cpuTime is the CPU time (user and system) the process has used so far:
+// the registry's in-process server included.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
