@@ -25,6 +25,9 @@ func (w *Watcher) readAge(ctx context.Context, r *run, g *group, p *plan) {
 	if p.check.Kind != core.KindDigest || digest == "" {
 		tag := p.check.Candidate
 		if _, ok := g.cand[tag]; !ok {
+			if g.cand == nil {
+				g.cand = map[string]answer{}
+			}
 			d, err := w.shareDigest(ctx, r, g.ref.WithTag(tag))
 			g.cand[tag] = answer{digest: d, err: err}
 		}
@@ -62,7 +65,7 @@ type createdEntry struct {
 // through the Share). A config without a usable time (reproducible builds
 // write 1970) gives the zero time, remembered as such.
 func (w *Watcher) candidateCreated(ctx context.Context, r *run, p *plan, digest string) (time.Time, error) {
-	key := p.ref.Repo() + "@" + digest + "|" + p.ctr.Platform.String()
+	key := p.ref.Repo() + "@" + digest + "|" + p.check.Container.Platform.String()
 	w.mu.Lock()
 	e, ok := w.created[key]
 	if ok {
@@ -84,7 +87,7 @@ func (w *Watcher) candidateCreated(ctx context.Context, r *run, p *plan, digest 
 	ref := core.ImageRef{Registry: p.ref.Registry, Repository: p.ref.Repository, Digest: digest}
 	at, err := shareCall(ctx, w.opts.Share, "created "+key, w.opts.Host, r.start, func() (at time.Time, err error) {
 		err = w.registry(ctx, r, func() (err error) {
-			at, err = w.reg.Created(ctx, ref, p.ctr.Platform)
+			at, err = w.reg.Created(ctx, ref, p.check.Container.Platform)
 			return err
 		})
 		return at, err

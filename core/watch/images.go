@@ -14,7 +14,7 @@ import (
 // needed last time is forgotten; a failed inspect is not kept.
 type images struct {
 	engine  Engine
-	workers chan struct{}
+	workers int
 	ttl     time.Duration
 	now     func() time.Time
 
@@ -31,12 +31,11 @@ type imageEntry struct {
 }
 
 func newImages(engine Engine, workers int, ttl time.Duration, now func() time.Time) *images {
-	return &images{engine: engine, workers: make(chan struct{}, workers), ttl: ttl, now: now, m: map[string]*imageEntry{}}
+	return &images{engine: engine, workers: workers, ttl: ttl, now: now, m: map[string]*imageEntry{}}
 }
 
-// source returns the image source of run r: each image is read once, by
-// the first container that needs it (or at once by start), and timed in
-// r's inspect phase.
+// source returns the image source of run r: each image is read once,
+// timed in r's inspect phase.
 func (c *images) source(r *run) imageSource { return runImages{c: c, r: r} }
 
 // runImages is the image source of one run.
@@ -45,19 +44,51 @@ type runImages struct {
 	r *run
 }
 
-// start begins reading the images of ctrs that are not known, without
-// waiting.
-func (s runImages) start(ctx context.Context, ctrs []core.Container) {
-	for _, ctr := range ctrs {
-		s.c.entry(ctx, s.r, ctr.ImageID)
+// start begins reading, in their order, the images of ids that are not
+// known, workers at a time, without waiting.
+func (s runImages) start(ctx context.Context, ids []string) {
+	type job struct {
+		id string
+		e  *imageEntry
 	}
+	var todo []job
+	s.c.mu.Lock()
+	for _, id := range ids {
+		if e, fresh := s.c.entry(s.r, id); e != nil && fresh {
+			todo = append(todo, job{id, e})
+		}
+	}
+	s.c.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	work := make(chan job)
+	for range min(s.c.workers, len(todo)) {
+		go func() {
+			for j := range work {
+				s.c.inspect(ctx, s.r, j.id, j.e)
+			}
+		}()
+	}
+	go func() {
+		for _, j := range todo {
+			work <- j
+		}
+		close(work)
+	}()
 }
 
-// get returns the image of ctr, waiting for it to be read.
+// get returns the image of ctr, waiting for it to be read (and reading it
+// itself when start did not).
 func (s runImages) get(ctx context.Context, ctr core.Container) (core.LocalImage, error) {
-	e := s.c.entry(ctx, s.r, ctr.ImageID)
+	s.c.mu.Lock()
+	e, fresh := s.c.entry(s.r, ctr.ImageID)
+	s.c.mu.Unlock()
 	if e == nil {
 		return core.LocalImage{}, nil
+	}
+	if fresh {
+		s.c.inspect(ctx, s.r, ctr.ImageID, e)
 	}
 	select {
 	case <-e.ready:
@@ -67,14 +98,12 @@ func (s runImages) get(ctx context.Context, ctr core.Container) (core.LocalImage
 	}
 }
 
-// entry returns the entry of image id, starting to inspect it unless a
-// fresh answer is kept or being read; nil for no image.
-func (c *images) entry(ctx context.Context, r *run, id string) *imageEntry {
+// entry returns the entry of image id for run r, and whether it is new
+// (the caller then reads it); nil for no image. c.mu is held.
+func (c *images) entry(r *run, id string) (e *imageEntry, fresh bool) {
 	if id == "" {
-		return nil
+		return nil, false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, ok := c.m[id]
 	if ok && isReady(e) && (e.err != nil || c.now().Sub(e.at) >= c.ttl) {
 		ok = false // stale or failed: read it again
@@ -82,22 +111,14 @@ func (c *images) entry(ctx context.Context, r *run, id string) *imageEntry {
 	if !ok {
 		e = &imageEntry{ready: make(chan struct{})}
 		c.m[id] = e
-		go c.inspect(ctx, r, id, e)
 	}
 	e.run = r.id
-	return e
+	return e, !ok
 }
 
-// inspect reads image id into e, once a worker slot is free.
+// inspect reads image id into e.
 func (c *images) inspect(ctx context.Context, r *run, id string, e *imageEntry) {
 	defer close(e.ready)
-	select {
-	case c.workers <- struct{}{}:
-	case <-ctx.Done():
-		e.err = ctx.Err()
-		return
-	}
-	defer func() { <-c.workers }()
 	e.err = r.phases.inspect.time(c.now, func() (err error) {
 		e.img, err = c.engine.Image(ctx, id)
 		return err

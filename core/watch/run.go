@@ -48,7 +48,7 @@ type group struct {
 	plans []*plan
 	tags  bool // a plan needs the tag list
 	ans   repoAnswers
-	cand  map[string]answer // the digests of candidate tags, for their age
+	cand  map[string]answer // the digests of candidate tags, for their age; made when needed
 }
 
 // repoAnswers is what a repository answered in this run.
@@ -56,7 +56,7 @@ type repoAnswers struct {
 	asked     bool // the tag list was asked for
 	tags      []string
 	tagsErr   error
-	digests   map[string]string
+	digests   map[string]string // made when a digest is asked
 	digestErr map[string]error
 }
 
@@ -78,33 +78,35 @@ func (a *repoAnswers) transient() bool {
 // imageSource reads the images of a run's containers; nil when the
 // containers carry their images already.
 type imageSource interface {
-	// start begins reading the images of ctrs, without waiting.
-	start(ctx context.Context, ctrs []core.Container)
+	// start begins reading the images of these IDs, without waiting.
+	start(ctx context.Context, ids []string)
 	// get returns the image of c, waiting for it to be read.
 	get(ctx context.Context, c core.Container) (core.LocalImage, error)
 }
 
 // check checks ctrs and returns one Check per container in the same order.
-// Each repository is asked once, by a goroutine of its own that starts as
-// soon as the list names it: first its tag list (the only thing a
-// container's name is enough to know it needs), then, once the images of
-// its containers are read (from images, beside the registry requests; nil:
-// the containers carry them), the digests that those need; then its
-// containers are decided at once. A repository that a registry failed with
-// a transient error is asked once more at the run's end.
+// The repositories are handed, as soon as the list names them, to
+// Options.Workers goroutines; each asks its repository once: first its tag
+// list (the only thing a container's name is enough to know it needs),
+// then, once the images of its containers are read (from images, beside
+// the registry requests; nil: the containers carry them), the digests that
+// those need; then its containers are decided at once. A repository that a
+// registry failed with a transient error is asked once more at the run's
+// end.
 func (w *Watcher) check(ctx context.Context, r *run, ctrs []core.Container, images imageSource) []core.Check {
+	out := make([]core.Check, len(ctrs)) // the plans fill them in
 	plans := make([]*plan, len(ctrs))
 	groups := map[string]*group{}
 	var repos []string
 	for i, c := range ctrs {
-		p := w.plan(c)
+		p := w.plan(c, &out[i])
 		plans[i] = p
 		if p.done {
 			continue
 		}
 		g := groups[p.ref.Repo()]
 		if g == nil {
-			g = &group{ref: p.ref, ans: repoAnswers{digests: map[string]string{}, digestErr: map[string]error{}}, cand: map[string]answer{}}
+			g = &group{ref: p.ref}
 			groups[p.ref.Repo()] = g
 			repos = append(repos, p.ref.Repo())
 		}
@@ -120,13 +122,27 @@ func (w *Watcher) check(ctx context.Context, r *run, ctrs []core.Container, imag
 
 	image := func(p *plan) {
 		if images == nil {
-			p.finish(core.LocalImage{RepoDigests: p.ctr.RepoDigests, Platform: p.ctr.Platform}, nil)
+			p.finish(core.LocalImage{RepoDigests: p.check.Container.RepoDigests, Platform: p.check.Container.Platform}, nil)
 			return
 		}
-		p.finish(images.get(ctx, p.ctr))
+		p.finish(images.get(ctx, p.check.Container))
 	}
 	if images != nil {
-		images.start(ctx, ctrs) // beside the registry requests that follow
+		// Beside the registry requests that follow, in the order the
+		// repositories are handed out, so that each repository's images are
+		// read by the time its tag list is in.
+		order := make([]string, 0, len(ctrs))
+		for _, repo := range repos {
+			for _, p := range groups[repo].plans {
+				order = append(order, p.check.Container.ImageID)
+			}
+		}
+		for _, p := range plans {
+			if p.done {
+				order = append(order, p.check.Container.ImageID)
+			}
+		}
+		images.start(ctx, order)
 	}
 	var alone []*plan // decided without the registry: read before any goroutine may change a plan
 	for _, p := range plans {
@@ -134,30 +150,25 @@ func (w *Watcher) check(ctx context.Context, r *run, ctrs []core.Container, imag
 			alone = append(alone, p)
 		}
 	}
-	var wg sync.WaitGroup
-	for _, repo := range repos {
+	w.each(repos, func(repo string) {
 		g := groups[repo]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if g.tags {
-				w.askTags(ctx, r, g)
-			}
-			for _, p := range g.plans {
-				image(p)
-			}
-			w.askDigests(ctx, r, g)
-			if !g.ans.transient() {
-				w.decideGroup(ctx, r, g)
-			}
-		}()
-	}
-	// The containers the registry has nothing to say about still show
-	// their image's digests.
-	for _, p := range alone {
-		image(p)
-	}
-	wg.Wait()
+		if g.tags {
+			w.askTags(ctx, r, g)
+		}
+		for _, p := range g.plans {
+			image(p)
+		}
+		w.askDigests(ctx, r, g)
+		if !g.ans.transient() {
+			w.decideGroup(ctx, r, g)
+		}
+	}, func() {
+		// The containers the registry has nothing to say about still show
+		// their image's digests.
+		for _, p := range alone {
+			image(p)
+		}
+	})
 
 	// One more pass, at the run's end and within its deadline, for the
 	// repositories that a registry failed with a transient error (5xx,
@@ -177,32 +188,57 @@ func (w *Watcher) check(ctx context.Context, r *run, ctrs []core.Container, imag
 			w.log.Info("asking again the repositories that failed", "repos", len(again))
 			w.reg.Prepare(againRefs)
 		}
+		var names []string
 		for _, g := range again {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if ctx.Err() == nil {
-					w.askTags(ctx, r, g)
-					w.askDigests(ctx, r, g)
-				}
-				w.decideGroup(ctx, r, g)
-			}()
+			names = append(names, g.ref.Repo())
 		}
-		wg.Wait()
+		w.each(names, func(repo string) {
+			g := groups[repo]
+			if ctx.Err() == nil {
+				w.askTags(ctx, r, g)
+				w.askDigests(ctx, r, g)
+			}
+			w.decideGroup(ctx, r, g)
+		}, nil)
 	}
 
-	out := make([]core.Check, len(plans))
-	for i, p := range plans {
+	for _, p := range plans {
 		if p.check.CheckedAt.IsZero() {
 			p.check.CheckedAt = w.opts.Now().UTC()
 		}
 		if p.check.Err != nil {
 			// Shown with the container by the caller; logged here for debugging only.
-			w.log.Debug("check failed", "container", p.ctr.Name, "image", p.ctr.Image, "error", p.check.Err)
+			w.log.Debug("check failed", "container", p.check.Container.Name, "image", p.check.Container.Image, "error", p.check.Err)
 		}
-		out[i] = p.check
 	}
 	return out
+}
+
+// each calls do for every repository, Options.Workers at a time, and then
+// (when not nil) while in the main goroutine once every repository is
+// handed out, and returns when all are done. A goroutine per worker, not per
+// repository: ten hosts of a thousand repositories would otherwise hold ten
+// thousand goroutine stacks, grown deep by HTTP calls, at once.
+func (w *Watcher) each(repos []string, do func(repo string), then func()) {
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range min(w.opts.Workers, len(repos)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for repo := range work {
+				do(repo)
+			}
+		}()
+	}
+	for _, repo := range repos {
+		work <- repo
+	}
+	close(work)
+	if then != nil {
+		then()
+	}
+	wg.Wait()
 }
 
 // askTags asks g's tag list, unless it was answered already, or failed for
@@ -236,6 +272,9 @@ func (w *Watcher) askDigest(ctx context.Context, r *run, g *group, tag string) {
 	a := &g.ans
 	if _, ok := a.digests[tag]; ok && !errors.Is(a.digestErr[tag], core.ErrUnavailable) {
 		return
+	}
+	if a.digests == nil {
+		a.digests, a.digestErr = map[string]string{}, map[string]error{}
 	}
 	a.digests[tag], a.digestErr[tag] = w.shareDigest(ctx, r, g.ref.WithTag(tag))
 }

@@ -199,7 +199,10 @@ func (w *Watcher) run(ctx context.Context) ([]core.Check, Phases, error) {
 	if err != nil {
 		return nil, Phases{}, fmt.Errorf("watching %s: %w", w.opts.Host, err)
 	}
-	checks := w.check(ctx, r, w.selectWatched(ctrs), w.images.source(r))
+	listed := len(ctrs)
+	watched := w.selectWatched(ctrs)
+	ctrs = nil // the watched ones are copied; the list need not live through the run
+	checks := w.check(ctx, r, watched, w.images.source(r))
 	w.images.prune(r.id)
 	w.pruneCreated(r.id)
 	if ctx.Err() != nil {
@@ -217,7 +220,7 @@ func (w *Watcher) run(ctx context.Context) ([]core.Check, Phases, error) {
 	}
 	err = r.phases.dispatch.time(w.opts.Now, func() error { return w.dispatch(ctx, r.start, updates) })
 	ph := r.phases.done(w.opts.Now())
-	w.log.Info("run done", "containers", len(ctrs), "watched", len(checks), "updates", countUpdates(checks),
+	w.log.Info("run done", "containers", listed, "watched", len(checks), "updates", countUpdates(checks),
 		"duration_ms", ph.Total.Milliseconds(), ph.logGroup())
 	if w.opts.OnPhases != nil {
 		w.opts.OnPhases(ph)
@@ -280,7 +283,7 @@ func (w *Watcher) dispatch(ctx context.Context, start time.Time, updates []core.
 
 // selectWatched keeps the containers the labels and options say to watch.
 func (w *Watcher) selectWatched(ctrs []core.Container) []core.Container {
-	var out []core.Container
+	out := make([]core.Container, 0, len(ctrs))
 	for _, c := range ctrs {
 		if !w.opts.WatchAll && c.State != "" && c.State != "running" {
 			continue
@@ -303,20 +306,20 @@ func (w *Watcher) selectWatched(ctrs []core.Container) []core.Container {
 
 // plan is what one container needs from its repository.
 type plan struct {
-	ctr    core.Container
 	ref    core.ImageRef
 	policy policy.Policy
-	tags   bool // needs the tag list
-	digest bool // needs the digest of its running tag
-	check  core.Check
-	done   bool // decided without the registry (an error, a pinned digest)
-	named  bool // its name parsed: its image's digests are worth reading
+	tags   bool        // needs the tag list
+	digest bool        // needs the digest of its running tag
+	check  *core.Check // the run's result for it (its Container is the container checked)
+	done   bool        // decided without the registry (an error, a pinned digest)
+	named  bool        // its name parsed: its image's digests are worth reading
 }
 
-// plan reads what c needs from what its labels and image name say; finish
-// completes it with what its image says.
-func (w *Watcher) plan(c core.Container) *plan {
-	p := &plan{ctr: c, check: core.Check{Container: c}}
+// plan reads what c needs from what its labels and image name say, into
+// check; finish completes it with what its image says.
+func (w *Watcher) plan(c core.Container, check *core.Check) *plan {
+	*check = core.Check{Container: c}
+	p := &plan{check: check}
 	pol, err := policy.FromLabels(c.Labels)
 	if err != nil {
 		p.check.Err = fmt.Errorf("reading labels: %w", err)
@@ -366,19 +369,18 @@ func (w *Watcher) plan(c core.Container) *plan {
 // finish completes p with what its image says (or why it could not be read).
 func (p *plan) finish(img core.LocalImage, err error) {
 	if err != nil {
-		p.check.Err = fmt.Errorf("reading the image of %s: %w", p.ctr.Name, err)
+		p.check.Err = fmt.Errorf("reading the image of %s: %w", p.check.Container.Name, err)
 		p.done = true
 		return
 	}
-	p.ctr.RepoDigests, p.ctr.Platform = img.RepoDigests, img.Platform
-	p.check.Container = p.ctr
+	p.check.Container.RepoDigests, p.check.Container.Platform = img.RepoDigests, img.Platform
 	if !p.named {
 		return
 	}
-	if local := core.RepoDigestsFor(p.ctr.RepoDigests, p.ref.Repo()); len(local) > 0 {
+	if local := core.RepoDigestsFor(p.check.Container.RepoDigests, p.ref.Repo()); len(local) > 0 {
 		p.check.CurrentDigest = local[0]
 	}
-	if !p.done && len(p.ctr.RepoDigests) == 0 && !p.tags {
+	if !p.done && len(p.check.Container.RepoDigests) == 0 && !p.tags {
 		// Never pulled nor pushed (a compose build:, docker load): no
 		// registry knows it, so there is no digest to compare with.
 		p.check.Note = "built locally (the image has no registry digest): not watched"
@@ -409,8 +411,8 @@ func (w *Watcher) decide(ctx context.Context, r *run, p *plan, a *repoAnswers) {
 		return
 	}
 	p.check.CandidateDigest = remote
-	local := core.RepoDigestsFor(p.ctr.RepoDigests, p.ref.Repo())
-	if len(local) == 0 && p.ctr.ImageID == "" {
+	local := core.RepoDigestsFor(p.check.Container.RepoDigests, p.ref.Repo())
+	if len(local) == 0 && p.check.Container.ImageID == "" {
 		p.check.Note = "the running image has no digest from this repository: digest not compared"
 		return
 	}
@@ -440,7 +442,7 @@ func (w *Watcher) decide(ctx context.Context, r *run, p *plan, a *repoAnswers) {
 // manifest is fetched once per changed digest, not on every run (nor by
 // every host that runs the image, through the Share).
 func (w *Watcher) sameImage(ctx context.Context, r *run, p *plan, remote string, local []string) (bool, error) {
-	key := p.ref.Repo() + "@" + remote + "|" + p.ctr.ImageID + "|" + p.ctr.Platform.String() + "|" + strings.Join(local, ",")
+	key := p.ref.Repo() + "@" + remote + "|" + p.check.Container.ImageID + "|" + p.check.Container.Platform.String() + "|" + strings.Join(local, ",")
 	w.mu.Lock()
 	same, ok := w.resolved[key]
 	w.mu.Unlock()
@@ -458,7 +460,7 @@ func (w *Watcher) sameImage(ctx context.Context, r *run, p *plan, remote string,
 	}
 	same, err := shareCall(ctx, w.opts.Share, "resolve "+key, w.opts.Host, r.start, func() (same bool, err error) {
 		err = w.registry(ctx, r, func() (err error) {
-			same, err = w.reg.Resolve(ctx, p.ref, remote, local, p.ctr.ImageID, p.ctr.Platform)
+			same, err = w.reg.Resolve(ctx, p.ref, remote, local, p.check.Container.ImageID, p.check.Container.Platform)
 			return err
 		})
 		return same, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,18 +35,29 @@ func TestBenchChild(t *testing.T) {
 		t.Fatalf("no child work %q", name)
 	}
 	work(t, os.Getenv("TIDEWATCH_BENCH_REGISTRY"))
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	mb := func(n uint64) float64 { return float64(n) / (1 << 20) }
+	t.Logf("Go runtime: sys %.1f MB (heap %.1f, stacks %.1f), heap in use %.1f MB, %d GCs", mb(m.Sys), mb(m.HeapSys), mb(m.StackSys), mb(m.HeapInuse), m.NumGC)
 	fmt.Printf("bench-child %s VmHWM-MB %.1f\n", name, peakRSS())
 }
 
-// childPeakRSS runs the child work name against the registry host and
-// returns its peak RSS in MB.
-func childPeakRSS(b *testing.B, name, registry string) float64 {
+// childPeakRSS runs the child work name against the registry host, with
+// env added to its environment, and returns its peak RSS in MB.
+func childPeakRSS(b *testing.B, name, registry string, env ...string) float64 {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchChild$", "-test.count=1", "-test.v", "-test.timeout=30m")
-	cmd.Env = append(os.Environ(), "TIDEWATCH_BENCH_CHILD="+name, "TIDEWATCH_BENCH_REGISTRY="+registry)
+	args := []string{"-test.run=^TestBenchChild$", "-test.count=1", "-test.v", "-test.timeout=30m"}
+	if p := os.Getenv("TIDEWATCH_BENCH_CHILD_MEMPROFILE"); p != "" { // where the child's heap profile goes, to see what its peak is made of
+		args = append(args, "-test.memprofile="+p+"."+name, "-test.memprofilerate=65536")
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "TIDEWATCH_BENCH_CHILD="+name, "TIDEWATCH_BENCH_REGISTRY="+registry), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("child %s: %v\n%s", name, err, out)
+	}
+	if os.Getenv("TIDEWATCH_BENCH_CHILD_LOG") != "" {
+		b.Logf("child %s:\n%s", name, out)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {

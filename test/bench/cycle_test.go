@@ -46,17 +46,13 @@ func cycleRegistry(tb testing.TB) *registrytest.Server {
 
 func cycleRepo(r int) string { return fmt.Sprintf("bench/r%03d", r+1) }
 
-// cycleEngine is the bench's host, its containers on the registry at host.
+// cycleEngine is the bench's host, its containers on the registry at host,
+// made afresh on every list (see simEngine).
 func cycleEngine(host string) *simEngine {
-	var ctrs []core.Container
-	images := map[string]core.LocalImage{}
-	for i := range cycleContainers {
-		repo := cycleRepo(i % cycleRepos)
-		id, img := pulled(host, repo, "1.0.0")
-		images[id] = img
-		ctrs = append(ctrs, simContainer(host, fmt.Sprintf("bench-c%03d", i+1), repo, "1.0.0", id))
-	}
-	return newSimEngine(ctrs, images)
+	return genSimEngine(cycleContainers, func(i int) core.Container {
+		r := i % cycleRepos
+		return simContainer(host, fmt.Sprintf("bench-c%03d", i+1), cycleRepo(r), "1.0.0", simImageID(r))
+	}, func(id string) core.LocalImage { return simImage(host, cycleRepo(simRepoOf(id)), "1.0.0") })
 }
 
 // cycleDaemon is what a daemon watching the bench's host holds: a store,

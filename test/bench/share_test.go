@@ -42,7 +42,7 @@ func TestFleetAsksEachRepositoryOnce(t *testing.T) {
 			if i%5 == 0 {
 				tag = "latest" // watched by digest: a HEAD
 			}
-			id, img := pulled(s.Host, repo, tag)
+			id, img := simImageID(r), simImage(s.Host, repo, tag)
 			img.RepoDigests = []string{s.Host + "/" + repo + "@" + digests[repo]} // as pulled: the registry's digest
 			if images[h] == nil {
 				images[h] = map[string]core.LocalImage{}

@@ -24,8 +24,15 @@ const (
 
 // simEngine is a simulated Docker host that costs what a real one does:
 // listing takes list, each image inspect takes inspect (side by side when
-// asked side by side, as dockerd serves them). It counts the inspects.
+// asked side by side, as dockerd serves them). It counts the inspects. Its
+// answers are made afresh on every call, as a real engine's JSON is decoded
+// afresh (gen, image), or copied from tables (ctrs, images): a fleet's
+// engines hold no table, so that the containers of ten hosts do not sit in
+// the memory of the process measured, where dockerd keeps them elsewhere.
 type simEngine struct {
+	n        int
+	gen      func(i int) core.Container
+	image    func(id string) core.LocalImage
 	ctrs     []core.Container
 	images   map[string]core.LocalImage
 	list     time.Duration
@@ -36,20 +43,36 @@ type simEngine struct {
 // newSimEngine returns a host running ctrs, whose images say what images
 // holds, with a real engine's costs for its size.
 func newSimEngine(ctrs []core.Container, images map[string]core.LocalImage) *simEngine {
-	return &simEngine{ctrs: ctrs, images: images, list: listCostPer300 * time.Duration(len(ctrs)) / 300, inspect: inspectCost}
+	return &simEngine{n: len(ctrs), ctrs: ctrs, images: images, list: listCostPer300 * time.Duration(len(ctrs)) / 300, inspect: inspectCost}
+}
+
+// genSimEngine returns a host running n containers, the i-th made by gen,
+// whose images image makes, with a real engine's costs for its size.
+func genSimEngine(n int, gen func(i int) core.Container, image func(id string) core.LocalImage) *simEngine {
+	return &simEngine{n: n, gen: gen, image: image, list: listCostPer300 * time.Duration(n) / 300, inspect: inspectCost}
 }
 
 func (e *simEngine) Containers(ctx context.Context, all bool) ([]core.Container, error) {
 	if err := wait(ctx, e.list); err != nil {
 		return nil, err
 	}
-	return append([]core.Container(nil), e.ctrs...), nil
+	if e.gen == nil {
+		return append([]core.Container(nil), e.ctrs...), nil
+	}
+	out := make([]core.Container, e.n)
+	for i := range out {
+		out[i] = e.gen(i)
+	}
+	return out, nil
 }
 
 func (e *simEngine) Image(ctx context.Context, id string) (core.LocalImage, error) {
 	e.inspects.Add(1)
 	if err := wait(ctx, e.inspect); err != nil {
 		return core.LocalImage{}, err
+	}
+	if e.image != nil {
+		return e.image(id), nil
 	}
 	return e.images[id], nil
 }
@@ -78,15 +101,30 @@ func wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// pulled returns the image a container runs after pulling repo:tag from
-// registry host: an image ID and a RepoDigest made up from the name (the
-// bench watches semver tags: no digest is compared).
-func pulled(host, repo, tag string) (id string, img core.LocalImage) {
+// simImageID is the ID of the image of repository number r as pulled: a
+// hash-like string that ends with r, so that a simulated engine finds the
+// image's repository without a table (simRepoOf).
+func simImageID(r int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("image %d", r)))
+	return fmt.Sprintf("sha256:%s%016x", hex.EncodeToString(sum[:])[:48], r)
+}
+
+// simRepoOf returns the repository number simImageID wrote into id.
+func simRepoOf(id string) int {
+	var r int
+	if len(id) >= 16 {
+		fmt.Sscanf(id[len(id)-16:], "%x", &r)
+	}
+	return r
+}
+
+// simImage is what the engine says of the image of repo:tag pulled from
+// host: its RepoDigest (made up from the name: the benchmarks watch semver
+// tags, no digest is compared) and platform.
+func simImage(host, repo, tag string) core.LocalImage {
 	sum := sha256.Sum256([]byte(host + "/" + repo + ":" + tag))
-	digest := "sha256:" + hex.EncodeToString(sum[:])
-	idSum := sha256.Sum256([]byte("config " + digest))
-	return "sha256:" + hex.EncodeToString(idSum[:]), core.LocalImage{
-		RepoDigests: []string{host + "/" + repo + "@" + digest},
+	return core.LocalImage{
+		RepoDigests: []string{host + "/" + repo + "@sha256:" + hex.EncodeToString(sum[:])},
 		Platform:    core.Platform{OS: "linux", Architecture: "amd64"},
 	}
 }
