@@ -18,14 +18,18 @@ import (
 	"github.com/tidewatch/tidewatch/test/testbed"
 )
 
-// countingEngine counts the image inspects the watcher asks of a real engine.
+// countingEngine counts the inspects of one image the watcher asks of a
+// real engine (shared with other tests, whose containers may be watched too).
 type countingEngine struct {
 	*docker.Client
+	id     string
 	images atomic.Int64
 }
 
 func (e *countingEngine) Image(ctx context.Context, id string) (core.LocalImage, error) {
-	e.images.Add(1)
+	if id == e.id {
+		e.images.Add(1)
+	}
 	return e.Client.Image(ctx, id)
 }
 
@@ -50,7 +54,7 @@ func TestRunOnRealEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	eng := &countingEngine{Client: cli}
+	eng := &countingEngine{Client: cli, id: bed.Inspect(t, a.ID).Image}
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir())
 	if err != nil {
