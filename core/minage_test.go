@@ -27,6 +27,7 @@ func TestTriggerMinAge(t *testing.T) {
 		}
 		return u
 	}
+	withStatus := func(u Update, s UpdateStatus) Update { u.Status = s; return u }
 	day := 24 * time.Hour
 	tests := []struct {
 		name     string
@@ -45,6 +46,10 @@ func TestTriggerMinAge(t *testing.T) {
 		{name: "MIN_AGE longer than the label wins", policy: withMinAge("2d"), u: update(now.Add(-30*time.Hour), now, "1d"), wantRule: "MIN_AGE=2d"},
 		{name: "a bad label refuses", policy: DefaultTriggerPolicy(), u: update(now.Add(-400*day), now, "-3d"), wantRule: "label tidewatch.update.min-age"},
 		{name: "a person asking is not held back", policy: withMinAge("3d"), u: update(now, now, "3d"), manual: true},
+		{name: "pending: held back", policy: withMinAge("3d"), u: withStatus(update(now, now, ""), StatusPending), wantRule: "MIN_AGE=3d"},
+		{name: "notified: held back", policy: withMinAge("3d"), u: withStatus(update(now, now, ""), StatusNotified), wantRule: "MIN_AGE=3d"},
+		{name: "the news of a rollout a person started is not held back", policy: withMinAge("3d"), u: withStatus(update(now, now, "3d"), StatusApplying)},
+		{name: "nor of one that rolled back", policy: withMinAge("3d"), u: withStatus(update(now, now, "3d"), StatusRolledBack)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -412,8 +412,10 @@ func (p TriggerPolicy) Hears(e Event) bool { return slices.Contains(p.Events, e)
 // manual: a person asking may go beyond what the trigger does by itself;
 // the cooldown is the longer of MIN_AGE and the container's
 // tidewatch.update.min-age, counted from Update.AgeFrom, compared with the
-// clock), INCLUDE and EXCLUDE, and the container's tidewatch.trigger.include and
-// tidewatch.trigger.exclude labels. Each refusal names the rule.
+// clock, and holds back only an update still on offer: pending or
+// notified), INCLUDE and EXCLUDE, and the container's
+// tidewatch.trigger.include and tidewatch.trigger.exclude labels. Each
+// refusal names the rule.
 //
 // The labels are comma-separated lists of "type.name", "name" or "type",
 // compared without case; an entry may end in ":threshold"
@@ -429,7 +431,7 @@ func (p TriggerPolicy) Refusal(u Update, trigger string, manual bool) error {
 	if !manual && !p.Threshold.Passes(u.Kind) {
 		return &RefusalError{Rule: OptionThreshold + "=" + string(p.Threshold), Reason: fmt.Sprintf("a %s update is beyond it", u.Kind)}
 	}
-	if !manual {
+	if !manual && onOffer(u.Status) {
 		if err := p.cooldown(u, time.Now()); err != nil {
 			return err
 		}
@@ -447,6 +449,13 @@ func (p TriggerPolicy) Refusal(u Update, trigger string, manual bool) error {
 		return &RefusalError{Rule: "label " + LabelTriggerExclude + "=" + v, Reason: "it lists " + trigger}
 	}
 	return nil
+}
+
+// onOffer reports whether an update of status s is still on offer (pending
+// or notified): the cooldown holds back offering and applying it, not the
+// news of a rollout a person started (applying, applied, failed, rolled back).
+func onOffer(s UpdateStatus) bool {
+	return s == "" || s == StatusPending || s == StatusNotified
 }
 
 // cooldown refuses u while its candidate is younger, at now, than the
