@@ -177,12 +177,13 @@ const (
 	OptionDeadline    = "DEADLINE"
 	OptionConcurrency = "CONCURRENCY"
 	OptionLabels      = "LABELS"
+	OptionWatcher     = "WATCHER"
 	OptionMinAge      = "MIN_AGE"
 )
 
 // TriggerOptions lists the common trigger options.
 var TriggerOptions = []string{OptionThreshold, OptionMode, OptionAuto, OptionOnce, OptionInclude, OptionExclude,
-	OptionEvents, OptionRetries, OptionDeadline, OptionConcurrency, OptionLabels, OptionMinAge}
+	OptionEvents, OptionRetries, OptionDeadline, OptionConcurrency, OptionLabels, OptionWatcher, OptionMinAge}
 
 // IsTriggerOption reports whether name is a common trigger option.
 func IsTriggerOption(name string) bool { return slices.Contains(TriggerOptions, name) }
@@ -233,6 +234,12 @@ type TriggerPolicy struct {
 	// none). Other tools keep credentials in labels: they stay here unless
 	// an operator lists them. A deploying trigger is given every label.
 	Labels []string
+	// Watchers are the watchers (Docker hosts, by name) whose updates the
+	// trigger acts on (WATCHER, comma-separated; default every one). A
+	// trigger that deploys acts on one host: it is bound to its watcher,
+	// and an update found on another host is refused, not rolled out to a
+	// same-named container where the trigger happens to point.
+	Watchers []string
 	// MinAge is a cooldown (MIN_AGE, default 0: none): the trigger acts by
 	// itself only on candidates at least this old (Update.ReadyAt); the
 	// container's tidewatch.update.min-age applies too, the longer wins.
@@ -322,6 +329,21 @@ func (p *TriggerPolicy) Set(name, value string) error {
 		default:
 			p.Labels = list
 		}
+	case OptionWatcher:
+		var list []string
+		for _, w := range strings.Split(value, ",") {
+			if w = strings.ToLower(strings.TrimSpace(w)); w == "" {
+				continue
+			}
+			if !ValidName(w) {
+				return bad("bad watcher name "+Quote(w), "watcher names (letters and digits, in parts joined by single underscores) separated by commas")
+			}
+			list = append(list, w)
+		}
+		if len(list) == 0 {
+			return bad("no watcher", "watcher names separated by commas")
+		}
+		p.Watchers = list
 	case OptionEvents:
 		var list []Event
 		for _, s := range strings.Split(value, ",") {
@@ -385,6 +407,23 @@ func globList(value string) ([]string, error) {
 	return list, nil
 }
 
+// ValidName reports whether s is a name as configuration takes it for a
+// watcher or a registry: lower-case letters and digits, in parts joined by
+// single underscores.
+func ValidName(s string) bool {
+	for _, part := range strings.Split(s, "_") {
+		if part == "" {
+			return false
+		}
+		for _, c := range part {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+				return false
+			}
+		}
+	}
+	return s != ""
+}
+
 func parseBool(s string) (bool, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "true", "1", "yes":
@@ -407,10 +446,10 @@ func joinValues[T ~string](vs []T) string {
 func (p TriggerPolicy) Hears(e Event) bool { return slices.Contains(p.Events, e) }
 
 // Refusal says why the trigger instance named trigger ("type.name") must
-// not act on u, or returns nil when it may. It checks, in order: the
-// container's tidewatch.watch label, the threshold and the cooldown (unless
-// manual: a person asking may go beyond what the trigger does by itself;
-// the cooldown is the longer of MIN_AGE and the container's
+// not act on u, or returns nil when it may. It checks, in order: the host
+// (WATCHER), the container's tidewatch.watch label, the threshold and the
+// cooldown (unless manual: a person asking may go beyond what the trigger
+// does by itself; the cooldown is the longer of MIN_AGE and the container's
 // tidewatch.update.min-age, counted from Update.AgeFrom, compared with the
 // clock, and holds back only an update still on offer: pending or
 // notified), INCLUDE and EXCLUDE, and the container's
@@ -423,6 +462,9 @@ func (p TriggerPolicy) Hears(e Event) bool { return slices.Contains(p.Events, e)
 // threshold (an included trigger acts on those only; an excluded one is
 // excluded from those only).
 func (p TriggerPolicy) Refusal(u Update, trigger string, manual bool) error {
+	if len(p.Watchers) > 0 && !slices.Contains(p.Watchers, u.Host) {
+		return &RefusalError{Rule: OptionWatcher + "=" + strings.Join(p.Watchers, ","), Reason: "the update was found on " + u.Host + ", another host"}
+	}
 	if v, ok := u.Labels[LabelWatch]; ok {
 		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil && !b {
 			return &RefusalError{Rule: "label " + LabelWatch + "=" + v, Reason: "the container is not watched"}

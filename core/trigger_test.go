@@ -129,6 +129,8 @@ func TestRefusalNamesTheRule(t *testing.T) {
 		{"label include", nil, map[string]string{LabelTriggerInclude: "webhook"}, true, "refused by label tidewatch.trigger.include=webhook: it does not list compose.prod for a major update"},
 		{"not watched", nil, map[string]string{LabelWatch: "false"}, true, "refused by label tidewatch.watch=false: the container is not watched"},
 		{"watched", nil, map[string]string{LabelWatch: "true"}, true, ""},
+		{"another host", func(p *TriggerPolicy) { p.Watchers = []string{"local"} }, nil, true, "refused by WATCHER=local: the update was found on prod, another host"},
+		{"its host", func(p *TriggerPolicy) { p.Watchers = []string{"local", "prod"} }, nil, true, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +157,7 @@ func TestTriggerPolicySet(t *testing.T) {
 	for _, set := range [][2]string{
 		{"THRESHOLD", " Minor "}, {"MODE", "simple"}, {"AUTO", "no"}, {"ONCE", "0"}, {"INCLUDE", "web-*, ,db"},
 		{"EVENTS", "update-applied,UPDATE-FAILED,update-applied"}, {"RETRIES", "3"}, {"DEADLINE", "2m"}, {"CONCURRENCY", "4"},
-		{"LABELS", "com.example.*"},
+		{"LABELS", "com.example.*"}, {"WATCHER", " Local, edge_2 "},
 	} {
 		if err := p.Set(set[0], set[1]); err != nil {
 			t.Fatalf("Set(%s, %q) = %v", set[0], set[1], err)
@@ -163,14 +165,14 @@ func TestTriggerPolicySet(t *testing.T) {
 	}
 	want := TriggerPolicy{Threshold: ThresholdMinor, Mode: ModeOnce, Include: []string{"web-*", "db"},
 		Events: []Event{EventUpdateApplied, EventUpdateFailed}, Retries: 3, Deadline: 2 * time.Minute, DeadlineSet: true,
-		Concurrency: 4, Labels: []string{"com.example.*"}}
+		Concurrency: 4, Labels: []string{"com.example.*"}, Watchers: []string{"local", "edge_2"}}
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("after Set (-want +got):\n%s", diff)
 	}
 	for _, bad := range [][2]string{
 		{"THRESHOLD", "huge"}, {"MODE", "daily"}, {"AUTO", "maybe"}, {"EVENTS", ","}, {"EVENTS", "update-exploded"},
 		{"RETRIES", "0"}, {"RETRIES", "101"}, {"DEADLINE", "-1s"}, {"DEADLINE", "7h"}, {"CONCURRENCY", "65"},
-		{"INCLUDE", "web-["}, {"LABELS", "["}, {"NOPE", "1"},
+		{"INCLUDE", "web-["}, {"LABELS", "["}, {"NOPE", "1"}, {"WATCHER", ","}, {"WATCHER", "lo cal"}, {"WATCHER", "a__b"},
 	} {
 		before := p
 		err := p.Set(bad[0], bad[1])

@@ -150,7 +150,7 @@ func (c *Client) Digest(ctx context.Context, ref core.ImageRef) (string, error) 
 	if !incompleteHead(err) {
 		return "", c.fail(r, action, ref.String(), err)
 	}
-	r.stats.add(func(s *Status) { s.DigestFallbacks++ })
+	r.stats.add(func(s *core.RegistryStatus) { s.DigestFallbacks++ })
 	r.log.Debug("HEAD gave no usable digest; reading the manifest", "registry", r.host, "repo", ref.Repository, "error", err)
 	got, err := remote.Get(nref, opts...)
 	if err != nil {
@@ -216,14 +216,14 @@ func (c *Client) Manifest(ctx context.Context, ref core.ImageRef) (Manifest, err
 }
 
 // Status returns what the Client knows of each registry host, sorted by host.
-func (c *Client) Status() []Status {
+func (c *Client) Status() []core.RegistryStatus {
 	c.mu.Lock()
 	regs := make([]*registry, 0, len(c.regs))
 	for _, r := range c.regs {
 		regs = append(regs, r)
 	}
 	c.mu.Unlock()
-	out := make([]Status, 0, len(regs))
+	out := make([]core.RegistryStatus, 0, len(regs))
 	for _, r := range regs {
 		st := r.stats.snapshot()
 		st.Concurrency, st.MaxConcurrency, st.ConcurrencyPinned = r.base.gate.state()
@@ -238,7 +238,7 @@ func (c *Client) fail(r *registry, action, what string, err error) error {
 	e := classify(r.host, action, what, err)
 	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		now := time.Now()
-		r.stats.add(func(s *Status) {
+		r.stats.add(func(s *core.RegistryStatus) {
 			s.Errors++
 			s.LastError, s.LastErrorAt = e.Error(), now
 		})
@@ -329,3 +329,23 @@ func (c *Client) controllerFor(host string) controller {
 
 var _ http.RoundTripper = (*limiter)(nil)
 var _ http.RoundTripper = (*bearer)(nil)
+
+// Credentials returns the credentials this client reads image's registry
+// with (the repository as core.ParseImageRef takes it): Options.Credentials,
+// else the keychain, else anonymous. A trigger that deploys pulls with them.
+func (c *Client) Credentials(ctx context.Context, image string) (core.RegistryAuth, error) {
+	ref, err := core.ParseImageRef(image)
+	if err != nil {
+		return core.RegistryAuth{}, err
+	}
+	repo, r, err := c.repository(ref)
+	if err != nil {
+		return core.RegistryAuth{}, err
+	}
+	cfg, err := authn.Authorization(ctx, r.authenticator(ctx))
+	if err != nil {
+		return core.RegistryAuth{}, fmt.Errorf("reading the credentials of %s: %w", repo.RegistryStr(), err)
+	}
+	return core.RegistryAuth{Server: ref.Registry, Username: cfg.Username, Password: core.Secret(cfg.Password),
+		IdentityToken: core.Secret(cfg.IdentityToken), RegistryToken: core.Secret(cfg.RegistryToken)}, nil
+}

@@ -100,7 +100,7 @@ func tagsAll(t *testing.T, c *Client, refs []core.ImageRef) {
 	}
 }
 
-func status(t *testing.T, c *Client, host string) Status {
+func status(t *testing.T, c *Client, host string) core.RegistryStatus {
 	t.Helper()
 	for _, s := range c.Status() {
 		if s.Registry == host {
@@ -108,7 +108,7 @@ func status(t *testing.T, c *Client, host string) Status {
 		}
 	}
 	t.Fatalf("Status() has no entry for %s", host)
-	return Status{}
+	return core.RegistryStatus{}
 }
 
 func TestTokenReusedAcrossRunsAndRefreshedAfterExpiry(t *testing.T) {
@@ -867,5 +867,32 @@ func TestPrepareForgetsFailedPing(t *testing.T) {
 	c.Prepare([]core.ImageRef{ref})
 	if _, err := c.Tags(context.Background(), ref); err != nil {
 		t.Errorf("Tags after Prepare = %v, want the ping tried again", err)
+	}
+}
+
+// TestCredentialsForAnImage: the credentials a trigger that deploys pulls
+// with are those the client reads the image's registry with: configured
+// ones for their host, anonymous elsewhere (no keychain here).
+func TestCredentialsForAnImage(t *testing.T) {
+	c, _ := newClient(t, Options{Keychain: authn.NewMultiKeychain(), Credentials: []Credentials{
+		{Registry: "registry.example:5000", Username: "alice", Password: "canary-7a1"},
+		{Registry: "ghcr.io", Username: "bot", Token: "ghp-canary"},
+	}})
+	ctx := context.Background()
+	a, err := c.Credentials(ctx, "registry.example:5000/team/app")
+	if err != nil || a.Server != "registry.example:5000" || a.Username != "alice" || a.Password.Reveal() != "canary-7a1" {
+		t.Errorf("Credentials(registry.example:5000/team/app) = %+v, %v", a, err)
+	}
+	if a, err := c.Credentials(ctx, "ghcr.io/org/app"); err != nil || a.Username != "bot" || a.Password.Reveal() != "ghp-canary" {
+		t.Errorf("Credentials(ghcr.io/org/app) = %+v, %v; want the PAT as the password", a, err)
+	}
+	if a, err := c.Credentials(ctx, "nginx"); err != nil || !a.Anonymous() || a.Server != "index.docker.io" {
+		t.Errorf("Credentials(nginx) = %+v, %v; want anonymous for Docker Hub", a, err)
+	}
+	if _, err := c.Credentials(ctx, "Bad Image"); err == nil {
+		t.Error("Credentials(bad reference) = nil error")
+	}
+	if s := fmt.Sprintf("%v %+v", a, a); strings.Contains(s, "canary-7a1") {
+		t.Errorf("credentials printed: %s", s)
 	}
 }

@@ -5,64 +5,28 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// Status is what a Client knows about one registry host since it started.
-type Status struct {
-	// Registry is the registry host.
-	Registry string `json:"registry"`
-	// Requests counts HTTP requests sent (every attempt, pings and token
-	// requests included).
-	Requests int64 `json:"requests"`
-	// Retries counts attempts that were repeated after a failure or a 429.
-	Retries int64 `json:"retries"`
-	// Throttled counts 429 answers.
-	Throttled int64 `json:"throttled"`
-	// Errors counts calls (Tags, Digest, Manifest) that failed.
-	Errors int64 `json:"errors"`
-	// Pings counts GET /v2/ handshakes.
-	Pings int64 `json:"pings"`
-	// TokenRequests counts requests to the registry's token endpoint.
-	TokenRequests int64 `json:"token_requests"`
-	// DigestFallbacks counts digests read with GET because HEAD lacked
-	// Docker-Content-Digest.
-	DigestFallbacks int64 `json:"digest_fallbacks"`
-	// RateLimitLimit and RateLimitRemaining are the last `ratelimit-limit`
-	// and `ratelimit-remaining` values seen (Docker Hub); -1 when unknown.
-	RateLimitLimit     int `json:"ratelimit_limit"`
-	RateLimitRemaining int `json:"ratelimit_remaining"`
-	// LastError and LastErrorAt describe the last failed call.
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	// RetryAfterUntil is when the registry's last Retry-After ends; no
-	// request is sent to it before then.
-	RetryAfterUntil time.Time `json:"retry_after_until,omitzero"`
-	// Concurrency is how many requests the registry gets at once now;
-	// MaxConcurrency its ceiling; ConcurrencyPinned whether it is pinned
-	// (then it never changes).
-	Concurrency       int  `json:"concurrency"`
-	MaxConcurrency    int  `json:"max_concurrency"`
-	ConcurrencyPinned bool `json:"concurrency_pinned"`
-}
+	"github.com/tidewatch/tidewatch/core"
+)
 
 // stats is the mutable Status of one registry.
 type stats struct {
 	mu       sync.Mutex
-	s        Status
+	s        core.RegistryStatus
 	lowAlert bool // warned that remaining is low, until it rises again
 }
 
 func newStats(host string) *stats {
-	return &stats{s: Status{Registry: host, RateLimitLimit: -1, RateLimitRemaining: -1}}
+	return &stats{s: core.RegistryStatus{Registry: host, RateLimitLimit: -1, RateLimitRemaining: -1}}
 }
 
-func (st *stats) snapshot() Status {
+func (st *stats) snapshot() core.RegistryStatus {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.s
 }
 
-func (st *stats) add(f func(s *Status)) {
+func (st *stats) add(f func(s *core.RegistryStatus)) {
 	st.mu.Lock()
 	f(&st.s)
 	st.mu.Unlock()

@@ -150,7 +150,7 @@ func (l *limiter) RoundTrip(in *http.Request) (*http.Response, error) {
 			e.RetryAfter = ra
 		}
 		if status == http.StatusTooManyRequests {
-			l.stats.add(func(s *Status) { s.Throttled++ })
+			l.stats.add(func(s *core.RegistryStatus) { s.Throttled++ })
 		}
 		if status == http.StatusTooManyRequests && hasRA {
 			// Pacing, not failure: the whole registry waits, at least as long
@@ -164,7 +164,7 @@ func (l *limiter) RoundTrip(in *http.Request) (*http.Response, error) {
 			wait := max(ra, l.backoffFor(tr.throttled))
 			l.stats.holdUntil(time.Now().Add(wait))
 			tr.last = e
-			l.stats.add(func(s *Status) { s.Retries++ })
+			l.stats.add(func(s *core.RegistryStatus) { s.Retries++ })
 			l.log.Debug("registry asked to wait", "registry", l.host, "repo", repo, "attempt", tr.sent,
 				"retry_after_ms", ra.Milliseconds(), "wait_ms", wait.Milliseconds())
 			continue
@@ -268,7 +268,7 @@ func (l *limiter) count(r *http.Request) {
 		token = true
 	}
 	ping := r.URL.Host == l.host && (r.URL.Path == "/v2/" || r.URL.Path == "/v2")
-	l.stats.add(func(s *Status) {
+	l.stats.add(func(s *core.RegistryStatus) {
 		s.Requests++
 		if token {
 			s.TokenRequests++
@@ -298,7 +298,7 @@ func (l *limiter) readRateLimit(resp *http.Response) (remaining, limit int) {
 }
 
 func (l *limiter) logRetry(repo string, attempt, status int, dur, wait time.Duration, detail string) {
-	l.stats.add(func(s *Status) { s.Retries++ })
+	l.stats.add(func(s *core.RegistryStatus) { s.Retries++ })
 	l.log.Warn("registry request failed, retrying", "registry", l.host, "repo", repo, "attempt", attempt,
 		"status", status, "duration_ms", dur.Milliseconds(), "retry_in_ms", wait.Milliseconds(), "error", detail)
 }

@@ -1,6 +1,8 @@
 package triggers
 
 import (
+	"context"
+
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
@@ -57,4 +59,23 @@ func (d *Dispatcher) eventOf(in *Instance, r sdk.Result, rollout *core.Rollout) 
 		return rollout.Outcome.Event()
 	}
 	return ""
+}
+
+// registryAuth is how a trigger that deploys pulls image: the credentials
+// detection reads its registry with; nil for anonymous (or when they cannot
+// be read: the pull then says what is wrong).
+func (d *Dispatcher) registryAuth(ctx context.Context, image string) *sdk.RegistryAuth {
+	if d.creds == nil {
+		return nil
+	}
+	a, err := d.creds.Credentials(ctx, image)
+	if err != nil {
+		d.log.Warn("reading the registry credentials for a rollout; it pulls without them", "image", image, "error", err)
+		return nil
+	}
+	if a.Anonymous() {
+		return nil
+	}
+	return &sdk.RegistryAuth{Server: a.Server, Username: a.Username, Password: a.Password.Reveal(),
+		IdentityToken: a.IdentityToken.Reveal(), RegistryToken: a.RegistryToken.Reveal()}
 }

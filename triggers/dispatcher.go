@@ -71,7 +71,16 @@ type Dispatcher struct {
 	wake     chan struct{}
 	running  sync.Mutex
 	observe  func(trigger string, id int64, status store.DeliveryStatus, event core.Event)
+	creds    Credentials
+	services func(trigger string, outcomes []sdk.ServiceOutcome)
 	waiters  waiters
+}
+
+// Credentials gives the registry credentials a trigger that deploys pulls
+// with (*registries.Client).
+type Credentials interface {
+	// Credentials returns the credentials image's registry is read with.
+	Credentials(ctx context.Context, image string) (core.RegistryAuth, error)
 }
 
 // New returns a dispatcher over out for instances, whose policies get their
@@ -148,6 +157,19 @@ func WithShutdownGrace(g time.Duration) Option { return func(d *Dispatcher) { d.
 // Default: none.
 func WithObserver(observe func(trigger string, id int64, status store.DeliveryStatus, event core.Event)) Option {
 	return func(d *Dispatcher) { d.observe = observe }
+}
+
+// WithCredentials gives the triggers that deploy the credentials detection
+// reads each update's registry with, so that they pull what it saw. Default:
+// none (they pull anonymously, or with the engine's own credentials).
+func WithCredentials(c Credentials) Option { return func(d *Dispatcher) { d.creds = c } }
+
+// WithServiceObserver calls observe after every finished attempt whose
+// result says what each of the trigger's services did (sdk.Result.Services:
+// the notify trigger's URLs), with the instance and those outcomes. It must
+// not block. Default: none.
+func WithServiceObserver(observe func(trigger string, outcomes []sdk.ServiceOutcome)) Option {
+	return func(d *Dispatcher) { d.services = observe }
 }
 
 // WithPrefetch sets how many deliveries (or batches) per instance are claimed

@@ -873,3 +873,34 @@ func TestDeployingTriggerDefaultsToALongDeadline(t *testing.T) {
 		}
 	}
 }
+
+// fakeCreds answers every registry with the same credentials.
+type fakeCreds struct{ auth core.RegistryAuth }
+
+func (f fakeCreds) Credentials(context.Context, string) (core.RegistryAuth, error) {
+	return f.auth, nil
+}
+
+// TestDeployingTriggersGetRegistryCredentials: a trigger that deploys is
+// handed the credentials detection reads the registry with, so its pull sees
+// what detection saw; a notifying trigger is not.
+func TestDeployingTriggersGetRegistryCredentials(t *testing.T) {
+	s := openStore(t)
+	deploy, notifyOnly := &fake{fire: func(_ context.Context, _ int, ups []sdk.Update) []sdk.Result {
+		return sdk.All(len(ups), sdk.Result{Rollout: &sdk.Rollout{Outcome: sdk.OutcomeApplied}})
+	}}, &fake{}
+	d := New(s, []Instance{
+		{Name: "compose.prod", Trigger: deploy, Policy: core.DefaultTriggerPolicy(), Deploys: true},
+		{Name: "webhook.ops", Trigger: notifyOnly, Policy: core.DefaultTriggerPolicy()},
+	}, nil, WithCredentials(fakeCreds{core.RegistryAuth{Server: "registry.local", Username: "bot", Password: "canary-9d1"}}))
+	notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
+	drain(t, d)
+	calls, _, _ := deploy.snapshot()
+	if len(calls) != 1 || calls[0][0].RegistryAuth == nil || calls[0][0].RegistryAuth.Password != "canary-9d1" || calls[0][0].RegistryAuth.Server != "registry.local" {
+		t.Errorf("the deploying trigger got %+v, want the registry's credentials", calls)
+	}
+	calls, _, _ = notifyOnly.snapshot()
+	if len(calls) != 1 || calls[0][0].RegistryAuth != nil {
+		t.Errorf("the notifying trigger got %+v, want no credentials", calls)
+	}
+}

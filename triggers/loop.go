@@ -297,6 +297,9 @@ func (d *Dispatcher) fire(fireCtx context.Context, g group) fired {
 	ups := make([]sdk.Update, len(g.ds))
 	for i, dl := range g.ds {
 		ups[i] = toSDK(dl, g.in)
+		if g.in.Deploys {
+			ups[i].RegistryAuth = d.registryAuth(ctx, dl.Update.Image)
+		}
 	}
 	ch := make(chan []sdk.Result, 1)
 	go func() {

@@ -141,6 +141,9 @@ func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next 
 	if d.observe != nil {
 		d.observe(in.Name, dl.ID, o.Status, o.Event)
 	}
+	if d.services != nil && len(r.Services) > 0 {
+		d.services(in.Name, r.Services)
+	}
 	return o
 }
 

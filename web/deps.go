@@ -110,32 +110,7 @@ type RunInfo struct {
 // Registries reports on the registries asked since start.
 type Registries interface {
 	// Status describes every registry host asked.
-	Status() []RegistryStatus
-}
-
-// RegistryStatus is what /api/registries shows of one registry host (the
-// daemon copies it from registries.Status).
-type RegistryStatus struct {
-	Host          string `json:"host"`
-	Requests      int64  `json:"requests"`
-	Errors        int64  `json:"errors"`
-	TokenRequests int64  `json:"token_requests"`
-	// RateLimitRemaining and RateLimitLimit are the last values the
-	// registry announced; -1 when unknown.
-	RateLimitRemaining int       `json:"ratelimit_remaining"`
-	RateLimitLimit     int       `json:"ratelimit_limit"`
-	LastError          string    `json:"last_error,omitempty"`
-	LastErrorAt        time.Time `json:"last_error_at,omitzero"`
-	// RetryAfterUntil is when the registry's last Retry-After ends.
-	RetryAfterUntil time.Time `json:"retry_after_until,omitzero"`
-	// Throttled counts its 429 answers.
-	Throttled int64 `json:"throttled"`
-	// Concurrency is how many requests it gets at once now (adapted to its
-	// answers); MaxConcurrency the ceiling; ConcurrencyPinned whether an
-	// operator pinned it (TIDEWATCH_REGISTRY_*_CONCURRENCY).
-	Concurrency       int  `json:"concurrency"`
-	MaxConcurrency    int  `json:"max_concurrency"`
-	ConcurrencyPinned bool `json:"concurrency_pinned"`
+	Status() []core.RegistryStatus
 }
 
 // Triggers lists the trigger instances and fires them on request.

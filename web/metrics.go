@@ -33,6 +33,10 @@ import (
 //	tidewatch_watch_phase_duration_seconds{phase,watcher} histogram where a full run's time went: list,
 //	                                                inspect, registry, select, store, dispatch (phases overlap)
 //	tidewatch_deliveries_total{trigger,result}      counter finished delivery attempts (delivered, retry, failed)
+//	tidewatch_trigger_service_deliveries_total{trigger,service,result}
+//	                                                counter what each service of a trigger that sends to several
+//	                                                (the notify trigger's URLs) did in a delivery attempt
+//	                                                (delivered, failed); service is "scheme#position", never a URL
 //	tidewatch_rollouts_total{result}                counter rollouts (applied, rolled-back, failed)
 //	tidewatch_http_requests_total{route,code}       counter requests by route pattern and status
 type Metrics struct {
@@ -40,6 +44,7 @@ type Metrics struct {
 	runs        *prometheus.HistogramVec
 	phases      *prometheus.HistogramVec
 	deliveries  *prometheus.CounterVec
+	services    *prometheus.CounterVec
 	rollouts    *prometheus.CounterVec
 	httpReqs    *prometheus.CounterVec
 	scrapeState *depsCollector
@@ -61,6 +66,10 @@ func NewMetrics() *Metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidewatch_deliveries_total", Help: "Finished delivery attempts, by trigger and result (delivered, retry, failed).",
 		}, []string{"trigger", "result"}),
+		services: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidewatch_trigger_service_deliveries_total",
+			Help: "What each service of a trigger that sends to several (notify URLs, named scheme#position) did in a delivery attempt, by result (delivered, failed).",
+		}, []string{"trigger", "service", "result"}),
 		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidewatch_rollouts_total", Help: "Rollouts, by result (applied, rolled-back, failed).",
 		}, []string{"result"}),
@@ -69,7 +78,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route", "code"}),
 		scrapeState: &depsCollector{},
 	}
-	m.reg.MustRegister(m.runs, m.phases, m.deliveries, m.rollouts, m.httpReqs, m.scrapeState,
+	m.reg.MustRegister(m.runs, m.phases, m.deliveries, m.services, m.rollouts, m.httpReqs, m.scrapeState,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -93,6 +102,16 @@ func (m *Metrics) ObservePhase(watcher, phase string, d time.Duration) {
 // result "delivered", "retry" or "failed".
 func (m *Metrics) ObserveDelivery(trigger, result string) {
 	m.deliveries.WithLabelValues(trigger, result).Inc()
+}
+
+// ObserveService records what service (a name without secrets, such as
+// "telegram#2") of trigger did in a delivery attempt: delivered, or failed.
+func (m *Metrics) ObserveService(trigger, service string, failed bool) {
+	result := "delivered"
+	if failed {
+		result = "failed"
+	}
+	m.services.WithLabelValues(trigger, service, result).Inc()
 }
 
 // ObserveRollout records a rollout's result: "applied", "rolled-back" or "failed".
@@ -173,12 +192,12 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if rs != nil {
 		for _, r := range rs.Status() {
-			ch <- prometheus.MustNewConstMetric(descRegReq, prometheus.CounterValue, float64(r.Requests), r.Host)
-			ch <- prometheus.MustNewConstMetric(descRegErr, prometheus.CounterValue, float64(r.Errors), r.Host)
-			ch <- prometheus.MustNewConstMetric(descRegThrot, prometheus.CounterValue, float64(r.Throttled), r.Host)
-			ch <- prometheus.MustNewConstMetric(descRegConc, prometheus.GaugeValue, float64(r.Concurrency), r.Host)
+			ch <- prometheus.MustNewConstMetric(descRegReq, prometheus.CounterValue, float64(r.Requests), r.Registry)
+			ch <- prometheus.MustNewConstMetric(descRegErr, prometheus.CounterValue, float64(r.Errors), r.Registry)
+			ch <- prometheus.MustNewConstMetric(descRegThrot, prometheus.CounterValue, float64(r.Throttled), r.Registry)
+			ch <- prometheus.MustNewConstMetric(descRegConc, prometheus.GaugeValue, float64(r.Concurrency), r.Registry)
 			if r.RateLimitRemaining >= 0 {
-				ch <- prometheus.MustNewConstMetric(descRateLimit, prometheus.GaugeValue, float64(r.RateLimitRemaining), r.Host)
+				ch <- prometheus.MustNewConstMetric(descRateLimit, prometheus.GaugeValue, float64(r.RateLimitRemaining), r.Registry)
 			}
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/tidewatch/tidewatch/core"
 )
 
 // ReadyTimeout bounds each readiness check.
@@ -22,12 +24,12 @@ func (s *Server) watchers(w http.ResponseWriter, r *http.Request) error {
 
 // registries answers GET /api/registries.
 func (s *Server) registries(w http.ResponseWriter, r *http.Request) error {
-	var rs []RegistryStatus
+	var rs []core.RegistryStatus
 	if s.deps.Registries != nil {
 		rs = s.deps.Registries.Status()
 	}
 	if rs == nil {
-		rs = []RegistryStatus{}
+		rs = []core.RegistryStatus{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"registries": rs})
 	return nil

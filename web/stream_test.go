@@ -224,6 +224,9 @@ func TestMetrics(t *testing.T) {
 	m.ObserveRun("local", 1500*time.Millisecond)
 	m.ObserveDelivery("webhook.ops", "delivered")
 	m.ObserveRollout("rolled-back")
+	m.ObserveService("notify.ops", "telegram#1", false)
+	m.ObserveService("notify.ops", "gotify#2", true)
+	m.ObserveService("notify.ops", "gotify#2", true)
 	e.do(t, "GET", "/api/containers/local/web", "")
 	e.do(t, "GET", "/api/containers/local/nope", "")
 	body := e.do(t, "GET", "/metrics", "").Body.String()
@@ -237,6 +240,8 @@ func TestMetrics(t *testing.T) {
 		`tidewatch_registry_ratelimit_remaining{registry="registry.example"} 90`,
 		`tidewatch_deliveries_total{result="delivered",trigger="webhook.ops"} 1`,
 		`tidewatch_rollouts_total{result="rolled-back"} 1`,
+		`tidewatch_trigger_service_deliveries_total{result="delivered",service="telegram#1",trigger="notify.ops"} 1`,
+		`tidewatch_trigger_service_deliveries_total{result="failed",service="gotify#2",trigger="notify.ops"} 2`,
 		`tidewatch_watch_run_duration_seconds_count{host="local"} 1`,
 		`tidewatch_http_requests_total{code="200",route="/api/containers/{host}/{name}"} 1`,
 		`tidewatch_http_requests_total{code="404",route="/api/containers/{host}/{name}"} 1`,

@@ -68,9 +68,9 @@ func (f *fakeWatcher) Status() []WatcherStatus {
 	return f.status
 }
 
-type fakeRegistries []RegistryStatus
+type fakeRegistries []core.RegistryStatus
 
-func (f fakeRegistries) Status() []RegistryStatus { return f }
+func (f fakeRegistries) Status() []core.RegistryStatus { return f }
 
 // fakeTriggers enqueues real deliveries in the store.
 type fakeTriggers struct {
@@ -245,7 +245,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	}}
 	deps := Deps{
 		Containers: st, Updates: st, History: st,
-		Watcher: e.watcher, Registries: fakeRegistries{{Host: "registry.example", Requests: 12, Errors: 1, RateLimitRemaining: 90, RateLimitLimit: 100}},
+		Watcher: e.watcher, Registries: fakeRegistries{{Registry: "registry.example", Requests: 12, Errors: 1, RateLimitRemaining: 90, RateLimitLimit: 100}},
 		Triggers: e.triggers, Deployer: e.deployer, Events: e.broker,
 		UI:    fstest.MapFS{"index.html": {Data: []byte("<!doctype html><title>tidewatch</title>")}, "app.js": {Data: []byte("console.log(1)")}, "style.css": {Data: []byte("body{}")}},
 		Ready: map[string]func(context.Context) error{"store": st.Ping},

@@ -7,6 +7,8 @@ import (
 	"github.com/tidewatch/tidewatch/triggers/command"
 	"github.com/tidewatch/tidewatch/triggers/compose"
 	"github.com/tidewatch/tidewatch/triggers/email"
+	"github.com/tidewatch/tidewatch/triggers/mqtt"
+	"github.com/tidewatch/tidewatch/triggers/notify"
 	"github.com/tidewatch/tidewatch/triggers/sms"
 	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
@@ -19,6 +21,8 @@ var builtins = map[string]func() sdk.Trigger{
 	"command": func() sdk.Trigger { return command.New() },
 	"compose": func() sdk.Trigger { return compose.New() },
 	"email":   func() sdk.Trigger { return email.New() },
+	"mqtt":    func() sdk.Trigger { return mqtt.New() },
+	"notify":  func() sdk.Trigger { return notify.New() },
 	"sms":     func() sdk.Trigger { return sms.New() },
 	"webhook": func() sdk.Trigger { return webhook.New() },
 }

@@ -80,13 +80,13 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 		return exitError
 	}
 	defer st.Close()
+	reg := registries.New(registryOptions(cfg), log)
 	opts := watch.Options{Memo: st}
 	var disp *triggers.Dispatcher
 	if len(loaded) > 0 {
-		disp = dispatcherFor(st, loaded, log)
+		disp = dispatcherFor(st, loaded, log, triggers.WithCredentials(reg))
 		opts.Dispatcher = disp
 	}
-	reg := registries.New(registryOptions(cfg), log)
 
 	var rows []checkRow
 	for _, wc := range cfg.Watchers {

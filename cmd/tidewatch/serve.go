@@ -17,6 +17,7 @@ import (
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/core/watch"
 	"github.com/tidewatch/tidewatch/plugins/host"
+	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/registries"
 	"github.com/tidewatch/tidewatch/triggers"
 	"github.com/tidewatch/tidewatch/web"
@@ -70,12 +71,13 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 	if d.st, err = store.Open(ctx, cfg.Store.Path); err != nil {
 		return nil, nil, err
 	}
+	d.reg = registries.New(registryOptions(cfg), log)
 	opts := watch.Options{Memo: d.st}
 	if len(d.loaded) > 0 {
-		d.disp = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered))
+		d.disp = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered),
+			triggers.WithServiceObserver(d.servicesDelivered), triggers.WithCredentials(d.reg))
 		opts.Dispatcher = d.disp
 	}
-	d.reg = registries.New(registryOptions(cfg), log)
 	for _, wc := range cfg.Watchers {
 		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
 		if err != nil {
@@ -172,6 +174,17 @@ func (d *daemon) delivered(trigger string, id int64, status store.DeliveryStatus
 		}
 	}
 	d.events.Publish(web.Event{Type: web.EventDelivery, Data: map[string]any{"id": id, "trigger": trigger, "status": status, "event": event}})
+}
+
+// servicesDelivered takes what each service of a trigger did in a delivery
+// attempt (the notify trigger's URLs), for the metrics.
+func (d *daemon) servicesDelivered(trigger string, outcomes []sdk.ServiceOutcome) {
+	if d.metrics == nil {
+		return
+	}
+	for _, o := range outcomes {
+		d.metrics.ObserveService(trigger, o.Service, o.Failed)
+	}
 }
 
 // RunAll starts a check of every host now and returns without waiting; the

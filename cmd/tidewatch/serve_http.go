@@ -15,7 +15,6 @@ import (
 	"github.com/tidewatch/tidewatch/core/config"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
-	"github.com/tidewatch/tidewatch/registries"
 	"github.com/tidewatch/tidewatch/triggers"
 	"github.com/tidewatch/tidewatch/web"
 	"github.com/tidewatch/tidewatch/web/ui"
@@ -43,7 +42,7 @@ func serveCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 	srv := web.New(web.Deps{
 		Containers: d.st, Updates: d.st, History: d.st,
 		Watcher:    d,
-		Registries: registryStatus{d.reg},
+		Registries: d.reg,
 		Triggers:   &triggerSet{d: d},
 		Deployer:   deployer{d: d},
 		Events:     d.events,
@@ -100,22 +99,6 @@ func logServerWarnings(log *slog.Logger, s config.Server) {
 	for _, w := range s.Warnings() {
 		log.Warn(w.Problem, "variable", w.Var, "expected", w.Expected)
 	}
-}
-
-// registryStatus adapts the registries client to the API.
-type registryStatus struct{ c *registries.Client }
-
-func (r registryStatus) Status() []web.RegistryStatus {
-	var out []web.RegistryStatus
-	for _, s := range r.c.Status() {
-		out = append(out, web.RegistryStatus{
-			Host: s.Registry, Requests: s.Requests, Errors: s.Errors, TokenRequests: s.TokenRequests,
-			RateLimitRemaining: s.RateLimitRemaining, RateLimitLimit: s.RateLimitLimit,
-			LastError: s.LastError, LastErrorAt: s.LastErrorAt, RetryAfterUntil: s.RetryAfterUntil,
-			Throttled: s.Throttled, Concurrency: s.Concurrency, MaxConcurrency: s.MaxConcurrency, ConcurrencyPinned: s.ConcurrencyPinned,
-		})
-	}
-	return out
 }
 
 // triggerSet adapts the loaded triggers and the dispatcher to the API.

@@ -138,6 +138,17 @@ func loadTriggers(ctx context.Context, cfg config.Config, h *host.Host, log *slo
 			p.Close()
 			continue
 		}
+		if desc.Deploys && len(t.Policy.Watchers) == 0 {
+			// A trigger that deploys acts on one Docker host: the only
+			// watcher's, or the one it is told.
+			if len(cfg.Watchers) != 1 {
+				es = append(es, &config.VarError{Var: t.Var(core.OptionWatcher), Problem: "not set, and this trigger deploys while several watchers are configured",
+					Expected: "the name of the watcher whose host it deploys to, one of " + watcherList(cfg)})
+				p.Close()
+				continue
+			}
+			t.Policy.Watchers = []string{cfg.Watchers[0].Name}
+		}
 		loaded = append(loaded, loadedTrigger{cfg: t, plugin: p, desc: desc})
 	}
 	return loaded, refused, errors.Join(es...)
@@ -152,4 +163,12 @@ func dispatcherFor(st *store.Store, loaded []loadedTrigger, log *slog.Logger, op
 		instances = append(instances, triggers.Instance{Name: l.cfg.ID(), Trigger: l.plugin, Policy: l.cfg.Policy, Deploys: l.desc.Deploys})
 	}
 	return triggers.New(st, instances, log, opts...)
+}
+
+func watcherList(cfg config.Config) string {
+	names := make([]string, len(cfg.Watchers))
+	for i, w := range cfg.Watchers {
+		names[i] = w.Name
+	}
+	return strings.Join(names, ", ")
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+
+	"github.com/tidewatch/tidewatch/core"
 )
 
 // Prefix starts every variable tidewatch reads.
@@ -112,7 +114,9 @@ func unset(string) bool { return false }
 func (c Config) validate(set func(variable string) bool) error {
 	var es []error
 	seen := map[string]bool{}
+	watchers := map[string]bool{}
 	for _, w := range c.Watchers {
+		watchers[w.Name] = true
 		if seen[w.Name] {
 			es = append(es, &VarError{Var: "TIDEWATCH_WATCHER_" + strings.ToUpper(w.Name) + "_*", Problem: "watcher configured twice", Expected: "one watcher per name"})
 		}
@@ -128,9 +132,25 @@ func (c Config) validate(set func(variable string) bool) error {
 		seen[key] = true
 		es = append(es, r.validate(set))
 	}
+	for _, t := range c.Triggers {
+		for _, w := range t.Policy.Watchers {
+			if !watchers[w] {
+				es = append(es, &VarError{Var: t.Var(core.OptionWatcher), Value: strings.Join(t.Policy.Watchers, ","),
+					Problem: "no watcher " + quote(w), Expected: "the names of configured watchers: " + strings.Join(watcherNames(c.Watchers), ", ")})
+			}
+		}
+	}
 	es = append(es, c.Store.Validate(), c.Log.Validate(), c.Server.validate(set))
 	es = append(es, validateGit(c.Git, set))
 	return errors.Join(es...)
+}
+
+func watcherNames(ws []Watcher) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.Name
+	}
+	return out
 }
 
 // Variables of later features, which this version ignores so that setting

@@ -156,6 +156,7 @@ func TestLoadTriggerErrors(t *testing.T) {
 	}{
 		{"bad threshold", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD=huge"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_THRESHOLD="huge": unknown threshold; expected one of all, major, minor, patch, digest, major-only, minor-only, patch-only`},
 		{"bad mode", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_MODE=daily"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_MODE="daily": unknown mode`},
+		{"unknown watcher", []string{"TIDEWATCH_TRIGGER_COMPOSE_PROD_WATCHER=prod"}, `TIDEWATCH_TRIGGER_COMPOSE_PROD_WATCHER="prod": no watcher "prod"; expected the names of configured watchers: local`},
 		{"bad labels glob", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_LABELS=com.example.[team"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_LABELS="com.example.[team": bad pattern`},
 		{"no event at all", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_EVENTS= , "}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_EVENTS=" , ": no event`},
 		{"bad auto", []string{"TIDEWATCH_TRIGGER_WEBHOOK_OPS_AUTO=maybe"}, `TIDEWATCH_TRIGGER_WEBHOOK_OPS_AUTO="maybe": not a boolean`},

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/tidewatch/tidewatch/core"
 )
 
 // maxSecretFile bounds what a *_FILE variable may point to, so that a path
@@ -38,24 +40,7 @@ func parsePort(s string) (int, bool) {
 	return p, true
 }
 
-// validName reports whether an instance name (already lower-cased) is made of
-// letters and digits, in parts joined by single underscores.
-func validName(n string) bool {
-	if n == "" {
-		return false
-	}
-	for _, part := range strings.Split(n, "_") {
-		if part == "" {
-			return false
-		}
-		for _, c := range part {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func validName(n string) bool { return core.ValidName(n) }
 
 // validHost reports whether h is a DNS name or an IP address (no scheme, no port).
 func validHost(h string) bool {

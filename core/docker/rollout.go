@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path"
 	"reflect"
 	"slices"
 	"sort"
@@ -19,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -230,10 +232,12 @@ func (c *Client) Start(ctx context.Context, id string) error {
 	return nil
 }
 
-// Remove removes the container id and its anonymous volumes, killing it
-// first when force is set. A container already gone is not an error.
+// Remove removes the container id, killing it first when force is set. Its
+// volumes, anonymous ones included, are kept: tidewatch never removes a
+// volume (a recreated container carries the anonymous ones over, see
+// CreateLike). A container already gone is not an error.
 func (c *Client) Remove(ctx context.Context, id string, force bool) error {
-	err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: force, RemoveVolumes: true})
+	err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: force})
 	if err != nil && !client.IsErrNotFound(err) {
 		return fmt.Errorf("removing container %s on %s: %w", id, c.host, err)
 	}
@@ -276,10 +280,12 @@ func (c *Client) Logs(ctx context.Context, id string, n int) ([]string, error) {
 // CreateLike creates (without starting) a container called name that is the
 // container old again, on newImage: the same configuration, host
 // configuration (ports, mounts, restart policy…) and networks with their
-// aliases. What old had only because its image said so (environment,
-// entrypoint, command, working dir, user, labels, healthcheck, stop signal
-// equal to the old image's) is left out, so that newImage's own apply. It
-// returns the new container's ID.
+// aliases. Its anonymous volumes (an image's VOLUME, a volume without a
+// source) are carried over, mounted by name where they were, as compose
+// does when it recreates a container. What old had only because its image
+// said so (environment, entrypoint, command, working dir, user, labels,
+// healthcheck, stop signal equal to the old image's) is left out, so that
+// newImage's own apply. It returns the new container's ID.
 func (c *Client) CreateLike(ctx context.Context, old, newImage, name string) (string, error) {
 	info, err := c.api.ContainerInspect(ctx, old)
 	if err != nil {
@@ -296,8 +302,15 @@ func (c *Client) CreateLike(ctx context.Context, old, newImage, name string) (st
 	} else if err != nil && !client.IsErrNotFound(err) {
 		return "", fmt.Errorf("inspecting image %s of container %s on %s: %w", info.Image, old, c.host, err)
 	}
+	var newVolumes map[string]struct{}
+	if img, err := c.api.ImageInspect(ctx, newImage); err == nil && img.Config != nil {
+		newVolumes = img.Config.Volumes
+	} else if err != nil && !client.IsErrNotFound(err) {
+		return "", fmt.Errorf("inspecting image %s on %s: %w", newImage, c.host, err)
+	}
 	cfg := configLike(info, oldImage, newImage)
 	hostCfg := *info.HostConfig
+	hostCfg.Binds, hostCfg.Mounts = inheritVolumes(info, newVolumes)
 	primary, others := endpointsLike(info)
 	var netCfg *network.NetworkingConfig
 	if primary != "" {
@@ -318,6 +331,68 @@ func (c *Client) CreateLike(ctx context.Context, old, newImage, name string) (st
 		}
 	}
 	return created.ID, nil
+}
+
+// inheritVolumes returns the binds and mounts of a container recreated like
+// info: info's own, with each anonymous volume it has mounted (at a path in
+// its Config.Volumes, in newVolumes, the new image's VOLUMEs, or given
+// without a source) mounted again by its name at the same path. Volumes
+// from other containers (VolumesFrom) and tmpfs are left to the engine.
+func inheritVolumes(info container.InspectResponse, newVolumes map[string]struct{}) ([]string, []mount.Mount) {
+	hc := info.HostConfig
+	var binds []string
+	named := map[string]bool{} // destinations a bind or mount with a source covers
+	anonBind := map[string]bool{}
+	for _, b := range hc.Binds {
+		src, dst, ok := splitBind(b)
+		if !ok {
+			anonBind[dst] = true // a volume without source: replaced by a mount of it by name
+			continue
+		}
+		named[path.Clean(dst)] = src != ""
+		binds = append(binds, b)
+	}
+	mounts := slices.Clone(hc.Mounts)
+	anonMount := map[string]int{}
+	for i, m := range mounts {
+		if m.Source == "" && m.Type == mount.TypeVolume {
+			anonMount[path.Clean(m.Target)] = i
+		} else {
+			named[path.Clean(m.Target)] = true
+		}
+	}
+	var declared map[string]struct{}
+	if info.Config != nil {
+		declared = info.Config.Volumes
+	}
+	for _, mp := range info.Mounts {
+		dst := path.Clean(mp.Destination)
+		if mp.Type != mount.TypeVolume || mp.Name == "" || named[dst] {
+			continue
+		}
+		_, inOld := declared[mp.Destination]
+		_, inNew := newVolumes[mp.Destination]
+		i, isMount := anonMount[dst]
+		if !inOld && !inNew && !isMount && !anonBind[dst] {
+			continue // from VolumesFrom, which the engine mounts again
+		}
+		if isMount {
+			mounts[i].Source = mp.Name
+			continue
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: mp.Name, Target: mp.Destination, ReadOnly: !mp.RW})
+	}
+	return binds, mounts
+}
+
+// splitBind splits a bind ("src:dst[:opts]") into source and destination;
+// ok is false for a bare destination ("/data"), an anonymous volume.
+func splitBind(b string) (src, dst string, ok bool) {
+	parts := strings.Split(b, ":")
+	if len(parts) == 1 {
+		return "", parts[0], false
+	}
+	return parts[0], parts[1], true
 }
 
 // imageDefaults are the parts of an image's configuration that a container

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -229,4 +231,76 @@ func TestWaitHealthy(t *testing.T) {
 			t.Errorf("WaitHealthy of a missing container = %v, want gone", err)
 		}
 	})
+}
+
+// TestCreateLikeCarriesVolumes recreates a container that has an image
+// VOLUME, a volume without a source given at creation (docker run -v /x,
+// and as compose v2 gives it: a mount without source) and a named volume:
+// the new container mounts the same volumes, a marker written into each
+// survives, and removing the old container keeps every volume.
+func TestCreateLikeCarriesVolumes(t *testing.T) {
+	bed := testbed.Require(t)
+	images(t, bed)
+	c := newClient(t, bed)
+	api := bed.Docker()
+	ctx := t.Context()
+	repo := bed.Registry + "/" + unique("volapp")
+	oldRef, newRef := repo+":1.0.0", repo+":1.1.0"
+	bed.BuildVolumeImage(t, oldRef, testbed.AppOptions{Version: "1.0.0"}, "/imgvol")
+	bed.BuildVolumeImage(t, newRef, testbed.AppOptions{Version: "1.1.0"}, "/imgvol")
+	bed.PullImage(t, oldRef)
+	bed.PullImage(t, newRef)
+	namedVol := unique("named")
+	if _, err := api.VolumeCreate(ctx, volume.CreateOptions{Name: namedVol, Labels: map[string]string{testbed.LabelTest: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	name := unique("vols")
+	created, err := api.ContainerCreate(ctx,
+		&container.Config{Image: oldRef, Labels: map[string]string{testbed.LabelTest: "1"}, Volumes: map[string]struct{}{"/runvol": {}}},
+		&container.HostConfig{
+			Binds:  []string{namedVol + ":/named"},
+			Mounts: []mount.Mount{{Type: mount.TypeVolume, Target: "/mountvol"}},
+		}, nil, nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Remove(context.Background(), created.ID, true) })
+	dirs := []string{"/imgvol", "/runvol", "/mountvol", "/named"}
+	volumes := map[string]string{}
+	for _, d := range dirs {
+		volumes[d] = bed.VolumeAt(t, created.ID, d)
+		bed.WriteFile(t, created.ID, d+"/marker", []byte("kept "+d))
+	}
+	t.Cleanup(func() {
+		for _, v := range volumes {
+			_ = api.VolumeRemove(context.Background(), v, true)
+		}
+	})
+
+	if err := c.Rename(ctx, created.ID, name+"-old"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateLike(ctx, created.ID, newRef, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Remove(context.Background(), id, true) })
+	if err := c.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Remove(ctx, created.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if got := bed.VolumeAt(t, id, d); got != volumes[d] {
+			t.Errorf("%s: the new container mounts volume %s, want the old one's %s", d, got, volumes[d])
+		}
+		if got, ok := bed.ReadFile(t, id, d+"/marker"); !ok || string(got) != "kept "+d {
+			t.Errorf("%s/marker in the new container = %q (found %v), want what was written into the old one", d, got, ok)
+		}
+		if !bed.VolumeExists(t, volumes[d]) {
+			t.Errorf("volume %s (%s) is gone after the old container was removed", volumes[d], d)
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -107,7 +109,36 @@ type Update struct {
 	// Principal is who asked for this delivery (a user or token of
 	// tidewatch's API, "mqtt"); "" when tidewatch acts by itself.
 	Principal string `json:"principal,omitempty"`
+	// RegistryAuth is how to pull Image's candidate: the credentials
+	// tidewatch reads that registry with. Only a trigger that deploys gets
+	// it; nil when the registry is read anonymously. It is never written
+	// out (JSON, fmt, slog).
+	RegistryAuth *RegistryAuth `json:"-"`
 }
+
+// RegistryAuth holds registry credentials. It redacts itself wherever it
+// could leak: fmt verbs, JSON and slog.
+type RegistryAuth struct {
+	// Server is the registry host ("ghcr.io", "index.docker.io").
+	Server string
+	// Username and Password are basic credentials; IdentityToken an OAuth2
+	// refresh token; RegistryToken a bearer token.
+	Username, Password, IdentityToken, RegistryToken string
+}
+
+// String names the registry and the user, never a secret.
+func (a RegistryAuth) String() string {
+	return "credentials for " + a.Server + " (" + a.Username + ", [redacted])"
+}
+
+// GoString is String, for %#v.
+func (a RegistryAuth) GoString() string { return a.String() }
+
+// MarshalJSON writes the redacted form.
+func (a RegistryAuth) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(a.String())), nil }
+
+// LogValue redacts the credentials in slog output.
+func (a RegistryAuth) LogValue() slog.Value { return slog.StringValue(a.String()) }
 
 // Result is what became of one update.
 type Result struct {
@@ -126,6 +157,23 @@ type Result struct {
 	// Rollout is a deploying trigger's report of what it did; nil for a
 	// trigger that only tells someone.
 	Rollout *Rollout
+	// Services, for a trigger that sends each message to several services
+	// (the notify trigger's URLs), says what each service it sent to in this
+	// attempt did; tidewatch counts them per trigger and service in its
+	// metrics (tidewatch_trigger_service_deliveries_total). Leave out the
+	// services skipped because an earlier attempt reached them. nil for a
+	// trigger with one destination.
+	Services []ServiceOutcome
+}
+
+// ServiceOutcome is what one service of a trigger did with a message.
+type ServiceOutcome struct {
+	// Service names the service, with nothing secret in it: a type and a
+	// position, "telegram#2". It becomes a metric label: keep the set of
+	// names small and stable (no keys, no container names).
+	Service string
+	// Failed is true when the service did not take the message.
+	Failed bool
 }
 
 // OK is the result of a delivered update.

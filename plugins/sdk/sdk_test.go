@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,8 +123,18 @@ func TestTemplateRejectsUnknownFields(t *testing.T) {
 func TestWireRoundTrip(t *testing.T) {
 	u := SampleMessage().Update
 	u.Detail, u.ContainerName, u.Principal = "rolled back: health check failed", "web-1", "ci"
+	u.RegistryAuth = &RegistryAuth{Server: "ghcr.io", Username: "bot", Password: "canary-pass-5e1", IdentityToken: "id", RegistryToken: "rt"}
 	if diff := cmp.Diff(u, updateFromWire(updateToWire(u))); diff != "" {
 		t.Errorf("update round trip (-want +got):\n%s", diff)
+	}
+	// The credentials never show: not in fmt, JSON nor slog.
+	js, _ := json.Marshal(u)
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("firing", "update", u, "auth", u.RegistryAuth)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", u, u, u, u.RegistryAuth), string(js), logged.String()} {
+		if strings.Contains(out, "canary-pass-5e1") {
+			t.Errorf("the registry password leaked: %s", out)
+		}
 	}
 	d := Description{Type: "compose", Description: "rolls out", Deploys: true, Options: []Option{{Name: "URL", Required: true, Secret: true, Default: "x"}}}
 	if diff := cmp.Diff(d, describeFromWire(describeToWire(d))); diff != "" {
@@ -134,7 +146,7 @@ func TestWireRoundTrip(t *testing.T) {
 		Steps:      []RolloutStep{{Name: "pull", At: at, Duration: 1500 * time.Millisecond}, {Name: "health", At: at, Duration: time.Second, Error: "unhealthy", Note: "3 checks"}},
 		FailedStep: "health", Reason: "unhealthy", Files: []FileChange{{Path: "/srv/compose.yml", Backup: "/srv/.compose.yml.bak"}},
 		Logs: []string{"panic: boom"}, Diff: "-a\n+b", Plan: []string{"pull"},
-	}}
+	}, Services: []ServiceOutcome{{Service: "telegram#1"}, {Service: "gotify#2", Failed: true}}}
 	if diff := cmp.Diff(r, resultFromWire(resultToWire("k", r))); diff != "" {
 		t.Errorf("result round trip (-want +got):\n%s", diff)
 	}

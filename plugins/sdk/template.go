@@ -10,7 +10,8 @@ import (
 
 // Message is the data model of message templates: what a template sees as
 // its dot. It is fixed and documented; templates get text/template's own
-// builtins (if, range, with, len, index, print, printf, eq, …) and nothing
+// builtins (if, range, with, len, index, print, printf, eq, …) and the pure
+// functions of Funcs (json, trunc, upper, lower, join, first, sub), nothing
 // that reaches outside this data.
 type Message struct {
 	// Trigger is the trigger instance's name.
@@ -41,7 +42,7 @@ type Template struct {
 // field that Message does not have, is an error here, at start-up, not when
 // the first update arrives: the template is tried once on sample data.
 func ParseTemplate(name, text string) (*Template, error) {
-	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	t, err := template.New(name).Option("missingkey=error").Funcs(Funcs()).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("parsing template: %w", err)
 	}

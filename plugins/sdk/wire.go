@@ -33,7 +33,24 @@ func updateFromWire(u *proto.Update) Update {
 		ContainerID: u.GetContainerId(), Image: u.GetImage(), Current: u.GetCurrent(), CurrentDigest: u.GetCurrentDigest(),
 		Candidate: u.GetCandidate(), CandidateDigest: u.GetCandidateDigest(), Kind: u.GetKind(), Link: u.GetLink(),
 		DetectedAt: timeFromWire(u.GetDetectedAtUnixNano()), Labels: u.GetLabels(), Detail: u.GetDetail(), Principal: u.GetPrincipal(),
+		RegistryAuth: authFromWire(u.GetRegistryAuth()),
 	}
+}
+
+func authFromWire(a *proto.RegistryAuth) *RegistryAuth {
+	if a == nil {
+		return nil
+	}
+	return &RegistryAuth{Server: a.GetServer(), Username: a.GetUsername(), Password: a.GetPassword(),
+		IdentityToken: a.GetIdentityToken(), RegistryToken: a.GetRegistryToken()}
+}
+
+func authToWire(a *RegistryAuth) *proto.RegistryAuth {
+	if a == nil {
+		return nil
+	}
+	return &proto.RegistryAuth{Server: a.Server, Username: a.Username, Password: a.Password,
+		IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken}
 }
 
 func updateToWire(u Update) *proto.Update {
@@ -41,12 +58,15 @@ func updateToWire(u Update) *proto.Update {
 		Key: u.Key, Event: u.Event, Host: u.Host, Container: u.Container, ContainerName: u.ContainerName, ContainerId: u.ContainerID,
 		Image: u.Image, Current: u.Current, CurrentDigest: u.CurrentDigest, Candidate: u.Candidate,
 		CandidateDigest: u.CandidateDigest, Kind: u.Kind, Link: u.Link, DetectedAtUnixNano: timeToWire(u.DetectedAt),
-		Labels: u.Labels, Detail: u.Detail, Principal: u.Principal,
+		Labels: u.Labels, Detail: u.Detail, Principal: u.Principal, RegistryAuth: authToWire(u.RegistryAuth),
 	}
 }
 
 func resultToWire(key string, r Result) *proto.Result {
 	pr := &proto.Result{Key: key, Status: proto.Result_STATUS_OK, Detail: r.Detail, Event: r.Event, Rollout: rolloutToWire(r.Rollout)}
+	for _, s := range r.Services {
+		pr.Services = append(pr.Services, &proto.ServiceOutcome{Service: s.Service, Failed: s.Failed})
+	}
 	if r.Err != nil {
 		pr.Message = r.Err.Error()
 		pr.Status = proto.Result_STATUS_RETRY
@@ -59,6 +79,9 @@ func resultToWire(key string, r Result) *proto.Result {
 
 func resultFromWire(r *proto.Result) Result {
 	out := Result{Detail: r.GetDetail(), Event: r.GetEvent(), Rollout: rolloutFromWire(r.GetRollout())}
+	for _, s := range r.GetServices() {
+		out.Services = append(out.Services, ServiceOutcome{Service: s.GetService(), Failed: s.GetFailed()})
+	}
 	msg := r.GetMessage()
 	if msg == "" {
 		msg = "failed (the plugin gave no reason)"

@@ -1,16 +1,19 @@
 // Package arch keeps the dependency rules of DESIGN.md true by reading the
 // import graph: core imports nothing of ours outside core; only core/docker
-// imports the Docker SDK; only registries imports go-containerregistry's
-// remote; the plugin SDK imports nothing of ours but its protocol; a
-// built-in trigger imports only the SDK (and, when it deploys, the Docker
-// adapter and the domain types it speaks), never another trigger; web does
-// not read tidewatch's configuration (cmd hands it a web.Config).
+// and its subpackages (core/docker/composeup: compose's own library) import
+// the Docker SDK, the docker CLI's packages and compose; only registries
+// imports go-containerregistry's remote; the plugin SDK imports nothing of
+// ours but its protocol; a built-in trigger imports only the SDK (and, when
+// it deploys, the Docker adapter and the domain types it speaks), never
+// another trigger; web does not read tidewatch's configuration (cmd hands it
+// a web.Config).
 package arch
 
 import (
 	"bufio"
 	"bytes"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,9 +36,17 @@ func TestImportRules(t *testing.T) {
 			forbids: func(i string) bool { return under(i, module) && !under(i, module+"/core") },
 		},
 		{
-			name:    "only core/docker imports the Docker SDK",
-			applies: func(p string) bool { return p != module+"/core/docker" && !under(p, module+"/test") },
-			forbids: func(i string) bool { return under(i, "github.com/docker/docker") },
+			name:    "only core/docker and its subpackages import the Docker SDK, the docker CLI and compose",
+			applies: func(p string) bool { return !under(p, module+"/core/docker") && !under(p, module+"/test") },
+			forbids: func(i string) bool {
+				return under(i, "github.com/docker/docker") || under(i, "github.com/moby/moby") ||
+					under(i, "github.com/docker/cli") || under(i, "github.com/docker/compose")
+			},
+		},
+		{
+			name:    "what triggers share imports no trigger",
+			applies: func(p string) bool { return strings.HasPrefix(p, module+"/triggers/") && !builtinTrigger(p) },
+			forbids: builtinTrigger,
 		},
 		{
 			name:    "plugins/sdk imports nothing of ours but the protocol",
@@ -49,9 +60,14 @@ func TestImportRules(t *testing.T) {
 				if !under(i, module) {
 					return false
 				}
-				switch i {
-				case module + "/plugins/sdk", module + "/core", module + "/core/docker":
+				switch {
+				case i == module+"/plugins/sdk", i == module+"/core", under(i, module+"/core/docker"):
 					return false
+				}
+				for _, shared := range sharedByTriggers {
+					if under(i, module+"/triggers/"+shared) {
+						return false
+					}
 				}
 				return true
 			},
@@ -94,15 +110,24 @@ func TestImportRules(t *testing.T) {
 
 func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
 
+// sharedByTriggers are the packages under triggers/ that are not triggers
+// but what triggers share: the conformance kit, the compose file engine
+// (compose files and stack files), and what every deploying trigger does
+// (the rollout record, health gate, smoke checks, rollback).
+var sharedByTriggers = []string{"triggertest", "composefile", "rollout"}
+
 // builtinTrigger reports whether pkg is a built-in trigger: a package under
-// triggers/ but the dispatcher itself and the conformance kit.
+// triggers/ but the dispatcher itself and the packages triggers share.
 func builtinTrigger(pkg string) bool {
 	rest, ok := strings.CutPrefix(pkg, module+"/triggers/")
-	return ok && rest != "triggertest" && !strings.HasPrefix(rest, "triggertest/")
+	if !ok {
+		return false
+	}
+	return !slices.Contains(sharedByTriggers, strings.Split(rest, "/")[0])
 }
 
 // ownSubpackagesDropped leaves out the imports of a trigger's own
-// subpackages (triggers/compose → triggers/compose/composefile): a package
+// subpackages (triggers/compose → triggers/composefile): a package
 // may be split in parts.
 func ownSubpackagesDropped(pkg string, imports []string) []string {
 	if !builtinTrigger(pkg) {

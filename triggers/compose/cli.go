@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
 )
 
 // CLI is a compose command line: docker-compose (1.x, or 2.x standalone), or

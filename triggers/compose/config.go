@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/tidewatch/tidewatch/plugins/sdk"
-	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
+	"github.com/tidewatch/tidewatch/triggers/rollout"
 )
 
 // Option names.
@@ -159,7 +160,7 @@ func ParseConfig(ctx context.Context, options map[string]string) (Config, error)
 	c.Prune = o.Bool(OptPrune)
 	c.DryRun = o.Bool(OptDryRun)
 	c.LogLines = o.Int(OptLogLines, 0, 1000)
-	c.Self = append(o.List(OptSelf), detectSelf()...)
+	c.Self = append(o.List(OptSelf), rollout.DetectSelf()...)
 
 	mode := strings.ToLower(strings.TrimSpace(o.String(OptRecreate)))
 	explicit := strings.TrimSpace(o.String(OptCompose))

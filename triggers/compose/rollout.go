@@ -13,7 +13,8 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
-	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
+	"github.com/tidewatch/tidewatch/triggers/rollout"
 )
 
 // ArchiveSuffix is appended to a container's name while it is kept aside
@@ -196,7 +197,7 @@ func (r *run) inspect(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if isSelf(r.s.cfg.Self, cur.ID, cur.Name) {
+	if rollout.IsSelf(r.s.cfg.Self, cur.ID, cur.Name) {
 		return "", sdk.Permanent(ErrSelf)
 	}
 	r.cur = cur
@@ -364,23 +365,7 @@ func (r *run) recreateEngine(ctx context.Context) (string, error) {
 	} else if !errors.Is(err, core.ErrNotFound) {
 		return "", err
 	}
-	if err := e.Rename(ctx, cur.ID, archive); err != nil {
-		return "", err
-	}
-	r.archived = true
-	if err := e.Stop(ctx, cur.ID); err != nil {
-		return "", err
-	}
-	r.stopped = true
-	id, err := e.CreateLike(ctx, cur.ID, r.newRef, cur.Name)
-	if err != nil {
-		return "", err
-	}
-	r.created = append(r.created, id)
-	if err := e.Start(ctx, id); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%s kept aside as %s; %s created from %s", short(cur.ID), archive, short(id), r.newRef), nil
+	return r.composeUpEngine(ctx, archive)
 }
 
 // gate waits until every new container runs and is healthy (or stable).
@@ -413,12 +398,12 @@ func (r *run) gate(ctx context.Context) (string, error) {
 // smoke runs the smoke checks.
 func (r *run) smoke(ctx context.Context) (string, error) {
 	for _, u := range r.s.cfg.SmokeHTTP {
-		if err := smokeHTTP(ctx, r.s.http, u, r.s.cfg.HealthTimeout); err != nil {
+		if err := rollout.SmokeHTTP(ctx, r.s.http, u, r.s.cfg.HealthTimeout); err != nil {
 			return "", err
 		}
 	}
 	for _, a := range r.s.cfg.SmokeTCP {
-		if err := smokeTCP(ctx, a, r.s.cfg.HealthTimeout); err != nil {
+		if err := rollout.SmokeTCP(ctx, a, r.s.cfg.HealthTimeout); err != nil {
 			return "", err
 		}
 	}
@@ -588,7 +573,7 @@ func (r *run) plan() []string {
 	if cfg.Recreate == RecreateCLI {
 		steps = append(steps, fmt.Sprintf("run %s %s up -d --no-deps %s in %s", cfg.CLI, strings.Join(projectArgs(r.target, cfg.Locate.EnvFile), " "), r.target.Service, r.target.WorkingDir))
 	} else {
-		steps = append(steps, fmt.Sprintf("rename %s to %s%s and stop it; create %s like it from %s; start it", cur.Name, cur.Name, ArchiveSuffix, cur.Name, r.newRef))
+		steps = append(steps, fmt.Sprintf("recreate %s from %s with compose's own library, as up -d --no-deps %s does, except that %s is renamed to %s%s and stopped, not removed; start it", r.target.Service, r.newRef, r.target.Service, cur.Name, cur.Name, ArchiveSuffix))
 	}
 	steps = append(steps, fmt.Sprintf("wait until it runs and is healthy (without healthcheck: runs %s without restarting), within %s", cfg.StableFor, cfg.HealthTimeout))
 	for _, u := range cfg.SmokeHTTP {

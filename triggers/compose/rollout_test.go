@@ -20,7 +20,7 @@ import (
 	"github.com/tidewatch/tidewatch/plugins/host"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/test/testbed"
-	"github.com/tidewatch/tidewatch/triggers/compose/composefile"
+	"github.com/tidewatch/tidewatch/triggers/composefile"
 	"github.com/tidewatch/tidewatch/triggers/triggertest"
 )
 
@@ -300,8 +300,14 @@ func TestRollout(t *testing.T) {
 				p.checkFile(t, p.fileWith("web", vNext))
 				p.checkAnswers(t, "web", vNext)
 				now := p.container(t, "web")
-				if rep.Container != now.ID || now.Name != before.Name {
-					t.Errorf("running %s (%s), report says %s; want the service's container under its name %s", now.ID[:12], now.Name, rep.Container, before.Name)
+				wantName := before.Name
+				if mode == RecreateEngine {
+					// compose's library names containers as compose v2 does,
+					// project-service-1, also those docker-compose 1.x named project_service_1.
+					wantName = "/" + p.name + "-web-1"
+				}
+				if rep.Container != now.ID || now.Name != wantName {
+					t.Errorf("running %s (%s), report says %s; want the service's container under the name %s", now.ID[:12], now.Name, rep.Container, wantName)
 				}
 				var names []string
 				for _, s := range rep.Steps {

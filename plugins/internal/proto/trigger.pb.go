@@ -74,7 +74,7 @@ func (x Result_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Result_Status.Descriptor instead.
 func (Result_Status) EnumDescriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{8, 0}
+	return file_trigger_proto_rawDescGZIP(), []int{9, 0}
 }
 
 type DescribeRequest struct {
@@ -424,6 +424,7 @@ type Update struct {
 	Detail             string                 `protobuf:"bytes,15,opt,name=detail,proto3" json:"detail,omitempty"`                                    // for rollout events: what happened
 	ContainerName      string                 `protobuf:"bytes,16,opt,name=container_name,json=containerName,proto3" json:"container_name,omitempty"` // the container's name on the engine (container is its display name)
 	Principal          string                 `protobuf:"bytes,17,opt,name=principal,proto3" json:"principal,omitempty"`                              // who asked for this delivery ("" when tidewatch acts by itself)
+	RegistryAuth       *RegistryAuth          `protobuf:"bytes,18,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`    // for a trigger that deploys: how to pull the candidate; absent for anonymous
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -577,6 +578,90 @@ func (x *Update) GetPrincipal() string {
 	return ""
 }
 
+func (x *Update) GetRegistryAuth() *RegistryAuth {
+	if x != nil {
+		return x.RegistryAuth
+	}
+	return nil
+}
+
+// RegistryAuth are the credentials tidewatch reads a registry with.
+type RegistryAuth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Server        string                 `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Password      string                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	IdentityToken string                 `protobuf:"bytes,4,opt,name=identity_token,json=identityToken,proto3" json:"identity_token,omitempty"`
+	RegistryToken string                 `protobuf:"bytes,5,opt,name=registry_token,json=registryToken,proto3" json:"registry_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistryAuth) Reset() {
+	*x = RegistryAuth{}
+	mi := &file_trigger_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistryAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistryAuth) ProtoMessage() {}
+
+func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_trigger_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistryAuth.ProtoReflect.Descriptor instead.
+func (*RegistryAuth) Descriptor() ([]byte, []int) {
+	return file_trigger_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RegistryAuth) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetIdentityToken() string {
+	if x != nil {
+		return x.IdentityToken
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetRegistryToken() string {
+	if x != nil {
+		return x.RegistryToken
+	}
+	return ""
+}
+
 type FireRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Updates       []*Update              `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
@@ -586,7 +671,7 @@ type FireRequest struct {
 
 func (x *FireRequest) Reset() {
 	*x = FireRequest{}
-	mi := &file_trigger_proto_msgTypes[7]
+	mi := &file_trigger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +683,7 @@ func (x *FireRequest) String() string {
 func (*FireRequest) ProtoMessage() {}
 
 func (x *FireRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[7]
+	mi := &file_trigger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +696,7 @@ func (x *FireRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FireRequest.ProtoReflect.Descriptor instead.
 func (*FireRequest) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{7}
+	return file_trigger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FireRequest) GetUpdates() []*Update {
@@ -631,14 +716,17 @@ type Result struct {
 	// "update-applied", "update-failed", "update-rolled-back" (a rollout's outcome).
 	Event string `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
 	// What a deploying trigger did; absent for a notification.
-	Rollout       *Rollout `protobuf:"bytes,6,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	Rollout *Rollout `protobuf:"bytes,6,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	// What each service took, for a trigger that sends to several (the
+	// notify trigger's URLs): counted per service in tidewatch's metrics.
+	Services      []*ServiceOutcome `protobuf:"bytes,7,rep,name=services,proto3" json:"services,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_trigger_proto_msgTypes[8]
+	mi := &file_trigger_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +738,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[8]
+	mi := &file_trigger_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +751,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{8}
+	return file_trigger_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Result) GetKey() string {
@@ -708,6 +796,13 @@ func (x *Result) GetRollout() *Rollout {
 	return nil
 }
 
+func (x *Result) GetServices() []*ServiceOutcome {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
 // Rollout is a deploying trigger's report of one rollout.
 type Rollout struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -730,7 +825,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_trigger_proto_msgTypes[9]
+	mi := &file_trigger_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +837,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[9]
+	mi := &file_trigger_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +850,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{9}
+	return file_trigger_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Rollout) GetOutcome() string {
@@ -849,6 +944,59 @@ func (x *Rollout) GetPlan() []string {
 	return nil
 }
 
+// What one service did with a delivery's message.
+type ServiceOutcome struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"` // names the service, nothing secret: "telegram#2"
+	Failed        bool                   `protobuf:"varint,2,opt,name=failed,proto3" json:"failed,omitempty"`  // true when the service did not take the message
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceOutcome) Reset() {
+	*x = ServiceOutcome{}
+	mi := &file_trigger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceOutcome) ProtoMessage() {}
+
+func (x *ServiceOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_trigger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceOutcome.ProtoReflect.Descriptor instead.
+func (*ServiceOutcome) Descriptor() ([]byte, []int) {
+	return file_trigger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ServiceOutcome) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ServiceOutcome) GetFailed() bool {
+	if x != nil {
+		return x.Failed
+	}
+	return false
+}
+
 type RolloutStep struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -862,7 +1010,7 @@ type RolloutStep struct {
 
 func (x *RolloutStep) Reset() {
 	*x = RolloutStep{}
-	mi := &file_trigger_proto_msgTypes[10]
+	mi := &file_trigger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1022,7 @@ func (x *RolloutStep) String() string {
 func (*RolloutStep) ProtoMessage() {}
 
 func (x *RolloutStep) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[10]
+	mi := &file_trigger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1035,7 @@ func (x *RolloutStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
 func (*RolloutStep) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{10}
+	return file_trigger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RolloutStep) GetName() string {
@@ -935,7 +1083,7 @@ type FileChange struct {
 
 func (x *FileChange) Reset() {
 	*x = FileChange{}
-	mi := &file_trigger_proto_msgTypes[11]
+	mi := &file_trigger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1095,7 @@ func (x *FileChange) String() string {
 func (*FileChange) ProtoMessage() {}
 
 func (x *FileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[11]
+	mi := &file_trigger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1108,7 @@ func (x *FileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChange.ProtoReflect.Descriptor instead.
 func (*FileChange) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{11}
+	return file_trigger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FileChange) GetPath() string {
@@ -986,7 +1134,7 @@ type FireResponse struct {
 
 func (x *FireResponse) Reset() {
 	*x = FireResponse{}
-	mi := &file_trigger_proto_msgTypes[12]
+	mi := &file_trigger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1146,7 @@ func (x *FireResponse) String() string {
 func (*FireResponse) ProtoMessage() {}
 
 func (x *FireResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[12]
+	mi := &file_trigger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1159,7 @@ func (x *FireResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FireResponse.ProtoReflect.Descriptor instead.
 func (*FireResponse) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{12}
+	return file_trigger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FireResponse) GetResults() []*Result {
@@ -1048,7 +1196,7 @@ const file_trigger_proto_rawDesc = "" +
 	"\x06option\x18\x01 \x01(\tR\x06option\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"N\n" +
 	"\x11ConfigureResponse\x129\n" +
-	"\x06errors\x18\x01 \x03(\v2!.tidewatch.trigger.v1.OptionErrorR\x06errors\"\xda\x04\n" +
+	"\x06errors\x18\x01 \x03(\v2!.tidewatch.trigger.v1.OptionErrorR\x06errors\"\xa3\x05\n" +
 	"\x06Update\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05event\x18\x02 \x01(\tR\x05event\x12\x12\n" +
@@ -1067,19 +1215,27 @@ const file_trigger_proto_rawDesc = "" +
 	"\x06labels\x18\x0e \x03(\v2(.tidewatch.trigger.v1.Update.LabelsEntryR\x06labels\x12\x16\n" +
 	"\x06detail\x18\x0f \x01(\tR\x06detail\x12%\n" +
 	"\x0econtainer_name\x18\x10 \x01(\tR\rcontainerName\x12\x1c\n" +
-	"\tprincipal\x18\x11 \x01(\tR\tprincipal\x1a9\n" +
+	"\tprincipal\x18\x11 \x01(\tR\tprincipal\x12G\n" +
+	"\rregistry_auth\x18\x12 \x01(\v2\".tidewatch.trigger.v1.RegistryAuthR\fregistryAuth\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"E\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xac\x01\n" +
+	"\fRegistryAuth\x12\x16\n" +
+	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12%\n" +
+	"\x0eidentity_token\x18\x04 \x01(\tR\ridentityToken\x12%\n" +
+	"\x0eregistry_token\x18\x05 \x01(\tR\rregistryToken\"E\n" +
 	"\vFireRequest\x126\n" +
-	"\aupdates\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.UpdateR\aupdates\"\xac\x02\n" +
+	"\aupdates\x18\x01 \x03(\v2\x1c.tidewatch.trigger.v1.UpdateR\aupdates\"\xee\x02\n" +
 	"\x06Result\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12;\n" +
 	"\x06status\x18\x02 \x01(\x0e2#.tidewatch.trigger.v1.Result.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x14\n" +
 	"\x05event\x18\x05 \x01(\tR\x05event\x127\n" +
-	"\arollout\x18\x06 \x01(\v2\x1d.tidewatch.trigger.v1.RolloutR\arollout\"R\n" +
+	"\arollout\x18\x06 \x01(\v2\x1d.tidewatch.trigger.v1.RolloutR\arollout\x12@\n" +
+	"\bservices\x18\a \x03(\v2$.tidewatch.trigger.v1.ServiceOutcomeR\bservices\"R\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x10\n" +
@@ -1100,7 +1256,10 @@ const file_trigger_proto_rawDesc = "" +
 	" \x03(\v2 .tidewatch.trigger.v1.FileChangeR\x05files\x12\x12\n" +
 	"\x04logs\x18\v \x03(\tR\x04logs\x12\x12\n" +
 	"\x04diff\x18\f \x01(\tR\x04diff\x12\x12\n" +
-	"\x04plan\x18\r \x03(\tR\x04plan\"\x94\x01\n" +
+	"\x04plan\x18\r \x03(\tR\x04plan\"B\n" +
+	"\x0eServiceOutcome\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x16\n" +
+	"\x06failed\x18\x02 \x01(\bR\x06failed\"\x94\x01\n" +
 	"\vRolloutStep\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\fat_unix_nano\x18\x02 \x01(\x03R\n" +
@@ -1132,7 +1291,7 @@ func file_trigger_proto_rawDescGZIP() []byte {
 }
 
 var file_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_trigger_proto_goTypes = []any{
 	(Result_Status)(0),        // 0: tidewatch.trigger.v1.Result.Status
 	(*DescribeRequest)(nil),   // 1: tidewatch.trigger.v1.DescribeRequest
@@ -1142,37 +1301,41 @@ var file_trigger_proto_goTypes = []any{
 	(*OptionError)(nil),       // 5: tidewatch.trigger.v1.OptionError
 	(*ConfigureResponse)(nil), // 6: tidewatch.trigger.v1.ConfigureResponse
 	(*Update)(nil),            // 7: tidewatch.trigger.v1.Update
-	(*FireRequest)(nil),       // 8: tidewatch.trigger.v1.FireRequest
-	(*Result)(nil),            // 9: tidewatch.trigger.v1.Result
-	(*Rollout)(nil),           // 10: tidewatch.trigger.v1.Rollout
-	(*RolloutStep)(nil),       // 11: tidewatch.trigger.v1.RolloutStep
-	(*FileChange)(nil),        // 12: tidewatch.trigger.v1.FileChange
-	(*FireResponse)(nil),      // 13: tidewatch.trigger.v1.FireResponse
-	nil,                       // 14: tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 15: tidewatch.trigger.v1.Update.LabelsEntry
+	(*RegistryAuth)(nil),      // 8: tidewatch.trigger.v1.RegistryAuth
+	(*FireRequest)(nil),       // 9: tidewatch.trigger.v1.FireRequest
+	(*Result)(nil),            // 10: tidewatch.trigger.v1.Result
+	(*Rollout)(nil),           // 11: tidewatch.trigger.v1.Rollout
+	(*ServiceOutcome)(nil),    // 12: tidewatch.trigger.v1.ServiceOutcome
+	(*RolloutStep)(nil),       // 13: tidewatch.trigger.v1.RolloutStep
+	(*FileChange)(nil),        // 14: tidewatch.trigger.v1.FileChange
+	(*FireResponse)(nil),      // 15: tidewatch.trigger.v1.FireResponse
+	nil,                       // 16: tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 17: tidewatch.trigger.v1.Update.LabelsEntry
 }
 var file_trigger_proto_depIdxs = []int32{
 	2,  // 0: tidewatch.trigger.v1.DescribeResponse.options:type_name -> tidewatch.trigger.v1.Option
-	14, // 1: tidewatch.trigger.v1.ConfigureRequest.options:type_name -> tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
+	16, // 1: tidewatch.trigger.v1.ConfigureRequest.options:type_name -> tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
 	5,  // 2: tidewatch.trigger.v1.ConfigureResponse.errors:type_name -> tidewatch.trigger.v1.OptionError
-	15, // 3: tidewatch.trigger.v1.Update.labels:type_name -> tidewatch.trigger.v1.Update.LabelsEntry
-	7,  // 4: tidewatch.trigger.v1.FireRequest.updates:type_name -> tidewatch.trigger.v1.Update
-	0,  // 5: tidewatch.trigger.v1.Result.status:type_name -> tidewatch.trigger.v1.Result.Status
-	10, // 6: tidewatch.trigger.v1.Result.rollout:type_name -> tidewatch.trigger.v1.Rollout
-	11, // 7: tidewatch.trigger.v1.Rollout.steps:type_name -> tidewatch.trigger.v1.RolloutStep
-	12, // 8: tidewatch.trigger.v1.Rollout.files:type_name -> tidewatch.trigger.v1.FileChange
-	9,  // 9: tidewatch.trigger.v1.FireResponse.results:type_name -> tidewatch.trigger.v1.Result
-	1,  // 10: tidewatch.trigger.v1.Trigger.Describe:input_type -> tidewatch.trigger.v1.DescribeRequest
-	4,  // 11: tidewatch.trigger.v1.Trigger.Configure:input_type -> tidewatch.trigger.v1.ConfigureRequest
-	8,  // 12: tidewatch.trigger.v1.Trigger.Fire:input_type -> tidewatch.trigger.v1.FireRequest
-	3,  // 13: tidewatch.trigger.v1.Trigger.Describe:output_type -> tidewatch.trigger.v1.DescribeResponse
-	6,  // 14: tidewatch.trigger.v1.Trigger.Configure:output_type -> tidewatch.trigger.v1.ConfigureResponse
-	13, // 15: tidewatch.trigger.v1.Trigger.Fire:output_type -> tidewatch.trigger.v1.FireResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	17, // 3: tidewatch.trigger.v1.Update.labels:type_name -> tidewatch.trigger.v1.Update.LabelsEntry
+	8,  // 4: tidewatch.trigger.v1.Update.registry_auth:type_name -> tidewatch.trigger.v1.RegistryAuth
+	7,  // 5: tidewatch.trigger.v1.FireRequest.updates:type_name -> tidewatch.trigger.v1.Update
+	0,  // 6: tidewatch.trigger.v1.Result.status:type_name -> tidewatch.trigger.v1.Result.Status
+	11, // 7: tidewatch.trigger.v1.Result.rollout:type_name -> tidewatch.trigger.v1.Rollout
+	12, // 8: tidewatch.trigger.v1.Result.services:type_name -> tidewatch.trigger.v1.ServiceOutcome
+	13, // 9: tidewatch.trigger.v1.Rollout.steps:type_name -> tidewatch.trigger.v1.RolloutStep
+	14, // 10: tidewatch.trigger.v1.Rollout.files:type_name -> tidewatch.trigger.v1.FileChange
+	10, // 11: tidewatch.trigger.v1.FireResponse.results:type_name -> tidewatch.trigger.v1.Result
+	1,  // 12: tidewatch.trigger.v1.Trigger.Describe:input_type -> tidewatch.trigger.v1.DescribeRequest
+	4,  // 13: tidewatch.trigger.v1.Trigger.Configure:input_type -> tidewatch.trigger.v1.ConfigureRequest
+	9,  // 14: tidewatch.trigger.v1.Trigger.Fire:input_type -> tidewatch.trigger.v1.FireRequest
+	3,  // 15: tidewatch.trigger.v1.Trigger.Describe:output_type -> tidewatch.trigger.v1.DescribeResponse
+	6,  // 16: tidewatch.trigger.v1.Trigger.Configure:output_type -> tidewatch.trigger.v1.ConfigureResponse
+	15, // 17: tidewatch.trigger.v1.Trigger.Fire:output_type -> tidewatch.trigger.v1.FireResponse
+	15, // [15:18] is the sub-list for method output_type
+	12, // [12:15] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_trigger_proto_init() }
@@ -1186,7 +1349,7 @@ func file_trigger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trigger_proto_rawDesc), len(file_trigger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,4 +1,4 @@
-package compose
+package rollout
 
 import (
 	"context"
@@ -30,8 +30,8 @@ func retry(ctx context.Context, timeout time.Duration, try func(ctx context.Cont
 	}
 }
 
-// smokeHTTP GETs url until it answers 2xx, within timeout.
-func smokeHTTP(ctx context.Context, hc *http.Client, url string, timeout time.Duration) error {
+// SmokeHTTP GETs url until it answers 2xx, within timeout, through hc.
+func SmokeHTTP(ctx context.Context, hc *http.Client, url string, timeout time.Duration) error {
 	err := retry(ctx, timeout, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -56,8 +56,8 @@ func smokeHTTP(ctx context.Context, hc *http.Client, url string, timeout time.Du
 	return nil
 }
 
-// smokeTCP connects to addr until it accepts, within timeout.
-func smokeTCP(ctx context.Context, addr string, timeout time.Duration) error {
+// SmokeTCP connects to addr until it accepts, within timeout.
+func SmokeTCP(ctx context.Context, addr string, timeout time.Duration) error {
 	err := retry(ctx, timeout, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

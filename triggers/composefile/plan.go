@@ -103,10 +103,19 @@ func (t *Target) planYAML(from, to int, repl, oldImage, newImage string) (*Chang
 	if err := verifyYAML(t.val.doc, nb, t.val.node, want); err != nil {
 		return nil, fmt.Errorf("planning update of service %q in %s: the rewrite would change more than the image, refusing: %w", t.Service, t.File, err)
 	}
-	return &Change{
+	return t.proven(&Change{
 		Path: t.File, Old: t.src, New: nb, Diff: diff(t.File, t.src, nb),
 		OldImage: oldImage, NewImage: newImage, Shared: t.Shared,
-	}, nil
+	})
+}
+
+// proven returns c once compose's own loader agrees that it changes only the
+// image (verifyWithCompose): the second proof beside the byte-level one.
+func (t *Target) proven(c *Change) (*Change, error) {
+	if err := t.verifyWithCompose(c); err != nil {
+		return nil, fmt.Errorf("planning update of service %q in %s: %w: %w", t.Service, c.Path, err, ErrUnsupported)
+	}
+	return c, nil
 }
 
 // planEnv replaces the value of the tag's variable in the env file.
@@ -128,10 +137,10 @@ func (t *Target) planEnv(newTag, oldImage, newImage string) (*Change, error) {
 	if err := verifyEnv(entries, nb, i, newTag); err != nil {
 		return nil, fmt.Errorf("planning update of service %q in %s: the rewrite would change more than %s, refusing: %w", t.Service, t.envPath, t.Var.Name, err)
 	}
-	return &Change{
+	return t.proven(&Change{
 		Path: t.envPath, Old: t.env, New: nb, Diff: diff(t.envPath, t.env, nb),
-		OldImage: oldImage, NewImage: newImage, Shared: t.Shared,
-	}, nil
+		OldImage: oldImage, NewImage: newImage, Shared: t.Shared, varValue: newTag,
+	})
 }
 
 func splice(b []byte, from, to int, repl string) []byte {

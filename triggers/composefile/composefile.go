@@ -146,6 +146,8 @@ type Change struct {
 	OldImage, NewImage string
 	// Shared lists the other services whose image the change also rewrites (see Target.Shared).
 	Shared []string
+
+	varValue string // the variable's new value, when Path is the env file
 }
 
 // Backup is the copy Apply kept of a file before writing it.

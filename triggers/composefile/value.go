@@ -211,40 +211,6 @@ func inExpr(exprs []expr, i int) bool {
 	return false
 }
 
-// interpolate substitutes the value's expressions the way compose does, from env (the env file's
-// variables; tidewatch does not see the shell environment compose ran in).
-func interpolate(s string, exprs []expr, env map[string]string) string {
-	var b strings.Builder
-	last := 0
-	for _, e := range exprs {
-		b.WriteString(strings.ReplaceAll(s[last:e.start], "$$", "$"))
-		v, set := env[e.name]
-		arg := s[e.argStart:e.argEnd]
-		switch e.op {
-		case ":-":
-			if v == "" {
-				v = arg
-			}
-		case "-":
-			if !set {
-				v = arg
-			}
-		case ":+":
-			if v != "" {
-				v = arg
-			}
-		case "+":
-			if set {
-				v = arg
-			}
-		}
-		b.WriteString(v)
-		last = e.end
-	}
-	b.WriteString(strings.ReplaceAll(s[last:], "$$", "$"))
-	return b.String()
-}
-
 // splitRef splits a reference into repository, tag and digest, looking only at the bytes for which
 // skip is false: the digest after the last "@", the tag after the last ":" that follows the last "/".
 // It returns the offsets of the separators too (-1 when absent).
@@ -287,14 +253,10 @@ func (t *Target) parseImage() error {
 		return fmt.Errorf("service %q: image %q: %v: %w", t.Service, v, err, ErrUnsupported)
 	}
 	t.val.exprs, t.val.tagExpr = exprs, -1
-	env := map[string]string{}
 	var entries []envEntry
 	if len(exprs) > 0 && t.env != nil {
 		if entries, err = parseEnv(t.env); err != nil {
 			return fmt.Errorf("parsing env file %s: %w", t.envPath, err)
-		}
-		for _, e := range entries {
-			env[e.key] = e.value
 		}
 	}
 	colon, at := splitRef(v, func(i int) bool { return inExpr(exprs, i) })
@@ -320,7 +282,16 @@ func (t *Target) parseImage() error {
 		val.tagExpr = i
 	}
 
-	resolved := interpolate(v, exprs, env)
+	// The value as compose reads it: interpolated by compose's own template
+	// code, from the process's environment and the env file (compose-go's parser).
+	env, err := environment(t.env)
+	if err != nil {
+		return fmt.Errorf("env file %s: %w", t.envPath, err)
+	}
+	resolved, err := substitute(v, env)
+	if err != nil {
+		return fmt.Errorf("service %q: image %q: %v: %w", t.Service, v, err, ErrUnsupported)
+	}
 	rc, ra := splitRef(resolved, func(int) bool { return false })
 	rEnd := len(resolved)
 	if ra >= 0 {

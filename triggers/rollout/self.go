@@ -1,4 +1,4 @@
-package compose
+package rollout
 
 import (
 	"bufio"
@@ -13,12 +13,12 @@ var (
 	shortID      = regexp.MustCompile(`^[0-9a-f]{12}$`)
 )
 
-// detectSelf returns what identifies the container this process runs in:
+// DetectSelf returns what identifies the container this process runs in:
 // its ID from the files the engine bind-mounts into every container
 // (/etc/hostname, /etc/hosts, /etc/resolv.conf, in /proc/self/mountinfo),
 // from /proc/self/cgroup (cgroup v1), and the hostname when it looks like a
 // short container ID. Outside a container it returns nothing.
-func detectSelf() []string {
+func DetectSelf() []string {
 	var ids []string
 	ids = append(ids, fromMountinfo("/proc/self/mountinfo")...)
 	ids = append(ids, fromCgroup("/proc/self/cgroup")...)
@@ -75,9 +75,11 @@ func fromCgroup(path string) []string {
 	return ids
 }
 
-// isSelf reports whether the container with id and name is one of self
-// (full IDs, ID prefixes of at least 12 characters, or names).
-func isSelf(self []string, id, name string) bool {
+// IsSelf reports whether the container with id and name is one of self
+// (full IDs, ID prefixes of at least 12 characters, or names): a trigger
+// that deploys must not recreate the container tidewatch runs in from
+// inside it.
+func IsSelf(self []string, id, name string) bool {
 	for _, s := range self {
 		s = strings.TrimPrefix(strings.TrimSpace(s), "/")
 		switch {

@@ -1,13 +1,10 @@
-package compose
+package rollout
 
 import (
-	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -80,33 +77,8 @@ func TestIsSelf(t *testing.T) {
 		{[]string{strings.Repeat("f", 64)}, "web", false},
 	}
 	for _, tc := range tests {
-		if got := isSelf(tc.self, id, tc.name); got != tc.want {
-			t.Errorf("isSelf(%q, %s, %q) = %v, want %v", tc.self, id[:12], tc.name, got, tc.want)
+		if got := IsSelf(tc.self, id, tc.name); got != tc.want {
+			t.Errorf("IsSelf(%q, %s, %q) = %v, want %v", tc.self, id[:12], tc.name, got, tc.want)
 		}
 	}
-}
-
-func TestLocksHonourContext(t *testing.T) {
-	l := &locks{m: map[string]chan struct{}{}}
-	release, err := l.acquire(context.Background(), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := l.acquire(context.Background(), "q")
-	if err != nil {
-		t.Fatalf("another project's lock: %v", err)
-	}
-	other()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := l.acquire(ctx, "p"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("acquire of a held lock = %v, want the context's deadline", err)
-	}
-	release()
-	release() // twice is harmless
-	again, err := l.acquire(context.Background(), "p")
-	if err != nil {
-		t.Fatalf("acquire after release: %v", err)
-	}
-	again()
 }
