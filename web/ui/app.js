@@ -411,6 +411,13 @@
       el('span', null, hidden('Host: '), el('span', { class: 'host', text: host })),
       pick(u, 'image') ? el('span', { class: 'image', text: pick(u, 'image') }) : null));
     card.append(el('p', { class: 'versions' }, hidden('Running '), change(u)));
+    const wait = parseTime(pick(u, 'wait_until'));
+    if (wait && wait.getTime() > Date.now()) {
+      // The container's cooldown (tidewatch.update.min-age): no trigger acts on it by itself before then.
+      card.append(el('p', { class: 'waiting', 'data-waiting': id }, 'Waiting until ',
+        el('time', { datetime: wait.toISOString(), title: relative(wait), text: wait.toLocaleString() }),
+        ' (cooldown', pick(u, 'candidate_created') ? [': image built ', timeEl(pick(u, 'candidate_created'))] : null, ')'));
+    }
     const link = safeLink(pick(u, 'link') || '');
     if (link) {
       card.append(el('p', { class: 'notes' }, el('a', { href: link, target: '_blank', rel: 'noopener noreferrer' },
