@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,6 +28,9 @@ const (
 	LabelTriggerInclude = "tidewatch.trigger.include"
 	// LabelTriggerExclude lists the triggers that must not act on this container.
 	LabelTriggerExclude = "tidewatch.trigger.exclude"
+	// LabelUpdateMinAge is a cooldown: how old a candidate image must be
+	// (from its creation time) before triggers act on it: "3d", "12h" (see ParseMinAge).
+	LabelUpdateMinAge = "tidewatch.update.min-age"
 )
 
 // Container is one container running on a watched Docker host, as the watch
@@ -79,6 +83,25 @@ const (
 // IsService reports whether c is a Swarm service.
 func (c Container) IsService() bool { return c.Kind == ObjectService }
 
+// SetImage fills RepoDigests and Platform from what the image c runs says.
+// A Swarm service keeps the digest its spec pins the image to (its first
+// RepoDigest, the one compared with the registry's): the image's digests
+// follow it, each once.
+func (c *Container) SetImage(img LocalImage) {
+	c.Platform = img.Platform
+	if !c.IsService() {
+		c.RepoDigests = img.RepoDigests
+		return
+	}
+	digests := slices.Clone(c.RepoDigests)
+	for _, rd := range img.RepoDigests {
+		if !slices.Contains(digests, rd) {
+			digests = append(digests, rd)
+		}
+	}
+	c.RepoDigests = digests
+}
+
 // Service is what a Swarm service is doing, as its manager says.
 type Service struct {
 	// Mode is "replicated", "global", "replicated-job" or "global-job".
@@ -96,6 +119,14 @@ type Service struct {
 	UpdateState string `json:"update_state,omitempty"`
 	// UpdateMessage is the engine's message about that update.
 	UpdateMessage string `json:"update_message,omitempty"`
+}
+
+// LocalImage is what the watch loop needs of an image on a Docker host.
+type LocalImage struct {
+	// RepoDigests are the image's RepoDigests ("127.0.0.1:5000/app@sha256:…").
+	RepoDigests []string
+	// Platform is the image's platform, from its config.
+	Platform Platform
 }
 
 // Platform is an image's operating system and architecture.

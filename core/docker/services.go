@@ -87,9 +87,9 @@ type taskImage struct {
 // withServices returns ctrs followed by the services of the engine when it
 // is a swarm manager (none when c lists no services): with all false, only
 // those that run a task. tasks are the task containers found on this
-// engine, from which each service gets the ID, digests and platform of the
-// image it runs here.
-func (c *Client) withServices(ctx context.Context, all bool, ctrs []core.Container, tasks []container.Summary, images map[string]imageInfo) ([]core.Container, error) {
+// engine, from which each service gets the ID of the image it runs here
+// (whose digests and platform Image gives).
+func (c *Client) withServices(ctx context.Context, all bool, ctrs []core.Container, tasks []container.Summary) ([]core.Container, error) {
 	if c.noServices {
 		return ctrs, nil
 	}
@@ -128,10 +128,7 @@ func (c *Client) withServices(ctx context.Context, all bool, ctrs []core.Contain
 		}
 	}
 	for _, svc := range svcs {
-		out, err := c.serviceContainer(ctx, svc, running[svc.ID], nodes, local[svc.ID], images)
-		if err != nil {
-			return nil, err
-		}
+		out := serviceContainer(svc, running[svc.ID], nodes, local[svc.ID])
 		if !all && out.State != ServiceRunning {
 			continue
 		}
@@ -198,9 +195,13 @@ func (c *Client) inspectService(ctx context.Context, id string) (core.Container,
 	for _, s := range sums {
 		local = append(local, taskImage{image: s.Image, imageID: s.ImageID})
 	}
-	out, err := c.serviceContainer(ctx, svc, running[svc.ID], nodes, local, map[string]imageInfo{})
-	if err != nil {
-		return core.Container{}, false, err
+	out := serviceContainer(svc, running[svc.ID], nodes, local)
+	if out.ImageID != "" {
+		img, err := c.Image(ctx, out.ImageID)
+		if err != nil {
+			return core.Container{}, false, err
+		}
+		out.SetImage(img)
 	}
 	// A container of the same name (not a task: their names carry the slot)
 	// makes the service's name take the suffix, as List does.
@@ -260,10 +261,11 @@ func (c *Client) nodeNames(ctx context.Context, tasks map[string][]swarm.Task) (
 // serviceContainer describes svc as the watch loop sees what it watches.
 // Its image is the spec's without the digest the engine pinned it to
 // ("repo:1.0.0@sha256:…" → "repo:1.0.0", watched by tag), and that digest
-// is its RepoDigest, compared with the registry's; the image that its task
-// containers on this engine run adds its ID, digests and platform, with
-// which a changed digest is resolved as for a container.
-func (c *Client) serviceContainer(ctx context.Context, svc swarm.Service, tasks []swarm.Task, nodes map[string]string, local []taskImage, images map[string]imageInfo) (core.Container, error) {
+// is its RepoDigest, compared with the registry's. Its ImageID is the image
+// that its task containers on this engine run, if any: what Image says of
+// it (its digests and platform, with which a changed digest is resolved as
+// for a container) is added by Container.SetImage.
+func serviceContainer(svc swarm.Service, tasks []swarm.Task, nodes map[string]string, local []taskImage) core.Container {
 	spec := svc.Spec
 	image := ""
 	if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
@@ -292,21 +294,8 @@ func (c *Client) serviceContainer(ctx context.Context, svc swarm.Service, tasks 
 			pick = &local[i]
 		}
 	}
-	if pick != nil && pick.imageID != "" {
-		info, ok := images[pick.imageID]
-		if !ok {
-			var err error
-			if info, err = c.image(ctx, pick.imageID); err != nil {
-				return core.Container{}, err
-			}
-			images[pick.imageID] = info
-		}
-		ctr.ImageID, ctr.Platform = pick.imageID, info.platform
-		for _, rd := range info.repoDigests {
-			if !slices.Contains(ctr.RepoDigests, rd) {
-				ctr.RepoDigests = append(ctr.RepoDigests, rd)
-			}
-		}
+	if pick != nil {
+		ctr.ImageID = pick.imageID
 	}
 
 	s := ctr.Service
@@ -337,7 +326,7 @@ func (c *Client) serviceContainer(ctx context.Context, svc swarm.Service, tasks 
 		s.UpdateState, s.UpdateMessage = string(u.State), u.Message
 	}
 	ctr.DisplayName = displayName(core.Container{Name: spec.Name, Labels: spec.Labels})
-	return ctr, nil
+	return ctr
 }
 
 // SplitPinned splits an image reference pinned by digest into the

@@ -27,10 +27,6 @@ import (
 	"github.com/tidewatch/tidewatch/triggers/compose"
 )
 
-// EnvComposeV2 names the compose v2 CLI to compare with (the docker-compose
-// plugin binary, run standalone). Default: ~/.docker/cli-plugins/docker-compose.
-const EnvComposeV2 = "TIDEWATCH_COMPOSE_V2"
-
 // A mode is one way of recreating a service.
 type mode struct {
 	name string
@@ -54,7 +50,7 @@ type mode struct {
 // (make faults) every service of the corpus.
 func TestRecreateConformance(t *testing.T) {
 	bed := testbed.Require(t)
-	v2 := composeV2(t)
+	v2 := []string{bed.Part(t, testbed.PartComposeV2)} // the docker CLI plugin, run standalone
 	v1 := bed.ComposeCLI(t)
 	services := sampleServices
 	if fullCorpus {
@@ -274,28 +270,6 @@ func volumeAt(c container.InspectResponse, dst string) string {
 		}
 	}
 	return ""
-}
-
-// composeV2 returns the command line of the compose v2 CLI: $TIDEWATCH_COMPOSE_V2
-// or the docker CLI plugin, run standalone. The test is skipped (failed
-// when the bed is required) without one.
-func composeV2(t *testing.T) []string {
-	t.Helper()
-	path := os.Getenv(EnvComposeV2)
-	if path == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			path = filepath.Join(home, ".docker", "cli-plugins", "docker-compose")
-		}
-	}
-	out, err := exec.Command(path, "version", "--short").CombinedOutput()
-	if err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "2.") {
-		msg := fmt.Sprintf("no compose v2 CLI at %q (%v: %s); build it as DESIGN.md says, or set %s", path, err, bytes.TrimSpace(out), EnvComposeV2)
-		if os.Getenv(testbed.EnvRequired) == "1" || os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return []string{path}
 }
 
 func unique(prefix string) string {

@@ -2,10 +2,10 @@
 // compose services (corpus.go), each recreated on a new tag by the compose
 // v2 CLI, Debian's docker-compose 1.29 and tidewatch's engine mode, whose
 // containers are compared field by field (docker inspect), every field left
-// out named with its reason (exclusions.go).
+// out named with its reason (exclusions_test.go).
 //
 // Run: go run ./test/bedctl up; TIDEWATCH_TESTBED_REQUIRED=1 go test -count=1 ./test/conformance/
 // (a sample of the corpus); with -tags faults (make faults) the whole corpus.
-// The compose v2 CLI is the docker CLI plugin (~/.docker/cli-plugins/docker-compose)
-// or TIDEWATCH_COMPOSE_V2.
+// The compose v2 CLI is the docker CLI plugin the test bed builds (its part
+// "compose v2", run standalone).
 package conformance

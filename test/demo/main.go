@@ -7,7 +7,9 @@
 // serve` with a manual compose trigger (compose.demo) and a webhook trigger
 // to the receiver. It prints the UI's and the app's URLs and what to try,
 // waits for Ctrl-C, then stops tidewatch, takes the project down and stops
-// the receiver.
+// the receiver, and prints "demo stopped". It exits 0 when stopped with
+// Ctrl-C; make demo builds it and runs it through bedctl run, which gives it
+// the terminal so that make does not see the Ctrl-C.
 package main
 
 import (
@@ -67,15 +69,22 @@ services:
 
 func main() { os.Exit(run()) }
 
+// run runs the demo until Ctrl-C (or SIGTERM), which is the way to stop it:
+// it then cleans up, prints "demo stopped" and exits 0, also when the
+// demo was still setting up.
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "demo")
-	if err := demo(ctx, log); err != nil {
-		if ctx.Err() != nil {
-			log.Info("interrupted; cleaned up what the demo started", "during", err)
-			return 130
+	err := demo(ctx, log)
+	if ctx.Err() != nil {
+		if err != nil {
+			log.Info("stopped while setting up; cleaned up what the demo started", "during", err)
 		}
+		fmt.Println("demo stopped")
+		return 0
+	}
+	if err != nil {
 		log.Error("demo failed", "error", err)
 		return 1
 	}
@@ -100,7 +109,7 @@ func demo(ctx context.Context, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating the demo folder: %w", err)
 	}
-	cli, err := bed.ComposeCLIPath(ctx)
+	cli, err := bed.ComposeCLIPath()
 	if err != nil {
 		return err
 	}
@@ -232,7 +241,7 @@ Press Ctrl-C to stop; the demo stops tidewatch and takes the project down.
 	select {
 	case <-ctx.Done():
 		fmt.Println()
-		log.Info("stopping")
+		log.Info("stopping: tidewatch, the webhook receiver and the project")
 		return nil
 	case <-srv.done:
 		return fmt.Errorf("tidewatch serve exited on its own; the end of %s:\n%s", logPath, tailFile(logPath, 3000))

@@ -36,7 +36,7 @@ func Require(t testing.TB) *Bed {
 	t.Helper()
 	path, err := FindState()
 	if errors.Is(err, os.ErrNotExist) {
-		if os.Getenv(EnvRequired) == "1" || os.Getenv("CI") == "true" {
+		if Required() {
 			t.Fatalf("test bed not running (%v); run make test, or go run ./test/bedctl up", err)
 		}
 		t.Skip("test bed not running: run make test")

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,63 +20,79 @@ const (
 	ComposeLabelService = "com.docker.compose.service"
 )
 
-// composeCLI is the compose CLI found (or installed) once per process.
-var composeCLI struct {
-	once sync.Once
-	path string
-	err  error
+// Compose is a compose CLI of the bed.
+type Compose int
+
+// The compose CLIs of the bed.
+const (
+	// ComposeV1 is Debian's docker-compose (1.29, Python): `docker-compose`.
+	ComposeV1 Compose = iota + 1
+	// ComposeV2 is the compose v2 CLI plugin (ComposeV2Version): `docker compose`.
+	ComposeV2 Compose = iota + 1
+)
+
+// String names the CLI as its users type it.
+func (c Compose) String() string {
+	switch c {
+	case ComposeV1:
+		return "docker-compose"
+	case ComposeV2:
+		return "docker compose"
+	}
+	return fmt.Sprintf("Compose(%d)", int(c))
 }
 
-// ComposeCLI returns the path of a working compose CLI: Debian's
-// docker-compose (1.29), installed with apt-get the first time it is
-// missing (as root). The test fails when none can be had.
+// ComposeCLI returns the path of Debian's docker-compose (1.29). When the
+// bed lacks it the test fails (TIDEWATCH_TESTBED_REQUIRED=1 or CI=true) or
+// is skipped.
 func (b *Bed) ComposeCLI(t testing.TB) string {
 	t.Helper()
-	composeCLI.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		composeCLI.path, composeCLI.err = findComposeCLI(ctx)
-	})
-	if composeCLI.err != nil {
-		t.Fatalf("compose CLI: %v", composeCLI.err)
-	}
-	return composeCLI.path
+	return b.Part(t, PartComposeV1)
 }
 
-// findComposeCLI looks for docker-compose, installs it when missing, and
-// checks that it runs.
-func findComposeCLI(ctx context.Context) (string, error) {
-	path, err := lookCompose()
+// ComposeCommand returns the command line that runs the compose CLI c, and
+// the variables to add to its environment (DOCKER_HOST of the bed's engine;
+// for ComposeV2, DOCKER_CONFIG of the folder whose cli-plugins holds the
+// bed's plugin): for ComposeV1 [/usr/bin/docker-compose], for ComposeV2
+// [/usr/bin/docker compose]. When the bed lacks the CLI the test fails
+// (TIDEWATCH_TESTBED_REQUIRED=1 or CI=true) or is skipped.
+func (b *Bed) ComposeCommand(t testing.TB, c Compose) (argv, env []string) {
+	t.Helper()
+	argv, env, err := b.composeCommand(c)
 	if err != nil {
-		if os.Geteuid() != 0 {
-			return "", fmt.Errorf("docker-compose is not installed and installing it needs root: apt-get install docker-compose")
-		}
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "-o", "DPkg::Lock::Timeout=300", "docker-compose")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("installing docker-compose: %w\n%s", err, tail(out, 2000))
-		}
-		if path, err = lookCompose(); err != nil {
-			return "", err
-		}
+		MissingPart(t, c.part(), err)
 	}
-	out, err := exec.CommandContext(ctx, path, "version", "--short").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("running %s version: %w\n%s", path, err, tail(out, 2000))
-	}
-	return path, nil
+	return argv, env
 }
 
-func lookCompose() (string, error) {
-	if p, err := exec.LookPath("docker-compose"); err == nil {
-		return p, nil
+func (c Compose) part() string {
+	if c == ComposeV2 {
+		return PartComposeV2
 	}
-	for _, p := range []string{"/usr/bin/docker-compose", "/usr/local/bin/docker-compose"} {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
+	return PartComposeV1
+}
+
+func (b *Bed) composeCommand(c Compose) (argv, env []string, err error) {
+	env = []string{"DOCKER_HOST=" + b.DockerHost}
+	switch c {
+	case ComposeV1:
+		p, err := b.State.part(PartComposeV1)
+		if err != nil {
+			return nil, nil, err
 		}
+		return []string{p}, env, nil
+	case ComposeV2:
+		plugin, err := b.State.part(PartComposeV2)
+		if err != nil {
+			return nil, nil, err
+		}
+		docker, err := b.State.part(PartDocker)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []string{docker, "compose"}, append(env, "DOCKER_CONFIG="+filepath.Dir(filepath.Dir(plugin))), nil
 	}
-	return "", fmt.Errorf("docker-compose not found in PATH, /usr/bin or /usr/local/bin")
+	return nil, nil, fmt.Errorf("no such compose CLI: %v", c)
 }
 
 // ComposeUp runs `docker-compose -p project -f file… up -d` in dir against
@@ -87,49 +103,63 @@ func lookCompose() (string, error) {
 // tidewatch.test=1 so that the bed's Down finds what a killed test left.
 func (b *Bed) ComposeUp(t testing.TB, dir, project string, files ...string) {
 	t.Helper()
-	cli := b.ComposeCLI(t)
-	t.Cleanup(func() { b.composeDown(t, dir, project, files) })
+	b.ComposeUpWith(t, ComposeV1, dir, project, files...)
+}
+
+// ComposeUpWith is ComposeUp with the compose CLI c: ComposeV2 runs
+// `docker compose -p project -f file… up -d`.
+func (b *Bed) ComposeUpWith(t testing.TB, c Compose, dir, project string, files ...string) {
+	t.Helper()
+	argv, env := b.ComposeCommand(t, c)
+	t.Cleanup(func() { b.composeDown(t, argv, env, dir, project, files) })
 	ctx, cancel := testContext(t)
 	defer cancel()
-	if out, err := b.compose(ctx, cli, dir, project, files, "up", "-d"); err != nil {
-		t.Fatalf("docker-compose up for project %s in %s: %v\n%s", project, dir, err, tail(out, 4000))
+	if out, err := compose(ctx, argv, env, dir, project, files, "up", "-d"); err != nil {
+		t.Fatalf("%s up for project %s in %s: %v\n%s", c, project, dir, err, tail(out, 4000))
 	}
 }
 
-// Compose runs the compose CLI for project in dir with args after the
-// project's -p and -f flags, against the bed's engine, and returns its
-// combined output; the test fails on error.
+// Compose runs the compose CLI (Debian's docker-compose) for project in dir
+// with args after the project's -p and -f flags, against the bed's engine,
+// and returns its combined output; the test fails on error.
 func (b *Bed) Compose(t testing.TB, dir, project string, files []string, args ...string) string {
 	t.Helper()
+	return b.ComposeWith(t, ComposeV1, dir, project, files, args...)
+}
+
+// ComposeWith is Compose with the compose CLI c.
+func (b *Bed) ComposeWith(t testing.TB, c Compose, dir, project string, files []string, args ...string) string {
+	t.Helper()
+	argv, env := b.ComposeCommand(t, c)
 	ctx, cancel := testContext(t)
 	defer cancel()
-	out, err := b.compose(ctx, b.ComposeCLI(t), dir, project, files, args...)
+	out, err := compose(ctx, argv, env, dir, project, files, args...)
 	if err != nil {
-		t.Fatalf("docker-compose %s for project %s: %v\n%s", strings.Join(args, " "), project, err, tail(out, 4000))
+		t.Fatalf("%s %s for project %s: %v\n%s", c, strings.Join(args, " "), project, err, tail(out, 4000))
 	}
 	return string(out)
 }
 
-func (b *Bed) compose(ctx context.Context, cli, dir, project string, files []string, args ...string) ([]byte, error) {
-	full := []string{"-p", project}
+// compose runs the compose command argv for project in dir with files and
+// args, env added to the environment, and returns its combined output.
+func compose(ctx context.Context, argv, env []string, dir, project string, files []string, args ...string) ([]byte, error) {
+	full := append(append([]string(nil), argv[1:]...), "-p", project)
 	for _, f := range files {
 		full = append(full, "-f", f)
 	}
 	full = append(full, args...)
-	cmd := exec.CommandContext(ctx, cli, full...)
+	cmd := exec.CommandContext(ctx, argv[0], full...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+b.DockerHost)
+	cmd.Env = append(os.Environ(), env...)
 	return cmd.CombinedOutput()
 }
 
 // composeDown runs down for the project, then removes what is left with its label.
-func (b *Bed) composeDown(t testing.TB, dir, project string, files []string) {
+func (b *Bed) composeDown(t testing.TB, argv, env []string, dir, project string, files []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if cli := composeCLI.path; cli != "" {
-		if out, err := b.compose(ctx, cli, dir, project, files, "down", "--volumes", "--remove-orphans", "--timeout", "2"); err != nil {
-			t.Logf("docker-compose down for project %s: %v\n%s", project, err, tail(out, 2000))
-		}
+	if out, err := compose(ctx, argv, env, dir, project, files, "down", "--volumes", "--remove-orphans", "--timeout", "2"); err != nil {
+		t.Logf("%s down for project %s: %v\n%s", strings.Join(argv, " "), project, err, tail(out, 2000))
 	}
 	cli, err := newClient(b.DockerHost)
 	if err != nil {

@@ -9,29 +9,25 @@ import (
 	"github.com/docker/docker/api/types/filters"
 )
 
-// ComposeCLIPath returns the path of a working compose CLI, as ComposeCLI
-// does, for programs that are not tests (the demo). The first call of the
-// process finds it (installing Debian's docker-compose when missing, as
-// root) under ctx; later calls return what it found.
-func (b *Bed) ComposeCLIPath(ctx context.Context) (string, error) {
-	composeCLI.once.Do(func() {
-		composeCLI.path, composeCLI.err = findComposeCLI(ctx)
-	})
-	if composeCLI.err != nil {
-		return "", fmt.Errorf("compose CLI: %w", composeCLI.err)
+// ComposeCLIPath returns the path of Debian's docker-compose (1.29), as
+// recorded by bedctl up, for programs that are not tests (the demo).
+func (b *Bed) ComposeCLIPath() (string, error) {
+	p, err := b.State.part(PartComposeV1)
+	if err != nil {
+		return "", fmt.Errorf("compose CLI: %w", err)
 	}
-	return composeCLI.path, nil
+	return p, nil
 }
 
-// ComposeRun runs the compose CLI for project in dir (its default compose
-// file) with args after -p, against the bed's engine: Compose for
+// ComposeRun runs Debian's docker-compose for project in dir (its default
+// compose file) with args after -p, against the bed's engine: Compose for
 // programs. Its error carries the end of the CLI's output.
 func (b *Bed) ComposeRun(ctx context.Context, dir, project string, args ...string) error {
-	cli, err := b.ComposeCLIPath(ctx)
+	argv, env, err := b.composeCommand(ComposeV1)
 	if err != nil {
-		return err
+		return fmt.Errorf("compose CLI: %w", err)
 	}
-	if out, err := b.compose(ctx, cli, dir, project, nil, args...); err != nil {
+	if out, err := compose(ctx, argv, env, dir, project, nil, args...); err != nil {
 		return fmt.Errorf("docker-compose %s for project %s: %w\n%s", strings.Join(args, " "), project, err, tail(out, 4000))
 	}
 	return nil

@@ -27,7 +27,7 @@ import (
 	"time"
 )
 
-// The mail server of the bed: mailpit, installed with go install.
+// The mail server of the bed: mailpit, installed with go install by Install.
 const (
 	// MailpitModule is the Go package that go install builds.
 	MailpitModule = "github.com/axllent/mailpit"
@@ -36,7 +36,7 @@ const (
 
 	mailpitStartTimeout = 20 * time.Second
 	mailpitStopGrace    = 5 * time.Second
-	mailpitInstallLimit = 10 * time.Minute
+	mailpitInstallLimit = 40 * time.Minute // a guard against a hung build: from an empty Go cache on a loaded 2-core machine it took over 10 minutes
 	// mailWait bounds WaitMessage when the test has no earlier deadline.
 	mailWait = 30 * time.Second
 )
@@ -47,9 +47,9 @@ const (
 // one speaking TLS from the first byte (MailpitTLSSMTP, SMTPS). Each has its
 // own HTTP API and database under MailData.
 func (st *State) startMailpit(ctx context.Context, log *slog.Logger) error {
-	bin, err := ensureMailpit(ctx, log)
+	bin, err := st.part(PartMailpit)
 	if err != nil {
-		return err
+		return fmt.Errorf("starting mailpit: %w", err)
 	}
 	st.MailData = filepath.Join(st.Dir, "mail")
 	if err := os.MkdirAll(st.MailData, 0o755); err != nil {
@@ -170,15 +170,10 @@ func (st *State) stopMailpit(ctx context.Context, log *slog.Logger) []error {
 }
 
 // ensureMailpit returns the path of a mailpit binary of MailpitVersion: one
-// already in the cache folder (~/.cache/tidewatch/bin), in GOBIN or
-// GOPATH/bin, or on PATH; else it installs one into the cache folder with
-// go install.
-func ensureMailpit(ctx context.Context, log *slog.Logger) (string, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("finding the cache folder for mailpit: %w", err)
-	}
-	binDir := filepath.Join(cache, "tidewatch", "bin")
+// already in the cache folder (cache/bin), in GOBIN or GOPATH/bin, or on
+// PATH; else it installs one into cache/bin with go install (fresh).
+func ensureMailpit(ctx context.Context, cache string, log *slog.Logger) (path string, built *buildStats, err error) {
+	binDir := filepath.Join(cache, "bin")
 	candidates := []string{filepath.Join(binDir, "mailpit")}
 	if d := os.Getenv("GOBIN"); d != "" {
 		candidates = append(candidates, filepath.Join(d, "mailpit"))
@@ -194,30 +189,35 @@ func ensureMailpit(ctx context.Context, log *slog.Logger) (string, error) {
 	}
 	for _, c := range candidates {
 		if mailpitVersionOf(c) == MailpitVersion {
-			return c, nil
+			return c, nil, nil
 		}
 	}
 	goBin, err := lookGo()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", fmt.Errorf("creating %s: %w", binDir, err)
+		return "", nil, fmt.Errorf("creating %s: %w", binDir, err)
 	}
-	log.Info("installing mailpit with go install", "version", MailpitVersion, "into", binDir)
+	log.Info("installing mailpit with go install (once)", "version", MailpitVersion, "into", binDir)
 	ctx, cancel := context.WithTimeout(ctx, mailpitInstallLimit)
 	defer cancel()
+	start := time.Now()
 	cmd := exec.CommandContext(ctx, goBin, "install", MailpitModule+"@"+MailpitVersion)
 	cmd.Dir = binDir // outside any module, so that no go.mod gets in the way
-	cmd.Env = append(os.Environ(), "GOBIN="+binDir, "GOFLAGS=-mod=mod")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("installing mailpit: go install %s@%s: %w\n%s", MailpitModule, MailpitVersion, err, tail(out, 2000))
+	cmd.Env = append(os.Environ(), "GOBIN="+binDir, "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	built = &buildStats{wall: time.Since(start)}
+	built.add(cmd)
+	if err != nil {
+		return "", nil, fmt.Errorf("installing mailpit: go install %s@%s: %w\n%s", MailpitModule, MailpitVersion, err, tail(out, 2000))
 	}
 	p := filepath.Join(binDir, "mailpit")
 	if v := mailpitVersionOf(p); v != MailpitVersion {
-		return "", fmt.Errorf("installing mailpit: %s is version %q after go install, want %s", p, v, MailpitVersion)
+		return "", nil, fmt.Errorf("installing mailpit: %s is version %q after go install, want %s", p, v, MailpitVersion)
 	}
-	return p, nil
+	log.Info("installed mailpit", "path", p, "took", built.wall.Round(time.Second), "cpu", built.cpu.Round(time.Second))
+	return p, built, nil
 }
 
 // mailpitVersionOf returns the module version a mailpit binary was built
@@ -237,7 +237,7 @@ func lookGo() (string, error) {
 	}
 	p := "/usr/local/go/bin/go"
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("finding the go command to install mailpit: not on PATH nor at %s", p)
+		return "", fmt.Errorf("finding the go command to build the test bed's Go parts: not on PATH nor at %s", p)
 	}
 	return p, nil
 }

@@ -81,16 +81,15 @@ func TestProcessAliveChecksProgram(t *testing.T) {
 // TestRegistryUpDown starts a real docker-registry the way Up does, pushes
 // nothing, and checks that Down stops it and removes its storage and state.
 func TestRegistryUpDown(t *testing.T) {
-	if _, err := lookCommand("docker-registry"); err != nil {
-		if os.Getenv(EnvRequired) == "1" || os.Getenv("CI") == "true" {
-			t.Fatalf("docker-registry not installed: %v", err)
-		}
-		t.Skip("docker-registry not installed")
+	bin, err := lookCommand("docker-registry")
+	if err != nil {
+		MissingPart(t, PartRegistry, err)
 	}
 	ctx := t.Context()
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	st := &State{ID: newID(), Dir: dir, StartedAt: time.Now(), RegistryData: filepath.Join(dir, "registry-data")}
+	st := &State{ID: newID(), Dir: dir, StartedAt: time.Now(), RegistryData: filepath.Join(dir, "registry-data"),
+		Parts: map[string]string{PartRegistry: bin}}
 	if err := st.startRegistry(ctx, log); err != nil {
 		t.Fatalf("startRegistry: %v", err)
 	}
@@ -140,5 +139,60 @@ func TestFindState(t *testing.T) {
 	}
 	if got, err := FindState(); err != nil || got != path {
 		t.Errorf("FindState() = %q, %v, want %q, nil", got, err, path)
+	}
+}
+
+// TestMQTTUpDown starts a real mosquitto the way Up does, in a state folder
+// of its own, and checks what the state records (two listeners on
+// 127.0.0.1, the user, a CA file, a password file only its owner reads),
+// that the user is accepted on both listeners, and that Down stops the
+// broker and removes its folder.
+func TestMQTTUpDown(t *testing.T) {
+	parts := map[string]string{}
+	for _, name := range []string{PartMosquitto, PartMosquittoPasswd} {
+		p, err := lookCommand(name)
+		if err != nil {
+			MissingPart(t, name, err)
+		}
+		parts[name] = p
+	}
+	ctx := t.Context()
+	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
+	st := &State{ID: newID(), Dir: dir, StartedAt: time.Now(), Parts: parts}
+	if err := st.startMQTT(ctx, log); err != nil {
+		t.Fatalf("startMQTT: %v", err)
+	}
+	t.Cleanup(func() { _ = st.MQTTProcess.stop(context.Background(), time.Second) })
+	if err := st.write(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadState(filepath.Join(dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MQTTAddr == "" || got.MQTTTLSAddr == "" || got.MQTTAddr == got.MQTTTLSAddr || got.MQTTUser == "" || got.MQTTPassword == "" || got.MQTTCAFile == "" {
+		t.Fatalf("state records broker %q, TLS %q, user %q, password set %v, CA %q; want two listeners, a user, a password and a CA",
+			got.MQTTAddr, got.MQTTTLSAddr, got.MQTTUser, got.MQTTPassword != "", got.MQTTCAFile)
+	}
+	if !got.mqttHealthy(ctx) {
+		t.Errorf("the broker of the state is not healthy after start")
+	}
+	if info, err := os.Stat(filepath.Join(st.MQTTData, "passwd")); err != nil {
+		t.Errorf("password file: %v", err)
+	} else if info.Mode().Perm() != 0o600 {
+		t.Errorf("password file mode %v, want 0600", info.Mode().Perm())
+	}
+	if err := Down(ctx, dir, log); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	if st.MQTTProcess.alive() {
+		t.Errorf("mosquitto pid %d alive after Down", st.MQTTProcess.PID)
+	}
+	if code, err := mqttConnect(ctx, st.MQTTAddr, nil, st.MQTTUser, st.MQTTPassword); err == nil {
+		t.Errorf("broker %s answers CONNACK %d after Down", st.MQTTAddr, code)
+	}
+	if _, err := os.Stat(st.MQTTData); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after Down: stat error %v, want it gone", st.MQTTData, err)
 	}
 }

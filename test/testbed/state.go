@@ -73,6 +73,28 @@ type State struct {
 	MailPassword string `json:"mail_password,omitempty"`
 	// MailData is the folder of the mail servers' databases, logs and certificate.
 	MailData string `json:"mail_data,omitempty"`
+
+	// MQTTAddr is the plain listener (127.0.0.1:port) of Debian's mosquitto,
+	// which requires MQTTUser and MQTTPassword.
+	MQTTAddr string `json:"mqtt_addr,omitempty"`
+	// MQTTTLSAddr is its TLS listener, with a certificate for 127.0.0.1, ::1
+	// and localhost signed by the CA in MQTTCAFile; same user.
+	MQTTTLSAddr string `json:"mqtt_tls_addr,omitempty"`
+	// MQTTUser and MQTTPassword are the one user of the broker's password file.
+	MQTTUser     string `json:"mqtt_user,omitempty"`
+	MQTTPassword string `json:"mqtt_password,omitempty"`
+	// MQTTCAFile is the PEM file of the CA of the TLS listener.
+	MQTTCAFile string `json:"mqtt_ca_file,omitempty"`
+	// MQTTProcess is the mosquitto that Up started.
+	MQTTProcess *Process `json:"mqtt_process,omitempty"`
+	// MQTTData is the broker's folder: config, password file, certificates, log.
+	MQTTData string `json:"mqtt_data,omitempty"`
+
+	// Parts maps each part the bed found or installed (the Part* constants)
+	// to its path; Bed.Part returns them to tests.
+	Parts map[string]string `json:"parts,omitempty"`
+	// PartsMissing maps each part the bed could not install (not root) to why.
+	PartsMissing map[string]string `json:"parts_missing,omitempty"`
 }
 
 // Process is a process that the bed started in its own process group.

@@ -29,15 +29,18 @@ const (
 	registryStopGrace    = 5 * time.Second
 )
 
-// Up makes sure an engine and a registry run, starting what is missing, and
-// records them in stateDir/state.json. An engine that answers on DOCKER_HOST
-// (default unix:///var/run/docker.sock) is reused; otherwise dockerd is
-// installed with apt-get when missing and started on the default socket. A
-// docker-registry is always started, on a free port of 127.0.0.1, storing
-// under stateDir. Two mailpits (STARTTLS and implicit TLS, with auth; see
-// State) are started on free ports of 127.0.0.1, mailpit installed with go
-// install when missing. When a state file shows a bed that still works, Up returns
-// it as it is. On error, Up stops whatever it started.
+// Up makes sure every part is installed (Install: apt-get and go, once,
+// before any test starts) and that an engine, a registry, the mail servers
+// and the MQTT broker run, starting what is missing, and records them in
+// stateDir/state.json. An engine that answers on DOCKER_HOST (default
+// unix:///var/run/docker.sock) is reused; otherwise dockerd is started on the
+// default socket. A docker-registry is always started, on a free port of
+// 127.0.0.1, storing under stateDir. Two mailpits (STARTTLS and implicit
+// TLS, with auth; see State) and a mosquitto (a plain and a TLS listener,
+// with a password file) are started on free ports of 127.0.0.1. When a state
+// file shows a bed whose engine, registry and mail servers still work, Up
+// keeps it, starting the broker when it does not run. On error, Up stops
+// whatever it started.
 func Up(ctx context.Context, stateDir string, log *slog.Logger) (st *State, err error) {
 	dir, err := filepath.Abs(stateDir)
 	if err != nil {
@@ -46,10 +49,13 @@ func Up(ctx context.Context, stateDir string, log *slog.Logger) (st *State, err 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state folder: %w", err)
 	}
+	parts, err := Install(ctx, log)
+	if err != nil {
+		return nil, err
+	}
 	if old, err := ReadState(filepath.Join(dir, StateFile)); err == nil {
 		if old.healthy(ctx) {
-			log.Info("test bed already up", "docker_host", old.DockerHost, "registry", old.Registry)
-			return old, nil
+			return old, old.keep(ctx, parts, log)
 		}
 		log.Warn("test bed state is stale; cleaning up before starting again")
 		if err := Down(ctx, dir, log); err != nil {
@@ -57,7 +63,8 @@ func Up(ctx context.Context, stateDir string, log *slog.Logger) (st *State, err 
 		}
 	}
 
-	st = &State{ID: newID(), Dir: dir, StartedAt: time.Now().UTC(), RegistryData: filepath.Join(dir, "registry-data")}
+	st = &State{ID: newID(), Dir: dir, StartedAt: time.Now().UTC(), RegistryData: filepath.Join(dir, "registry-data"),
+		Parts: parts.Parts, PartsMissing: parts.Missing}
 	defer func() {
 		if err != nil {
 			st.stopProcesses(context.WithoutCancel(ctx), log)
@@ -67,10 +74,16 @@ func Up(ctx context.Context, stateDir string, log *slog.Logger) (st *State, err 
 	if err := st.ensureEngine(ctx, log); err != nil {
 		return nil, err
 	}
+	if err := st.checkComposeV2(ctx); err != nil {
+		return nil, err
+	}
 	if err := st.startRegistry(ctx, log); err != nil {
 		return nil, err
 	}
 	if err := st.startMailpit(ctx, log); err != nil {
+		return nil, err
+	}
+	if err := st.startMQTT(ctx, log); err != nil {
 		return nil, err
 	}
 	if err := st.write(); err != nil {
@@ -80,11 +93,53 @@ func Up(ctx context.Context, stateDir string, log *slog.Logger) (st *State, err 
 	return st, nil
 }
 
+// keep brings a running bed's record up to date: the parts Install found,
+// and a broker started when none runs (a bed from an older bedctl, or a
+// broker that died).
+func (st *State) keep(ctx context.Context, parts *InstallResult, log *slog.Logger) error {
+	st.Parts, st.PartsMissing = parts.Parts, parts.Missing
+	if err := st.checkComposeV2(ctx); err != nil {
+		return err
+	}
+	if !st.mqttHealthy(ctx) {
+		if err := st.stopMQTT(ctx, log); err != nil {
+			return err
+		}
+		st.MQTTAddr, st.MQTTTLSAddr, st.MQTTProcess = "", "", nil
+		if err := st.startMQTT(ctx, log); err != nil {
+			return err
+		}
+	}
+	if err := st.write(); err != nil {
+		return err
+	}
+	log.Info("test bed already up", "docker_host", st.DockerHost, "registry", st.Registry, "mqtt", st.MQTTAddr)
+	return nil
+}
+
+// checkComposeV2 runs `docker compose ls` with the compose v2 plugin against
+// the bed's engine: the plugin loads and speaks the engine's API version.
+func (st *State) checkComposeV2(ctx context.Context) error {
+	plugin, docker := st.Parts[PartComposeV2], st.Parts[PartDocker]
+	if plugin == "" || docker == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, partCheckTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, docker, "compose", "ls", "--all", "--quiet")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+st.DockerHost, "DOCKER_CONFIG="+filepath.Dir(filepath.Dir(plugin)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("checking the compose v2 plugin %s against the engine at %s: docker compose ls: %w\n%s", plugin, st.DockerHost, err, tail(out, 2000))
+	}
+	return nil
+}
+
 // Down stops what Up recorded in stateDir/state.json: it removes the test
-// containers (labelled tidewatch.test=1 and created since Up, or carrying this
-// bed's ID) and the images pulled from the bed's registry, stops the registry
-// and deletes its storage, stops the mailpits and deletes their folder, and
-// stops dockerd when Up started it. A state folder without a state file is
+// containers (carrying this bed's ID, or labelled tidewatch.test=1, created
+// since Up and carrying no other bed's ID) and the images pulled from the
+// bed's registry, stops the registry and deletes its storage, stops the
+// mailpits and the MQTT broker and deletes their folders, and stops dockerd
+// when Up started it. A state folder without a state file is
 // not an error.
 func Down(ctx context.Context, stateDir string, log *slog.Logger) error {
 	dir, err := filepath.Abs(stateDir)
@@ -104,14 +159,12 @@ func Down(ctx context.Context, stateDir string, log *slog.Logger) error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, st.stopProcesses(ctx, log)...)
-	if st.RegistryData != "" {
-		if err := os.RemoveAll(st.RegistryData); err != nil {
-			errs = append(errs, fmt.Errorf("removing registry storage: %w", err))
+	for _, d := range []struct{ what, path string }{{"registry storage", st.RegistryData}, {"mail storage", st.MailData}, {"MQTT folder", st.MQTTData}} {
+		if d.path == "" {
+			continue
 		}
-	}
-	if st.MailData != "" {
-		if err := os.RemoveAll(st.MailData); err != nil {
-			errs = append(errs, fmt.Errorf("removing mail storage: %w", err))
+		if err := os.RemoveAll(d.path); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", d.what, err))
 		}
 	}
 	if err := os.RemoveAll(filepath.Join(st.Dir, "apps")); err != nil {
@@ -126,7 +179,9 @@ func Down(ctx context.Context, stateDir string, log *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
-// healthy tells whether the engine and registry of a recorded bed still answer.
+// healthy tells whether the engine, registry and mail servers of a recorded
+// bed still answer (Up starts a missing broker in a bed that is otherwise
+// healthy).
 func (st *State) healthy(ctx context.Context) bool {
 	if st.StartedEngine && !st.Engine.alive() {
 		return false
@@ -137,10 +192,14 @@ func (st *State) healthy(ctx context.Context) bool {
 	return PingEngine(ctx, st.DockerHost) == nil && PingRegistry(ctx, st.Registry) == nil && st.mailpitHealthy(ctx)
 }
 
-// stopProcesses stops the mail servers, the registry and, when the bed
-// started it, the engine.
+// stopProcesses stops the MQTT broker, the mail servers, the registry and,
+// when the bed started it, the engine.
 func (st *State) stopProcesses(ctx context.Context, log *slog.Logger) []error {
-	errs := st.stopMailpit(ctx, log)
+	var errs []error
+	if err := st.stopMQTT(ctx, log); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, st.stopMailpit(ctx, log)...)
 	if st.RegistryProcess != nil {
 		log.Info("stopping registry", "registry", st.Registry, "pid", st.RegistryProcess.PID)
 		if err := st.RegistryProcess.stop(ctx, registryStopGrace); err != nil {
@@ -179,8 +238,8 @@ func (st *State) cleanEngine(ctx context.Context, log *slog.Logger) error {
 	}
 	since := st.StartedAt.Add(-time.Second).Unix()
 	for _, c := range list {
-		if c.Labels[LabelBed] != st.ID && c.Created < since {
-			continue // made by someone else before this bed came up
+		if bed := c.Labels[LabelBed]; bed != st.ID && (bed != "" || c.Created < since) {
+			continue // another bed's, or made before this bed came up
 		}
 		log.Info("removing test container", "container", strings.TrimPrefix(firstOr(c.Names, c.ID), "/"))
 		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
@@ -238,9 +297,9 @@ func (st *State) ensureEngine(ctx context.Context, log *slog.Logger) error {
 	} else if host != client.DefaultDockerHost {
 		return fmt.Errorf("engine at DOCKER_HOST=%s does not answer (the bed starts one only on %s): %w", host, client.DefaultDockerHost, err)
 	}
-	dockerd, err := ensureCommand(ctx, "dockerd", "docker.io", log)
+	dockerd, err := st.part(PartDockerd)
 	if err != nil {
-		return err
+		return fmt.Errorf("no engine answers on %s and dockerd is missing: %w", host, err)
 	}
 	args := []string{dockerd, "--host", host, "--pidfile", filepath.Join(st.Dir, "dockerd.pid")}
 	p, err := startEngine(ctx, args, filepath.Join(st.Dir, "dockerd.log"), host)
@@ -291,9 +350,9 @@ func stopEngine(ctx context.Context, p *Process, host string) error {
 
 // startRegistry starts docker-registry on a free port of 127.0.0.1.
 func (st *State) startRegistry(ctx context.Context, log *slog.Logger) error {
-	bin, err := ensureCommand(ctx, "docker-registry", "docker-registry", log)
+	bin, err := st.part(PartRegistry)
 	if err != nil {
-		return err
+		return fmt.Errorf("starting the registry: %w", err)
 	}
 	if err := os.MkdirAll(st.RegistryData, 0o755); err != nil {
 		return fmt.Errorf("creating registry storage: %w", err)
@@ -410,23 +469,6 @@ func PingEngine(ctx context.Context, host string) error {
 	return nil
 }
 
-// ensureCommand returns the path of name, installing the Debian package pkg
-// with apt-get when it is missing.
-func ensureCommand(ctx context.Context, name, pkg string, log *slog.Logger) (string, error) {
-	if p, err := lookCommand(name); err == nil {
-		return p, nil
-	}
-	log.Info("installing missing command with apt-get", "command", name, "package", pkg)
-	if err := aptInstall(ctx, pkg); err != nil {
-		return "", err
-	}
-	p, err := lookCommand(name)
-	if err != nil {
-		return "", fmt.Errorf("finding %s after installing %s: %w", name, pkg, err)
-	}
-	return p, nil
-}
-
 // lookCommand finds name on PATH or in the sbin and bin folders.
 func lookCommand(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
@@ -439,33 +481,6 @@ func lookCommand(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("finding command %s: %w", name, exec.ErrNotFound)
-}
-
-// aptUpdated records that apt-get update ran in this process.
-var aptUpdated bool
-
-// aptInstall installs pkg with apt-get, running apt-get update once first.
-func aptInstall(ctx context.Context, pkg string) error {
-	run := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			tail := string(out)
-			if len(tail) > 2000 {
-				tail = tail[len(tail)-2000:]
-			}
-			return fmt.Errorf("running apt-get %s: %w\n%s", strings.Join(args, " "), err, tail)
-		}
-		return nil
-	}
-	if !aptUpdated {
-		if err := run("update"); err != nil {
-			return err
-		}
-		aptUpdated = true
-	}
-	return run("install", "-y", pkg)
 }
 
 func newID() string {

@@ -14,7 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tidewatch/tidewatch/plugins/sdk"
-	"github.com/tidewatch/tidewatch/test/mqttbroker"
+	"github.com/tidewatch/tidewatch/test/testbed"
 	"github.com/tidewatch/tidewatch/triggers/triggertest"
 )
 
@@ -104,7 +104,7 @@ type ha struct {
 	last map[string]string
 }
 
-func newHA(t *testing.T, b mqttbroker.Broker) *ha {
+func newHA(t *testing.T, b testbed.MQTTBroker) *ha {
 	h := &ha{last: map[string]string{}}
 	o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr).SetClientID(fmt.Sprintf("ha-%d", time.Now().UnixNano())).
 		SetUsername(b.Username).SetPassword(b.Password)
@@ -158,7 +158,7 @@ func jsonField(p, field string) any {
 // the attributes; a container that goes loses its entity; and offline when
 // the trigger stops.
 func TestHomeAssistantEntities(t *testing.T) {
-	b := mqttbroker.Get(t)
+	b := testbed.Require(t).MQTT(t)
 	api := newFakeAPI(t,
 		Container{Host: "local", Name: "web", DisplayName: "Web shop", Image: "registry.example/web", Current: "1.0.0", Candidate: "1.1.0", Kind: "minor", Link: "https://example.com/r/1.1.0", Status: "pending", UpdateID: 7},
 		Container{Host: "local", Name: "db", Image: "registry.example/db", Current: "15.1", Candidate: "15.2", Kind: "minor", Status: "pending", UpdateID: 8},
