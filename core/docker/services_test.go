@@ -101,6 +101,24 @@ func TestServicesOnAManager(t *testing.T) {
 	if _, ok := find(ctrs, idle); ok {
 		t.Errorf("List(all=false) returned service %s, which has no replica", idle)
 	}
+	// Containers, as the watch loop lists: the spec's pin alone and the
+	// image ID of a task here, whose inspect adds its digests after the pin.
+	bare, err := c.Containers(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := find(bare, web); !ok || !slices.Equal(b.RepoDigests, []string{repo + "@" + digest}) || b.ImageID != got.ImageID || b.Platform != (core.Platform{}) {
+		t.Errorf("Containers: service %s = digests %v image ID %q platform %+v; want only the pin %s, image ID %q, no platform", web, b.RepoDigests, b.ImageID, b.Platform, repo+"@"+digest, got.ImageID)
+	} else {
+		img, err := c.Image(ctx, b.ImageID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.SetImage(img)
+		if len(b.RepoDigests) == 0 || b.RepoDigests[0] != repo+"@"+digest || b.Platform != got.Platform {
+			t.Errorf("Containers then Image: service %s digests %v platform %+v; want the pin first and the image's platform %+v", web, b.RepoDigests, b.Platform, got.Platform)
+		}
+	}
 	if c, ok := find(ctrs, twin); !ok || c.IsService() {
 		t.Errorf("List: container %s = %+v, %v; want the container", twin, c, ok)
 	}
@@ -119,7 +137,8 @@ func TestServicesOnAManager(t *testing.T) {
 	view := bed.Service(t, webID)
 	for _, id := range []string{view.Running[0].ID, web, webID} {
 		got, err := c.Inspect(ctx, id)
-		if err != nil || got.ID != webID || !got.IsService() || got.Image != repo+":1.0.0" || got.Service.Running != 2 {
+		if err != nil || got.ID != webID || !got.IsService() || got.Image != repo+":1.0.0" || got.Service.Running != 2 ||
+			len(got.RepoDigests) == 0 || got.RepoDigests[0] != repo+"@"+digest || got.Platform.OS != "linux" {
 			t.Errorf("Inspect(%s) = %+v, %v; want service %s", id, got, err, web)
 		}
 	}
