@@ -73,7 +73,7 @@ type Dispatcher struct {
 	running  sync.Mutex
 	observe  func(trigger string, id int64, status store.DeliveryStatus, event core.Event)
 	creds    Credentials
-	rollouts func(u core.Update, r core.Rollout)
+	rollouts func(ctx context.Context, u core.Update, r core.Rollout)
 	services func(trigger string, outcomes []sdk.ServiceOutcome)
 	waiters  waiters
 	inbox    inbox
@@ -178,8 +178,9 @@ func WithServiceObserver(observe func(trigger string, outcomes []sdk.ServiceOutc
 
 // WithRolloutObserver calls observe after each rollout's final outcome is
 // written, with the update and the rollout's report (an applied rollout's
-// files, to commit them in git). It must not block. Default: none.
-func WithRolloutObserver(observe func(u core.Update, r core.Rollout)) Option {
+// files, to commit them in git); ctx is the dispatcher's, which ends when it
+// stops. It must not block. Default: none.
+func WithRolloutObserver(observe func(ctx context.Context, u core.Update, r core.Rollout)) Option {
 	return func(d *Dispatcher) { d.rollouts = observe }
 }
 

@@ -110,7 +110,7 @@ func (d *Dispatcher) wrote(ctx context.Context, st *state, w written) {
 				d.log.Error("notifying an event", "event", c.event, "update", c.update.ID, "error", err)
 			}
 			if d.rollouts != nil && c.rollout != nil {
-				d.rollouts(c.update, *c.rollout)
+				d.rollouts(ctx, c.update, *c.rollout)
 			}
 		}
 	}

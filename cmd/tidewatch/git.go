@@ -28,13 +28,12 @@ type gitCommits struct {
 	st     *store.Store
 	disp   *triggers.Dispatcher // set once the dispatcher exists
 	log    *slog.Logger
-	base   context.Context
 	wg     sync.WaitGroup
 	one    sync.Mutex // one commit at a time: they are rare, and git is not fast
 }
 
 // newGitCommits returns the committer of cfg's work trees, nil when none is configured.
-func newGitCommits(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*gitCommits, error) {
+func newGitCommits(cfg config.Config, st *store.Store, log *slog.Logger) (*gitCommits, error) {
 	var trees []gitsync.WorkTree
 	for _, g := range cfg.Git {
 		if !g.IsSource() && g.WorkTree != "" {
@@ -48,13 +47,13 @@ func newGitCommits(ctx context.Context, cfg config.Config, st *store.Store, log 
 	if err != nil {
 		return nil, fmt.Errorf("TIDEWATCH_GIT_<name>_WORKTREE: %w", err)
 	}
-	return &gitCommits{keeper: k, st: st, log: log.With("component", "git"), base: ctx}, nil
+	return &gitCommits{keeper: k, st: st, log: log.With("component", "git")}, nil
 }
 
 // rolledOut takes a rollout's final outcome (the dispatcher's rollout
 // observer): an applied one that rewrote files is committed, in the
-// background.
-func (g *gitCommits) rolledOut(u core.Update, r core.Rollout) {
+// background, also after ctx ends (the daemon waits for it when it stops).
+func (g *gitCommits) rolledOut(ctx context.Context, u core.Update, r core.Rollout) {
 	if r.Outcome != core.OutcomeApplied || len(r.Files) == 0 {
 		return
 	}
@@ -63,7 +62,7 @@ func (g *gitCommits) rolledOut(u core.Update, r core.Rollout) {
 		defer g.wg.Done()
 		g.one.Lock()
 		defer g.one.Unlock()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(g.base), commitTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 		defer cancel()
 		g.commit(ctx, u, r)
 	}()

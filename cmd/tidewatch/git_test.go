@@ -31,7 +31,7 @@ func TestGitCommitsFollowRolloutOutcomes(t *testing.T) {
 	}
 	defer st.Close()
 	cfg := config.Config{Git: []config.Git{{Name: "ops", WorkTree: work}}}
-	g, err := newGitCommits(ctx, cfg, st, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	g, err := newGitCommits(cfg, st, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil || g == nil {
 		t.Fatalf("newGitCommits = %v, %v", g, err)
 	}
@@ -49,15 +49,15 @@ func TestGitCommitsFollowRolloutOutcomes(t *testing.T) {
 	head := gittest.Run(t, work, "rev-parse", "HEAD")
 
 	for _, outcome := range []core.Outcome{core.OutcomeRolledBack, core.OutcomeFailed} {
-		g.rolledOut(u, core.Rollout{Outcome: outcome, Files: files})
+		g.rolledOut(ctx, u, core.Rollout{Outcome: outcome, Files: files})
 	}
-	g.rolledOut(u, core.Rollout{Outcome: core.OutcomeApplied})
+	g.rolledOut(ctx, u, core.Rollout{Outcome: core.OutcomeApplied})
 	g.wait()
 	if got := gittest.Run(t, work, "rev-parse", "HEAD"); got != head {
 		t.Fatal("a rollout that was not applied, or wrote nothing, was committed")
 	}
 
-	g.rolledOut(u, core.Rollout{Outcome: core.OutcomeApplied, Files: files})
+	g.rolledOut(ctx, u, core.Rollout{Outcome: core.OutcomeApplied, Files: files})
 	g.wait()
 	if got := gittest.Run(t, work, "log", "-1", "--format=%s"); !strings.Contains(got, "web-1") || !strings.Contains(got, "1.0.0 → 1.1.0") {
 		t.Errorf("last commit %q, want the applied rollout's", got)
@@ -71,7 +71,7 @@ func TestGitCommitsFollowRolloutOutcomes(t *testing.T) {
 	}
 
 	os.Remove(backup)
-	g.rolledOut(u, core.Rollout{Outcome: core.OutcomeApplied, Files: files})
+	g.rolledOut(ctx, u, core.Rollout{Outcome: core.OutcomeApplied, Files: files})
 	g.wait()
 	events, _ = st.History(ctx, store.HistoryFilter{Kinds: []string{string(core.EventCommitFailed)}})
 	if len(events) != 1 || !strings.Contains(events[0].Detail, "compose.yaml") {
@@ -83,12 +83,11 @@ func TestGitCommitsFollowRolloutOutcomes(t *testing.T) {
 // a source (URL) is not a work tree; a WORKTREE that is no git work tree is
 // an error naming the variable.
 func TestGitCommitsNeedAWorkTree(t *testing.T) {
-	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	if g, err := newGitCommits(ctx, config.Config{Git: []config.Git{{Name: "src", URL: "https://example.com/x.git"}}}, nil, log); g != nil || err != nil {
+	if g, err := newGitCommits(config.Config{Git: []config.Git{{Name: "src", URL: "https://example.com/x.git"}}}, nil, log); g != nil || err != nil {
 		t.Errorf("newGitCommits with a source only = %v, %v, want none", g, err)
 	}
-	_, err := newGitCommits(ctx, config.Config{Git: []config.Git{{Name: "ops", WorkTree: t.TempDir()}}}, nil, log)
+	_, err := newGitCommits(config.Config{Git: []config.Git{{Name: "ops", WorkTree: t.TempDir()}}}, nil, log)
 	if err == nil || !strings.Contains(err.Error(), "TIDEWATCH_GIT_") || !strings.Contains(err.Error(), "ops") {
 		t.Errorf("newGitCommits on a plain folder = %v, want an error naming the variable and the work tree", err)
 	}

@@ -72,7 +72,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 	if d.st, err = store.Open(ctx, cfg.Store.Path); err != nil {
 		return nil, nil, err
 	}
-	if d.commits, err = newGitCommits(ctx, cfg, d.st, log); err != nil {
+	if d.commits, err = newGitCommits(cfg, d.st, log); err != nil {
 		return nil, nil, err
 	}
 	d.reg = registries.New(registryOptions(cfg), log)
