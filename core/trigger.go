@@ -24,10 +24,14 @@ const (
 	EventUpdateFailed Event = "update-failed"
 	// EventUpdateRolledBack: a rollout failed and what ran before was put back.
 	EventUpdateRolledBack Event = "update-rolled-back"
+	// EventCommitFailed: an applied rollout's rewrite could not be committed
+	// (or pushed) in its git work tree: a conflict with the remote, an
+	// unreachable remote; the work tree is left clean and nothing is lost.
+	EventCommitFailed Event = "commit-failed"
 )
 
 // Events lists every event, in the order the documentation gives them.
-var Events = []Event{EventUpdateAvailable, EventUpdateApplied, EventUpdateFailed, EventUpdateRolledBack}
+var Events = []Event{EventUpdateAvailable, EventUpdateApplied, EventUpdateFailed, EventUpdateRolledBack, EventCommitFailed}
 
 // ParseEvent parses an event name, case-insensitively.
 func ParseEvent(s string) (Event, error) {

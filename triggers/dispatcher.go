@@ -73,6 +73,7 @@ type Dispatcher struct {
 	running  sync.Mutex
 	observe  func(trigger string, id int64, status store.DeliveryStatus, event core.Event)
 	creds    Credentials
+	rollouts func(ctx context.Context, u core.Update, r core.Rollout)
 	services func(trigger string, outcomes []sdk.ServiceOutcome)
 	waiters  waiters
 	inbox    inbox
@@ -173,6 +174,14 @@ func WithCredentials(c Credentials) Option { return func(d *Dispatcher) { d.cred
 // not block. Default: none.
 func WithServiceObserver(observe func(trigger string, outcomes []sdk.ServiceOutcome)) Option {
 	return func(d *Dispatcher) { d.services = observe }
+}
+
+// WithRolloutObserver calls observe after each rollout's final outcome is
+// written, with the update and the rollout's report (an applied rollout's
+// files, to commit them in git); ctx is the dispatcher's, which ends when it
+// stops. It must not block. Default: none.
+func WithRolloutObserver(observe func(ctx context.Context, u core.Update, r core.Rollout)) Option {
+	return func(d *Dispatcher) { d.rollouts = observe }
 }
 
 // WithPrefetch sets how many deliveries (or batches) per instance are claimed

@@ -109,9 +109,10 @@ func (d *Dispatcher) timers(st *state, now time.Time) {
 // caused is an event a delivery caused (a rollout's outcome), handed to the
 // listening triggers once its outcome is written.
 type caused struct {
-	update core.Update
-	event  core.Event
-	detail string
+	update  core.Update
+	event   core.Event
+	detail  string
+	rollout *core.Rollout
 }
 
 // written is the end of one write of outcomes.

@@ -109,6 +109,9 @@ func (d *Dispatcher) wrote(ctx context.Context, st *state, w written) {
 			if err := d.NotifyEvent(context.WithoutCancel(ctx), c.update, c.event, c.detail); err != nil {
 				d.log.Error("notifying an event", "event", c.event, "update", c.update.ID, "error", err)
 			}
+			if d.rollouts != nil && c.rollout != nil {
+				d.rollouts(ctx, c.update, *c.rollout)
+			}
 		}
 	}
 }
@@ -156,7 +159,7 @@ func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next 
 		if o.Error != "" {
 			why = o.Error
 		}
-		st.events[dl.ID] = caused{update: dl.Update, event: event, detail: why}
+		st.events[dl.ID] = caused{update: dl.Update, event: event, detail: why, rollout: o.Rollout}
 	}
 	if d.observe != nil {
 		d.observe(in.Name, dl.ID, o.Status, o.Event)

@@ -39,6 +39,7 @@ type daemon struct {
 	events    *web.Broker    // runs ended, for the UI's event stream
 	requested sync.WaitGroup // runs asked for through the API
 	metrics   *web.Metrics   // nil until the HTTP server is made
+	commits   *gitCommits    // nil without a git work tree configured
 }
 
 // hostLoop is the watch loop of one Docker host and what it last did.
@@ -71,15 +72,25 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 	if d.st, err = store.Open(ctx, cfg.Store.Path); err != nil {
 		return nil, nil, err
 	}
+	if d.commits, err = newGitCommits(cfg, d.st, log); err != nil {
+		return nil, nil, err
+	}
 	d.reg = registries.New(registryOptions(cfg), log)
 	opts := watch.Options{Memo: d.st, ReadCreated: readCreated(d.loaded)}
 	if len(cfg.Watchers) > 1 {
 		opts.Share = watch.NewShare(0) // the hosts ask each repository once between them
 	}
 	if len(d.loaded) > 0 {
-		d.disp = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered),
-			triggers.WithServiceObserver(d.servicesDelivered), triggers.WithCredentials(d.reg))
+		dopts := []triggers.Option{triggers.WithObserver(d.delivered),
+			triggers.WithServiceObserver(d.servicesDelivered), triggers.WithCredentials(d.reg)}
+		if d.commits != nil {
+			dopts = append(dopts, triggers.WithRolloutObserver(d.commits.rolledOut))
+		}
+		d.disp = dispatcherFor(d.st, d.loaded, log, dopts...)
 		opts.Dispatcher = d.disp
+		if d.commits != nil {
+			d.commits.disp = d.disp
+		}
 	}
 	for _, wc := range cfg.Watchers {
 		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile, NoServices: wc.NoServices})
@@ -281,6 +292,7 @@ func (d *daemon) hosts() []string {
 // whatever newDaemon had started.
 func (d *daemon) close() {
 	d.requested.Wait() // requested runs end with the daemon's context
+	d.commits.wait()   // commits of rollouts that ended
 	if d.plugin != nil {
 		d.plugin.Close()
 	}

@@ -32,7 +32,12 @@ var HistoryKinds = []string{
 	string(core.EventUpdateApplied), string(core.EventUpdateFailed), string(core.EventUpdateRolledBack),
 	EventSnoozed, EventDismissed, EventRequested, EventRefused,
 	EventApplyRequested, EventWatchRequested, EventTriggerTested,
+	EventCommitted, string(core.EventCommitFailed),
 }
+
+// EventCommitted: an applied rollout's rewrite was committed (and pushed)
+// in its git work tree; the detail names the commit and the files.
+const EventCommitted = "committed"
 
 // The kinds of event the API records for requests whose effect is not
 // recorded otherwise, each with the request's principal.

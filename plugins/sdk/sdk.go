@@ -67,6 +67,9 @@ const (
 	EventUpdateFailed = "update-failed"
 	// EventUpdateRolledBack: a rollout failed and what ran before was put back.
 	EventUpdateRolledBack = "update-rolled-back"
+	// EventCommitFailed: an applied rollout's rewrite could not be committed
+	// or pushed in its git work tree (Detail says why).
+	EventCommitFailed = "commit-failed"
 )
 
 // Update is one update handed to a trigger: a container, what it runs, and
