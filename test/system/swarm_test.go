@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/tidewatch/tidewatch/core/gitsync/gittest"
 	"github.com/tidewatch/tidewatch/registries/registrytest"
 	"github.com/tidewatch/tidewatch/test/testbed"
 )
@@ -41,6 +42,7 @@ func TestSwarm(t *testing.T) {
 	t.Run("digest", func(t *testing.T) { t.Parallel(); swarmDigest(t, bed) })
 	t.Run("platform child", func(t *testing.T) { t.Parallel(); swarmPlatformChild(t, bed) })
 	t.Run("stack file", func(t *testing.T) { t.Parallel(); swarmStackFile(t, bed) })
+	t.Run("stack file in git", func(t *testing.T) { t.Parallel(); swarmStackFileInGit(t, bed) })
 	t.Run("registry with auth", func(t *testing.T) { t.Parallel(); swarmRegistryAuth(t, bed) })
 	t.Run("each repository once", func(t *testing.T) { t.Parallel(); swarmOncePerRepository(t, bed) })
 }
@@ -338,22 +340,9 @@ func swarmStackFile(t *testing.T, bed *testbed.Bed) {
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	deploy := func() {
-		t.Helper()
-		cmd := exec.Command("docker", "stack", "deploy", "--resolve-image", "always", "-c", file, stack)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST="+bed.DockerHost)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("docker stack deploy: %v\n%s", err, out)
-		}
-	}
+	deploy := func() { t.Helper(); deployStack(t, bed, file, stack) }
 	deploy()
-	t.Cleanup(func() {
-		cmd := exec.Command("docker", "stack", "rm", stack)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST="+bed.DockerHost)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Logf("docker stack rm %s: %v\n%s", stack, err, out)
-		}
-	})
+	removeStackAtEnd(t, bed, stack)
 	svc := stack + "_web"
 	bed.WaitService(t, svc, "running 1.0.0", func(v testbed.ServiceView) bool { return slices.Equal(v.Versions(), []string{"1.0.0"}) })
 
@@ -388,6 +377,84 @@ func swarmStackFile(t *testing.T, bed *testbed.Bed) {
 	})
 	if v.Service.Spec.Labels["com.docker.stack.namespace"] != stack {
 		t.Errorf("service labels = %v, want the stack's namespace", v.Service.Spec.Labels)
+	}
+}
+
+// deployStack runs docker stack deploy of file as stack, resolving its
+// images as the CLI does by default.
+func deployStack(t *testing.T, bed *testbed.Bed, file, stack string) {
+	t.Helper()
+	cmd := exec.Command("docker", "stack", "deploy", "--resolve-image", "always", "-c", file, stack)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+bed.DockerHost)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+}
+
+// removeStackAtEnd removes stack when the test ends.
+func removeStackAtEnd(t *testing.T, bed *testbed.Bed, stack string) {
+	t.Cleanup(func() {
+		cmd := exec.Command("docker", "stack", "rm", stack)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+bed.DockerHost)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("docker stack rm %s: %v\n%s", stack, err, out)
+		}
+	})
+}
+
+// swarmStackFileInGit: the stack file lives in a git work tree that
+// tidewatch keeps (TIDEWATCH_GIT_<name>_WORKTREE): once the swarm trigger
+// applied the update, its rewrite of the stack file is committed and pushed
+// like a compose trigger's (the rollout's files and backups), the history
+// records the commit naming the file, the remote holds the file with only
+// the tag changed, and the work tree is clean (the backup excluded).
+func swarmStackFileInGit(t *testing.T, bed *testbed.Bed) {
+	repo := bed.Registry + "/" + unique("swgit")
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		bed.BuildImage(t, repo+":"+v, testbed.AppOptions{Version: v, Healthcheck: true})
+	}
+	stack := strings.ReplaceAll(unique("gitshop"), "-", "")
+	src := fmt.Sprintf(stackFile, repo)
+	srv := gittest.NewServer(t, "canary-git-token-swarm-7c2e")
+	url := srv.NewRepo(t, "stacks", map[string]string{stack + "/docker-stack.yml": src, "README.md": "the stacks\n"})
+	work := srv.Clone(t, url)
+	file := filepath.Join(work, stack, "docker-stack.yml")
+	deployStack(t, bed, file, stack)
+	removeStackAtEnd(t, bed, stack)
+	svc := stack + "_web"
+	bed.WaitService(t, svc, "running 1.0.0", func(v testbed.ServiceView) bool { return slices.Equal(v.Versions(), []string{"1.0.0"}) })
+
+	d := startServe(t, envFor(t, bed.DockerHost,
+		"TIDEWATCH_TRIGGER_SWARM_AUTO_INCLUDE="+svc,
+		"TIDEWATCH_TRIGGER_SWARM_AUTO_DEADLINE=4m",
+		"TIDEWATCH_TRIGGER_SWARM_AUTO_STACK_FILE=/srv/stacks/{stack}/docker-stack.yml",
+		"TIDEWATCH_TRIGGER_SWARM_AUTO_PATH_MAP=/srv/stacks:"+work,
+		"TIDEWATCH_GIT_OPS_WORKTREE="+work,
+		"TIDEWATCH_GIT_OPS_PUSH=true",
+		"TIDEWATCH_GIT_OPS_TOKEN="+srv.Token,
+	))
+	var events []historyEvent
+	waitUntil(t, 3*time.Minute, "the stack file's commit in the history", func() bool {
+		events = d.history(t, "committed", svc)
+		return len(events) > 0 || len(d.history(t, "commit-failed", svc)) > 0
+	})
+	rel := stack + "/docker-stack.yml"
+	if len(events) != 1 || !strings.Contains(events[0].Detail, rel) || !strings.Contains(events[0].Detail, "pushed") || strings.Contains(events[0].Detail, srv.Token) {
+		t.Fatalf("committed events = %+v, want one naming %s, pushed, without the token\ncommit-failed: %+v\ntidewatch log:\n%s",
+			events, rel, d.history(t, "commit-failed", svc), d.log.String())
+	}
+	if v := bed.Service(t, svc); !slices.Equal(v.Versions(), []string{"1.1.0"}) {
+		t.Errorf("the service runs %v, want 1.1.0", v.Versions())
+	}
+	want := strings.Replace(src, ":1.0.0\"", ":1.1.0\"", 1)
+	if got := srv.Show(t, "stacks", "main", rel); got != strings.TrimSpace(want) { // git's output, trimmed
+		t.Errorf("the remote's stack file:\n%s\nwant only the tag changed:\n%s", got, want)
+	}
+	if msg := gittest.Run(t, work, "log", "-1", "--format=%B"); !strings.Contains(msg, svc) || !strings.Contains(msg, "1.0.0 → 1.1.0") {
+		t.Errorf("commit message:\n%s\nwant the service and 1.0.0 → 1.1.0", msg)
+	}
+	if st := gittest.Run(t, work, "status", "--porcelain"); st != "" {
+		t.Errorf("the work tree is not clean (a backup not excluded?):\n%s", st)
 	}
 }
 
