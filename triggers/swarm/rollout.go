@@ -114,6 +114,12 @@ func (r *run) forward(ctx context.Context) sdk.Result {
 	}
 	if r.svc.Labels[docker.LabelStack] != "" {
 		_ = rep.Step(StepStackPlan, func() (string, error) { return r.planStack() })
+		// A stack file that cannot be rewritten is not the rollout's
+		// failure: the step keeps its error and the report says why
+		// (keepStackTrue), while the outcome is the update's.
+		if rep.FailedStep == StepStackPlan {
+			rep.FailedStep, rep.Reason = "", ""
+		}
 	}
 	if r.s.cfg.DryRun {
 		rep.Outcome, rep.Plan = sdk.OutcomeDryRun, r.plan()

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -257,6 +259,72 @@ func TestRollouts(t *testing.T) {
 			t.Errorf("service after: versions %v", v.Versions())
 		}
 	})
+
+	// A service of a stack whose file cannot be rewritten is updated all
+	// the same: the outcome names no failed step (a stack file is not the
+	// rollout), the history's detail says why the file was not rewritten,
+	// and nothing is written. A stack name that is no name is not put into
+	// a path. When the update is rolled back instead, its failed step and
+	// reason are the engine's rollback, not the stack file's.
+	varFile := filepath.Join(t.TempDir(), "docker-stack.yml")
+	varSrc := "services:\n  web:\n    image: \"" + repo + ":${WEB_TAG}\"\n"
+	if err := os.WriteFile(varFile, []byte(varSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	anyStack := filepath.Join(t.TempDir(), "{stack}", "docker-stack.yml")
+	stack := func(prefix string) string { return strings.ReplaceAll(unique(prefix), "-", "") }
+	shopA, shopB, shopC := stack("shopa"), stack("shopb"), stack("shopc")
+	for _, tc := range []struct {
+		name, stack, candidate string
+		options                []string
+		outcome                string
+		detail                 string
+	}{
+		{"stack without STACK_FILE", shopA, "1.1.0", nil, sdk.OutcomeApplied, "not rewritten: no STACK_FILE names the file of stack " + shopA},
+		{"tag set by a variable", shopB, "1.1.0", []string{OptStackFile, shopB + "=" + varFile}, sdk.OutcomeApplied, "is the variable WEB_TAG"},
+		{"hostile stack label", "../../etc", "1.1.0", []string{OptStackFile, anyStack}, sdk.OutcomeApplied, "is not a stack name"},
+		{"tag set by a variable, rolled back", shopC, "2.0.0", []string{OptStackFile, shopC + "=" + varFile}, sdk.OutcomeRolledBack, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			name := tc.stack + "_web"
+			if strings.Contains(tc.stack, "/") {
+				name = stack("etc") + "_web" // a service name cannot hold the label's slashes
+			}
+			id := bed.CreateService(t, name, repo+":1.0.0", testbed.ServiceOptions{Labels: map[string]string{"com.docker.stack.namespace": tc.stack}})
+			kind := core.KindMinor
+			if tc.candidate == "2.0.0" {
+				kind = core.KindMajor
+			}
+			res := fire(t, configured(t, bed, tc.options...), update(bed, id, name, repo, "1.0.0", tc.candidate, kind))
+			r := res.Rollout
+			if r.Outcome != tc.outcome {
+				t.Fatalf("Fire = %v, outcome %s (%s: %s); want %s", res.Err, r.Outcome, r.FailedStep, r.Reason, tc.outcome)
+			}
+			switch tc.outcome {
+			case sdk.OutcomeApplied:
+				if res.Err != nil || r.FailedStep != "" || r.Reason != "" {
+					t.Errorf("applied with error %v, failed step %q, reason %q; want none", res.Err, r.FailedStep, r.Reason)
+				}
+			default:
+				if r.FailedStep != StepRollout || !strings.Contains(r.Reason, "rolled the update back") {
+					t.Errorf("failed step %q reason %q; want the rollout and the engine's rollback", r.FailedStep, r.Reason)
+				}
+			}
+			switch {
+			case tc.detail == "" && strings.Contains(res.Detail, "stack file"):
+				t.Errorf("detail = %q, want no word of the stack file (a rolled-back update leaves it as it was)", res.Detail)
+			case !strings.Contains(res.Detail, tc.detail):
+				t.Errorf("detail = %q, want it to say %q", res.Detail, tc.detail)
+			}
+			if b, _ := os.ReadFile(varFile); string(b) != varSrc {
+				t.Errorf("the stack file was written:\n%s", b)
+			}
+			if files, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(anyStack)), "*", "*")); len(files) != 0 || len(r.Files) != 0 {
+				t.Errorf("files written: %v, reported: %v; want none", files, r.Files)
+			}
+		})
+	}
 
 	// A service scaled to zero has no task to roll: its update completes
 	// when its spec says the new image.
