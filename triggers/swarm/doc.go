@@ -53,7 +53,10 @@
 //     with a STACK_FILE: where its image is set, and the rewrite (package
 //     composefile: only the bytes of the tag, or tag@digest when the file
 //     pins one). A tag set by a variable is not rewritten: docker stack
-//     deploy takes variables from its environment, not from a file.
+//     deploy takes variables from its environment, not from a file. A
+//     file that cannot be rewritten fails this step only: the rollout goes
+//     on, its outcome and reason are the update's, and the report says why
+//     the file was not rewritten.
 //  5. update: the service's spec gets the image, and, when it has none, the
 //     update config above (and a rollback config); the engine is asked for
 //     the image's platforms, as the CLI does, so that tasks land on nodes
