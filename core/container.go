@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -58,6 +59,66 @@ type Container struct {
 	State string `json:"state"`
 	// Created is when the container was created.
 	Created time.Time `json:"created"`
+	// Kind is ObjectService for a Swarm service; ObjectContainer ("") for a container.
+	Kind ObjectKind `json:"kind,omitempty"`
+	// Service is what a Swarm service runs and how its last update went;
+	// nil for a container.
+	Service *Service `json:"service,omitempty"`
+}
+
+// ObjectKind says what a watcher listed: a container or a Swarm service.
+type ObjectKind string
+
+// The kinds of what a watcher lists.
+const (
+	// ObjectContainer is a container (also written "").
+	ObjectContainer ObjectKind = ""
+	// ObjectService is a Swarm service, listed on a manager in place of its
+	// task containers: its ID is the service's, its Name the service's
+	// name, its Image the spec's (without the digest it is pinned to, which
+	// is in RepoDigests), its Labels the service's labels.
+	ObjectService ObjectKind = "service"
+)
+
+// IsService reports whether c is a Swarm service.
+func (c Container) IsService() bool { return c.Kind == ObjectService }
+
+// SetImage fills RepoDigests and Platform from what the image c runs says.
+// A Swarm service keeps the digest its spec pins the image to (its first
+// RepoDigest, the one compared with the registry's): the image's digests
+// follow it, each once.
+func (c *Container) SetImage(img LocalImage) {
+	c.Platform = img.Platform
+	if !c.IsService() {
+		c.RepoDigests = img.RepoDigests
+		return
+	}
+	digests := slices.Clone(c.RepoDigests)
+	for _, rd := range img.RepoDigests {
+		if !slices.Contains(digests, rd) {
+			digests = append(digests, rd)
+		}
+	}
+	c.RepoDigests = digests
+}
+
+// Service is what a Swarm service is doing, as its manager says.
+type Service struct {
+	// Mode is "replicated", "global", "replicated-job" or "global-job".
+	Mode string `json:"mode"`
+	// Running and Desired count its tasks that run and that should.
+	Running uint64 `json:"running"`
+	Desired uint64 `json:"desired"`
+	// Nodes are the hostnames of the nodes its running tasks are on, sorted, each once.
+	Nodes []string `json:"nodes,omitempty"`
+	// Stack is the stack it belongs to (com.docker.stack.namespace), "" when none.
+	Stack string `json:"stack,omitempty"`
+	// UpdateState is the state of its last update as the engine reports it
+	// ("updating", "paused", "completed", "rollback_started",
+	// "rollback_paused", "rollback_completed"); "" when never updated.
+	UpdateState string `json:"update_state,omitempty"`
+	// UpdateMessage is the engine's message about that update.
+	UpdateMessage string `json:"update_message,omitempty"`
 }
 
 // LocalImage is what the watch loop needs of an image on a Docker host.

@@ -36,7 +36,19 @@ type Container struct {
 	// Policy is what its tidewatch.* labels ask, by label name without the
 	// "tidewatch." prefix ("tag.include", "watch.digest", …).
 	Policy map[string]string `json:"policy"`
+	// Type is TypeService for a Swarm service (watched on a manager in
+	// place of its task containers), TypeContainer otherwise.
+	Type string `json:"type"`
+	// Service is a Swarm service's mode, replicas running and desired,
+	// nodes, stack and last update's state; absent for a container.
+	Service *core.Service `json:"service,omitempty"`
 }
+
+// What a row of the containers list is (Container.Type, the type filter).
+const (
+	TypeContainer = "container"
+	TypeService   = "service"
+)
 
 // policyLabels are the labels summarised in Container.Policy.
 var policyLabels = []string{
@@ -49,6 +61,10 @@ func newContainer(c store.ContainerRecord, u *store.OpenUpdate) Container {
 		Host: c.Container.Host, Name: c.Container.Name, DisplayName: c.Container.DisplayName, ID: c.Container.ID,
 		Image: c.Container.Image, State: c.Container.State, Current: c.Current, CurrentDigest: c.CurrentDigest,
 		LastChecked: c.LastChecked, Error: c.LastError, Note: c.Note, Policy: map[string]string{},
+		Type: TypeContainer,
+	}
+	if c.Container.IsService() {
+		out.Type, out.Service = TypeService, c.Container.Service
 	}
 	if out.DisplayName == "" {
 		out.DisplayName = out.Name
@@ -103,9 +119,13 @@ func (s *Server) containers(r *http.Request, host string) ([]Container, error) {
 	return out, nil
 }
 
-// listContainers answers GET /api/containers?host=&status=&has_update=.
+// listContainers answers GET /api/containers?host=&status=&has_update=&type=.
 func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	typ := q.Get("type")
+	if typ != "" && typ != TypeContainer && typ != TypeService {
+		return badInput("type", "unknown type %q; expected container or service", typ)
+	}
 	var status core.UpdateStatus
 	if v := q.Get("status"); v != "" {
 		st, err := parseStatus("status", v)
@@ -133,6 +153,9 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			if hasUpdate != nil && (c.UpdateID != 0) != *hasUpdate {
+				continue
+			}
+			if typ != "" && c.Type != typ {
 				continue
 			}
 			out = append(out, c)

@@ -10,6 +10,7 @@ import (
 	"github.com/tidewatch/tidewatch/triggers/mqtt"
 	"github.com/tidewatch/tidewatch/triggers/notify"
 	"github.com/tidewatch/tidewatch/triggers/sms"
+	"github.com/tidewatch/tidewatch/triggers/swarm"
 	"github.com/tidewatch/tidewatch/triggers/webhook"
 )
 
@@ -24,6 +25,7 @@ var builtins = map[string]func() sdk.Trigger{
 	"mqtt":    func() sdk.Trigger { return mqtt.New() },
 	"notify":  func() sdk.Trigger { return notify.New() },
 	"sms":     func() sdk.Trigger { return sms.New() },
+	"swarm":   func() sdk.Trigger { return swarm.New() },
 	"webhook": func() sdk.Trigger { return webhook.New() },
 }
 

@@ -171,7 +171,7 @@ func deliver(ctx context.Context, disp *triggers.Dispatcher, st *store.Store, wa
 // checkHost runs one watch of the host wc names, with opts (the store's
 // memo, the dispatcher), and returns its checks.
 func checkHost(ctx context.Context, wc config.Watcher, opts watch.Options, reg *registries.Client, st *store.Store, log *slog.Logger) ([]core.Check, error) {
-	eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
+	eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile, NoServices: wc.NoServices})
 	if err != nil {
 		return nil, err
 	}

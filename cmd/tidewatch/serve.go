@@ -93,7 +93,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 		}
 	}
 	for _, wc := range cfg.Watchers {
-		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
+		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile, NoServices: wc.NoServices})
 		if err != nil {
 			return nil, nil, fmt.Errorf("watcher %s: %w", wc.Name, err)
 		}

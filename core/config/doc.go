@@ -60,6 +60,7 @@
 //	JITTER          most random delay of a scheduled run: "30s", or milliseconds ("60000"); 0 for none, up to 24h
 //	                                                                    default 1m
 //	WATCHEVENTS     follow engine events: check started containers, reconcile after a restart   default true
+//	SWARM           on a swarm manager, watch each service (in place of its task containers)   default true
 //
 // TLS files must be readable regular files, and HOST must be set with PORT
 // and the TLS files.

@@ -28,7 +28,7 @@ const (
 )
 
 // Watcher options, as they end a TIDEWATCH_WATCHER_<name>_<option> variable.
-var watcherOptions = []string{"SOCKET", "HOST", "PORT", "CAFILE", "CERTFILE", "KEYFILE", "CRON", "JITTER", "WATCHBYDEFAULT", "WATCHALL", "WATCHEVENTS"}
+var watcherOptions = []string{"SOCKET", "HOST", "PORT", "CAFILE", "CERTFILE", "KEYFILE", "CRON", "JITTER", "WATCHBYDEFAULT", "WATCHALL", "WATCHEVENTS", "SWARM"}
 
 // Watcher is one Docker host to watch, configured by the variables
 // TIDEWATCH_WATCHER_<name>_<option>.
@@ -65,6 +65,10 @@ type Watcher struct {
 	// checked within seconds of starting, and a full run reconciles after the
 	// engine comes back; default true. With false, only the schedule runs checks.
 	WatchEvents bool
+	// NoServices leaves Swarm services unwatched (SWARM=false). Default
+	// false: on a swarm manager every service is watched like a container,
+	// in place of its task containers.
+	NoServices bool
 }
 
 // newWatcher returns a watcher named name holding the defaults that do not
@@ -199,7 +203,7 @@ func (w *Watcher) set(es *errs, variable, option, value string) {
 			return
 		}
 		w.Jitter = d
-	case "WATCHBYDEFAULT", "WATCHALL", "WATCHEVENTS":
+	case "WATCHBYDEFAULT", "WATCHALL", "WATCHEVENTS", "SWARM":
 		b, ok := parseBool(value)
 		if !ok {
 			es.add(variable, value, "not a boolean", "true or false")
@@ -210,6 +214,8 @@ func (w *Watcher) set(es *errs, variable, option, value string) {
 			w.WatchAll = b
 		case "WATCHEVENTS":
 			w.WatchEvents = b
+		case "SWARM":
+			w.NoServices = !b
 		default:
 			w.WatchByDefault = b
 		}

@@ -23,12 +23,19 @@ type Options struct {
 	Host string
 	// CAFile, CertFile and KeyFile enable TLS for a tcp host. Empty: plain TCP.
 	CAFile, CertFile, KeyFile string
+	// NoServices leaves Swarm services out of List, Inspect and Events.
+	// Default false: on a swarm manager, each service is listed as a
+	// core.Container of Kind core.ObjectService (see services.go). Task
+	// containers are never listed, whatever this says.
+	NoServices bool
 }
 
-// Client lists and inspects containers on one engine.
+// Client lists and inspects containers (and, on a swarm manager, services)
+// on one engine.
 type Client struct {
-	api  *client.Client
-	host string
+	api        *client.Client
+	host       string
+	noServices bool
 }
 
 // New returns a client for the engine at opts.Host. It does no I/O: the API
@@ -46,7 +53,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Docker client for %s: %w", host, err)
 	}
-	return &Client{api: api, host: host}, nil
+	return &Client{api: api, host: host, noServices: opts.NoServices}, nil
 }
 
 // Host returns the engine address.
@@ -68,7 +75,9 @@ func (c *Client) APIVersion() string { return c.api.ClientVersion() }
 
 // List returns the containers on the engine: running ones, or all when all is
 // set. Each carries the image it was created with and the RepoDigests of the
-// image it runs (by image ID, not by what its tag points to now). It is
+// image it runs (by image ID, not by what its tag points to now). On a swarm
+// manager the services follow (those with a running task, or all when all
+// is set), and the task containers of services are left out. It is
 // Containers, then Image once per image, one after another; the watch loop
 // calls those itself, to inspect beside its registry requests and to cache
 // by image ID.
@@ -79,6 +88,9 @@ func (c *Client) List(ctx context.Context, all bool) ([]core.Container, error) {
 	}
 	images := map[string]core.LocalImage{} // image ID → what the image says, asked once per image
 	for i, ctr := range out {
+		if ctr.ImageID == "" {
+			continue // a service with no task on this engine
+		}
 		img, ok := images[ctr.ImageID]
 		if !ok {
 			if img, err = c.Image(ctx, ctr.ImageID); err != nil {
@@ -86,21 +98,29 @@ func (c *Client) List(ctx context.Context, all bool) ([]core.Container, error) {
 			}
 			images[ctr.ImageID] = img
 		}
-		out[i].RepoDigests, out[i].Platform = img.RepoDigests, img.Platform
+		out[i].SetImage(img)
 	}
 	return out, nil
 }
 
 // Containers returns the containers on the engine, running ones or all
 // when all is set, without inspecting their images: RepoDigests and
-// Platform are left empty (see Image).
+// Platform are left empty (see Image). On a swarm manager the services
+// follow, as List describes them, each with the digest its spec pins as
+// its only RepoDigest and the image ID of one of its tasks on this engine,
+// if any (see Container.SetImage).
 func (c *Client) Containers(ctx context.Context, all bool) ([]core.Container, error) {
 	sums, err := c.api.ContainerList(ctx, container.ListOptions{All: all})
 	if err != nil {
 		return nil, fmt.Errorf("listing containers on %s: %w", c.host, err)
 	}
 	out := make([]core.Container, 0, len(sums))
+	var tasks []container.Summary
 	for _, s := range sums {
+		if s.Labels[LabelServiceID] != "" {
+			tasks = append(tasks, s) // its service is listed instead
+			continue
+		}
 		ctr := core.Container{
 			ID:      s.ID,
 			Name:    containerName(s.Names),
@@ -128,7 +148,7 @@ func (c *Client) Containers(ctx context.Context, all bool) ([]core.Container, er
 		ctr.DisplayName = displayName(ctr)
 		out = append(out, ctr)
 	}
-	return out, nil
+	return c.withServices(ctx, all, out, tasks)
 }
 
 // Image returns the RepoDigests and platform of the image with ID imageID;
@@ -145,9 +165,14 @@ func (c *Client) Image(ctx context.Context, imageID string) (core.LocalImage, er
 	return core.LocalImage{RepoDigests: img.RepoDigests, Platform: core.Platform{OS: img.Os, Architecture: img.Architecture, Variant: img.Variant}}, nil
 }
 
-// Inspect returns one container by ID or name, with ErrNotFound when it is gone.
+// Inspect returns one container by ID or name, with ErrNotFound when it is
+// gone. On a swarm manager, a service's ID or name, or one of its task
+// containers, gives the service, as List describes it.
 func (c *Client) Inspect(ctx context.Context, id string) (core.Container, error) {
 	info, err := c.api.ContainerInspect(ctx, id)
+	if svc, ok, serr := c.serviceOf(ctx, id, info, err); ok {
+		return svc, serr
+	}
 	if err != nil {
 		if client.IsErrNotFound(err) {
 			return core.Container{}, fmt.Errorf("inspecting container %s on %s: %w", id, c.host, core.ErrNotFound)
@@ -173,7 +198,7 @@ func (c *Client) Inspect(ctx context.Context, id string) (core.Container, error)
 	if err != nil {
 		return core.Container{}, err
 	}
-	ctr.RepoDigests, ctr.Platform = img.RepoDigests, img.Platform
+	ctr.SetImage(img)
 	ctr.DisplayName = displayName(ctr)
 	return ctr, nil
 }
@@ -183,13 +208,20 @@ func (c *Client) Inspect(ctx context.Context, id string) (core.Container, error)
 // connection breaks; the error channel then carries why. Events since the
 // given time (when not zero) that the engine still holds are replayed first,
 // so that nothing is missed between subscriptions. A caller reconnects by
-// calling Events again.
+// calling Events again. Unless services are left out, a service created or
+// whose update ended comes as a "start" of the service (see serviceEvent).
 func (c *Client) Events(ctx context.Context, since time.Time) (<-chan core.EngineEvent, <-chan error) {
 	f := filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)),
 		filters.Arg("event", string(events.ActionStart)),
 		filters.Arg("event", string(events.ActionDestroy)),
 	)
+	if !c.noServices {
+		f.Add("type", string(events.ServiceEventType))
+		f.Add("event", string(events.ActionCreate))
+		f.Add("event", string(events.ActionUpdate))
+		f.Add("event", string(events.ActionRemove))
+	}
 	opts := events.ListOptions{Filters: f}
 	if !since.IsZero() {
 		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
@@ -207,6 +239,13 @@ func (c *Client) Events(ctx context.Context, since time.Time) (<-chan core.Engin
 					return
 				}
 				ev := core.EngineEvent{ContainerID: m.Actor.ID, Action: string(m.Action), At: time.Unix(0, m.TimeNano).UTC()}
+				if m.Type == events.ServiceEventType {
+					if ev.Action, ok = serviceEvent(m); !ok {
+						continue
+					}
+				} else if m.Action != events.ActionStart && m.Action != events.ActionDestroy {
+					continue // a container's create or update, let through for services
+				}
 				select {
 				case out <- ev:
 				case <-ctx.Done():

@@ -33,7 +33,7 @@ type ContainerRecord struct {
 // sorted by host and name. Containers marked gone are left out.
 func (s *Store) Containers(ctx context.Context, host string) ([]ContainerRecord, error) {
 	q := `SELECT host, name, container_id, display_name, image, image_id, repo, current_tag, current_digest,
-			repo_digests, labels, state, created_at, note, first_seen, last_checked, last_error
+			repo_digests, labels, state, created_at, note, first_seen, last_checked, last_error, kind, service
 		FROM containers WHERE gone_at IS NULL`
 	var args []any
 	if host != "" {
@@ -50,13 +50,20 @@ func (s *Store) Containers(ctx context.Context, host string) ([]ContainerRecord,
 	for rows.Next() {
 		var (
 			r                             ContainerRecord
-			digests, labels               string
+			digests, labels, kind, svc    string
 			created, firstSeen, lastCheck sql.NullInt64
 		)
 		c := &r.Container
 		if err := rows.Scan(&c.Host, &c.Name, &c.ID, &c.DisplayName, &c.Image, &c.ImageID, &r.Repo, &r.Current, &r.CurrentDigest,
-			&digests, &labels, &c.State, &created, &r.Note, &firstSeen, &lastCheck, &r.LastError); err != nil {
+			&digests, &labels, &c.State, &created, &r.Note, &firstSeen, &lastCheck, &r.LastError, &kind, &svc); err != nil {
 			return nil, fmt.Errorf("listing containers: %w", err)
+		}
+		c.Kind = core.ObjectKind(kind)
+		if svc != "" {
+			c.Service = &core.Service{}
+			if err := json.Unmarshal([]byte(svc), c.Service); err != nil {
+				return nil, fmt.Errorf("listing containers: service of %s: %w", c.Name, err)
+			}
 		}
 		if err := json.Unmarshal([]byte(digests), &c.RepoDigests); err != nil {
 			return nil, fmt.Errorf("listing containers: repo digests of %s: %w", c.Name, err)

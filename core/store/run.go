@@ -153,6 +153,14 @@ func saveContainer(ctx context.Context, tx querier, host string, c core.Check, a
 	if err != nil {
 		return k, false, "", fmt.Errorf("encoding repo digests: %w", err)
 	}
+	svc := ""
+	if c.Container.Service != nil {
+		b, err := json.Marshal(c.Container.Service)
+		if err != nil {
+			return k, false, "", fmt.Errorf("encoding service: %w", err)
+		}
+		svc = string(b)
+	}
 	checkedAt := c.CheckedAt
 	if checkedAt.IsZero() {
 		checkedAt = at
@@ -161,8 +169,8 @@ func saveContainer(ctx context.Context, tx querier, host string, c core.Check, a
 	if err := tx.QueryRowContext(ctx, `
 		INSERT INTO containers (host, name, container_id, display_name, image, image_id, repo,
 			current_tag, current_digest, repo_digests, labels, state, created_at, note,
-			first_seen, last_checked, last_error, gone_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+			first_seen, last_checked, last_error, gone_at, kind, service)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
 		ON CONFLICT (host, name) DO UPDATE SET
 			container_id   = excluded.container_id,
 			display_name   = excluded.display_name,
@@ -179,11 +187,13 @@ func saveContainer(ctx context.Context, tx querier, host string, c core.Check, a
 			note           = excluded.note,
 			last_checked   = excluded.last_checked,
 			last_error     = excluded.last_error,
-			gone_at        = NULL
+			gone_at        = NULL,
+			kind           = excluded.kind,
+			service        = excluded.service
 		RETURNING id`,
 		host, c.Container.Name, c.Container.ID, c.Container.DisplayName, c.Container.Image, c.Container.ImageID, repo,
 		c.Current, c.CurrentDigest, string(digests), string(labels), c.Container.State, nanos(c.Container.Created), c.Note,
-		at.UnixNano(), checkedAt.UTC().UnixNano(), k.errText,
+		at.UnixNano(), checkedAt.UTC().UnixNano(), k.errText, string(c.Container.Kind), svc,
 	).Scan(&k.row); err != nil {
 		return k, false, "", fmt.Errorf("saving container: %w", err)
 	}

@@ -240,7 +240,9 @@ func (w *Watcher) RunContainer(ctx context.Context, id string) (core.Check, bool
 	if len(w.selectWatched([]core.Container{ctr})) == 0 {
 		return core.Check{}, false, nil
 	}
-	w.images.put(ctr.ImageID, core.LocalImage{RepoDigests: ctr.RepoDigests, Platform: ctr.Platform})
+	if !ctr.IsService() { // a service's RepoDigests hold its spec's pin too, not only its image's
+		w.images.put(ctr.ImageID, core.LocalImage{RepoDigests: ctr.RepoDigests, Platform: ctr.Platform})
+	}
 	r := w.newRun()
 	checks := w.check(ctx, r, w.selectWatched([]core.Container{ctr}), nil)
 	updates, err := w.record(ctx, checks)
@@ -373,7 +375,7 @@ func (p *plan) finish(img core.LocalImage, err error) {
 		p.done = true
 		return
 	}
-	p.check.Container.RepoDigests, p.check.Container.Platform = img.RepoDigests, img.Platform
+	p.check.Container.SetImage(img)
 	if !p.named {
 		return
 	}

@@ -98,7 +98,7 @@ func unique(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-func envFor(t *testing.T, dockerHost string, extra ...string) []string {
+func envFor(t testing.TB, dockerHost string, extra ...string) []string {
 	t.Helper()
 	env := []string{
 		"TIDEWATCH_STORE_PATH=" + t.TempDir(),

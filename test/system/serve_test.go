@@ -26,7 +26,7 @@ type daemon struct {
 	log  *strings.Builder
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,7 +38,7 @@ func freePort(t *testing.T) int {
 
 // startServe starts `tidewatch serve` with env on a free loopback port and
 // waits until it answers /healthz.
-func startServe(t *testing.T, env []string) *daemon {
+func startServe(t testing.TB, env []string) *daemon {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(binary, "serve")
@@ -79,7 +79,7 @@ func startServe(t *testing.T, env []string) *daemon {
 }
 
 // stop sends SIGTERM and waits for a graceful exit.
-func (d *daemon) stop(t *testing.T) {
+func (d *daemon) stop(t testing.TB) {
 	select {
 	case <-d.done:
 		return
@@ -94,7 +94,7 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
-func (d *daemon) getJSON(t *testing.T, path string, v any) {
+func (d *daemon) getJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	resp, err := http.Get(d.base + path)
 	if err != nil {
@@ -165,7 +165,7 @@ func TestServeRestartKeepsStateAndNotifiesOnce(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

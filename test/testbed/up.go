@@ -228,11 +228,14 @@ func (st *State) cleanEngine(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer cli.Close()
+	var errs []error
+	if err := st.leaveOwnSwarm(ctx, cli); err != nil {
+		errs = append(errs, err)
+	}
 	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelTest+"=1"))})
 	if err != nil {
-		return fmt.Errorf("listing test containers: %w", err)
+		return errors.Join(append(errs, fmt.Errorf("listing test containers: %w", err))...)
 	}
-	var errs []error
 	since := st.StartedAt.Add(-time.Second).Unix()
 	for _, c := range list {
 		if bed := c.Labels[LabelBed]; bed != st.ID && (bed != "" || c.Created < since) {

@@ -286,12 +286,39 @@
     return false;
   }
 
-  // applyTriggers lists the triggers Apply can fire: the manual ones (else
-  // all), those that deploy (compose) first.
-  function applyTriggers() {
+  // applyTriggers lists the triggers Apply can fire for update u: the
+  // manual ones (else all), those that deploy first; of those, the swarm
+  // triggers first for a Swarm service and last for a container.
+  function applyTriggers(u) {
     const manual = state.triggers.filter(isManual);
     const list = (manual.length ? manual : state.triggers).slice();
-    return list.sort((a, b) => (b.deploys ? 1 : 0) - (a.deploys ? 1 : 0));
+    const service = u ? isService(containerOf(u)) : false;
+    const rank = (t) => (t.deploys ? 2 : 0) + (t.deploys && (t.type === 'swarm') === service ? 1 : 0);
+    return list.sort((a, b) => rank(b) - rank(a));
+  }
+
+  // containerOf returns the container (or service) row of update u, if listed.
+  function containerOf(u) {
+    const host = pick(u, 'host');
+    const name = pick(u, 'container', 'container_name');
+    return state.containers.find((c) => pick(c, 'host') === host && pick(c, 'name') === name);
+  }
+
+  function isService(c) {
+    return Boolean(c) && pick(c, 'type') === 'service';
+  }
+
+  // serviceLines describes a Swarm service's tasks and last update, for its row.
+  function serviceLines(c) {
+    const s = c.service;
+    if (!s || typeof s !== 'object') return [];
+    const lines = [];
+    const running = Number(s.running) || 0;
+    const desired = Number(s.desired) || 0;
+    lines.push(running + '/' + desired + ' replica' + (desired === 1 ? '' : 's') + (s.mode && s.mode !== 'replicated' ? ' (' + s.mode + ')' : ''));
+    if (Array.isArray(s.nodes) && s.nodes.length) lines.push('on ' + s.nodes.map(String).join(', '));
+    if (s.update_state) lines.push('last update: ' + String(s.update_state).replace(/_/g, ' ') + (s.update_message ? ' (' + s.update_message + ')' : ''));
+    return lines.map((l) => el('span', { class: 'muted block service-info', text: l }));
   }
 
   // options returns a trigger's options as [name, value, secret] triples; the
@@ -409,6 +436,7 @@
     card.append(head);
     card.append(el('p', { class: 'meta' },
       el('span', null, hidden('Host: '), el('span', { class: 'host', text: host })),
+      isService(containerOf(u)) ? el('span', { class: 'badge badge-service', text: 'Swarm service' }) : null,
       pick(u, 'image') ? el('span', { class: 'image', text: pick(u, 'image') }) : null));
     card.append(el('p', { class: 'versions' }, hidden('Running '), change(u)));
     const wait = parseTime(pick(u, 'wait_until'));
@@ -441,7 +469,7 @@
   function actions(u, what) {
     const id = u.id;
     const box = el('div', { class: 'actions' });
-    const triggers = applyTriggers();
+    const triggers = applyTriggers(u);
     let chosen = state.chosen.get(id);
     if (!triggers.some((t) => t.name === chosen)) chosen = triggers.length ? triggers[0].name : undefined;
     if (triggers.length > 1) {
@@ -765,6 +793,7 @@
     body.replaceChildren();
     const onlyUpdates = $('containers-updates-only').checked;
     const onlyErrors = $('containers-errors-only').checked;
+    const onlyServices = $('containers-services-only').checked;
     const rows = state.containers.slice().sort((a, b) =>
       (pick(b, 'error') ? 1 : 0) - (pick(a, 'error') ? 1 : 0) || String(nameOf(a)).localeCompare(String(nameOf(b))));
     let n = 0;
@@ -774,6 +803,7 @@
       const hasUpdate = Boolean(kind && pick(c, 'candidate', 'candidate_digest'));
       if (onlyUpdates && !hasUpdate) continue;
       if (onlyErrors && !err) continue;
+      if (onlyServices && !isService(c)) continue;
       n++;
       const name = nameOf(c);
       const host = pick(c, 'host') || '';
@@ -781,14 +811,16 @@
       const policy = pick(c, 'policy', 'policy_summary') || (c.policy && typeof c.policy === 'object'
         ? Object.entries(c.policy).filter(([, v]) => v !== '' && v !== null && typeof v !== 'object').map(([k, v]) => k + '=' + v).join(', ') : '');
       const tr = el('tr', { class: err ? 'row-error' : '', 'data-container': host + '/' + pick(c, 'name') },
-        el('th', { scope: 'row', 'data-label': 'Container' },
+        el('th', { scope: 'row', 'data-label': isService(c) ? 'Service' : 'Container' },
           el('span', { class: 'strong', text: name }),
+          isService(c) ? [' ', el('span', { class: 'badge badge-service', text: 'Swarm service' })] : null,
           pick(c, 'image') ? el('span', { class: 'muted block image', text: pick(c, 'image') }) : null,
           policy ? el('span', { class: 'muted block', text: 'policy: ' + policy }) : null),
         el('td', { 'data-label': 'Host', text: host }),
         el('td', { 'data-label': 'State' },
           el('span', { class: 'status status-' + status.replace(/\s+/g, '-'), text: status }),
           pick(c, 'state', 'container.state') ? el('span', { class: 'muted block', text: pick(c, 'state', 'container.state') }) : null,
+          ...serviceLines(c),
           parseTime(pick(c, 'snoozed_until')) && parseTime(pick(c, 'snoozed_until')).getTime() > Date.now()
             ? el('span', { class: 'muted block' }, 'snoozed until ', timeEl(pick(c, 'snoozed_until'))) : null),
         el('td', { 'data-label': 'Current' }, el('code', { class: 'tag', text: pick(c, 'current') || shortDigest(pick(c, 'current_digest')) || '—' })),
@@ -1015,6 +1047,7 @@
     $('watch-now').addEventListener('click', watchNow);
     $('containers-updates-only').addEventListener('change', () => keepFocus(renderContainers));
     $('containers-errors-only').addEventListener('change', () => keepFocus(renderContainers));
+    $('containers-services-only').addEventListener('change', () => keepFocus(renderContainers));
     $('history-filter').addEventListener('submit', (ev) => {
       ev.preventDefault();
       state.history.container = $('history-container').value.trim();

@@ -39,6 +39,7 @@ type fakeAPI struct {
 	mu         sync.Mutex
 	updates    []map[string]any
 	containers []map[string]any
+	triggers   []map[string]any // beside the three every test sees
 	posts      []post
 	polls      map[string]int // delivery polls per update id
 	applied    map[string]string
@@ -99,14 +100,16 @@ func (f *fakeAPI) routes() http.Handler {
 		opt := func(name, value string, secret bool) map[string]any {
 			return map[string]any{"name": name, "value": value, "secret": secret}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"triggers": []map[string]any{
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"triggers": append([]map[string]any{
 			{"name": "compose.demo", "type": "compose", "auto": false, "threshold": "all", "mode": "batch", "deploys": true,
 				"events": []string{"update-available"}, "options": []any{opt("file", "/srv/demo/compose.yaml", false), opt("dry_run", "false", false)}},
 			{"name": "email.team", "type": "email", "auto": true, "threshold": "major", "mode": "simple",
 				"events": []string{"update-available", "update-failed"}, "options": []any{opt("to", "ops@example.org", false), opt("password", "[redacted]", true)}},
 			{"name": "webhook.ops", "type": "webhook", "auto": false, "threshold": "minor", "mode": "simple",
 				"events": []string{"update-available"}, "options": []any{opt("url", "https://hooks.example.org/x", false), opt("token", "[redacted]", true)}},
-		}})
+		}, f.triggers...)})
 	})
 	mux.HandleFunc("GET /api/deliveries", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
