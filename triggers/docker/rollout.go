@@ -140,8 +140,13 @@ func (r *run) refused(ctx context.Context, err error) sdk.Result {
 func (r *run) inspect(ctx context.Context) (string, error) {
 	e := r.s.engine
 	cur, err := e.InspectState(ctx, r.u.ContainerID)
-	if errors.Is(err, core.ErrNotFound) && r.u.ContainerName != "" && !strings.HasSuffix(r.u.ContainerName, rollout.ArchiveSuffix) {
-		cur, err = e.InspectState(ctx, r.u.ContainerName)
+	byName := r.u.ContainerName != "" && !strings.HasSuffix(r.u.ContainerName, rollout.ArchiveSuffix)
+	if byName && (errors.Is(err, core.ErrNotFound) || (err == nil && cur.Name == r.u.ContainerName+rollout.ArchiveSuffix)) {
+		// Replaced (the container is gone), or being replaced (it is kept
+		// aside, its replacement under its name): the one under its name.
+		if now, nerr := e.InspectState(ctx, r.u.ContainerName); nerr == nil || errors.Is(err, core.ErrNotFound) {
+			cur, err = now, nerr
+		}
 	}
 	if errors.Is(err, core.ErrNotFound) {
 		return "", sdk.Permanent(fmt.Errorf("container %s (%s) is gone", r.u.ContainerName, short(r.u.ContainerID)))
