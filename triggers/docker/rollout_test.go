@@ -40,7 +40,7 @@ var testImages struct {
 	ok   bool
 }
 
-func requireImages(t *testing.T, bed *testbed.Bed) string {
+func requireImages(t testing.TB, bed *testbed.Bed) string {
 	t.Helper()
 	testImages.once.Do(func() {
 		repo := bed.Registry + "/" + unique("dockerapp")
@@ -63,7 +63,7 @@ func unique(prefix string) string {
 }
 
 // freePort returns a TCP port free on 127.0.0.1 right now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,7 +92,7 @@ type spec struct {
 // the test app on vGood, the bed's labels are added), waits until it runs,
 // and removes it, and whatever the trigger left under its name, when the
 // test ends.
-func runApp(t *testing.T, bed *testbed.Bed, name string, s spec) container.InspectResponse {
+func runApp(t testing.TB, bed *testbed.Bed, name string, s spec) container.InspectResponse {
 	t.Helper()
 	repo := requireImages(t, bed)
 	if s.cfg.Image == "" {
