@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -179,6 +180,10 @@ func (h *runHarness) variant(t *testing.T, trigger *docker.Trigger, v runVariant
 		args[i] = h.replacer.Replace(a)
 	}
 	labels := []string{"--label", testbed.LabelTest + "=1", "--label", testbed.LabelBed + "=" + bed.State.ID}
+	// The anonymous volumes the variant made (the original's, carried over
+	// or left, and the reference's), removed after the containers.
+	var anonymous []string
+	t.Cleanup(func() { h.removeVolumes(anonymous) })
 	t.Cleanup(func() {
 		for _, n := range []string{name, name + rollout.ArchiveSuffix, name + "-reference"} {
 			h.remove(n)
@@ -195,6 +200,7 @@ func (h *runHarness) variant(t *testing.T, trigger *docker.Trigger, v runVariant
 		bed.WriteFile(t, before.ID, p+"/marker", []byte(name+p))
 	}
 	before = bed.Inspect(t, name)
+	anonymous = append(anonymous, anonymousVolumes(before)...)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	res := trigger.Fire(ctx, []sdk.Update{{
@@ -206,6 +212,7 @@ func (h *runHarness) variant(t *testing.T, trigger *docker.Trigger, v runVariant
 		t.Fatalf("%s: the docker trigger did not apply 1.1.0: %v (%+v)", v.name, res.Err, res.Rollout)
 	}
 	after := bed.Inspect(t, name)
+	anonymous = append(anonymous, anonymousVolumes(after)...)
 	if after.ID == before.ID || after.Config.Image != h.repo+":1.1.0" || !after.State.Running {
 		t.Fatalf("%s: after the recreate %s runs %s (running %v); want a new container on 1.1.0", v.name, after.ID[:12], after.Config.Image, after.State.Running)
 	}
@@ -239,6 +246,7 @@ func (h *runHarness) variant(t *testing.T, trigger *docker.Trigger, v runVariant
 		h.connect(t, v.connect, ref)
 	}
 	reference := bed.Inspect(t, ref)
+	anonymous = append(anonymous, anonymousVolumes(reference)...)
 	want, got := normalizeRun(t, reference, h.run), normalizeRun(t, after, h.run)
 	if diff := compare(want, got, runExclusions, hid); diff != "" {
 		t.Errorf("%s: the recreated container differs from docker create with the same options on 1.1.0 (want the reference, got the recreated):\n%s", v.name, diff)
@@ -291,6 +299,30 @@ func (h *runHarness) remove(name string) {
 	cmd := exec.CommandContext(ctx, h.cli, "rm", "-f", "-v", name)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+h.bed.DockerHost)
 	_ = cmd.Run()
+}
+
+// anonymousVolumes returns the names of the volumes c mounts that have no
+// name of their own (64 hex digits: an image's VOLUME, -v /path).
+func anonymousVolumes(c container.InspectResponse) []string {
+	var out []string
+	for _, m := range c.Mounts {
+		if m.Type == mount.TypeVolume && anonymousName.MatchString(m.Name) {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+var anonymousName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// removeVolumes removes the volumes names (the test's own); one still in
+// use or gone is left.
+func (h *runHarness) removeVolumes(names []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, n := range names {
+		_ = h.bed.Docker().VolumeRemove(ctx, n, false)
+	}
 }
 
 // dockerCLI returns the docker CLI: $TIDEWATCH_DOCKER_CLI or docker in
