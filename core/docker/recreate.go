@@ -64,7 +64,11 @@ func (c *Client) CreateReplacement(ctx context.Context, old, newImage, name stri
 	if err != nil {
 		return Replacement{}, err
 	}
-	sp := specLike(info, oldImage, newDefaults, newImage)
+	shared, err := c.volumesFrom(ctx, info)
+	if err != nil {
+		return Replacement{}, err
+	}
+	sp := specLike(info, oldImage, newDefaults, newImage, shared)
 	id, err := c.create(ctx, sp, name)
 	if err != nil {
 		return Replacement{}, fmt.Errorf("creating container %s like %s from %s on %s: %w", name, old, newImage, c.host, err)
@@ -168,7 +172,11 @@ func (c *Client) CreateFollower(ctx context.Context, follower string, oldNames [
 	if err != nil {
 		return "", fmt.Errorf("reading the image of container %s: %w", follower, err)
 	}
-	sp := specLike(info, defaults, defaults, img)
+	shared, err := c.volumesFrom(ctx, info)
+	if err != nil {
+		return "", err
+	}
+	sp := specLike(info, defaults, defaults, img, shared)
 	if mode := sp.host.NetworkMode; mode.IsContainer() {
 		if other := mode.ConnectedContainer(); slices.Contains(oldNames, other) {
 			sp.host.NetworkMode = container.NetworkMode("container:" + newLeaderID)
@@ -246,10 +254,31 @@ type spec struct {
 	left     []string                             // anonymous volumes not carried over
 }
 
+// volumesFrom returns the names of the volumes of the containers info
+// takes volumes from (--volumes-from): the engine mounts them again in a
+// container created like it, so they are not its own to carry over.
+func (c *Client) volumesFrom(ctx context.Context, info container.InspectResponse) (map[string]bool, error) {
+	shared := map[string]bool{}
+	for _, from := range info.HostConfig.VolumesFrom {
+		name := strings.TrimSuffix(strings.TrimSuffix(from, ":ro"), ":rw")
+		other, err := c.api.ContainerInspect(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("inspecting container %s, whose volumes %s mounts, on %s: %w", name, strings.TrimPrefix(info.Name, "/"), c.host, err)
+		}
+		for _, m := range other.Mounts {
+			if m.Type == mount.TypeVolume && m.Name != "" {
+				shared[m.Name] = true
+			}
+		}
+	}
+	return shared, nil
+}
+
 // specLike is the spec of a container like info on newImage, without what
 // info got from oldImage (nil when unknown: then all is kept); newDefaults
-// are newImage's (nil when unknown).
-func specLike(info container.InspectResponse, oldImage, newDefaults *imageDefaults, newImage string) spec {
+// are newImage's (nil when unknown); shared are the volumes it mounts from
+// other containers (volumesFrom).
+func specLike(info container.InspectResponse, oldImage, newDefaults *imageDefaults, newImage string, shared map[string]bool) spec {
 	var newVolumes map[string]struct{}
 	if newDefaults != nil {
 		newVolumes = newDefaults.Volumes
@@ -260,7 +289,7 @@ func specLike(info container.InspectResponse, oldImage, newDefaults *imageDefaul
 		userVolumes = without(userVolumes, oldImage.Volumes)
 	}
 	var left []string
-	host.Binds, host.Mounts, left = inheritVolumes(info, userVolumes, newVolumes)
+	host.Binds, host.Mounts, left = inheritVolumes(info, userVolumes, newVolumes, shared)
 	host.Links = slices.Clone(host.Links)
 	for i, l := range host.Links {
 		if child, alias, ok := parseLink(l); ok {
@@ -417,8 +446,9 @@ func without(set, image map[string]struct{}) map[string]struct{} {
 // in newVolumes, or given as a volume without a source) mounted again by
 // its name at the same path. The anonymous volumes at paths only the old
 // image declared are not mounted, and returned in left. Volumes from other
-// containers (VolumesFrom) and tmpfs are left to the engine.
-func inheritVolumes(info container.InspectResponse, userVolumes, newVolumes map[string]struct{}) (binds []string, mounts []mount.Mount, left []string) {
+// containers (VolumesFrom: their names are in shared) and tmpfs are left
+// to the engine, which mounts them again.
+func inheritVolumes(info container.InspectResponse, userVolumes, newVolumes map[string]struct{}, shared map[string]bool) (binds []string, mounts []mount.Mount, left []string) {
 	hc := info.HostConfig
 	named := map[string]bool{} // destinations a bind or mount with a source covers
 	anonBind := map[string]bool{}
@@ -454,7 +484,7 @@ func inheritVolumes(info container.InspectResponse, userVolumes, newVolumes map[
 	}
 	for _, mp := range info.Mounts {
 		dst := path.Clean(mp.Destination)
-		if mp.Type != mount.TypeVolume || mp.Name == "" || named[dst] {
+		if mp.Type != mount.TypeVolume || mp.Name == "" || named[dst] || shared[mp.Name] {
 			continue
 		}
 		i, isMount := anonMount[dst]

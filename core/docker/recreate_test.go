@@ -192,11 +192,13 @@ func TestInheritVolumes(t *testing.T) {
 			{Type: mount.TypeVolume, Name: "v-kept", Destination: "/kept", RW: false},
 			{Type: mount.TypeVolume, Name: "v-dropped", Destination: "/dropped", RW: true},
 			{Type: mount.TypeVolume, Name: "v-other", Destination: "/shared", RW: true},
+			{Type: mount.TypeVolume, Name: "v-other2", Destination: "/newonly", RW: true}, // --volumes-from where the new image declares a VOLUME
 		},
 	}
 	user := map[string]struct{}{"/user": {}}                     // -v /user
 	newImage := map[string]struct{}{"/kept": {}, "/newonly": {}} // the new image's VOLUMEs
-	binds, mounts, left := inheritVolumes(info, user, newImage)
+	shared := map[string]bool{"v-other": true, "v-other2": true} // the volumes of "other"
+	binds, mounts, left := inheritVolumes(info, user, newImage, shared)
 	if diff := cmp.Diff([]string{"named:/named", "/srv/conf:/conf:ro"}, binds); diff != "" {
 		t.Errorf("binds (-want +got):\n%s", diff)
 	}

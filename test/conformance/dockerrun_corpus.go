@@ -54,6 +54,8 @@ var runCorpus = []runVariant{
 	{name: "tmpfs", args: []string{"--tmpfs", "/run:size=1m", "--tmpfs", "/scratch"}},
 	{name: "logging", args: []string{"--log-driver", "json-file", "--log-opt", "max-size=1m", "--log-opt", "max-file=2"}},
 	{name: "user", args: []string{"--user", "1000:1000", "--group-add", "2000"}},
+	{name: "volumes-from", args: []string{"--volumes-from", "{leader}:ro"}},
+	{name: "link", args: []string{"--link", "{leader}:db", "--restart", "on-failure:3"}},
 	{name: "host", args: []string{"--hostname", "entry-host", "--domainname", "example.test", "--add-host", "db.example.test:10.0.0.5",
 		"--dns", "10.0.0.53", "--dns-search", "example.test", "--init", "-t", "-i"}},
 }

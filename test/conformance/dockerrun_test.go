@@ -247,6 +247,7 @@ func (h *runHarness) variant(t *testing.T, trigger *docker.Trigger, v runVariant
 	}
 	reference := bed.Inspect(t, ref)
 	anonymous = append(anonymous, anonymousVolumes(reference)...)
+	checkCarried(t, v.name, before, after, reference)
 	want, got := normalizeRun(t, reference, h.run), normalizeRun(t, after, h.run)
 	if diff := compare(want, got, runExclusions, hid); diff != "" {
 		t.Errorf("%s: the recreated container differs from docker create with the same options on 1.1.0 (want the reference, got the recreated):\n%s", v.name, diff)
@@ -358,6 +359,15 @@ func dockerCLI(t *testing.T) string {
 // mean no relabel option given.
 func normalizeRun(t *testing.T, c container.InspectResponse, run string) map[string]string {
 	t.Helper()
+	if c.HostConfig != nil && len(c.HostConfig.Links) > 0 {
+		// The engine shows a link as "/other:/<its own name>/alias".
+		hc := *c.HostConfig
+		hc.Links = slices.Clone(hc.Links)
+		for i, l := range hc.Links {
+			hc.Links[i] = strings.ReplaceAll(l, ":"+c.Name+"/", ":/<self>/")
+		}
+		c.HostConfig = &hc
+	}
 	c.Name = strings.ReplaceAll(c.Name, run, "<run>")
 	if c.Config != nil && c.HostConfig != nil && c.HostConfig.NetworkMode.IsContainer() {
 		cfg := *c.Config
@@ -398,6 +408,24 @@ func checkMounts(t *testing.T, name string, before, after container.InspectRespo
 			return a.Type == want.Type && a.Source == want.Source && a.Target == want.Target && a.ReadOnly == want.ReadOnly
 		}) {
 			t.Errorf("%s: mount %+v is not among the recreated container's %+v", name, want, after.HostConfig.Mounts)
+		}
+	}
+}
+
+// checkCarried fails the test unless every mount the recreated container
+// was given beyond the original's own (HostConfig.Mounts) is an anonymous
+// volume carried over: where the reference, made fresh, has a volume of its
+// own. A volume the engine mounts anyway (from --volumes-from) must not be
+// pinned by name.
+func checkCarried(t *testing.T, name string, before, after, reference container.InspectResponse) {
+	t.Helper()
+	for _, m := range after.HostConfig.Mounts {
+		if slices.ContainsFunc(before.HostConfig.Mounts, func(b mount.Mount) bool { return b.Type == m.Type && b.Target == m.Target }) {
+			continue
+		}
+		if fresh := volumeAt(reference, m.Target); m.Type != mount.TypeVolume || fresh == "" || fresh == m.Source {
+			t.Errorf("%s: the recreated container was given a mount of %s at %s, which is no anonymous volume of its own carried over (docker create on the new image mounts %s there)",
+				name, m.Source, m.Target, orAbsent(fresh))
 		}
 	}
 }
