@@ -56,6 +56,7 @@ var runCorpus = []runVariant{
 	{name: "user", args: []string{"--user", "1000:1000", "--group-add", "2000"}},
 	{name: "volumes-from", args: []string{"--volumes-from", "{leader}:ro"}},
 	{name: "link", args: []string{"--link", "{leader}:db", "--restart", "on-failure:3"}},
+	{name: "namespaces", args: []string{"--ipc", "shareable", "--pid", "host", "--uts", "host", "--cgroupns", "private"}},
 	{name: "host", args: []string{"--hostname", "entry-host", "--domainname", "example.test", "--add-host", "db.example.test:10.0.0.5",
 		"--dns", "10.0.0.53", "--dns-search", "example.test", "--init", "-t", "-i"}},
 }
