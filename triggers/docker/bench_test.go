@@ -78,20 +78,19 @@ func BenchmarkApply(b *testing.B) {
 		removeCLI(bed, cli, name)
 
 		// The same change by hand, on a container run the same way.
-		name = handName
-		args = benchRunArgs(bed, name, port)
+		args = benchRunArgs(bed, handName, port)
 		runCLI(b, bed, cli, append(append([]string{"run", "-d"}, args...), repo+":"+vGood)...)
-		waitHealthy(b, bed, name)
+		waitHealthy(b, bed, handName)
 		p = watchPort(port)
 		start = time.Now()
 		runCLI(b, bed, cli, "pull", "-q", repo+":"+vNext)
-		runCLI(b, bed, cli, "stop", name)
-		runCLI(b, bed, cli, "rm", name)
+		runCLI(b, bed, cli, "stop", handName)
+		runCLI(b, bed, cli, "rm", handName)
 		runCLI(b, bed, cli, append(append([]string{"run", "-d"}, args...), repo+":"+vNext)...)
-		waitHealthy(b, bed, name)
+		waitHealthy(b, bed, handName)
 		hand += time.Since(start)
 		handGap += p.stop().gap
-		removeCLI(bed, cli, name)
+		removeCLI(bed, cli, handName)
 	}
 	n := float64(b.N)
 	b.ReportMetric(0, "ns/op")
