@@ -78,7 +78,9 @@ func shiftingImage(t *testing.T, bed *testbed.Bed, repo, version string) {
 //     runExclusions;
 //   - between before and after, only what the image gives may differ
 //     (imageFields);
-//   - each marker is read back from the same volume.
+//   - each marker is read back from the same volume, a volume only the old
+//     image declared is kept unmounted, no mount is pinned but anonymous
+//     volumes carried over, and no -tidewatch-old container is left.
 //
 // The normal run recreates runSample; with the faults build tag (make
 // faults) the whole corpus.
@@ -213,6 +215,9 @@ func (h *runHarness) variant(t *testing.T, trigger *docker.Trigger, v runVariant
 	}
 	after := bed.Inspect(t, name)
 	anonymous = append(anonymous, anonymousVolumes(after)...)
+	if _, err := bed.Docker().ContainerInspect(t.Context(), name+rollout.ArchiveSuffix); err == nil {
+		t.Errorf("%s: %s%s is left after an applied recreate", v.name, name, rollout.ArchiveSuffix)
+	}
 	if after.ID == before.ID || after.Config.Image != h.repo+":1.1.0" || !after.State.Running {
 		t.Fatalf("%s: after the recreate %s runs %s (running %v); want a new container on 1.1.0", v.name, after.ID[:12], after.Config.Image, after.State.Running)
 	}
