@@ -5,6 +5,11 @@
 FROM scratch
 COPY bin/tidewatch /tidewatch
 COPY bin/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# The trigger processes talk to tidewatch over unix sockets in $TMPDIR (/tmp),
+# which an image FROM scratch lacks: WORKDIR makes the folder (root's, 0755;
+# running as another user, mount a tmpfs there: --tmpfs /tmp).
+WORKDIR /tmp
+WORKDIR /
 # In a container the API must listen beyond loopback to be reached through a
 # published port, so tidewatch requires auth to be configured
 # (TIDEWATCH_SERVER_AUTH_USERS or TIDEWATCH_SERVER_API_TOKENS; see the README).

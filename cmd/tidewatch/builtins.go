@@ -6,6 +6,7 @@ import (
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/triggers/command"
 	"github.com/tidewatch/tidewatch/triggers/compose"
+	"github.com/tidewatch/tidewatch/triggers/docker"
 	"github.com/tidewatch/tidewatch/triggers/email"
 	"github.com/tidewatch/tidewatch/triggers/mqtt"
 	"github.com/tidewatch/tidewatch/triggers/notify"
@@ -21,6 +22,7 @@ import (
 var builtins = map[string]func() sdk.Trigger{
 	"command": func() sdk.Trigger { return command.New() },
 	"compose": func() sdk.Trigger { return compose.New() },
+	"docker":  func() sdk.Trigger { return docker.New() },
 	"email":   func() sdk.Trigger { return email.New() },
 	"mqtt":    func() sdk.Trigger { return mqtt.New() },
 	"notify":  func() sdk.Trigger { return notify.New() },

@@ -112,6 +112,8 @@ func runArgs(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		return checkCommand(ctx, cfg, args[1:], stdout, stderr, log)
 	case "trigger": // hidden: the process of a built-in trigger
 		return triggerCommand(args[1:], stderr)
+	case "self-update": // hidden: the helper container that updates tidewatch's own
+		return selfUpdateCommand(ctx, args[1:], environ, stderr)
 	default:
 		fmt.Fprintf(stderr, "tidewatch: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage

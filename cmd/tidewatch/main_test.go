@@ -98,9 +98,13 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"store path is a file", []string{"TIDEWATCH_STORE_PATH=" + file}, "not-a-folder"},
 		{"bad watcher", []string{"TIDEWATCH_WATCHER_LOCAL_PORT=abc"}, "TIDEWATCH_WATCHER_LOCAL_PORT"},
 		{"unknown variable", []string{"TIDEWATCH_SERVE_PORT=1"}, "TIDEWATCH_SERVE_PORT"},
-		{"a trigger that deploys, several hosts, no WATCHER", []string{"TIDEWATCH_TRIGGER_COMPOSE_PROD_AUTO=false",
-			"TIDEWATCH_WATCHER_LOCAL_SOCKET=/var/run/docker.sock", "TIDEWATCH_WATCHER_EDGE_HOST=edge.example"},
-			"TIDEWATCH_TRIGGER_COMPOSE_PROD_WATCHER: not set, and this trigger deploys while several watchers are configured"},
+		{"a trigger that deploys, several hosts, none on its engine, no WATCHER", []string{"TIDEWATCH_TRIGGER_COMPOSE_PROD_AUTO=false",
+			"TIDEWATCH_WATCHER_LOCAL_SOCKET=/run/other.sock", "TIDEWATCH_WATCHER_EDGE_HOST=edge.example"},
+			"TIDEWATCH_TRIGGER_COMPOSE_PROD_WATCHER: not set, and this trigger deploys while several watchers are configured, and not exactly one of them is on its engine (unix:///var/run/docker.sock)"},
+		{"a docker trigger, two watchers on its engine, no WATCHER", []string{"TIDEWATCH_TRIGGER_DOCKER_PROD_AUTO=false",
+			"TIDEWATCH_TRIGGER_DOCKER_PROD_DOCKER_HOST=tcp://edge.example:2375",
+			"TIDEWATCH_WATCHER_EDGE_HOST=edge.example", "TIDEWATCH_WATCHER_EDGE2_HOST=EDGE.example"},
+			"TIDEWATCH_TRIGGER_DOCKER_PROD_WATCHER: not set, and this trigger deploys while several watchers are configured, and not exactly one of them is on its engine"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

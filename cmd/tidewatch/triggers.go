@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -140,14 +141,16 @@ func loadTriggers(ctx context.Context, cfg config.Config, h *host.Host, log *slo
 		}
 		if desc.Deploys && len(t.Policy.Watchers) == 0 {
 			// A trigger that deploys acts on one Docker host: the only
-			// watcher's, or the one it is told.
-			if len(cfg.Watchers) != 1 {
-				es = append(es, &config.VarError{Var: t.Var(core.OptionWatcher), Problem: "not set, and this trigger deploys while several watchers are configured",
+			// watcher's, the one on the engine it deploys to, or the one
+			// it is told.
+			w, ok := deployWatcher(cfg.Watchers, engineOf(desc, opts))
+			if !ok {
+				es = append(es, &config.VarError{Var: t.Var(core.OptionWatcher), Problem: "not set, and this trigger deploys while several watchers are configured, and not exactly one of them is on its engine (" + engineOf(desc, opts) + ")",
 					Expected: "the name of the watcher whose host it deploys to, one of " + watcherList(cfg)})
 				p.Close()
 				continue
 			}
-			t.Policy.Watchers = []string{cfg.Watchers[0].Name}
+			t.Policy.Watchers = []string{w}
 		}
 		loaded = append(loaded, loadedTrigger{cfg: t, plugin: p, desc: desc})
 	}
@@ -163,6 +166,60 @@ func dispatcherFor(st *store.Store, loaded []loadedTrigger, log *slog.Logger, op
 		instances = append(instances, triggers.Instance{Name: l.cfg.ID(), Trigger: l.plugin, Policy: l.cfg.Policy, Deploys: l.desc.Deploys})
 	}
 	return triggers.New(st, instances, log, opts...)
+}
+
+// optDockerHost is the option by which a trigger that deploys says which
+// engine it deploys to (the compose and docker triggers have it).
+const optDockerHost = "DOCKER_HOST"
+
+// engineOf returns the engine a trigger deploys to: its DOCKER_HOST, as
+// set or as its plugin's default; "" when it has no such option.
+func engineOf(desc sdk.Description, opts map[string]string) string {
+	if v := opts[optDockerHost]; v != "" {
+		return v
+	}
+	for _, o := range desc.Options {
+		if o.Name == optDockerHost {
+			return o.Default
+		}
+	}
+	return ""
+}
+
+// deployWatcher returns the watcher a trigger that deploys to engine acts
+// for, when it names none: the only watcher (whatever its address: it may
+// reach the same engine through a socket proxy), else the one watcher on
+// that engine. ok is false when that leaves none or several.
+func deployWatcher(watchers []config.Watcher, engine string) (name string, ok bool) {
+	if len(watchers) == 1 {
+		return watchers[0].Name, true
+	}
+	if engine == "" {
+		return "", false
+	}
+	for _, w := range watchers {
+		if sameEngine(w.DockerHost(), engine) {
+			if ok {
+				return "", false // two watchers on one engine: which one is meant?
+			}
+			name, ok = w.Name, true
+		}
+	}
+	return name, ok
+}
+
+// sameEngine reports whether two DOCKER_HOST addresses name the same
+// engine: the same unix socket (cleaned path) or TCP host and port (host
+// without case).
+func sameEngine(a, b string) bool {
+	norm := func(h string) string {
+		h = strings.TrimSpace(h)
+		if p, ok := strings.CutPrefix(h, "unix://"); ok {
+			return "unix://" + path.Clean(p)
+		}
+		return strings.ToLower(strings.TrimSuffix(h, "/"))
+	}
+	return norm(a) == norm(b)
 }
 
 func watcherList(cfg config.Config) string {

@@ -8,10 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"path"
-	"reflect"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,8 +16,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -138,15 +132,7 @@ func (c *Client) FindContainers(ctx context.Context, labels map[string]string) (
 // progress stream to its end: an error the registry reports midway (an
 // unknown tag, a refused layer) is returned.
 func (c *Client) Pull(ctx context.Context, ref string) error {
-	rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{})
-	if err != nil {
-		return fmt.Errorf("pulling %s on %s: %w", ref, c.host, err)
-	}
-	defer rc.Close()
-	if err := readProgress(rc); err != nil {
-		return fmt.Errorf("pulling %s on %s: %w", ref, c.host, err)
-	}
-	return nil
+	return c.PullAuth(ctx, ref, core.RegistryAuth{})
 }
 
 // readProgress reads a JSON progress stream to its end, returning the first
@@ -278,212 +264,11 @@ func (c *Client) Logs(ctx context.Context, id string, n int) ([]string, error) {
 }
 
 // CreateLike creates (without starting) a container called name that is the
-// container old again, on newImage: the same configuration, host
-// configuration (ports, mounts, restart policy…) and networks with their
-// aliases. Its anonymous volumes (an image's VOLUME, a volume without a
-// source) are carried over, mounted by name where they were, as compose
-// does when it recreates a container. What old had only because its image
-// said so (environment, entrypoint, command, working dir, user, labels,
-// healthcheck, stop signal equal to the old image's) is left out, so that
-// newImage's own apply. It returns the new container's ID.
+// container old again, on newImage, by the rules of CreateReplacement, and
+// returns its ID.
 func (c *Client) CreateLike(ctx context.Context, old, newImage, name string) (string, error) {
-	info, err := c.api.ContainerInspect(ctx, old)
-	if err != nil {
-		return "", fmt.Errorf("inspecting container %s on %s: %w", old, c.host, err)
-	}
-	if info.Config == nil || info.HostConfig == nil {
-		return "", fmt.Errorf("inspecting container %s on %s: the engine gave no configuration", old, c.host)
-	}
-	var oldImage *imageDefaults
-	if img, err := c.api.ImageInspect(ctx, info.Image); err == nil && img.Config != nil {
-		ic := img.Config
-		oldImage = &imageDefaults{Env: ic.Env, Entrypoint: ic.Entrypoint, Cmd: ic.Cmd, WorkingDir: ic.WorkingDir, User: ic.User,
-			StopSignal: ic.StopSignal, Labels: ic.Labels, Healthcheck: ic.Healthcheck}
-	} else if err != nil && !client.IsErrNotFound(err) {
-		return "", fmt.Errorf("inspecting image %s of container %s on %s: %w", info.Image, old, c.host, err)
-	}
-	var newVolumes map[string]struct{}
-	if img, err := c.api.ImageInspect(ctx, newImage); err == nil && img.Config != nil {
-		newVolumes = img.Config.Volumes
-	} else if err != nil && !client.IsErrNotFound(err) {
-		return "", fmt.Errorf("inspecting image %s on %s: %w", newImage, c.host, err)
-	}
-	cfg := configLike(info, oldImage, newImage)
-	hostCfg := *info.HostConfig
-	hostCfg.Binds, hostCfg.Mounts = inheritVolumes(info, newVolumes)
-	primary, others := endpointsLike(info)
-	var netCfg *network.NetworkingConfig
-	if primary != "" {
-		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{primary: others[primary]}}
-	}
-	created, err := c.api.ContainerCreate(ctx, cfg, &hostCfg, netCfg, nil, name)
-	if err != nil {
-		return "", fmt.Errorf("creating container %s like %s from %s on %s: %w", name, old, newImage, c.host, err)
-	}
-	// API versions before 1.44 take one network at creation; the others are connected now.
-	for _, net := range slices.Sorted(maps.Keys(others)) {
-		if net == primary {
-			continue
-		}
-		if err := c.api.NetworkConnect(ctx, net, created.ID, others[net]); err != nil {
-			_ = c.Remove(context.WithoutCancel(ctx), created.ID, true)
-			return "", fmt.Errorf("connecting container %s to network %s on %s: %w", name, net, c.host, err)
-		}
-	}
-	return created.ID, nil
-}
-
-// inheritVolumes returns the binds and mounts of a container recreated like
-// info: info's own, with each anonymous volume it has mounted (at a path in
-// its Config.Volumes, in newVolumes, the new image's VOLUMEs, or given
-// without a source) mounted again by its name at the same path. Volumes
-// from other containers (VolumesFrom) and tmpfs are left to the engine.
-func inheritVolumes(info container.InspectResponse, newVolumes map[string]struct{}) ([]string, []mount.Mount) {
-	hc := info.HostConfig
-	var binds []string
-	named := map[string]bool{} // destinations a bind or mount with a source covers
-	anonBind := map[string]bool{}
-	for _, b := range hc.Binds {
-		src, dst, ok := splitBind(b)
-		if !ok {
-			anonBind[dst] = true // a volume without source: replaced by a mount of it by name
-			continue
-		}
-		named[path.Clean(dst)] = src != ""
-		binds = append(binds, b)
-	}
-	mounts := slices.Clone(hc.Mounts)
-	anonMount := map[string]int{}
-	for i, m := range mounts {
-		if m.Source == "" && m.Type == mount.TypeVolume {
-			anonMount[path.Clean(m.Target)] = i
-		} else {
-			named[path.Clean(m.Target)] = true
-		}
-	}
-	var declared map[string]struct{}
-	if info.Config != nil {
-		declared = info.Config.Volumes
-	}
-	for _, mp := range info.Mounts {
-		dst := path.Clean(mp.Destination)
-		if mp.Type != mount.TypeVolume || mp.Name == "" || named[dst] {
-			continue
-		}
-		_, inOld := declared[mp.Destination]
-		_, inNew := newVolumes[mp.Destination]
-		i, isMount := anonMount[dst]
-		if !inOld && !inNew && !isMount && !anonBind[dst] {
-			continue // from VolumesFrom, which the engine mounts again
-		}
-		if isMount {
-			mounts[i].Source = mp.Name
-			continue
-		}
-		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: mp.Name, Target: mp.Destination, ReadOnly: !mp.RW})
-	}
-	return binds, mounts
-}
-
-// splitBind splits a bind ("src:dst[:opts]") into source and destination;
-// ok is false for a bare destination ("/data"), an anonymous volume.
-func splitBind(b string) (src, dst string, ok bool) {
-	parts := strings.Split(b, ":")
-	if len(parts) == 1 {
-		return "", parts[0], false
-	}
-	return parts[0], parts[1], true
-}
-
-// imageDefaults are the parts of an image's configuration that a container
-// created from it takes unless told otherwise.
-type imageDefaults struct {
-	Env, Entrypoint, Cmd         []string
-	WorkingDir, User, StopSignal string
-	Labels                       map[string]string
-	Healthcheck                  *container.HealthConfig
-}
-
-// configLike copies info's configuration for newImage, without what it got
-// from its image (oldImage, nil when gone).
-func configLike(info container.InspectResponse, oldImage *imageDefaults, newImage string) *container.Config {
-	cfg := *info.Config
-	cfg.Image = newImage
-	if len(info.ID) >= 12 && cfg.Hostname == info.ID[:12] {
-		cfg.Hostname = "" // the engine's default: the new container's own ID
-	}
-	if oldImage == nil {
-		return &cfg
-	}
-	cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(e string) bool { return slices.Contains(oldImage.Env, e) })
-	if slices.Equal(cfg.Entrypoint, oldImage.Entrypoint) {
-		cfg.Entrypoint = nil
-		if slices.Equal(cfg.Cmd, oldImage.Cmd) {
-			cfg.Cmd = nil
-		}
-	}
-	if cfg.WorkingDir == oldImage.WorkingDir {
-		cfg.WorkingDir = ""
-	}
-	if cfg.User == oldImage.User {
-		cfg.User = ""
-	}
-	if cfg.StopSignal == oldImage.StopSignal {
-		cfg.StopSignal = ""
-	}
-	if reflect.DeepEqual(cfg.Healthcheck, oldImage.Healthcheck) {
-		cfg.Healthcheck = nil
-	}
-	if len(cfg.Labels) > 0 {
-		labels := map[string]string{}
-		for k, v := range cfg.Labels {
-			if iv, ok := oldImage.Labels[k]; !ok || iv != v {
-				labels[k] = v
-			}
-		}
-		cfg.Labels = labels
-	}
-	return &cfg
-}
-
-// endpointsLike returns the network the container was created on (its
-// network mode, when that is a network it is attached to) and the endpoint
-// settings to attach a new container to each of its networks: aliases,
-// links, IPAM and driver options, without the old container's own short ID
-// among the aliases nor its addresses.
-func endpointsLike(info container.InspectResponse) (primary string, eps map[string]*network.EndpointSettings) {
-	eps = map[string]*network.EndpointSettings{}
-	mode := info.HostConfig.NetworkMode
-	if mode.IsHost() || mode.IsNone() || mode.IsContainer() || info.NetworkSettings == nil {
-		return "", eps
-	}
-	short := ""
-	if len(info.ID) >= 12 {
-		short = info.ID[:12]
-	}
-	for name, es := range info.NetworkSettings.Networks {
-		if es == nil {
-			continue
-		}
-		ep := &network.EndpointSettings{Links: slices.Clone(es.Links), DriverOpts: maps.Clone(es.DriverOpts)}
-		if es.IPAMConfig != nil {
-			ep.IPAMConfig = es.IPAMConfig.Copy()
-		}
-		for _, a := range es.Aliases {
-			if a != short && a != info.ID {
-				ep.Aliases = append(ep.Aliases, a)
-			}
-		}
-		eps[name] = ep
-	}
-	name := string(mode)
-	if mode.IsDefault() {
-		name = "bridge"
-	}
-	if _, ok := eps[name]; ok {
-		primary = name
-	}
-	return primary, eps
+	r, err := c.CreateReplacement(ctx, old, newImage, name)
+	return r.ID, err
 }
 
 // WaitOptions say how long WaitHealthy waits.
