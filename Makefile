@@ -55,7 +55,7 @@ faults: vet
 
 ## bench: benchmarks with figures (detection cost, tag selection, registry client)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./test/bench/ ./core/policy/ ./registries/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./test/bench/ ./core/policy/ ./registries/
 
 clean:
 	rm -rf bin .testbed

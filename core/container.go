@@ -27,6 +27,9 @@ const (
 	LabelTriggerInclude = "tidewatch.trigger.include"
 	// LabelTriggerExclude lists the triggers that must not act on this container.
 	LabelTriggerExclude = "tidewatch.trigger.exclude"
+	// LabelUpdateMinAge is a cooldown: how old a candidate image must be
+	// (from its creation time) before triggers act on it: "3d", "12h" (see ParseMinAge).
+	LabelUpdateMinAge = "tidewatch.update.min-age"
 )
 
 // Container is one container running on a watched Docker host, as the watch
@@ -55,6 +58,14 @@ type Container struct {
 	State string `json:"state"`
 	// Created is when the container was created.
 	Created time.Time `json:"created"`
+}
+
+// LocalImage is what the watch loop needs of an image on a Docker host.
+type LocalImage struct {
+	// RepoDigests are the image's RepoDigests ("127.0.0.1:5000/app@sha256:…").
+	RepoDigests []string
+	// Platform is the image's platform, from its config.
+	Platform Platform
 }
 
 // Platform is an image's operating system and architecture.

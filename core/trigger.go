@@ -178,11 +178,12 @@ const (
 	OptionConcurrency = "CONCURRENCY"
 	OptionLabels      = "LABELS"
 	OptionWatcher     = "WATCHER"
+	OptionMinAge      = "MIN_AGE"
 )
 
 // TriggerOptions lists the common trigger options.
 var TriggerOptions = []string{OptionThreshold, OptionMode, OptionAuto, OptionOnce, OptionInclude, OptionExclude,
-	OptionEvents, OptionRetries, OptionDeadline, OptionConcurrency, OptionLabels, OptionWatcher}
+	OptionEvents, OptionRetries, OptionDeadline, OptionConcurrency, OptionLabels, OptionWatcher, OptionMinAge}
 
 // IsTriggerOption reports whether name is a common trigger option.
 func IsTriggerOption(name string) bool { return slices.Contains(TriggerOptions, name) }
@@ -239,6 +240,10 @@ type TriggerPolicy struct {
 	// and an update found on another host is refused, not rolled out to a
 	// same-named container where the trigger happens to point.
 	Watchers []string
+	// MinAge is a cooldown (MIN_AGE, default 0: none): the trigger acts by
+	// itself only on candidates at least this old (Update.ReadyAt); the
+	// container's tidewatch.update.min-age applies too, the longer wins.
+	MinAge time.Duration
 }
 
 // DefaultTriggerPolicy returns the policy of a trigger with no common option set.
@@ -375,6 +380,12 @@ func (p *TriggerPolicy) Set(name, value string) error {
 			return bad("not a deadline", "a Go duration from 1ms to 6h, like 30s")
 		}
 		p.Deadline, p.DeadlineSet = d, true
+	case OptionMinAge:
+		d, err := ParseMinAge(value)
+		if err != nil {
+			return bad("not a minimum age ("+err.Error()+")", MinAgeForm)
+		}
+		p.MinAge = d
 	default:
 		return bad("not a common trigger option", "one of "+strings.Join(TriggerOptions, ", "))
 	}
@@ -436,10 +447,14 @@ func (p TriggerPolicy) Hears(e Event) bool { return slices.Contains(p.Events, e)
 
 // Refusal says why the trigger instance named trigger ("type.name") must
 // not act on u, or returns nil when it may. It checks, in order: the host
-// (WATCHER), the container's tidewatch.watch label, the threshold (unless manual: a person
-// asking may go beyond what the trigger does by itself), INCLUDE and
-// EXCLUDE, and the container's tidewatch.trigger.include and
-// tidewatch.trigger.exclude labels. Each refusal names the rule.
+// (WATCHER), the container's tidewatch.watch label, the threshold and the
+// cooldown (unless manual: a person asking may go beyond what the trigger
+// does by itself; the cooldown is the longer of MIN_AGE and the container's
+// tidewatch.update.min-age, counted from Update.AgeFrom, compared with the
+// clock, and holds back only an update still on offer: pending or
+// notified), INCLUDE and EXCLUDE, and the container's
+// tidewatch.trigger.include and tidewatch.trigger.exclude labels. Each
+// refusal names the rule.
 //
 // The labels are comma-separated lists of "type.name", "name" or "type",
 // compared without case; an entry may end in ":threshold"
@@ -458,6 +473,11 @@ func (p TriggerPolicy) Refusal(u Update, trigger string, manual bool) error {
 	if !manual && !p.Threshold.Passes(u.Kind) {
 		return &RefusalError{Rule: OptionThreshold + "=" + string(p.Threshold), Reason: fmt.Sprintf("a %s update is beyond it", u.Kind)}
 	}
+	if !manual && onOffer(u.Status) {
+		if err := p.cooldown(u, time.Now()); err != nil {
+			return err
+		}
+	}
 	if len(p.Include) > 0 && !matchContainer(p.Include, u) {
 		return &RefusalError{Rule: OptionInclude + "=" + strings.Join(p.Include, ","), Reason: "the container " + u.ContainerName + " is not in it"}
 	}
@@ -469,6 +489,31 @@ func (p TriggerPolicy) Refusal(u Update, trigger string, manual bool) error {
 	}
 	if v := strings.TrimSpace(u.Labels[LabelTriggerExclude]); v != "" && labelLists(v, trigger, u.Kind) {
 		return &RefusalError{Rule: "label " + LabelTriggerExclude + "=" + v, Reason: "it lists " + trigger}
+	}
+	return nil
+}
+
+// onOffer reports whether an update of status s is still on offer (pending
+// or notified): the cooldown holds back offering and applying it, not the
+// news of a rollout a person started (applying, applied, failed, rolled back).
+func onOffer(s UpdateStatus) bool {
+	return s == "" || s == StatusPending || s == StatusNotified
+}
+
+// cooldown refuses u while its candidate is younger, at now, than the
+// longer of p.MinAge and the container's tidewatch.update.min-age.
+func (p TriggerPolicy) cooldown(u Update, now time.Time) *RefusalError {
+	label, err := MinAge(u.Labels)
+	if err != nil {
+		return &RefusalError{Rule: "label " + LabelUpdateMinAge + "=" + Quote(u.Labels[LabelUpdateMinAge]), Reason: "it is not a minimum age (" + err.Error() + ")"}
+	}
+	rule := "label " + LabelUpdateMinAge + "=" + u.Labels[LabelUpdateMinAge]
+	minAge := label
+	if p.MinAge > label {
+		minAge, rule = p.MinAge, OptionMinAge+"="+FormatMinAge(p.MinAge)
+	}
+	if at := u.ReadyAt(minAge); now.Before(at) {
+		return &RefusalError{Rule: rule, Reason: "the candidate is too young; waiting until " + at.UTC().Format(time.RFC3339)}
 	}
 	return nil
 }

@@ -34,6 +34,10 @@ type Check struct {
 	Candidate string `json:"candidate,omitempty"`
 	// CandidateDigest is the registry's digest of the candidate, when it was read.
 	CandidateDigest string `json:"candidate_digest,omitempty"`
+	// CandidateCreated is when the candidate image was created, from its
+	// config; read only under a cooldown (tidewatch.update.min-age, a
+	// trigger's MIN_AGE), zero when not read or not usable.
+	CandidateCreated time.Time `json:"candidate_created,omitzero"`
 	// Kind is the kind of update, KindNone when none.
 	Kind UpdateKind `json:"kind,omitempty"`
 	// Link is the rendered release-notes link, when the container has a template.
@@ -85,6 +89,9 @@ type Update struct {
 	// Candidate and CandidateDigest describe what is offered.
 	Candidate       string `json:"candidate"`
 	CandidateDigest string `json:"candidate_digest,omitempty"`
+	// CandidateCreated is when the candidate image was created, from its
+	// config, when it was read (under a cooldown); see AgeFrom.
+	CandidateCreated time.Time `json:"candidate_created,omitzero"`
 	// Kind is the kind of jump.
 	Kind UpdateKind `json:"kind"`
 	// Link is the release-notes link, when known.

@@ -31,7 +31,20 @@ const (
 // engine is a simulated Docker host: a fixed container list, no events.
 type engine struct{ ctrs []core.Container }
 
-func (e engine) List(ctx context.Context, all bool) ([]core.Container, error) { return e.ctrs, nil }
+func (e engine) Containers(ctx context.Context, all bool) ([]core.Container, error) {
+	return e.ctrs, nil
+}
+
+// Image returns the RepoDigests of every container that runs image id, all together.
+func (e engine) Image(ctx context.Context, id string) (core.LocalImage, error) {
+	var img core.LocalImage
+	for _, c := range e.ctrs {
+		if c.ImageID == id {
+			img.RepoDigests = append(img.RepoDigests, c.RepoDigests...)
+		}
+	}
+	return img, nil
+}
 func (e engine) Inspect(ctx context.Context, id string) (core.Container, error) {
 	return core.Container{}, core.ErrNotFound
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -19,7 +20,7 @@ import (
 type Outbox interface {
 	Enqueue(ctx context.Context, ds []store.NewDelivery) ([]store.Delivery, error)
 	Due(ctx context.Context, now time.Time, limit int, triggers ...string) ([]store.Delivery, error)
-	MarkRunning(ctx context.Context, ids []int64, at, lease time.Time) error
+	Claim(ctx context.Context, ids []int64, at, lease time.Time) ([]int64, error)
 	Resume(ctx context.Context, at time.Time, triggers ...string) (int, error)
 	Release(ctx context.Context, ids []int64, at time.Time) error
 	Finish(ctx context.Context, outs []store.Outcome) error
@@ -74,6 +75,8 @@ type Dispatcher struct {
 	creds    Credentials
 	services func(trigger string, outcomes []sdk.ServiceOutcome)
 	waiters  waiters
+	inbox    inbox
+	looping  atomic.Bool // Run or Drain is firing what the inbox hands over
 }
 
 // Credentials gives the registry credentials a trigger that deploys pulls

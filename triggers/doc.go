@@ -7,10 +7,12 @@
 // by what they describe (Instance.Deploys).
 //
 // The files follow a delivery's life: enqueue.go (Notify after a watch run,
-// NotifyEvent after a rollout, Request when a person asks, Await), loop.go
-// (claim due deliveries and fire them), outcome.go (classify each result,
-// write the outcomes, hand the events on), convert.go (the domain's update
-// to the SDK's and the SDK's rollout report back).
+// NotifyEvent after a rollout, Request when a person asks, Check for a dry
+// run, Await), inbox.go (what was enqueued, handed to the loop), loop.go
+// (claim due deliveries and fire them), project.go (one rollout per compose
+// project), outcome.go (classify each result, write the outcomes, hand the
+// events on), convert.go (the domain's update to the SDK's and the SDK's
+// rollout report back).
 //
 // # Policy
 //
@@ -50,7 +52,22 @@
 // dispatcher at a time.
 //
 // Each Fire runs under the instance's DEADLINE, at most CONCURRENCY at a
-// time per instance. Store writes are batched: deliveries are claimed
-// several at a time, and the outcomes that complete together are written in
-// one transaction.
+// time per instance, and a deploying instance's at most one per compose
+// project (host, project, working folder) at a time, across instances
+// (project.go): the others of the project wait in the queue, not inside the
+// trigger, and those of other projects go first.
+//
+// # Store writes
+//
+// What Notify, NotifyEvent and Request write is handed to the loop (the
+// inbox, inbox.go), which claims it without reading it back; the loop reads
+// the outbox for what it was not handed (a backlog, a batch, retries at
+// their time, an earlier process's deliveries when Outstanding says they are
+// due) and polls it every poll interval. While the loop runs, a Notify of no
+// more deliveries per instance than its CONCURRENCY writes them claimed in
+// the enqueue's transaction: enqueue and claim in one commit, the outcome in
+// a second. Otherwise deliveries are claimed several at a time. Outcomes
+// that end while other Fire calls are in flight wait up to 5 ms to be
+// written with theirs in one transaction (group commit); one delivery at a
+// time is written at once.
 package triggers

@@ -46,13 +46,27 @@ func (d *Dispatcher) Notify(ctx context.Context, runID string, updates []core.Up
 			ds = append(ds, nd)
 		}
 	}
+	reserved := d.preclaim(ds)
 	created, err := d.out.Enqueue(ctx, ds)
 	if err != nil {
+		d.inbox.unreserve(reserved)
 		return fmt.Errorf("notifying run %s: %w", runID, err)
 	}
-	if len(created) > 0 {
+	if len(created) == 0 {
+		d.inbox.unreserve(reserved)
+	} else {
 		d.log.Debug("deliveries enqueued", "run", runID, "deliveries", len(created))
-		d.signal()
+		byID := make(map[int64]int, len(updates))
+		for i, u := range updates {
+			byID[u.ID] = i
+		}
+		d.handOver(created, reserved, func(id int64) (core.Update, bool) {
+			i, ok := byID[id]
+			if !ok {
+				return core.Update{}, false
+			}
+			return updates[i], true
+		})
 	}
 	return nil
 }
@@ -71,12 +85,13 @@ func (d *Dispatcher) NotifyEvent(ctx context.Context, u core.Update, event core.
 		ds = append(ds, store.NewDelivery{UpdateID: u.ID, Trigger: in.Name, Candidate: u.CandidateRef(),
 			Event: event, Run: occurrence, EventDetail: detail})
 	}
-	if _, err := d.out.Enqueue(ctx, ds); err != nil {
+	reserved := d.preclaim(ds)
+	created, err := d.out.Enqueue(ctx, ds)
+	if err != nil {
+		d.inbox.unreserve(reserved)
 		return fmt.Errorf("notifying %s of update %d: %w", event, u.ID, err)
 	}
-	if len(ds) > 0 {
-		d.signal()
-	}
+	d.handOver(created, reserved, func(id int64) (core.Update, bool) { return u, id == u.ID })
 	return nil
 }
 
@@ -92,35 +107,60 @@ func (d *Dispatcher) NotifyEvent(ctx context.Context, u core.Update, event core.
 // same transaction; an update already applying is ErrApplying. Run or Drain
 // fires the delivery; Await waits for its outcome.
 func (d *Dispatcher) Request(ctx context.Context, updateID int64, instance, principal string) (store.Delivery, error) {
-	in, ok := d.byName[instance]
-	if !ok {
-		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, ErrUnknownTrigger)
-	}
-	u, err := d.out.Update(ctx, updateID)
+	in, u, err := d.check(ctx, updateID, instance)
 	if err != nil {
+		if _, refused := IsRefusal(err); refused {
+			d.refused(ctx, u, in.Name, principal, err)
+		}
 		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, err)
 	}
-	if err := in.Policy.Refusal(u, in.Name, true); err != nil {
-		d.refused(ctx, u, in.Name, principal, err)
-		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, err)
-	}
-	if in.Deploys && u.Status == core.StatusApplying {
-		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, ErrApplying)
-	}
+	// Not written claimed: the delivery returned is pending, to follow.
 	created, err := d.out.Enqueue(ctx, []store.NewDelivery{{UpdateID: u.ID, Trigger: in.Name, Candidate: u.CandidateRef(),
 		Event: core.EventUpdateAvailable, Run: newID("request"), Principal: principal, MarkApplying: in.Deploys}})
 	if err != nil {
 		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: %w", instance, updateID, err)
 	}
+	d.handOver(created, nil, func(id int64) (core.Update, bool) { return u, id == u.ID })
 	if len(created) != 1 {
 		return store.Delivery{}, fmt.Errorf("requesting %s for update %d: delivery not created", instance, updateID)
 	}
-	d.signal()
 	created[0].Update = u
 	if in.Deploys {
 		created[0].Update.Status = core.StatusApplying
 	}
 	return created[0], nil
+}
+
+// Check says what Request would say of update updateID and instance,
+// without enqueuing or recording anything: nil when it would enqueue a
+// delivery, else the error it would return (a *core.RefusalError naming the
+// rule, ErrApplying, ErrUnknownTrigger, the store's core.ErrNotFound). It is
+// the dry run of an Apply.
+func (d *Dispatcher) Check(ctx context.Context, updateID int64, instance string) error {
+	if _, _, err := d.check(ctx, updateID, instance); err != nil {
+		return fmt.Errorf("checking %s for update %d: %w", instance, updateID, err)
+	}
+	return nil
+}
+
+// check finds instance and update updateID and applies the instance's
+// policy to a person's request for it.
+func (d *Dispatcher) check(ctx context.Context, updateID int64, instance string) (*Instance, core.Update, error) {
+	in, ok := d.byName[instance]
+	if !ok {
+		return nil, core.Update{}, ErrUnknownTrigger
+	}
+	u, err := d.out.Update(ctx, updateID)
+	if err != nil {
+		return in, u, err
+	}
+	if err := in.Policy.Refusal(u, in.Name, true); err != nil {
+		return in, u, err
+	}
+	if in.Deploys && u.Status == core.StatusApplying {
+		return in, u, ErrApplying
+	}
+	return in, u, nil
 }
 
 // refused records in the history that instance's policy refused u when principal asked.

@@ -61,8 +61,49 @@ type state struct {
 	toWrite  []store.Outcome  // outcomes waiting for the writer
 	writing  bool             // a write is in progress
 	writeAt  time.Time        // when to try a failed write again
-	retryAt  time.Time        // earliest retry scheduled by this loop
+	groupAt  time.Time        // when the outcomes waiting are written, however few
+	retries  []time.Time      // the retries this loop scheduled, earliest first
 	events   map[int64]caused // final outcomes that caused an event, by delivery, until written
+
+	fresh     map[string][]store.Delivery // handed over by the inbox, not yet claimed
+	scan      map[string]bool             // the outbox may hold due deliveries of the instance that fresh lacks
+	pollAt    time.Time                   // when to read the whole outbox again, whatever the inbox said
+	nextDue   time.Time                   // the earliest due time Outstanding reported
+	checkNext bool                        // ask Outstanding for it when idle
+	rolling   map[string]bool             // compose projects with a rollout in flight (project.go)
+	claimed   map[string][]store.Delivery // written claimed (inbox.go), not yet queued
+}
+
+// scanAll makes the next fill read the outbox for every instance.
+func (d *Dispatcher) scanAll(st *state, now time.Time) {
+	for _, in := range d.insts {
+		st.scan[in.Name] = true
+	}
+	st.fresh = map[string][]store.Delivery{}
+	st.pollAt = now.Add(d.poll)
+	st.checkNext = true
+}
+
+// timers starts what is due by the clock: a scan at each retry's time, at
+// the earliest due time the outbox reported, and every poll interval.
+func (d *Dispatcher) timers(st *state, now time.Time) {
+	for _, t := range []*time.Time{&st.nextDue, &st.pollAt} {
+		if !t.IsZero() && !now.Before(*t) {
+			*t = time.Time{}
+			d.scanAll(st, now)
+		}
+	}
+	due := 0
+	for due < len(st.retries) && !st.retries[due].After(now) {
+		due++
+	}
+	if due > 0 {
+		st.retries = slices.Delete(st.retries, 0, due)
+		d.scanAll(st, now)
+	}
+	if !st.writeAt.IsZero() && !now.Before(st.writeAt) {
+		st.writeAt = time.Time{}
+	}
 }
 
 // caused is an event a delivery caused (a rollout's outcome), handed to the
@@ -96,7 +137,15 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 	} else if n > 0 {
 		d.log.Info("resuming deliveries left unfinished", "deliveries", n)
 	}
-	st := &state{held: map[int64]string{}, heldN: map[string]int{}, queue: map[string][]group{}, busy: map[string]int{}, events: map[int64]caused{}}
+	st := &state{held: map[int64]string{}, heldN: map[string]int{}, queue: map[string][]group{}, busy: map[string]int{}, events: map[int64]caused{},
+		scan: map[string]bool{}, rolling: map[string]bool{}}
+	// What was handed over before the loop ran is in the outbox, but for
+	// what was written claimed (and resumed above): keep that.
+	_, _, claimed := d.inbox.take()
+	st.claimed = claimed
+	d.looping.Store(true)
+	defer d.looping.Store(false)
+	d.scanAll(st, time.Now())
 	done := make(chan fired, 64)
 	wrote := make(chan written, 1)
 	// fireCtx outlives ctx so that Fire calls in flight may finish at shutdown.
@@ -107,6 +156,7 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		d.timers(st, time.Now())
 		if err := d.fill(ctx, st); err != nil {
 			if ctx.Err() != nil {
 				break
@@ -116,38 +166,42 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 		d.start(fireCtx, st, done, &wg)
 		d.write(ctx, st, wrote)
 
-		wait := d.poll
-		if st.inFlight == 0 && queued(st) == 0 {
+		// Idle: Drain ends when nothing is outstanding; Run learns when the
+		// outbox's next delivery is due (a retry left by an earlier process).
+		if st.inFlight == 0 && queued(st) == 0 && (drain || st.checkNext) {
 			n, next, err := d.out.Outstanding(ctx, d.names...)
 			switch {
 			case err != nil && ctx.Err() != nil:
 			case err != nil:
 				d.log.Error("reading the outbox", "error", err)
-			case drain && n == 0 && !st.writing && len(st.toWrite) == 0:
+			case drain && n == 0 && !st.writing && len(st.toWrite) == 0 && d.inbox.empty():
 				return nil
-			case !next.IsZero():
-				wait = min(wait, max(time.Until(next), time.Millisecond))
+			default:
+				// One due already is claimed by a fill, or found by the poll.
+				st.checkNext, st.nextDue = false, time.Time{}
+				if next.After(time.Now()) {
+					st.nextDue = next
+				}
 			}
 		}
-		if !st.retryAt.IsZero() {
-			wait = min(wait, max(time.Until(st.retryAt), time.Millisecond))
+		wait := time.Until(st.pollAt)
+		for _, t := range []time.Time{st.nextDue, st.writeAt} {
+			if !t.IsZero() {
+				wait = min(wait, time.Until(t))
+			}
 		}
-		if !st.writeAt.IsZero() {
-			wait = min(wait, max(time.Until(st.writeAt), time.Millisecond))
+		if len(st.retries) > 0 {
+			wait = min(wait, time.Until(st.retries[0]))
 		}
-		timer.Reset(wait)
+		if !st.writing && st.writeAt.IsZero() && len(st.toWrite) > 0 {
+			wait = min(wait, time.Until(st.groupAt))
+		}
+		timer.Reset(max(wait, time.Millisecond))
 
 		select {
 		case <-ctx.Done():
 		case <-d.wake:
 		case <-timer.C:
-			now := time.Now()
-			if !st.retryAt.IsZero() && !now.Before(st.retryAt) {
-				st.retryAt = time.Time{}
-			}
-			if !st.writeAt.IsZero() && !now.Before(st.writeAt) {
-				st.writeAt = time.Time{}
-			}
 		case f := <-done:
 			d.collect(ctx, st, done, f)
 		case w := <-wrote:
@@ -173,34 +227,84 @@ func queued(st *state) int {
 	return n
 }
 
-// fill claims due deliveries for the instances with room in their queue.
+// fill claims deliveries for the instances with room in their queue:
+// those the inbox handed over and, for an instance whose outbox may hold
+// others (st.scan), the due ones it reads there.
 func (d *Dispatcher) fill(ctx context.Context, st *state) error {
+	by, scan, preclaimed := d.inbox.take()
+	for name, ds := range preclaimed {
+		if st.claimed == nil {
+			st.claimed = map[string][]store.Delivery{}
+		}
+		st.claimed[name] = append(st.claimed[name], ds...)
+	}
+	// Written claimed: queued at once, whatever the room (a few per call).
+	for name, ds := range st.claimed {
+		in := d.byName[name]
+		for _, dl := range ds {
+			if _, held := st.held[dl.ID]; held || in == nil {
+				continue
+			}
+			st.hold(dl.ID, name)
+			st.queue[name] = append(st.queue[name], group{in: in, ds: []store.Delivery{dl}})
+		}
+		delete(st.claimed, name)
+	}
+	for name := range scan {
+		st.scan[name] = true
+	}
+	for name, ds := range by {
+		if st.fresh[name] = append(st.fresh[name], ds...); len(st.fresh[name]) > inboxCap {
+			st.scan[name] = true
+		}
+	}
 	now := time.Now()
 	var claim []int64
 	lease := now
 	var errs []error
 	for _, in := range d.insts {
-		// Refill at low water only, so that claims are written several at a time.
-		if len(st.queue[in.Name]) > in.Policy.Concurrency {
+		// Refill at low water only, so that claims are written several at
+		// a time. Groups waiting for their project's rollout do not count,
+		// up to a bound, so that other projects' rollouts are not held up.
+		queued, ready := len(st.queue[in.Name]), len(st.queue[in.Name])
+		if in.Deploys {
+			for _, g := range st.queue[in.Name] {
+				if st.blocked(g) {
+					ready--
+				}
+			}
+		}
+		if ready > in.Policy.Concurrency {
 			continue
 		}
-		want := d.prefetch + in.Policy.Concurrency - len(st.queue[in.Name]) - st.busy[in.Name]
+		want := min(d.prefetch+in.Policy.Concurrency-ready-st.busy[in.Name], 4*d.prefetch-queued)
 		if want <= 0 {
 			continue
 		}
-		// Those held here are running under a lease and not due, unless
-		// their lease ended while they waited: a little slack for those.
-		limit := want + min(st.heldN[in.Name], 8)
-		if in.Policy.Mode == core.ModeBatch {
-			limit = 1024 + st.heldN[in.Name]
+		ds := st.fresh[in.Name]
+		if st.scan[in.Name] {
+			// Those held here are running under a lease and not due, unless
+			// their lease ended while they waited: a little slack for those.
+			limit := want + min(st.heldN[in.Name], 8)
+			if in.Policy.Mode == core.ModeBatch {
+				limit = 1024 + st.heldN[in.Name]
+			}
+			var err error
+			if ds, err = d.out.Due(ctx, now, limit, in.Name); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			// What was handed over is in the outbox: among what Due read,
+			// or behind it, still to read.
+			st.scan[in.Name], st.fresh[in.Name] = len(ds) >= limit, nil
+			st.checkNext = true
+		}
+		left := false // due deliveries read and not taken, for want of room
+		if len(ds) == 0 {
+			continue
 		}
 		if l := now.Add(d.lease(in)); l.After(lease) {
 			lease = l
-		}
-		ds, err := d.out.Due(ctx, now, limit, in.Name)
-		if err != nil {
-			errs = append(errs, err)
-			continue
 		}
 		groups := map[string]int{} // batch → index in st.queue
 		for _, dl := range ds {
@@ -217,6 +321,7 @@ func (d *Dispatcher) fill(ctx context.Context, st *state) error {
 				}
 			}
 			if want == 0 {
+				left = true
 				continue
 			}
 			want--
@@ -227,24 +332,45 @@ func (d *Dispatcher) fill(ctx context.Context, st *state) error {
 				groups[dl.Batch] = len(st.queue[in.Name]) - 1
 			}
 		}
+		if left && len(st.fresh[in.Name]) == 0 {
+			st.scan[in.Name] = true // read from the outbox: read it again
+		}
+		st.fresh[in.Name] = slices.DeleteFunc(st.fresh[in.Name], func(dl store.Delivery) bool {
+			_, held := st.held[dl.ID]
+			return held
+		})
 	}
-	if len(claim) > 0 {
-		if err := d.out.MarkRunning(ctx, claim, now, lease); err != nil {
-			// Not claimed: forget them, they stay pending.
-			for name, q := range st.queue {
-				st.queue[name] = slices.DeleteFunc(q, func(g group) bool {
-					for _, dl := range g.ds {
-						if slices.Contains(claim, dl.ID) {
-							for _, dl := range g.ds {
-								st.unhold(dl.ID)
-							}
-							return true
-						}
+	if len(claim) == 0 {
+		return errors.Join(errs...)
+	}
+	claimed, err := d.out.Claim(ctx, claim, now, lease)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	// Fire only what the store confirmed: a delivery finished meanwhile, or
+	// not claimed at all when the write failed, is forgotten (one that is
+	// still pending is found in the outbox again).
+	if len(claimed) < len(claim) {
+		ok := make(map[int64]bool, len(claimed))
+		for _, id := range claimed {
+			ok[id] = true
+		}
+		for name, q := range st.queue {
+			kept := q[:0]
+			for _, g := range q {
+				g.ds = slices.DeleteFunc(g.ds, func(dl store.Delivery) bool {
+					if slices.Contains(claim, dl.ID) && !ok[dl.ID] {
+						st.unhold(dl.ID)
+						st.scan[name] = st.scan[name] || err != nil
+						return true
 					}
 					return false
 				})
+				if len(g.ds) > 0 {
+					kept = append(kept, g)
+				}
 			}
-			errs = append(errs, err)
+			st.queue[name] = kept
 		}
 	}
 	return errors.Join(errs...)
@@ -269,12 +395,19 @@ func (st *state) unhold(id int64) {
 	}
 }
 
-// start fires queued groups while their instances have free slots.
+// start fires queued groups, in order, while their instances have free
+// slots; a deploying instance's group waits while another rollout of its
+// compose project is in flight, and those behind it go first.
 func (d *Dispatcher) start(fireCtx context.Context, st *state, done chan<- fired, wg *sync.WaitGroup) {
 	for _, in := range d.insts {
-		for st.busy[in.Name] < in.Policy.Concurrency && len(st.queue[in.Name]) > 0 {
-			g := st.queue[in.Name][0]
-			st.queue[in.Name] = st.queue[in.Name][1:]
+		for i := 0; st.busy[in.Name] < in.Policy.Concurrency && i < len(st.queue[in.Name]); {
+			g := st.queue[in.Name][i]
+			if st.blocked(g) {
+				i++
+				continue
+			}
+			st.queue[in.Name] = slices.Delete(st.queue[in.Name], i, i+1)
+			st.roll(g, true)
 			st.busy[in.Name]++
 			st.inFlight++
 			wg.Add(1)
@@ -349,7 +482,16 @@ func (d *Dispatcher) fire(fireCtx context.Context, g group) fired {
 // their outcomes.
 func (d *Dispatcher) shutdown(ctx context.Context, st *state, done chan fired, wrote chan written, wg *sync.WaitGroup, cutOff context.CancelFunc) {
 	bg := context.WithoutCancel(ctx)
+	d.looping.Store(false)
 	var release []int64
+	_, _, claimed := d.inbox.take()
+	for _, ds := range claimed {
+		for _, dl := range ds {
+			if _, held := st.held[dl.ID]; !held {
+				release = append(release, dl.ID)
+			}
+		}
+	}
 	for name, q := range st.queue {
 		for _, g := range q {
 			for _, dl := range g.ds {

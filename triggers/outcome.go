@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core/store"
@@ -31,6 +32,7 @@ func (d *Dispatcher) collect(ctx context.Context, st *state, done <-chan fired, 
 	for _, f := range fs {
 		st.busy[f.g.in.Name]--
 		st.inFlight--
+		st.roll(f.g, false)
 		if f.aborted {
 			for _, dl := range f.g.ds {
 				release = append(release, dl.ID)
@@ -45,26 +47,45 @@ func (d *Dispatcher) collect(ctx context.Context, st *state, done <-chan fired, 
 		for i, dl := range f.g.ds {
 			st.toWrite = append(st.toWrite, d.outcome(st, f, i, dl, next))
 		}
+		if st.groupAt.IsZero() {
+			st.groupAt = time.Now().Add(groupWait)
+		}
 	}
 	if len(release) > 0 {
 		if err := d.out.Release(context.WithoutCancel(ctx), release, time.Now()); err != nil {
 			d.log.Error("releasing deliveries", "error", err)
 		}
 		for _, id := range release {
+			if name, ok := st.held[id]; ok {
+				st.scan[name] = true // pending again: read it back
+			}
 			st.unhold(id)
 		}
 	}
 }
 
+// Group commit: the outcomes of Fire calls that end close together are
+// written in one transaction. While other calls are in flight, outcomes wait
+// for them up to groupWait, or until groupMax wait; with none in flight
+// (one delivery at a time) they are written at once.
+const (
+	groupWait = 5 * time.Millisecond
+	groupMax  = 64
+)
+
 // write starts writing the outcomes waiting, in one transaction, unless a
-// write is in progress or a failed one waits to be tried again: outcomes
-// that end during a write are written together by the next (group commit).
+// write is in progress, a failed one waits to be tried again, or more are
+// worth waiting for (group commit); outcomes that end during a write are
+// written together by the next.
 func (d *Dispatcher) write(ctx context.Context, st *state, wrote chan<- written) {
 	if st.writing || len(st.toWrite) == 0 || !st.writeAt.IsZero() {
 		return
 	}
+	if st.inFlight > 0 && len(st.toWrite) < groupMax && time.Now().Before(st.groupAt) {
+		return
+	}
 	outs := st.toWrite
-	st.toWrite, st.writing = nil, true
+	st.toWrite, st.writing, st.groupAt = nil, true, time.Time{}
 	bg := context.WithoutCancel(ctx)
 	go func() { wrote <- written{outs: outs, err: d.out.Finish(bg, outs)} }()
 }
@@ -122,9 +143,8 @@ func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next 
 	default:
 		o.Status, o.Error = store.DeliveryPending, err.Error()
 		o.Next = next
-		if st.retryAt.IsZero() || o.Next.Before(st.retryAt) {
-			st.retryAt = o.Next
-		}
+		i, _ := slices.BinarySearchFunc(st.retries, o.Next, time.Time.Compare)
+		st.retries = slices.Insert(st.retries, i, o.Next)
 		log.Warn("delivery failed; retrying", "error", err, "next_attempt", o.Next)
 	}
 	if event != "" && o.Status != store.DeliveryPending {

@@ -41,7 +41,7 @@ type Container struct {
 // policyLabels are the labels summarised in Container.Policy.
 var policyLabels = []string{
 	core.LabelWatch, core.LabelTagInclude, core.LabelTagExclude, core.LabelTagTransform, core.LabelWatchDigest,
-	core.LabelLinkTemplate, core.LabelTriggerInclude, core.LabelTriggerExclude,
+	core.LabelLinkTemplate, core.LabelTriggerInclude, core.LabelTriggerExclude, core.LabelUpdateMinAge,
 }
 
 func newContainer(c store.ContainerRecord, u *store.OpenUpdate) Container {

@@ -30,6 +30,8 @@ import (
 // Recorded by the daemon through the Observe methods, and by the server:
 //
 //	tidewatch_watch_run_duration_seconds{host}      histogram full watch runs
+//	tidewatch_watch_phase_duration_seconds{phase,watcher} histogram where a full run's time went: list,
+//	                                                inspect, registry, select, store, dispatch (phases overlap)
 //	tidewatch_deliveries_total{trigger,result}      counter finished delivery attempts (delivered, retry, failed)
 //	tidewatch_trigger_service_deliveries_total{trigger,service,result}
 //	                                                counter what each service of a trigger that sends to several
@@ -40,6 +42,7 @@ import (
 type Metrics struct {
 	reg         *prometheus.Registry
 	runs        *prometheus.HistogramVec
+	phases      *prometheus.HistogramVec
 	deliveries  *prometheus.CounterVec
 	services    *prometheus.CounterVec
 	rollouts    *prometheus.CounterVec
@@ -55,6 +58,11 @@ func NewMetrics() *Metrics {
 			Name: "tidewatch_watch_run_duration_seconds", Help: "Duration of full watch runs, by watcher.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}, []string{"host"}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tidewatch_watch_phase_duration_seconds",
+			Help:    "Wall time of each phase of full watch runs (list, inspect, registry, select, store, dispatch), by watcher; phases overlap.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"phase", "watcher"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidewatch_deliveries_total", Help: "Finished delivery attempts, by trigger and result (delivered, retry, failed).",
 		}, []string{"trigger", "result"}),
@@ -70,7 +78,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route", "code"}),
 		scrapeState: &depsCollector{},
 	}
-	m.reg.MustRegister(m.runs, m.deliveries, m.services, m.rollouts, m.httpReqs, m.scrapeState,
+	m.reg.MustRegister(m.runs, m.phases, m.deliveries, m.services, m.rollouts, m.httpReqs, m.scrapeState,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,6 +89,13 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // ObserveRun records a full watch run of host that took d.
 func (m *Metrics) ObserveRun(host string, d time.Duration) {
 	m.runs.WithLabelValues(host).Observe(d.Seconds())
+}
+
+// ObservePhase records how long phase ("list", "inspect", "registry",
+// "select", "store", "dispatch": watch.PhaseNames) of a full run of
+// watcher took.
+func (m *Metrics) ObservePhase(watcher, phase string, d time.Duration) {
+	m.phases.WithLabelValues(phase, watcher).Observe(d.Seconds())
 }
 
 // ObserveDelivery records the end of a delivery attempt of trigger, with

@@ -54,8 +54,9 @@ func (s *Server) routes() http.Handler {
 				r.Post("/containers/{host}/{name}/watch", s.handle(s.watchContainer))
 				r.Post("/watch", s.handle(s.watchAll))
 
-				// Updates: list, apply through a trigger, dismiss, snooze.
+				// Updates: list, apply through a trigger (one, or a filtered set), dismiss, snooze.
 				r.Get("/updates", s.handle(s.listUpdates))
+				r.Post("/updates/apply", s.handle(s.applyUpdates))
 				r.Post("/updates/{id}/apply", s.handle(s.applyUpdate))
 				r.Post("/updates/{id}/dismiss", s.handle(s.dismissUpdate))
 				r.Post("/updates/{id}/snooze", s.handle(s.snoozeUpdate))

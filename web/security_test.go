@@ -138,8 +138,8 @@ func TestCrossOriginRefused(t *testing.T) {
 			posts = append(posts, e.concrete(strings.TrimPrefix(rt, "POST ")))
 		}
 	}
-	if len(posts) != 7 {
-		t.Fatalf("POST routes = %v, want 7", posts)
+	if len(posts) != 8 {
+		t.Fatalf("POST routes = %v, want 8", posts)
 	}
 	for _, p := range posts {
 		for _, h := range [][]string{

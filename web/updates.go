@@ -35,12 +35,20 @@ type Update struct {
 	FirstSeen       time.Time         `json:"first_seen"`
 	LastSeen        time.Time         `json:"last_seen"`
 	SnoozedUntil    time.Time         `json:"snoozed_until,omitzero"`
+	// CandidateCreated is when the candidate image was created, when it was
+	// read (under a cooldown).
+	CandidateCreated time.Time `json:"candidate_created,omitzero"`
+	// WaitUntil is when the candidate is old enough for the container's
+	// cooldown (tidewatch.update.min-age): until then no trigger acts on it
+	// by itself. Absent when there is none, or it has passed.
+	WaitUntil time.Time `json:"wait_until,omitzero"`
 }
 
 func newUpdate(u core.Update, snoozed time.Time) Update {
 	return Update{ID: u.ID, Host: u.Host, Container: u.ContainerName, DisplayName: u.DisplayName, ContainerID: u.ContainerID, Image: u.Image,
 		Current: u.Current, CurrentDigest: u.CurrentDigest, Candidate: u.Candidate, CandidateDigest: u.CandidateDigest,
-		Kind: u.Kind, Link: u.Link, Status: u.Status, FirstSeen: u.FirstSeen, LastSeen: u.LastSeen, SnoozedUntil: snoozed}
+		Kind: u.Kind, Link: u.Link, Status: u.Status, FirstSeen: u.FirstSeen, LastSeen: u.LastSeen, SnoozedUntil: snoozed,
+		CandidateCreated: u.CandidateCreated, WaitUntil: u.WaitUntil(time.Now())}
 }
 
 // Delivery is a delivery of an update to a trigger, as the API shows it.

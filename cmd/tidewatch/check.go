@@ -81,7 +81,10 @@ func checkCommand(ctx context.Context, cfg config.Config, args []string, stdout,
 	}
 	defer st.Close()
 	reg := registries.New(registryOptions(cfg), log)
-	opts := watch.Options{Memo: st}
+	opts := watch.Options{Memo: st, ReadCreated: readCreated(loaded)}
+	if len(cfg.Watchers) > 1 {
+		opts.Share = watch.NewShare(0) // the hosts ask each repository once between them
+	}
 	var disp *triggers.Dispatcher
 	if len(loaded) > 0 {
 		disp = dispatcherFor(st, loaded, log, triggers.WithCredentials(reg))

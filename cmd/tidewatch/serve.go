@@ -72,7 +72,10 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 		return nil, nil, err
 	}
 	d.reg = registries.New(registryOptions(cfg), log)
-	opts := watch.Options{Memo: d.st}
+	opts := watch.Options{Memo: d.st, ReadCreated: readCreated(d.loaded)}
+	if len(cfg.Watchers) > 1 {
+		opts.Share = watch.NewShare(0) // the hosts ask each repository once between them
+	}
 	if len(d.loaded) > 0 {
 		d.disp = dispatcherFor(d.st, d.loaded, log, triggers.WithObserver(d.delivered),
 			triggers.WithServiceObserver(d.servicesDelivered), triggers.WithCredentials(d.reg))
@@ -86,6 +89,14 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 		hl := &hostLoop{cfg: wc, eng: eng}
 		o := opts
 		o.Host, o.WatchByDefault, o.WatchAll = wc.Name, wc.WatchByDefault, wc.WatchAll
+		name := wc.Name
+		o.OnPhases = func(p watch.Phases) {
+			if d.metrics != nil {
+				for phase, took := range p.All() {
+					d.metrics.ObservePhase(name, phase, took)
+				}
+			}
+		}
 		hl.w = watch.New(o, eng, d.reg, d.st, log)
 		d.watchers[wc.Name] = hl
 	}

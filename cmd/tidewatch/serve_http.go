@@ -152,6 +152,17 @@ func (t *triggerSet) Request(ctx context.Context, updateID int64, trigger, princ
 	return dl, apiError(err)
 }
 
+// Check says whether the trigger's policy would let the update be applied
+// (the dry run of POST /api/updates/apply), without enqueuing anything.
+func (t *triggerSet) Check(ctx context.Context, updateID int64, trigger string) error {
+	if t.d.disp == nil {
+		return fmt.Errorf("trigger %q: %w", trigger, core.ErrNotFound)
+	}
+	return apiError(t.d.disp.Check(ctx, updateID, trigger))
+}
+
+var _ web.PolicyChecker = (*triggerSet)(nil)
+
 // apiError gives the dispatcher's errors the meaning the API maps to a status.
 func apiError(err error) error {
 	switch {

@@ -172,3 +172,14 @@ func watcherList(cfg config.Config) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// readCreated reports whether a trigger has a cooldown (MIN_AGE): the
+// watchers then read every candidate's creation time.
+func readCreated(loaded []loadedTrigger) bool {
+	for _, lt := range loaded {
+		if lt.cfg.Policy.MinAge > 0 {
+			return true
+		}
+	}
+	return false
+}

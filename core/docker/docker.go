@@ -68,13 +68,37 @@ func (c *Client) APIVersion() string { return c.api.ClientVersion() }
 
 // List returns the containers on the engine: running ones, or all when all is
 // set. Each carries the image it was created with and the RepoDigests of the
-// image it runs (by image ID, not by what its tag points to now).
+// image it runs (by image ID, not by what its tag points to now). It is
+// Containers, then Image once per image, one after another; the watch loop
+// calls those itself, to inspect beside its registry requests and to cache
+// by image ID.
 func (c *Client) List(ctx context.Context, all bool) ([]core.Container, error) {
+	out, err := c.Containers(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	images := map[string]core.LocalImage{} // image ID → what the image says, asked once per image
+	for i, ctr := range out {
+		img, ok := images[ctr.ImageID]
+		if !ok {
+			if img, err = c.Image(ctx, ctr.ImageID); err != nil {
+				return nil, err
+			}
+			images[ctr.ImageID] = img
+		}
+		out[i].RepoDigests, out[i].Platform = img.RepoDigests, img.Platform
+	}
+	return out, nil
+}
+
+// Containers returns the containers on the engine, running ones or all
+// when all is set, without inspecting their images: RepoDigests and
+// Platform are left empty (see Image).
+func (c *Client) Containers(ctx context.Context, all bool) ([]core.Container, error) {
 	sums, err := c.api.ContainerList(ctx, container.ListOptions{All: all})
 	if err != nil {
 		return nil, fmt.Errorf("listing containers on %s: %w", c.host, err)
 	}
-	images := map[string]imageInfo{} // image ID → what the image says, asked once per image
 	out := make([]core.Container, 0, len(sums))
 	for _, s := range sums {
 		ctr := core.Container{
@@ -101,19 +125,24 @@ func (c *Client) List(ctx context.Context, all bool) ([]core.Container, error) {
 				ctr.Image = info.Config.Image
 			}
 		}
-		info, ok := images[s.ImageID]
-		if !ok {
-			info, err = c.image(ctx, s.ImageID)
-			if err != nil {
-				return nil, err
-			}
-			images[s.ImageID] = info
-		}
-		ctr.RepoDigests, ctr.Platform = info.repoDigests, info.platform
 		ctr.DisplayName = displayName(ctr)
 		out = append(out, ctr)
 	}
 	return out, nil
+}
+
+// Image returns the RepoDigests and platform of the image with ID imageID;
+// nothing, without error, for an image the engine no longer has (a
+// dangling container image: nothing to compare against).
+func (c *Client) Image(ctx context.Context, imageID string) (core.LocalImage, error) {
+	img, err := c.api.ImageInspect(ctx, imageID)
+	if err != nil {
+		if client.IsErrNotFound(err) {
+			return core.LocalImage{}, nil
+		}
+		return core.LocalImage{}, fmt.Errorf("inspecting image %s on %s: %w", imageID, c.host, err)
+	}
+	return core.LocalImage{RepoDigests: img.RepoDigests, Platform: core.Platform{OS: img.Os, Architecture: img.Architecture, Variant: img.Variant}}, nil
 }
 
 // Inspect returns one container by ID or name, with ErrNotFound when it is gone.
@@ -140,30 +169,13 @@ func (c *Client) Inspect(ctx context.Context, id string) (core.Container, error)
 	if t, err := time.Parse(time.RFC3339Nano, info.Created); err == nil {
 		ctr.Created = t.UTC()
 	}
-	img, err := c.image(ctx, info.Image)
+	img, err := c.Image(ctx, info.Image)
 	if err != nil {
 		return core.Container{}, err
 	}
-	ctr.RepoDigests, ctr.Platform = img.repoDigests, img.platform
+	ctr.RepoDigests, ctr.Platform = img.RepoDigests, img.Platform
 	ctr.DisplayName = displayName(ctr)
 	return ctr, nil
-}
-
-// imageInfo is what the watch loop needs of a running image.
-type imageInfo struct {
-	repoDigests []string
-	platform    core.Platform
-}
-
-func (c *Client) image(ctx context.Context, imageID string) (imageInfo, error) {
-	img, err := c.api.ImageInspect(ctx, imageID)
-	if err != nil {
-		if client.IsErrNotFound(err) {
-			return imageInfo{}, nil // a dangling container image: nothing to compare against
-		}
-		return imageInfo{}, fmt.Errorf("inspecting image %s on %s: %w", imageID, c.host, err)
-	}
-	return imageInfo{repoDigests: img.RepoDigests, platform: core.Platform{OS: img.Os, Architecture: img.Architecture, Variant: img.Variant}}, nil
 }
 
 // Events streams the container events the watch loop acts on (start, and

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -38,6 +39,9 @@ type Policy struct {
 	// LinkData. Nil when unset. FromLabels only accepts a template that fills
 	// in fields (see LinkData); one set here by hand is not checked.
 	Link *template.Template
+	// MinAge, from tidewatch.update.min-age, is a cooldown: triggers act on
+	// a candidate only once it is this old (see core.ParseMinAge). 0: none.
+	MinAge time.Duration
 }
 
 // DigestMode says when the digest of the running tag is watched, to catch a
@@ -96,7 +100,7 @@ func (e *LabelError) Unwrap() error { return e.Err }
 
 // FromLabels reads a container's policy from its labels (core.LabelTagInclude,
 // core.LabelTagExclude, core.LabelTagTransform, core.LabelTagConstraint,
-// core.LabelWatchDigest, core.LabelLinkTemplate). A label that is absent or empty keeps its default.
+// core.LabelWatchDigest, core.LabelLinkTemplate, core.LabelUpdateMinAge). A label that is absent or empty keeps its default.
 // Every bad label is reported at once, as *LabelError values joined with
 // errors.Join; the Policy returned alongside holds the labels that were good,
 // so a caller that goes on with it must still show the error.
@@ -159,6 +163,13 @@ func FromLabels(labels map[string]string) (Policy, error) {
 			bad(core.LabelLinkTemplate, v, "invalid link template", linkForm, err)
 		}
 		p.Link = t
+	}
+	if v := labels[core.LabelUpdateMinAge]; strings.TrimSpace(v) != "" {
+		d, err := core.ParseMinAge(v)
+		if err != nil {
+			bad(core.LabelUpdateMinAge, v, "not a minimum age", core.MinAgeForm, err)
+		}
+		p.MinAge = d
 	}
 	return p, errors.Join(errs...)
 }

@@ -103,11 +103,23 @@ func (s *Store) MarkGone(ctx context.Context, host string, keepIDs []string, at 
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
+	if err := markGone(ctx, tx, host, keep, at); err != nil {
+		return fmt.Errorf("marking gone containers on %s: %w", host, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("marking gone containers on %s: %w", host, err)
+	}
+	return nil
+}
+
+// markGone marks the containers of host whose engine ID is not in keep as
+// gone, closes their open updates and records EventGone, in tx.
+func markGone(ctx context.Context, tx querier, host string, keep map[string]bool, at time.Time) error {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT id, name, container_id, CASE WHEN repo <> '' THEN repo ELSE image END
 		FROM containers WHERE host = ? AND gone_at IS NULL`, host)
 	if err != nil {
-		return fmt.Errorf("marking gone containers on %s: %w", host, err)
+		return fmt.Errorf("reading the containers: %w", err)
 	}
 	type gone struct {
 		id          int64
@@ -119,14 +131,14 @@ func (s *Store) MarkGone(ctx context.Context, host string, keepIDs []string, at 
 		var cid string
 		if err := rows.Scan(&g.id, &g.name, &cid, &g.image); err != nil {
 			rows.Close()
-			return fmt.Errorf("marking gone containers on %s: %w", host, err)
+			return fmt.Errorf("reading the containers: %w", err)
 		}
 		if !keep[cid] {
 			goners = append(goners, g)
 		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("marking gone containers on %s: %w", host, err)
+		return fmt.Errorf("reading the containers: %w", err)
 	}
 	for _, g := range goners {
 		if _, err := tx.ExecContext(ctx, `UPDATE containers SET gone_at = ? WHERE id = ?`, at.UnixNano(), g.id); err != nil {
@@ -140,9 +152,6 @@ func (s *Store) MarkGone(ctx context.Context, host string, keepIDs []string, at 
 		if err := ev.insert(ctx, tx); err != nil {
 			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("marking gone containers on %s: %w", host, err)
 	}
 	return nil
 }

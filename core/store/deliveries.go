@@ -55,6 +55,10 @@ type NewDelivery struct {
 	MarkApplying bool
 	// NotBefore is the first attempt's time; now when zero.
 	NotBefore time.Time
+	// Lease, when set, writes the delivery claimed (running, as Claim
+	// would) until then, in the enqueue's transaction: for a dispatcher
+	// that fires it at once, one commit fewer. NotBefore is then ignored.
+	Lease time.Time
 }
 
 // Delivery is a delivery in the outbox, with the update it delivers as it is now.
@@ -113,10 +117,11 @@ func onceKey(containerRow int64, trigger, candidate string, event core.Event) st
 	return "tw-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// Enqueue writes deliveries to the outbox, in one transaction, as pending,
-// and returns those it created (without their Update). A delivery whose key
-// exists already — with ONCE on, one of the same update, trigger, candidate
-// and event — is left as it is and not returned. Write deliveries before
+// Enqueue writes deliveries to the outbox, in one transaction, as pending
+// (or claimed, with a Lease), and returns those it created (without their
+// Update). A delivery whose key exists already — with ONCE on, one of the
+// same update, trigger, candidate and event — is left as it is and not
+// returned. Write deliveries before
 // firing anything: that is what makes a crash lose nothing.
 func (s *Store) Enqueue(ctx context.Context, ds []NewDelivery) (out []Delivery, err error) {
 	if len(ds) == 0 {
@@ -136,20 +141,29 @@ func (s *Store) Enqueue(ctx context.Context, ds []NewDelivery) (out []Delivery, 
 	stmt, err := s.txStmt(ctx, tx, `
 		INSERT INTO deliveries (update_id, trigger, candidate, event, run, key, batch, event_detail, principal,
 			status, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING
 		RETURNING `+deliveryColumns)
 	if err != nil {
 		return nil, fmt.Errorf("enqueuing deliveries: %w", err)
 	}
 	defer stmt.Close()
+	var container *sql.Stmt // the ONCE key's container, prepared on first use
+	defer func() {
+		if container != nil {
+			container.Close()
+		}
+	}()
 	for _, d := range ds {
 		if d.Trigger == "" || d.Event == "" {
 			return nil, fmt.Errorf("enqueuing delivery of update %d: trigger and event are required", d.UpdateID)
 		}
-		next := d.NotBefore
+		next, status := d.NotBefore, DeliveryPending
 		if next.IsZero() {
 			next = now
+		}
+		if !d.Lease.IsZero() {
+			next, status = d.Lease, DeliveryRunning
 		}
 		var batch any
 		if d.Batch != "" {
@@ -161,14 +175,19 @@ func (s *Store) Enqueue(ctx context.Context, ds []NewDelivery) (out []Delivery, 
 			// update row carries it — a candidate found again after a
 			// rollback (or after the container was changed by hand and back)
 			// is not delivered twice.
+			if container == nil {
+				if container, err = s.txStmt(ctx, tx, `SELECT container FROM updates WHERE id = ?`); err != nil {
+					return nil, fmt.Errorf("enqueuing delivery of update %d: %w", d.UpdateID, err)
+				}
+			}
 			var ctr int64
-			if err := tx.QueryRowContext(ctx, `SELECT container FROM updates WHERE id = ?`, d.UpdateID).Scan(&ctr); err != nil {
+			if err := container.QueryRowContext(ctx, d.UpdateID).Scan(&ctr); err != nil {
 				return nil, fmt.Errorf("enqueuing delivery of update %d: %w", d.UpdateID, err)
 			}
 			key = onceKey(ctr, d.Trigger, d.Candidate, d.Event)
 		}
 		row := stmt.QueryRowContext(ctx, d.UpdateID, d.Trigger, d.Candidate, string(d.Event), d.Run, key, batch, d.EventDetail,
-			d.Principal, next.UTC().UnixNano(), now.UnixNano(), now.UnixNano())
+			d.Principal, string(status), next.UTC().UnixNano(), now.UnixNano(), now.UnixNano())
 		del, err := scanDelivery(row, false)
 		switch {
 		case errors.Is(err, sql.ErrNoRows): // exists already
@@ -224,7 +243,7 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	if f.Limit > 0 {
 		q, args = q+` LIMIT ?`, append(args, f.Limit)
 	}
-	out, err := s.queryDeliveries(ctx, q, args...)
+	out, err := s.queryDeliveries(ctx, 0, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing deliveries: %w", err)
 	}
@@ -298,14 +317,16 @@ func scanDelivery(row scanner, withUpdate bool) (Delivery, error) {
 	return d, nil
 }
 
-func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]Delivery, error) {
+// queryDeliveries runs q, which selects deliveryJoinColumns, and returns
+// its first max rows (every row when max is 0).
+func (s *Store) queryDeliveries(ctx context.Context, max int, q string, args ...any) ([]Delivery, error) {
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Delivery
-	for rows.Next() {
+	for (max == 0 || len(out) < max) && rows.Next() {
 		d, err := scanDelivery(rows, true)
 		if err != nil {
 			return nil, err

@@ -210,7 +210,7 @@ type event struct {
 	updateID                     int64
 }
 
-func (e event) insert(ctx context.Context, tx *sql.Tx) error {
+func (e event) insert(ctx context.Context, tx querier) error {
 	var updateID any
 	if e.updateID != 0 {
 		updateID = e.updateID

@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
+	"strconv"
 	"time"
 )
 
@@ -28,13 +28,25 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int, triggers ...s
 		WHERE d.status IN ('pending', 'running') AND d.next_attempt_at <= ?`
 	args := []any{now.UTC().UnixNano()}
 	q, args = inTriggers(q, args, triggers)
-	q += ` ORDER BY d.next_attempt_at, d.id LIMIT ?`
-	args = append(args, limit)
-	out, err := s.queryDeliveries(ctx, q, args...)
+	q += ` ORDER BY d.next_attempt_at, d.id LIMIT ` + strconv.Itoa(limitClass(limit))
+	out, err := s.queryDeliveries(ctx, limit, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading due deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// limitClass is limit rounded up to a power of two (at least 8), written
+// into a query's text rather than bound: SQLite's planner reads a bound
+// LIMIT's value, so a statement whose bound limit changed is compiled
+// again on its next run, which cost the dispatcher's Due more than running
+// it. A few texts, each prepared once, and the caller reads limit rows.
+func limitClass(limit int) int {
+	c := 8
+	for c < limit {
+		c *= 2
+	}
+	return c
 }
 
 // Resume makes every running delivery (of triggers only, when any are given)
@@ -74,20 +86,46 @@ func (s *Store) Outstanding(ctx context.Context, triggers ...string) (n int, nex
 // (see Due). Pending deliveries, and running ones (a resumed claim, a
 // longer lease), are claimed; finished ones are left alone.
 func (s *Store) MarkRunning(ctx context.Context, ids []int64, at, lease time.Time) error {
+	_, err := s.Claim(ctx, ids, at, lease)
+	return err
+}
+
+// Claim is MarkRunning, and returns the IDs it claimed: those of ids that
+// were pending or running (a delivery finished meanwhile is not claimed,
+// and must not be fired).
+func (s *Store) Claim(ctx context.Context, ids []int64, at, lease time.Time) ([]int64, error) {
 	if len(ids) == 0 {
+		return nil, nil
+	}
+	claimed := make([]int64, 0, len(ids))
+	err := s.writeRows(ctx, func(rows *sql.Rows) error {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		claimed = append(claimed, id)
 		return nil
+	}, `UPDATE deliveries SET status = 'running', next_attempt_at = ?, updated_at = ?
+		WHERE status IN ('pending', 'running') AND id IN (SELECT value FROM json_each(?))
+		RETURNING id`, lease.UTC().UnixNano(), at.UTC().UnixNano(), idList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("claiming %d deliveries: %w", len(ids), err)
 	}
-	q := `UPDATE deliveries SET status = 'running', next_attempt_at = ?, updated_at = ?
-		WHERE status IN ('pending', 'running') AND id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
-	args := make([]any, 0, len(ids)+2)
-	args = append(args, lease.UTC().UnixNano(), at.UTC().UnixNano())
-	for _, id := range ids {
-		args = append(args, id)
+	return claimed, nil
+}
+
+// idList is ids as a JSON array, for json_each: one statement for any
+// number of IDs, where an IN list of placeholders is one per count.
+func idList(ids []int64) string {
+	b := make([]byte, 0, len(ids)*8+2)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
 	}
-	if _, err := s.exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("claiming %d deliveries: %w", len(ids), err)
-	}
-	return nil
+	return string(append(b, ']'))
 }
 
 // Release puts running deliveries that were claimed but not fired (a
@@ -96,14 +134,9 @@ func (s *Store) Release(ctx context.Context, ids []int64, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	q := `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
-		WHERE status = 'running' AND id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
-	args := make([]any, 0, len(ids)+2)
-	args = append(args, at.UTC().UnixNano(), at.UTC().UnixNano())
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	if _, err := s.exec(ctx, q, args...); err != nil {
+	if _, err := s.exec(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
+		WHERE status = 'running' AND id IN (SELECT value FROM json_each(?))`,
+		at.UTC().UnixNano(), at.UTC().UnixNano(), idList(ids)); err != nil {
 		return fmt.Errorf("releasing %d deliveries: %w", len(ids), err)
 	}
 	return nil

@@ -59,7 +59,7 @@ func (s *Store) Finish(ctx context.Context, outs []Outcome) error {
 type finishing struct {
 	tx              *sql.Tx
 	delivery, event *sql.Stmt
-	notified        *sql.Stmt // prepared on first use
+	setStatus       *sql.Stmt // prepared on first use
 	s               *Store
 }
 
@@ -104,8 +104,8 @@ func (s *Store) finish(ctx context.Context, outs []Outcome) (done []bool, err er
 	}
 	defer f.event.Close()
 	defer func() {
-		if f.notified != nil {
-			f.notified.Close()
+		if f.setStatus != nil {
+			f.setStatus.Close()
 		}
 	}()
 	done = make([]bool, len(outs))
@@ -210,23 +210,22 @@ func (f *finishing) settle(ctx context.Context, o Outcome, d finished, at time.T
 		}
 		return nil
 	}
+	if f.setStatus == nil {
+		var err error
+		if f.setStatus, err = f.s.txStmt(ctx, f.tx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ? AND status = ?`); err != nil {
+			return fmt.Errorf("settling update %d: %w", d.updateID, err)
+		}
+	}
 	// A deploying trigger that ended without a rollout (refused, a dry
 	// run, attempts spent, cut off) leaves the update where it was before
 	// it was applied, not "applying" for good.
-	if _, err := f.tx.ExecContext(ctx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ? AND status = ?`,
-		string(core.StatusPending), at.UnixNano(), d.updateID, string(core.StatusApplying)); err != nil {
+	if _, err := f.setStatus.ExecContext(ctx, string(core.StatusPending), at.UnixNano(), d.updateID, string(core.StatusApplying)); err != nil {
 		return fmt.Errorf("releasing update %d: %w", d.updateID, err)
 	}
 	if o.Status != DeliveryDelivered || d.event != core.EventUpdateAvailable {
 		return nil
 	}
-	if f.notified == nil {
-		var err error
-		if f.notified, err = f.s.txStmt(ctx, f.tx, `UPDATE updates SET status = ?, status_at = ? WHERE id = ? AND status = ?`); err != nil {
-			return fmt.Errorf("marking update %d notified: %w", d.updateID, err)
-		}
-	}
-	if _, err := f.notified.ExecContext(ctx, string(core.StatusNotified), at.UnixNano(), d.updateID, string(core.StatusPending)); err != nil {
+	if _, err := f.setStatus.ExecContext(ctx, string(core.StatusNotified), at.UnixNano(), d.updateID, string(core.StatusPending)); err != nil {
 		return fmt.Errorf("marking update %d notified: %w", d.updateID, err)
 	}
 	return nil

@@ -53,8 +53,9 @@ func (s *Store) RecordRun(ctx context.Context, host string, checks []core.Check,
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
+	ptx := newPreparedTx(s, tx)
 	for _, c := range checks {
-		u, err := recordCheck(ctx, tx, host, c, at)
+		u, err := recordCheck(ctx, ptx, host, c, at)
 		if err != nil {
 			return nil, fmt.Errorf("recording run on %s: container %s: %w", host, c.Container.Name, err)
 		}
@@ -75,6 +76,7 @@ type openUpdate struct {
 	candidate, candidateDigest string
 	kind, status               string
 	firstSeen                  sql.NullInt64
+	candidateCreated           sql.NullInt64
 }
 
 // checked is one check being recorded: the container's row, and the
@@ -89,7 +91,7 @@ type checked struct {
 
 // recordCheck saves the container of c and what its check found, and
 // returns the open update when the check found one.
-func recordCheck(ctx context.Context, tx *sql.Tx, host string, c core.Check, at time.Time) (*core.Update, error) {
+func recordCheck(ctx context.Context, tx querier, host string, c core.Check, at time.Time) (*core.Update, error) {
 	if c.Container.Name == "" {
 		return nil, errors.New("container has no name")
 	}
@@ -127,7 +129,7 @@ func recordCheck(ctx context.Context, tx *sql.Tx, host string, c core.Check, at 
 
 // saveContainer inserts or updates the container of c, and says whether it
 // was known and with which last error.
-func saveContainer(ctx context.Context, tx *sql.Tx, host string, c core.Check, at time.Time) (k checked, known bool, lastError string, err error) {
+func saveContainer(ctx context.Context, tx querier, host string, c core.Check, at time.Time) (k checked, known bool, lastError string, err error) {
 	k.c = c
 	switch err := tx.QueryRowContext(ctx, `SELECT id, last_error FROM containers WHERE host = ? AND name = ?`,
 		host, c.Container.Name).Scan(&k.row, &lastError); {
@@ -194,7 +196,7 @@ func saveContainer(ctx context.Context, tx *sql.Tx, host string, c core.Check, a
 }
 
 // resolve closes the open update, if any, of a container whose check found none.
-func (k checked) resolve(ctx context.Context, tx *sql.Tx, open *openUpdate, at time.Time) error {
+func (k checked) resolve(ctx context.Context, tx querier, open *openUpdate, at time.Time) error {
 	if open == nil {
 		return nil
 	}
@@ -209,24 +211,28 @@ func (k checked) resolve(ctx context.Context, tx *sql.Tx, open *openUpdate, at t
 }
 
 // refresh keeps the open update of the same candidate, with what runs now.
-func (k checked) refresh(ctx context.Context, tx *sql.Tx, open *openUpdate, at time.Time) (*core.Update, error) {
+func (k checked) refresh(ctx context.Context, tx querier, open *openUpdate, at time.Time) (*core.Update, error) {
 	c := k.c
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE updates SET last_seen = ?, image = ?, current_tag = ?, current_digest = ?,
-			candidate_digest = COALESCE(NULLIF(?, ''), candidate_digest), kind = ?, link = ?
+			candidate_digest = COALESCE(NULLIF(?, ''), candidate_digest), kind = ?, link = ?,
+			candidate_created = COALESCE(?, candidate_created)
 		WHERE id = ?`,
-		at.UnixNano(), k.image, c.Current, c.CurrentDigest, c.CandidateDigest, string(c.Kind), c.Link, open.id); err != nil {
+		at.UnixNano(), k.image, c.Current, c.CurrentDigest, c.CandidateDigest, string(c.Kind), c.Link, nanos(c.CandidateCreated), open.id); err != nil {
 		return nil, fmt.Errorf("refreshing update: %w", err)
 	}
 	u := k.update(open.id, core.UpdateStatus(open.status), fromNanos(open.firstSeen), at)
 	if u.CandidateDigest == "" {
 		u.CandidateDigest = open.candidateDigest
 	}
+	if u.CandidateCreated.IsZero() {
+		u.CandidateCreated = fromNanos(open.candidateCreated)
+	}
 	return u, nil
 }
 
 // supersede closes the open update of another candidate.
-func (k checked) supersede(ctx context.Context, tx *sql.Tx, open *openUpdate, at time.Time) error {
+func (k checked) supersede(ctx context.Context, tx querier, open *openUpdate, at time.Time) error {
 	if err := closeUpdate(ctx, tx, open.id, closedSuperseded, at); err != nil {
 		return err
 	}
@@ -241,7 +247,7 @@ func (k checked) supersede(ctx context.Context, tx *sql.Tx, open *openUpdate, at
 // open opens an update for the check's candidate. A candidate this
 // container already had, rolled back, failed or dismissed, keeps that
 // status: it is not offered again as new.
-func (k checked) open(ctx context.Context, tx *sql.Tx, at time.Time) (*core.Update, error) {
+func (k checked) open(ctx context.Context, tx querier, at time.Time) (*core.Update, error) {
 	c := k.c
 	status := string(core.StatusPending)
 	var prev string
@@ -256,11 +262,11 @@ func (k checked) open(ctx context.Context, tx *sql.Tx, at time.Time) (*core.Upda
 	var id int64
 	if err := tx.QueryRowContext(ctx, `
 		INSERT INTO updates (container, image, current_tag, current_digest, candidate_tag, candidate_digest,
-			kind, link, status, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			kind, link, status, first_seen, last_seen, candidate_created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
 		k.row, k.image, c.Current, c.CurrentDigest, c.Candidate, c.CandidateDigest,
-		string(c.Kind), c.Link, status, at.UnixNano(), at.UnixNano(),
+		string(c.Kind), c.Link, status, at.UnixNano(), at.UnixNano(), nanos(c.CandidateCreated),
 	).Scan(&id); err != nil {
 		return nil, fmt.Errorf("saving update: %w", err)
 	}
@@ -278,7 +284,8 @@ func (k checked) update(id int64, status core.UpdateStatus, first, last time.Tim
 	return &core.Update{
 		ID: id, Host: k.ev.host, ContainerName: c.Container.Name, ContainerID: c.Container.ID, DisplayName: c.Container.DisplayName,
 		Image: k.image, Current: c.Current, CurrentDigest: c.CurrentDigest, Candidate: c.Candidate, CandidateDigest: c.CandidateDigest,
-		Kind: c.Kind, Link: c.Link, Status: status, Labels: c.Container.Labels, FirstSeen: first.UTC(), LastSeen: last.UTC(),
+		CandidateCreated: c.CandidateCreated,
+		Kind:             c.Kind, Link: c.Link, Status: status, Labels: c.Container.Labels, FirstSeen: first.UTC(), LastSeen: last.UTC(),
 	}
 }
 
@@ -291,12 +298,12 @@ func sameCandidate(u *openUpdate, c core.Check) bool {
 	return u.candidateDigest == "" || c.CandidateDigest == "" || u.candidateDigest == c.CandidateDigest
 }
 
-func readOpenUpdate(ctx context.Context, tx *sql.Tx, container int64) (*openUpdate, error) {
+func readOpenUpdate(ctx context.Context, tx querier, container int64) (*openUpdate, error) {
 	var u openUpdate
 	err := tx.QueryRowContext(ctx, `
-		SELECT id, current_tag, current_digest, candidate_tag, candidate_digest, kind, status, first_seen
+		SELECT id, current_tag, current_digest, candidate_tag, candidate_digest, kind, status, first_seen, candidate_created
 		FROM updates WHERE container = ? AND closed_at IS NULL`, container,
-	).Scan(&u.id, &u.current, &u.currentDigest, &u.candidate, &u.candidateDigest, &u.kind, &u.status, &u.firstSeen)
+	).Scan(&u.id, &u.current, &u.currentDigest, &u.candidate, &u.candidateDigest, &u.kind, &u.status, &u.firstSeen, &u.candidateCreated)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -306,7 +313,7 @@ func readOpenUpdate(ctx context.Context, tx *sql.Tx, container int64) (*openUpda
 	return &u, nil
 }
 
-func closeUpdate(ctx context.Context, tx *sql.Tx, id int64, as string, at time.Time) error {
+func closeUpdate(ctx context.Context, tx querier, id int64, as string, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE updates SET closed_at = ?, closed_as = ? WHERE id = ?`,
 		at.UnixNano(), as, id); err != nil {
 		return fmt.Errorf("closing update %d as %s: %w", id, as, err)

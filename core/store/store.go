@@ -137,6 +137,25 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 	return st.ExecContext(ctx, args...)
 }
 
+// writeRows runs the write q (one with RETURNING) through the statement
+// cache, under writeMu, and calls scan for each row it returns.
+func (s *Store) writeRows(ctx context.Context, scan func(*sql.Rows) error, q string, args ...any) (err error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	defer s.version.Add(1)
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, rows.Close()) }()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // row is a *sql.Row-like result of queryRow, whose statement may need closing.
 type row struct {
 	rows *sql.Rows

@@ -257,24 +257,25 @@ func refSQL(tag, digest string) string {
 // updateColumns are the columns of an update with what it carries of its
 // container, in updateRow's order.
 const updateColumns = `u.id, c.host, c.name, c.container_id, c.display_name, u.image, u.current_tag, u.current_digest,
-		u.candidate_tag, u.candidate_digest, u.kind, u.link, u.status, u.first_seen, u.last_seen, c.labels`
+		u.candidate_tag, u.candidate_digest, u.kind, u.link, u.status, u.first_seen, u.last_seen, c.labels, u.candidate_created`
 
 // updateRow holds what scanning updateColumns needs beside the core.Update.
 type updateRow struct {
 	kind, status, labels string
-	first, last          sql.NullInt64
+	first, last, created sql.NullInt64
 }
 
 // dest returns the scan destinations of updateColumns, into u and r.
 func (r *updateRow) dest(u *core.Update) []any {
 	return []any{&u.ID, &u.Host, &u.ContainerName, &u.ContainerID, &u.DisplayName, &u.Image, &u.Current, &u.CurrentDigest,
-		&u.Candidate, &u.CandidateDigest, &r.kind, &u.Link, &r.status, &r.first, &r.last, &r.labels}
+		&u.Candidate, &u.CandidateDigest, &r.kind, &u.Link, &r.status, &r.first, &r.last, &r.labels, &r.created}
 }
 
 // fill completes u from what was scanned into r.
 func (r *updateRow) fill(u *core.Update) error {
 	u.Kind, u.Status = core.UpdateKind(r.kind), core.UpdateStatus(r.status)
 	u.FirstSeen, u.LastSeen = fromNanos(r.first), fromNanos(r.last)
+	u.CandidateCreated = fromNanos(r.created)
 	if r.labels != "" && r.labels != "{}" {
 		if err := json.Unmarshal([]byte(r.labels), &u.Labels); err != nil {
 			return fmt.Errorf("labels of %s: %w", u.ContainerName, err)

@@ -59,6 +59,8 @@ type RunReport struct {
 	Err error
 	// Start is when the run began.
 	Start time.Time
+	// Phases is where a full run's time went; zero for a single container's.
+	Phases Phases
 }
 
 // Watch runs full checks on the schedule and, unless o.IgnoreEvents, checks
@@ -230,12 +232,12 @@ func (l *loop) requestFull(reason string) {
 // full runs a full check and reports it, unless ctx ended meanwhile.
 func (l *loop) full(ctx context.Context, reason string) {
 	start := time.Now()
-	checks, err := l.w.Run(ctx)
+	checks, phases, err := l.w.run(ctx)
 	l.lastEnd = time.Now()
 	if ctx.Err() != nil {
 		return
 	}
-	l.report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err, Start: start})
+	l.report(RunReport{Full: true, Reason: reason, Checks: checks, Err: err, Start: start, Phases: phases})
 }
 
 // checkDue checks each pending container whose debounce had passed at now.

@@ -2,7 +2,6 @@ package watch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -15,9 +14,16 @@ import (
 	"github.com/tidewatch/tidewatch/core/policy"
 )
 
-// Engine is what the watch loop needs of a Docker host.
+// Engine is what the watch loop needs of a Docker host (*docker.Client).
 type Engine interface {
-	List(ctx context.Context, all bool) ([]core.Container, error)
+	// Containers lists the host's containers, running ones or all, without
+	// inspecting their images: RepoDigests and Platform are left to Image.
+	Containers(ctx context.Context, all bool) ([]core.Container, error)
+	// Image returns the RepoDigests and platform of the image with this ID;
+	// nothing, without error, for an image the engine no longer has.
+	Image(ctx context.Context, id string) (core.LocalImage, error)
+	// Inspect returns one container by ID, its image's RepoDigests and
+	// platform included; an error wrapping core.ErrNotFound when it is gone.
 	Inspect(ctx context.Context, id string) (core.Container, error)
 	// Events streams container events, replaying those since the given time
 	// (when not zero) that the engine still holds.
@@ -38,22 +44,35 @@ type Registry interface {
 	// the image that runs: known locally under one of local digests, or with
 	// image ID imageID on platform.
 	Resolve(ctx context.Context, ref core.ImageRef, digest string, local []string, imageID string, platform core.Platform) (bool, error)
+	// Created returns when the image at ref's digest was created, from its
+	// config (of platform's child, for an index). It GETs manifests, which
+	// Docker Hub counts as a pull: the watcher asks it once per candidate
+	// digest, under a cooldown only.
+	Created(ctx context.Context, ref core.ImageRef, platform core.Platform) (time.Time, error)
 }
 
-// Memo remembers, across runs and restarts, what resolving a changed digest
-// answered, so that its manifest GETs are paid once per digest.
+// Memo remembers, across runs and restarts, what registries answered that
+// cost manifest GETs: resolutions of changed digests, and the creation
+// times of candidates.
 type Memo interface {
 	Resolution(ctx context.Context, key string) (same, ok bool, err error)
 	RememberResolution(ctx context.Context, key string, same bool) error
+	// ImageCreated returns the creation time remembered under key
+	// (repository@digest|platform); a zero time remembered means the
+	// config held no usable one.
+	ImageCreated(ctx context.Context, key string) (created time.Time, ok bool, err error)
+	RememberImageCreated(ctx context.Context, key string, created time.Time) error
 }
 
 // Recorder keeps the results of runs.
 type Recorder interface {
-	// RecordRun keeps the checks of one run (full, or of one container) and
-	// returns the open update of each check that found one, as recorded.
+	// RecordRun keeps the checks of one container's run and returns the
+	// open update of each check that found one, as recorded.
 	RecordRun(ctx context.Context, host string, checks []core.Check, at time.Time) ([]core.Update, error)
-	// MarkGone marks the host's containers not in keepIDs as gone, after a full run.
-	MarkGone(ctx context.Context, host string, keepIDs []string, at time.Time) error
+	// RecordFullRun is RecordRun for a full run of the host, which also
+	// marks as gone the host's containers that are not among checks, in
+	// the same transaction.
+	RecordFullRun(ctx context.Context, host string, checks []core.Check, at time.Time) ([]core.Update, error)
 }
 
 // Dispatcher takes the updates a run recorded, for the triggers
@@ -72,18 +91,46 @@ type Options struct {
 	WatchByDefault bool
 	// WatchAll lists stopped containers too.
 	WatchAll bool
-	// Workers is how many repositories are checked at once. Default 64: the
-	// registries client limits, and adapts, the requests in flight to each
-	// registry, up to 64 for a private one.
+	// Workers is how many registry requests a run has under way at once.
+	// Default 64: the registries client limits, and adapts, the requests in
+	// flight to each registry, up to 64 for a private one.
 	Workers int
+	// InspectWorkers is how many images a run inspects at once on the
+	// engine, beside its registry requests. Default 8.
+	InspectWorkers int
+	// ImageTTL is how long what an image inspect said (RepoDigests,
+	// platform) is reused by later runs, by image ID, before the image is
+	// inspected again. Default DefaultImageTTL; an event-driven check of a
+	// container always reads its image afresh.
+	ImageTTL time.Duration
 	// Now returns the time; default time.Now.
 	Now func() time.Time
-	// Memo keeps digest resolutions beyond the Watcher's life (the store);
-	// nil: they are remembered in memory only.
+	// Memo keeps digest resolutions and candidates' creation times beyond
+	// the Watcher's life (the store); nil: they are remembered in memory only.
 	Memo Memo
 	// Dispatcher is handed the updates each run records; nil: none is.
 	Dispatcher Dispatcher
+	// Share, when set, lets the watchers that hold the same Share (the
+	// hosts of one daemon) ask each repository once between them when
+	// their runs come close together; see Share. Nil: every run asks for
+	// itself, as a single host needs.
+	Share *Share
+	// ReadCreated reads the creation time of every candidate, for the
+	// triggers' MIN_AGE; without it, only the candidates of containers with
+	// a tidewatch.update.min-age label are read (a trigger's MIN_AGE then
+	// counts from when tidewatch first saw the candidate, which is never
+	// sooner). Default false.
+	ReadCreated bool
+	// OnPhases, when set, is called at the end of every full run with
+	// where its time went (for metrics).
+	OnPhases func(Phases)
 }
+
+// DefaultImageTTL is Options.ImageTTL's default: an image's RepoDigests
+// only grow (a push or pull under another name), and the watcher copes
+// with a digest it does not know locally (it resolves it once), so an
+// hour-old answer is safe and saves an inspect per image per run.
+const DefaultImageTTL = time.Hour
 
 // Watcher checks the containers of one Docker host.
 type Watcher struct {
@@ -92,10 +139,12 @@ type Watcher struct {
 	reg    Registry
 	rec    Recorder
 	log    *slog.Logger
+	images *images
 
 	mu       sync.Mutex
-	resolved map[string]bool // repo@digest|imageID → same image, so a mismatch is resolved by GET once
-	runs     sync.Mutex      // one full run at a time
+	resolved map[string]bool         // repo@digest|imageID → same image, so a mismatch is resolved by GET once
+	created  map[string]createdEntry // repo@digest|platform → creation time, read once per candidate
+	runs     sync.Mutex              // one full run at a time
 }
 
 // New returns a watcher for one host. rec may be nil (nothing is recorded).
@@ -103,46 +152,86 @@ func New(opts Options, engine Engine, reg Registry, rec Recorder, log *slog.Logg
 	if opts.Workers <= 0 {
 		opts.Workers = 64
 	}
+	if opts.InspectWorkers <= 0 {
+		opts.InspectWorkers = 8
+	}
+	if opts.ImageTTL <= 0 {
+		opts.ImageTTL = DefaultImageTTL
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Watcher{opts: opts, engine: engine, reg: reg, rec: rec, log: log.With("watcher", opts.Host), resolved: map[string]bool{}}
+	return &Watcher{
+		opts: opts, engine: engine, reg: reg, rec: rec, log: log.With("watcher", opts.Host),
+		images:   newImages(engine, opts.InspectWorkers, opts.ImageTTL, opts.Now),
+		resolved: map[string]bool{}, created: map[string]createdEntry{},
+	}
 }
 
 // Run checks every watched container of the host once, records the result
 // and hands the updates it recorded to the Dispatcher. The error is for the
 // run as a whole (the engine cannot be listed, the store or the outbox
-// cannot be written); errors of single containers or repositories are in
-// their Check.
+// cannot be written); errors of single containers, images or repositories
+// are in their Check.
+//
+// The work overlaps: as soon as the container list names the repositories,
+// their registry requests start; the images are inspected beside them (at
+// most InspectWorkers at once, each image ID once, reused by later runs for
+// ImageTTL), and each repository's containers are decided as soon as its
+// answers and their images are in. The checks are then recorded in one
+// transaction (RecordFullRun) and the updates handed to the Dispatcher.
+// Where the time went is logged with "run done" and handed to OnPhases.
 func (w *Watcher) Run(ctx context.Context) ([]core.Check, error) {
+	checks, _, err := w.run(ctx)
+	return checks, err
+}
+
+// run is Run, which also returns where the run's time went.
+func (w *Watcher) run(ctx context.Context) ([]core.Check, Phases, error) {
 	w.runs.Lock()
 	defer w.runs.Unlock()
-	start := w.opts.Now()
-	ctrs, err := w.engine.List(ctx, w.opts.WatchAll)
+	r := w.newRun()
+	var ctrs []core.Container
+	err := r.phases.list.time(w.opts.Now, func() (err error) {
+		ctrs, err = w.engine.Containers(ctx, w.opts.WatchAll)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("watching %s: %w", w.opts.Host, err)
+		return nil, Phases{}, fmt.Errorf("watching %s: %w", w.opts.Host, err)
 	}
-	checks := w.Check(ctx, w.selectWatched(ctrs))
-	w.log.Info("run done", "containers", len(ctrs), "watched", len(checks), "updates", countUpdates(checks), "duration_ms", time.Since(start).Milliseconds())
-	updates, err := w.record(ctx, checks)
-	if err != nil {
-		return checks, err
+	listed := len(ctrs)
+	watched := w.selectWatched(ctrs)
+	ctrs = nil // the watched ones are copied; the list need not live through the run
+	checks := w.check(ctx, r, watched, w.images.source(r))
+	w.images.prune(r.id)
+	w.pruneCreated(r.id)
+	if ctx.Err() != nil {
+		return checks, r.phases.done(w.opts.Now()), fmt.Errorf("watching %s: %w", w.opts.Host, ctx.Err())
 	}
-	if w.rec != nil && ctx.Err() == nil {
-		keep := make([]string, len(checks))
-		for i, c := range checks {
-			keep[i] = c.Container.ID
+	var updates []core.Update
+	if w.rec != nil {
+		err = r.phases.store.time(w.opts.Now, func() (err error) {
+			updates, err = w.rec.RecordFullRun(ctx, w.opts.Host, checks, w.opts.Now().UTC())
+			return err
+		})
+		if err != nil {
+			return checks, r.phases.done(w.opts.Now()), fmt.Errorf("recording run of %s: %w", w.opts.Host, err)
 		}
-		if err := w.rec.MarkGone(ctx, w.opts.Host, keep, w.opts.Now().UTC()); err != nil {
-			return checks, fmt.Errorf("recording gone containers of %s: %w", w.opts.Host, err)
-		}
 	}
-	return checks, w.dispatch(ctx, start, updates)
+	err = r.phases.dispatch.time(w.opts.Now, func() error { return w.dispatch(ctx, r.start, updates) })
+	ph := r.phases.done(w.opts.Now())
+	w.log.Info("run done", "containers", listed, "watched", len(checks), "updates", countUpdates(checks),
+		"duration_ms", ph.Total.Milliseconds(), ph.logGroup())
+	if w.opts.OnPhases != nil {
+		w.opts.OnPhases(ph)
+	}
+	return checks, ph, err
 }
 
 // RunContainer checks one container by ID, if it is watched, records it and
 // hands its update, if any, to the Dispatcher. It returns ok=false when the
-// container is not watched.
+// container is not watched. Its image is read afresh (Inspect) and kept for
+// the next full run.
 func (w *Watcher) RunContainer(ctx context.Context, id string) (core.Check, bool, error) {
 	ctr, err := w.engine.Inspect(ctx, id)
 	if err != nil {
@@ -151,16 +240,24 @@ func (w *Watcher) RunContainer(ctx context.Context, id string) (core.Check, bool
 	if len(w.selectWatched([]core.Container{ctr})) == 0 {
 		return core.Check{}, false, nil
 	}
-	start := w.opts.Now()
-	checks := w.Check(ctx, []core.Container{ctr})
+	w.images.put(ctr.ImageID, core.LocalImage{RepoDigests: ctr.RepoDigests, Platform: ctr.Platform})
+	r := w.newRun()
+	checks := w.check(ctx, r, w.selectWatched([]core.Container{ctr}), nil)
 	updates, err := w.record(ctx, checks)
 	if err != nil {
 		return checks[0], true, err
 	}
-	return checks[0], true, w.dispatch(ctx, start, updates)
+	return checks[0], true, w.dispatch(ctx, r.start, updates)
 }
 
-// record keeps the checks and returns the updates they recorded.
+// Check checks the given containers, whose RepoDigests and Platform are
+// filled, asking each repository once, and returns one Check per container
+// in the same order. It records nothing.
+func (w *Watcher) Check(ctx context.Context, ctrs []core.Container) []core.Check {
+	return w.check(ctx, w.newRun(), ctrs, nil)
+}
+
+// record keeps the checks of a single container's run and returns the updates they recorded.
 func (w *Watcher) record(ctx context.Context, checks []core.Check) ([]core.Update, error) {
 	if w.rec == nil {
 		return nil, nil
@@ -186,7 +283,7 @@ func (w *Watcher) dispatch(ctx context.Context, start time.Time, updates []core.
 
 // selectWatched keeps the containers the labels and options say to watch.
 func (w *Watcher) selectWatched(ctrs []core.Container) []core.Container {
-	var out []core.Container
+	out := make([]core.Container, 0, len(ctrs))
 	for _, c := range ctrs {
 		if !w.opts.WatchAll && c.State != "" && c.State != "running" {
 			continue
@@ -209,168 +306,20 @@ func (w *Watcher) selectWatched(ctrs []core.Container) []core.Container {
 
 // plan is what one container needs from its repository.
 type plan struct {
-	ctr    core.Container
 	ref    core.ImageRef
 	policy policy.Policy
-	tags   bool // needs the tag list
-	digest bool // needs the digest of its running tag
-	check  core.Check
-	done   bool // decided without the registry (an error, a pinned digest)
+	tags   bool        // needs the tag list
+	digest bool        // needs the digest of its running tag
+	check  *core.Check // the run's result for it (its Container is the container checked)
+	done   bool        // decided without the registry (an error, a pinned digest)
+	named  bool        // its name parsed: its image's digests are worth reading
 }
 
-// need is what the containers of one repository need from it in a run.
-type need struct {
-	ref  core.ImageRef
-	tags bool            // the tag list
-	tagz map[string]bool // the digests of these tags
-}
-
-// repoAnswers is what a repository answered in this run.
-type repoAnswers struct {
-	asked     bool // the tag list was asked for
-	tags      []string
-	tagsErr   error
-	digests   map[string]string
-	digestErr map[string]error
-}
-
-// transient reports whether the repository failed to answer something for
-// a reason that may pass: the registry was unavailable (5xx, timeouts,
-// resets).
-func (a *repoAnswers) transient() bool {
-	if errors.Is(a.tagsErr, core.ErrUnavailable) {
-		return true
-	}
-	for _, err := range a.digestErr {
-		if errors.Is(err, core.ErrUnavailable) {
-			return true
-		}
-	}
-	return false
-}
-
-// ask fills a with what n needs from its repository: everything the first
-// time, then only what failed transiently.
-func (w *Watcher) ask(ctx context.Context, n *need, a *repoAnswers) {
-	if n.tags && (!a.asked || errors.Is(a.tagsErr, core.ErrUnavailable)) {
-		a.tags, a.tagsErr = w.reg.Tags(ctx, n.ref)
-		a.asked = true
-	}
-	for _, t := range sortedKeys(n.tagz) {
-		if _, ok := a.digests[t]; ok && !errors.Is(a.digestErr[t], core.ErrUnavailable) {
-			continue
-		}
-		d, err := w.reg.Digest(ctx, n.ref.WithTag(t))
-		a.digests[t], a.digestErr[t] = d, err
-	}
-}
-
-// each calls do for every repository, Workers at a time, until ctx ends.
-func (w *Watcher) each(ctx context.Context, repos []string, do func(repo string)) {
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range min(w.opts.Workers, max(len(repos), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range work {
-				do(r)
-			}
-		}()
-	}
-	for _, r := range repos {
-		select {
-		case work <- r:
-		case <-ctx.Done():
-		}
-	}
-	close(work)
-	wg.Wait()
-}
-
-// Check checks the given containers, asking each repository once, and returns
-// one Check per container in the same order. It records nothing.
-func (w *Watcher) Check(ctx context.Context, ctrs []core.Container) []core.Check {
-	plans := make([]*plan, len(ctrs))
-	needs := map[string]*need{}
-	for i, c := range ctrs {
-		p := w.plan(c)
-		plans[i] = p
-		if p.done {
-			continue
-		}
-		n := needs[p.ref.Repo()]
-		if n == nil {
-			n = &need{ref: p.ref, tagz: map[string]bool{}}
-			needs[p.ref.Repo()] = n
-		}
-		n.tags = n.tags || p.tags
-		if p.digest {
-			n.tagz[p.ref.Tag] = true
-		}
-	}
-
-	repos := make([]string, 0, len(needs))
-	refs := make([]core.ImageRef, 0, len(needs))
-	for r := range needs {
-		repos = append(repos, r)
-	}
-	sort.Strings(repos)
-	for _, r := range repos {
-		refs = append(refs, needs[r].ref)
-	}
-	w.reg.Prepare(refs)
-
-	answers := make(map[string]*repoAnswers, len(needs))
-	var amu sync.Mutex
-	w.each(ctx, repos, func(r string) {
-		a := &repoAnswers{digests: map[string]string{}, digestErr: map[string]error{}}
-		w.ask(ctx, needs[r], a)
-		amu.Lock()
-		answers[r] = a
-		amu.Unlock()
-	})
-	// One more pass, at the run's end and within its deadline, for the
-	// repositories that a registry failed with a transient error (5xx,
-	// timeouts, resets) after all their retries: the registry has had time
-	// to recover. Rate-limited ones are not asked again: they have waited
-	// all the registry allowed.
-	var again []string
-	var againRefs []core.ImageRef
-	for _, r := range repos {
-		if a := answers[r]; a != nil && a.transient() {
-			again = append(again, r)
-			againRefs = append(againRefs, needs[r].ref)
-		}
-	}
-	if len(again) > 0 && ctx.Err() == nil {
-		w.log.Info("asking again the repositories that failed", "repos", len(again))
-		w.reg.Prepare(againRefs)
-		w.each(ctx, again, func(r string) { w.ask(ctx, needs[r], answers[r]) })
-	}
-
-	out := make([]core.Check, len(plans))
-	for i, p := range plans {
-		if !p.done {
-			a := answers[p.ref.Repo()]
-			if a == nil {
-				p.check.Err = fmt.Errorf("checking %s: %w", p.ref.Repo(), ctx.Err())
-			} else {
-				w.decide(ctx, p, a)
-			}
-		}
-		p.check.CheckedAt = w.opts.Now().UTC()
-		if p.check.Err != nil {
-			// Shown with the container by the caller; logged here for debugging only.
-			w.log.Debug("check failed", "container", p.ctr.Name, "image", p.ctr.Image, "error", p.check.Err)
-		}
-		out[i] = p.check
-	}
-	return out
-}
-
-func (w *Watcher) plan(c core.Container) *plan {
-	p := &plan{ctr: c, check: core.Check{Container: c}}
+// plan reads what c needs from what its labels and image name say, into
+// check; finish completes it with what its image says.
+func (w *Watcher) plan(c core.Container, check *core.Check) *plan {
+	*check = core.Check{Container: c}
+	p := &plan{check: check}
 	pol, err := policy.FromLabels(c.Labels)
 	if err != nil {
 		p.check.Err = fmt.Errorf("reading labels: %w", err)
@@ -396,13 +345,9 @@ func (w *Watcher) plan(c core.Container) *plan {
 		p.done = true
 		return p
 	}
-	p.ref, p.policy = ref, pol
+	p.ref, p.policy, p.named = ref, pol, true
 	p.check.Ref = ref
 	p.check.Current = ref.Tag
-	local := core.RepoDigestsFor(c.RepoDigests, ref.Repo())
-	if len(local) > 0 {
-		p.check.CurrentDigest = local[0]
-	}
 	if ref.Digest != "" {
 		// Docker ignores the tag of "name:tag@digest": the digest is what runs.
 		if ref.Tag == "" {
@@ -414,13 +359,6 @@ func (w *Watcher) plan(c core.Container) *plan {
 	}
 	p.tags = pol.WatchesTags(ref.Tag)
 	p.digest = pol.WatchesDigest(ref.Tag)
-	if len(c.RepoDigests) == 0 && !p.tags {
-		// Never pulled nor pushed (a compose build:, docker load): no
-		// registry knows it, so there is no digest to compare with.
-		p.check.Note = "built locally (the image has no registry digest): not watched"
-		p.done = true
-		return p
-	}
 	if !p.tags && !p.digest {
 		p.check.Note = "not a version and digest watching is off"
 		p.done = true
@@ -428,8 +366,30 @@ func (w *Watcher) plan(c core.Container) *plan {
 	return p
 }
 
+// finish completes p with what its image says (or why it could not be read).
+func (p *plan) finish(img core.LocalImage, err error) {
+	if err != nil {
+		p.check.Err = fmt.Errorf("reading the image of %s: %w", p.check.Container.Name, err)
+		p.done = true
+		return
+	}
+	p.check.Container.RepoDigests, p.check.Container.Platform = img.RepoDigests, img.Platform
+	if !p.named {
+		return
+	}
+	if local := core.RepoDigestsFor(p.check.Container.RepoDigests, p.ref.Repo()); len(local) > 0 {
+		p.check.CurrentDigest = local[0]
+	}
+	if !p.done && len(p.check.Container.RepoDigests) == 0 && !p.tags {
+		// Never pulled nor pushed (a compose build:, docker load): no
+		// registry knows it, so there is no digest to compare with.
+		p.check.Note = "built locally (the image has no registry digest): not watched"
+		p.done = true
+	}
+}
+
 // decide sets the candidate of p from what its repository answered.
-func (w *Watcher) decide(ctx context.Context, p *plan, a *repoAnswers) {
+func (w *Watcher) decide(ctx context.Context, r *run, p *plan, a *repoAnswers) {
 	if p.tags {
 		if a.tagsErr != nil {
 			p.check.Err = a.tagsErr
@@ -451,8 +411,8 @@ func (w *Watcher) decide(ctx context.Context, p *plan, a *repoAnswers) {
 		return
 	}
 	p.check.CandidateDigest = remote
-	local := core.RepoDigestsFor(p.ctr.RepoDigests, p.ref.Repo())
-	if len(local) == 0 && p.ctr.ImageID == "" {
+	local := core.RepoDigestsFor(p.check.Container.RepoDigests, p.ref.Repo())
+	if len(local) == 0 && p.check.Container.ImageID == "" {
 		p.check.Note = "the running image has no digest from this repository: digest not compared"
 		return
 	}
@@ -461,7 +421,7 @@ func (w *Watcher) decide(ctx context.Context, p *plan, a *repoAnswers) {
 			return
 		}
 	}
-	same, err := w.sameImage(ctx, p, remote, local)
+	same, err := w.sameImage(ctx, r, p, remote, local)
 	if err != nil {
 		p.check.Err = err
 		return
@@ -479,9 +439,10 @@ func (w *Watcher) decide(ctx context.Context, p *plan, a *repoAnswers) {
 // sameImage resolves a digest that differs from the local ones: the remote may
 // be an index whose platform child runs here, or the same image by config
 // digest. The answer for a (repository, digest, image) is remembered, so the
-// manifest is fetched once per changed digest, not on every run.
-func (w *Watcher) sameImage(ctx context.Context, p *plan, remote string, local []string) (bool, error) {
-	key := p.ref.Repo() + "@" + remote + "|" + p.ctr.ImageID + "|" + p.ctr.Platform.String() + "|" + strings.Join(local, ",")
+// manifest is fetched once per changed digest, not on every run (nor by
+// every host that runs the image, through the Share).
+func (w *Watcher) sameImage(ctx context.Context, r *run, p *plan, remote string, local []string) (bool, error) {
+	key := p.ref.Repo() + "@" + remote + "|" + p.check.Container.ImageID + "|" + p.check.Container.Platform.String() + "|" + strings.Join(local, ",")
 	w.mu.Lock()
 	same, ok := w.resolved[key]
 	w.mu.Unlock()
@@ -497,7 +458,13 @@ func (w *Watcher) sameImage(ctx context.Context, p *plan, remote string, local [
 			return same, nil
 		}
 	}
-	same, err := w.reg.Resolve(ctx, p.ref, remote, local, p.ctr.ImageID, p.ctr.Platform)
+	same, err := shareCall(ctx, w.opts.Share, "resolve "+key, w.opts.Host, r.start, func() (same bool, err error) {
+		err = w.registry(ctx, r, func() (err error) {
+			same, err = w.reg.Resolve(ctx, p.ref, remote, local, p.check.Container.ImageID, p.check.Container.Platform)
+			return err
+		})
+		return same, err
+	})
 	if err != nil {
 		return false, err
 	}

@@ -17,23 +17,61 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 )
 
-// fakeEngine is an engine whose containers and events a test sets.
+// fakeEngine is an engine whose containers and events a test sets. Its
+// list leaves the images' RepoDigests and platform to Image, as the
+// Docker adapter does.
 type fakeEngine struct {
-	mu      sync.Mutex
-	ctrs    []core.Container
-	listErr error
-	pingErr error
-	events  chan core.EngineEvent
-	subs    int // Events calls
+	mu       sync.Mutex
+	ctrs     []core.Container
+	listErr  error
+	pingErr  error
+	imageErr map[string]error // image ID → Image's error
+	inspects map[string]int   // image ID → Image calls
+	events   chan core.EngineEvent
+	subs     int // Events calls
 }
 
-func (e *fakeEngine) List(ctx context.Context, all bool) ([]core.Container, error) {
+func (e *fakeEngine) Containers(ctx context.Context, all bool) ([]core.Container, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.listErr != nil {
 		return nil, e.listErr
 	}
-	return append([]core.Container(nil), e.ctrs...), nil
+	out := make([]core.Container, len(e.ctrs))
+	for i, c := range e.ctrs {
+		c.RepoDigests, c.Platform = nil, core.Platform{}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func (e *fakeEngine) Image(ctx context.Context, id string) (core.LocalImage, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.inspects == nil {
+		e.inspects = map[string]int{}
+	}
+	e.inspects[id]++
+	if err := e.imageErr[id]; err != nil {
+		return core.LocalImage{}, err
+	}
+	for _, c := range e.ctrs {
+		if c.ImageID == id {
+			return core.LocalImage{RepoDigests: c.RepoDigests, Platform: c.Platform}, nil
+		}
+	}
+	return core.LocalImage{}, nil
+}
+
+// imageInspects returns how many times Image was called, all images together.
+func (e *fakeEngine) imageInspects() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, v := range e.inspects {
+		n += v
+	}
+	return n
 }
 
 func (e *fakeEngine) Inspect(ctx context.Context, id string) (core.Container, error) {
@@ -95,16 +133,19 @@ func (e *fakeEngine) subscriptions() int {
 
 // fakeRegistry answers from maps and counts what it was asked.
 type fakeRegistry struct {
-	mu       sync.Mutex
-	tags     map[string][]string // repo → tags
-	digests  map[string]string   // repo:tag → digest
-	same     map[string]bool     // digest → Resolve answer
-	failRepo map[string]error
-	calls    map[string]int // "tags repo", "digest repo:tag", "resolve digest", "prepare"
+	mu         sync.Mutex
+	tags       map[string][]string // repo → tags
+	digests    map[string]string   // repo:tag → digest
+	same       map[string]bool     // digest → Resolve answer
+	failRepo   map[string]error
+	createdAt  map[string]time.Time // repo@digest → creation time
+	createdErr error
+	calls      map[string]int // "tags repo", "digest repo:tag", "resolve digest", "created repo@digest", "prepare"
 }
 
 func newFakeRegistry() *fakeRegistry {
-	return &fakeRegistry{tags: map[string][]string{}, digests: map[string]string{}, same: map[string]bool{}, failRepo: map[string]error{}, calls: map[string]int{}}
+	return &fakeRegistry{tags: map[string][]string{}, digests: map[string]string{}, same: map[string]bool{}, failRepo: map[string]error{},
+		createdAt: map[string]time.Time{}, calls: map[string]int{}}
 }
 
 func (r *fakeRegistry) count(k string) {
@@ -138,6 +179,16 @@ func (r *fakeRegistry) Digest(ctx context.Context, ref core.ImageRef) (string, e
 func (r *fakeRegistry) Resolve(ctx context.Context, ref core.ImageRef, digest string, local []string, imageID string, platform core.Platform) (bool, error) {
 	r.count("resolve " + digest)
 	return r.same[digest], nil
+}
+
+func (r *fakeRegistry) Created(ctx context.Context, ref core.ImageRef, platform core.Platform) (time.Time, error) {
+	r.count("created " + ref.Repo() + "@" + ref.Digest)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.createdErr; err != nil {
+		return time.Time{}, err
+	}
+	return r.createdAt[ref.Repo()+"@"+ref.Digest], nil
 }
 
 func (r *fakeRegistry) calledWith(prefix string) map[string]int {
@@ -266,8 +317,26 @@ func TestDigestComparison(t *testing.T) {
 
 // memo is a Memo in memory, standing for the store.
 type memo struct {
-	mu sync.Mutex
-	m  map[string]bool
+	mu      sync.Mutex
+	m       map[string]bool
+	created map[string]time.Time
+}
+
+func (m *memo) ImageCreated(ctx context.Context, key string) (time.Time, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.created[key]
+	return v, ok, nil
+}
+
+func (m *memo) RememberImageCreated(ctx context.Context, key string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.created == nil {
+		m.created = map[string]time.Time{}
+	}
+	m.created[key] = at
+	return nil
 }
 
 func (m *memo) Resolution(ctx context.Context, key string) (bool, bool, error) {
@@ -403,10 +472,6 @@ func TestWhichContainersAreWatched(t *testing.T) {
 	}
 }
 
-func (r *recorder) MarkGone(ctx context.Context, host string, keepIDs []string, at time.Time) error {
-	return nil
-}
-
 // recorder keeps what was recorded.
 type recorder struct {
 	mu   sync.Mutex
@@ -428,6 +493,11 @@ func (r *recorder) RecordRun(ctx context.Context, host string, checks []core.Che
 		}
 	}
 	return out, nil
+}
+
+// RecordFullRun is RecordRun; the recorder keeps no containers to mark gone.
+func (r *recorder) RecordFullRun(ctx context.Context, host string, checks []core.Check, at time.Time) ([]core.Update, error) {
+	return r.RecordRun(ctx, host, checks, at)
 }
 
 // dispatcher records what it is handed.

@@ -390,6 +390,28 @@ func (s *Server) Push(t testing.TB, repo, tag string) string {
 	return d.String()
 }
 
+// PushCreated is Push of an image whose config says it was created at
+// created (Push's images have no creation time).
+func (s *Server) PushCreated(t testing.TB, repo, tag string, created time.Time) string {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatalf("random.Image: %v", err)
+	}
+	if img, err = mutate.CreatedAt(img, v1.Time{Time: created}); err != nil {
+		t.Fatalf("setting the creation time: %v", err)
+	}
+	ref := s.rawTag(t, repo, tag)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatalf("digest of pushed image: %v", err)
+	}
+	return d.String()
+}
+
 // PushIndex pushes a multi-arch image index to repo:tag with one small
 // random image per platform ("linux/amd64", "linux/arm/v7"), and returns the
 // index digest and the digest of each child, keyed by platform as given.

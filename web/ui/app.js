@@ -393,6 +393,7 @@
     }
     $('updates-count').textContent = '(' + state.updates.length + ')';
     $('updates-empty').hidden = list.childElementCount > 0;
+    renderApplyAll();
   }
 
   function updateCard(u, follow) {
@@ -410,6 +411,13 @@
       el('span', null, hidden('Host: '), el('span', { class: 'host', text: host })),
       pick(u, 'image') ? el('span', { class: 'image', text: pick(u, 'image') }) : null));
     card.append(el('p', { class: 'versions' }, hidden('Running '), change(u)));
+    const wait = parseTime(pick(u, 'wait_until'));
+    if (wait && wait.getTime() > Date.now()) {
+      // The container's cooldown (tidewatch.update.min-age): no trigger acts on it by itself before then.
+      card.append(el('p', { class: 'waiting', 'data-waiting': id }, 'Waiting until ',
+        el('time', { datetime: wait.toISOString(), title: relative(wait), text: wait.toLocaleString() }),
+        ' (cooldown', pick(u, 'candidate_created') ? [': image built ', timeEl(pick(u, 'candidate_created'))] : null, ')'));
+    }
     const link = safeLink(pick(u, 'link') || '');
     if (link) {
       card.append(el('p', { class: 'notes' }, el('a', { href: link, target: '_blank', rel: 'noopener noreferrer' },
@@ -626,6 +634,113 @@
 
   function wakeFollows() {
     for (const f of state.follows.values()) if (f.phase !== 'done' && f.wake) f.wake();
+  }
+
+  // ---- apply all --------------------------------------------------------------
+
+  // At most this many updates per POST /api/updates/apply (the API's bound).
+  const BULK_MAX = 100;
+  // The open confirmation of Apply all: {trigger}; null when closed.
+  let bulk = null;
+
+  // bulkUpdates are the listed updates Apply all applies: pending or
+  // notified, and not being applied from this page already.
+  function bulkUpdates() {
+    return state.updates.filter((u) => (u.status === 'pending' || u.status === 'notified') &&
+      !(state.follows.has(u.id) && state.follows.get(u.id).phase !== 'done'));
+  }
+
+  // renderApplyAll draws "Apply all (n)" in the updates list's header and,
+  // once pressed, the confirmation that names the count and the trigger.
+  function renderApplyAll() {
+    const box = $('apply-all');
+    box.replaceChildren();
+    const ups = bulkUpdates();
+    const triggers = applyTriggers();
+    if (ups.length === 0 || triggers.length === 0) { bulk = null; return; }
+    const n = ups.length;
+    const noun = n === 1 ? ' update' : ' updates';
+    if (!bulk) {
+      box.append(el('button', { type: 'button', 'data-key': 'apply-all', 'data-action': 'apply-all', 'aria-expanded': 'false',
+        title: 'Apply every pending update listed, each through its trigger\'s policy',
+        onclick: () => {
+          bulk = { trigger: triggers[0].name };
+          keepFocus(renderApplyAll);
+          $('apply-all-yes').focus();
+        } }, 'Apply all (' + n + ')'));
+      return;
+    }
+    if (!triggers.some((t) => t.name === bulk.trigger)) bulk.trigger = triggers[0].name;
+    const panel = el('div', { id: 'apply-all-confirm', class: 'actions', role: 'group', 'aria-labelledby': 'apply-all-q' },
+      el('span', { id: 'apply-all-q', text: 'Apply ' + n + noun + '? Each goes through its trigger\'s policy; the updates of one compose project roll out one at a time.' }));
+    if (triggers.length > 1) {
+      const sel = el('select', { id: 'apply-all-trigger', 'data-key': 'apply-all-trigger', onchange: (ev) => { bulk.trigger = ev.currentTarget.value; } });
+      for (const t of triggers) sel.append(el('option', { value: t.name, text: t.name }));
+      sel.value = bulk.trigger;
+      panel.append(el('label', { for: 'apply-all-trigger', class: 'inline-label' }, 'With'), sel);
+    } else {
+      panel.append(el('span', { class: 'inline-label', text: 'with ' + bulk.trigger }));
+    }
+    panel.append(
+      el('button', { type: 'button', id: 'apply-all-yes', class: 'primary', 'data-key': 'apply-all-yes',
+        onclick: () => applyAll(bulk.trigger) }, 'Apply ' + n + noun),
+      el('button', { type: 'button', 'data-key': 'apply-all-no',
+        onclick: () => {
+          bulk = null;
+          keepFocus(renderApplyAll);
+          const b = document.querySelector('[data-key="apply-all"]');
+          if (b) b.focus();
+        } }, 'Cancel'));
+    box.append(panel);
+  }
+
+  // applyAll applies every listed update through trigger, by
+  // POST /api/updates/apply naming them (BULK_MAX at a time), and follows
+  // each delivery on its card as Apply does; a refused update shows why.
+  async function applyAll(trigger) {
+    const ups = bulkUpdates();
+    bulk = null;
+    if (ups.length === 0) { keepFocus(renderApplyAll); return; }
+    const follows = new Map();
+    for (const u of ups) {
+      const what = nameOf(u) + ' ' + (pick(u, 'candidate') || '');
+      const f = { update: u, trigger, what, phase: 'sending', ok: undefined, message: 'Asking ' + trigger + ' to apply ' + what + '…', started: Date.now() };
+      state.follows.set(u.id, f);
+      state.chosen.set(u.id, trigger);
+      follows.set(u.id, f);
+    }
+    keepFocus(renderUpdates);
+    announce('Applying ' + ups.length + ' updates with ' + trigger + '…');
+    const settle = (f, message) => { f.phase = 'done'; f.ok = false; f.message = message; };
+    let enqueued = 0;
+    for (let i = 0; i < ups.length; i += BULK_MAX) {
+      const chunk = ups.slice(i, i + BULK_MAX);
+      let r;
+      try {
+        r = await api('POST', 'updates/apply', { trigger, ids: chunk.map((u) => u.id) });
+      } catch (e) {
+        for (const u of chunk) settle(follows.get(u.id), 'Could not apply ' + follows.get(u.id).what + ' with ' + trigger + ': ' + e.message);
+        continue;
+      }
+      const answered = new Set();
+      for (const res of (r && Array.isArray(r.results)) ? r.results : []) {
+        const f = follows.get(res.update_id);
+        if (!f) continue;
+        answered.add(res.update_id);
+        if (res.outcome === 'enqueued') {
+          enqueued++;
+          f.deliveryId = pick(res.delivery || {}, 'id');
+          showDelivery(f, res.delivery || {});
+          followLoop(f);
+        } else {
+          settle(f, 'Not applied: ' + (res.message || res.outcome) + '.');
+        }
+      }
+      for (const u of chunk) if (!answered.has(u.id)) settle(follows.get(u.id), 'Not applied: the server did not answer for ' + follows.get(u.id).what + '.');
+    }
+    keepFocus(renderUpdates);
+    announce('Applying ' + enqueued + ' of ' + ups.length + ' updates with ' + trigger + (enqueued < ups.length ? '; ' + (ups.length - enqueued) + ' not applied.' : '.'));
+    refresh('updates', 'containers', 'history');
   }
 
   // ---- containers -----------------------------------------------------------
