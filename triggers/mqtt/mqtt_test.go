@@ -14,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tidewatch/tidewatch/plugins/sdk"
+	"github.com/tidewatch/tidewatch/test/hass"
 	"github.com/tidewatch/tidewatch/test/testbed"
 	"github.com/tidewatch/tidewatch/triggers/triggertest"
 )
@@ -189,7 +190,7 @@ func TestHomeAssistantEntities(t *testing.T) {
 	if err := json.Unmarshal([]byte(p), &d); err != nil {
 		t.Fatalf("discovery config %s: %v", p, err)
 	}
-	for _, e := range validateUpdateDiscovery(d) {
+	for _, e := range hass.UpdateDiscoveryErrors(d) {
 		t.Errorf("discovery config: %s", e)
 	}
 	if d["command_topic"] != "tidewatch/local/web/install" || d["payload_install"] != PayloadInstall || d["name"] != "Web shop" {
@@ -199,7 +200,7 @@ func TestHomeAssistantEntities(t *testing.T) {
 		s := h.wait(t, "tidewatch/local/"+name+"/state", "the state", func(p string) bool { return p != "" })
 		var m map[string]any
 		json.Unmarshal([]byte(s), &m)
-		for _, e := range validateUpdateState(m) {
+		for _, e := range hass.UpdateStateErrors(m) {
 			t.Errorf("%s state: %s", name, e)
 		}
 	}
