@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -181,5 +182,131 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s never came", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLastWill: the trigger's connection to the broker (through a TCP relay)
+// is cut without a DISCONNECT, as when its process dies or the network goes.
+// The broker then publishes the trigger's last will: offline, retained, as a
+// Home Assistant subscribing afterwards reads it. Once the relay lets it
+// through again, the trigger reconnects and says online.
+func TestLastWill(t *testing.T) {
+	b := testbed.Require(t).MQTT(t)
+	relay := newRelay(t, b.Addr)
+	api := newFakeAPI(t)
+	tr := NewWithLogger(slog.New(slog.DiscardHandler))
+	err := tr.Configure(t.Context(), "will", map[string]string{
+		OptBroker: "mqtt://" + relay.addr, OptUsername: b.Username, OptPassword: b.Password, OptTopic: "tidewatch/will",
+		OptAPIURL: api.URL, OptAPIToken: apiToken,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	h := newHA(t, b)
+	const status = "tidewatch/will/status"
+	h.wait(t, status, "online", func(p string) bool { return p == Online })
+
+	relay.cut()
+	h.wait(t, status, "offline, the last will", func(p string) bool { return p == Offline })
+	later := newHA(t, b)
+	later.wait(t, status, "offline, retained", func(p string) bool { return p == Offline })
+
+	relay.resume()
+	h.wait(t, status, "online again", func(p string) bool { return p == Online })
+}
+
+// relay passes TCP connections to a broker until cut, which closes them
+// all, and refuses new ones until resume.
+type relay struct {
+	addr   string
+	broker string
+	mu     sync.Mutex
+	open   []net.Conn
+	closed bool
+}
+
+func newRelay(t *testing.T, broker string) *relay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{addr: ln.Addr().String(), broker: broker}
+	t.Cleanup(func() { ln.Close(); r.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go r.serve(c)
+		}
+	}()
+	return r
+}
+
+func (r *relay) serve(c net.Conn) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		c.Close()
+		return
+	}
+	up, err := net.Dial("tcp", r.broker)
+	if err != nil {
+		r.mu.Unlock()
+		c.Close()
+		return
+	}
+	r.open = append(r.open, c, up)
+	r.mu.Unlock()
+	go func() { io.Copy(up, c); up.Close() }()
+	io.Copy(c, up)
+	c.Close()
+}
+
+func (r *relay) cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for _, c := range r.open {
+		c.Close()
+	}
+	r.open = nil
+}
+
+func (r *relay) resume() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = false
+}
+
+// TestInstallWithoutDeployingTrigger: tidewatch has triggers, none of which
+// deploys. Install is refused with the reason published back, and nothing
+// is asked of the API.
+func TestInstallWithoutDeployingTrigger(t *testing.T) {
+	b := testbed.Require(t).MQTT(t)
+	api := newFakeAPI(t, Container{Host: "local", Name: "web", Image: "registry.example/web:1.0.0", Current: "1.0.0", Candidate: "1.1.0", Kind: "minor", Status: "pending", UpdateID: 7})
+	api.triggers = `{"triggers":[{"name":"webhook.ops","deploys":false},{"name":"notify.chat","deploys":false}]}`
+	h := newHA(t, b)
+	tr := NewWithLogger(slog.New(slog.DiscardHandler))
+	err := tr.Configure(t.Context(), "nodeploy", map[string]string{
+		OptBroker: "mqtt://" + b.Addr, OptUsername: b.Username, OptPassword: b.Password, OptTopic: "tidewatch/nodeploy",
+		OptAPIURL: api.URL, OptAPIToken: apiToken,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	h.wait(t, "tidewatch/nodeploy/local/web/state", "the update", func(p string) bool { return jsonField(p, "latest_version") == "1.1.0" })
+	h.c.Publish("tidewatch/nodeploy/local/web/install", 1, false, PayloadInstall).Wait()
+	h.wait(t, "tidewatch/nodeploy/local/web/attributes", "the refusal", func(p string) bool {
+		return jsonField(p, "install_result") == "refused: no deploying trigger (a compose trigger, say) is configured in tidewatch"
+	})
+	h.wait(t, "tidewatch/nodeploy/local/web/state", "not in progress", func(p string) bool { return jsonField(p, "in_progress") == false })
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if len(api.applied) != 0 {
+		t.Errorf("applied = %v, want nothing asked", api.applied)
 	}
 }

@@ -246,12 +246,14 @@ func (s *session) sync(ctx context.Context) error {
 		return fmt.Errorf("reading the containers: %w", err)
 	}
 	want := map[string]entity{}
+	list := make([]entity, 0, len(cs))
 	for _, c := range cs {
 		e := newEntity(s.cfg, s.instance, c)
 		want[e.base] = e
+		list = append(list, e)
 	}
 	s.mu.Lock()
-	s.entities = want
+	s.entities = want // Fire and Install write it too: read list below, not want
 	var gone []string
 	for topic := range s.retained {
 		if _, ok := s.entityByConfig(topic); !ok {
@@ -259,7 +261,7 @@ func (s *session) sync(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	for _, e := range want {
+	for _, e := range list {
 		if err := s.publishEntity(e); err != nil {
 			return err
 		}

@@ -31,13 +31,15 @@ type fakeAPI struct {
 	containers []Container
 	refuse     map[int64]string // update ID → why apply is refused (403)
 	applied    []string         // "id trigger"
+	triggers   string           // the answer of GET /api/triggers
 	events     chan string
 }
 
 const apiToken = "mqtt-test-token-5d1e"
 
 func newFakeAPI(t *testing.T, cs ...Container) *fakeAPI {
-	f := &fakeAPI{containers: cs, refuse: map[int64]string{}, events: make(chan string, 16)}
+	f := &fakeAPI{containers: cs, refuse: map[int64]string{}, events: make(chan string, 16),
+		triggers: `{"triggers":[{"name":"webhook.ops","deploys":false},{"name":"compose.prod","deploys":true}]}`}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/containers", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -45,8 +47,9 @@ func newFakeAPI(t *testing.T, cs ...Container) *fakeAPI {
 		json.NewEncoder(w).Encode(map[string]any{"containers": f.containers})
 	})
 	mux.HandleFunc("GET /api/triggers", func(w http.ResponseWriter, r *http.Request) {
-		io := `{"triggers":[{"name":"webhook.ops","deploys":false},{"name":"compose.prod","deploys":true}]}`
-		w.Write([]byte(io))
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		w.Write([]byte(f.triggers))
 	})
 	mux.HandleFunc("POST /api/updates/{id}/apply", func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ Trigger string }
