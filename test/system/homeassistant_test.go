@@ -44,8 +44,9 @@ import (
 // db service, excluded from the compose trigger by its label, is refused:
 // the reason comes back in the entity's install_result attribute, the
 // history records the refusal by token:mqtt, and the db keeps 1.0.0.
-// Stopped, serve's mqtt trigger leaves availability offline, retained (its
-// last will), as a Home Assistant connecting afterwards sees it.
+// Stopped, serve's mqtt trigger leaves availability offline, retained, as a
+// Home Assistant connecting afterwards sees it. (The last will, for a
+// connection lost without a goodbye, is TestLastWill in triggers/mqtt.)
 func TestHomeAssistantInstall(t *testing.T) {
 	bed := testbed.Require(t)
 	broker := bed.MQTT(t)
