@@ -19,7 +19,9 @@ import (
 // service that always answers 500, each URL with a canary in it. serve's
 // /metrics counts, per trigger and service, the first service's delivery
 // once and the second's failures at each attempt, and names the services
-// only as scheme#position: no URL, host or canary in the whole page.
+// only as scheme#position: no URL, host or canary in the whole page, nor in
+// the API's answers (the failed service named generic#2 in the delivery) or
+// serve's log.
 func TestNotifyServiceMetrics(t *testing.T) {
 	bed := testbed.Require(t)
 	repo := bed.Registry + "/" + unique("metered")
@@ -87,6 +89,30 @@ func TestNotifyServiceMetrics(t *testing.T) {
 		if strings.Contains(page, leak) {
 			t.Errorf("/metrics holds %q:\n%s", leak, grepLines(page, leak))
 		}
+	}
+
+	// Nor anywhere else the URLs could show: the API (the UI shows what it
+	// answers), the delivery's error and detail, the history, serve's log.
+	for _, path := range []string{"/api/triggers", "/api/deliveries", "/api/history?limit=1000", "/api/containers", "/api/updates"} {
+		resp, err := http.Get(d.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s %s", path, resp.Status, b)
+		}
+		if strings.Contains(string(b), canary) || strings.Contains(string(b), host) {
+			t.Errorf("GET %s shows a URL of the notify trigger:\n%s", path, grepLines(string(b), canary))
+		}
+		if path == "/api/deliveries" && !strings.Contains(string(b), "generic#2") {
+			t.Errorf("GET /api/deliveries does not name the failed service generic#2:\n%.2000s", b)
+		}
+	}
+	d.stop(t)
+	if log := d.log.String(); strings.Contains(log, canary) || strings.Contains(log, host) {
+		t.Errorf("serve's log shows a URL of the notify trigger:\n%s", grepLines(log, canary))
 	}
 }
 
