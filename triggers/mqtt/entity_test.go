@@ -120,15 +120,7 @@ func TestLateNoticeKeepsInstall(t *testing.T) {
 	b := testbed.Require(t).MQTT(t)
 	api := newFakeAPI(t, Container{Host: "local", Name: "web", Image: "registry.example/web:1.0.0", Current: "1.0.0", Candidate: "1.1.0", Kind: "minor", Status: "applying", UpdateID: 7})
 	h := newHA(t, b)
-	tr := NewWithLogger(slog.New(slog.DiscardHandler))
-	err := tr.Configure(t.Context(), "late", map[string]string{
-		OptBroker: "mqtt://" + b.Addr, OptUsername: b.Username, OptPassword: b.Password, OptTopic: "tidewatch/late",
-		OptAPIURL: api.URL, OptAPIToken: apiToken,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := configured(t, b, b.Addr, "late", api)
 	const state = "tidewatch/late/local/web/state"
 	h.wait(t, state, "in progress", func(p string) bool { return jsonField(p, "in_progress") == true })
 	// Every state from now on.
@@ -194,15 +186,7 @@ func TestLastWill(t *testing.T) {
 	b := testbed.Require(t).MQTT(t)
 	relay := newRelay(t, b.Addr)
 	api := newFakeAPI(t)
-	tr := NewWithLogger(slog.New(slog.DiscardHandler))
-	err := tr.Configure(t.Context(), "will", map[string]string{
-		OptBroker: "mqtt://" + relay.addr, OptUsername: b.Username, OptPassword: b.Password, OptTopic: "tidewatch/will",
-		OptAPIURL: api.URL, OptAPIToken: apiToken,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	configured(t, b, relay.addr, "will", api)
 	h := newHA(t, b)
 	const status = "tidewatch/will/status"
 	h.wait(t, status, "online", func(p string) bool { return p == Online })
@@ -289,15 +273,7 @@ func TestInstallWithoutDeployingTrigger(t *testing.T) {
 	api := newFakeAPI(t, Container{Host: "local", Name: "web", Image: "registry.example/web:1.0.0", Current: "1.0.0", Candidate: "1.1.0", Kind: "minor", Status: "pending", UpdateID: 7})
 	api.triggers = `{"triggers":[{"name":"webhook.ops","deploys":false},{"name":"notify.chat","deploys":false}]}`
 	h := newHA(t, b)
-	tr := NewWithLogger(slog.New(slog.DiscardHandler))
-	err := tr.Configure(t.Context(), "nodeploy", map[string]string{
-		OptBroker: "mqtt://" + b.Addr, OptUsername: b.Username, OptPassword: b.Password, OptTopic: "tidewatch/nodeploy",
-		OptAPIURL: api.URL, OptAPIToken: apiToken,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	configured(t, b, b.Addr, "nodeploy", api)
 	h.wait(t, "tidewatch/nodeploy/local/web/state", "the update", func(p string) bool { return jsonField(p, "latest_version") == "1.1.0" })
 	h.c.Publish("tidewatch/nodeploy/local/web/install", 1, false, PayloadInstall).Wait()
 	h.wait(t, "tidewatch/nodeploy/local/web/attributes", "the refusal", func(p string) bool {
@@ -309,4 +285,21 @@ func TestInstallWithoutDeployingTrigger(t *testing.T) {
 	if len(api.applied) != 0 {
 		t.Errorf("applied = %v, want nothing asked", api.applied)
 	}
+}
+
+// configured returns an mqtt trigger configured as instance name, against
+// the bed's broker (user and password) at addr, with tidewatch/<name> as
+// its base topic and api as tidewatch's API; it is closed when the test ends.
+func configured(t *testing.T, b testbed.MQTTBroker, addr, name string, api *fakeAPI) *Trigger {
+	t.Helper()
+	tr := NewWithLogger(slog.New(slog.DiscardHandler))
+	err := tr.Configure(t.Context(), name, map[string]string{
+		OptBroker: "mqtt://" + addr, OptUsername: b.Username, OptPassword: b.Password, OptTopic: "tidewatch/" + name,
+		OptAPIURL: api.URL, OptAPIToken: apiToken,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	return tr
 }
