@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,8 +17,9 @@ import (
 )
 
 // TestNotifyServiceMetrics: `tidewatch serve` with a notify trigger of two
-// generic webhook URLs, one of a service that takes messages and one of a
-// service that always answers 500, each URL with a canary in it. serve's
+// generic webhook URLs (in URLS_FILE, one a line, after a comment), one of
+// a service that takes messages and one of a service that always answers
+// 500, each URL with a canary in it. serve's
 // /metrics counts, per trigger and service, the first service's delivery
 // once and the second's failures at each attempt, and names the services
 // only as scheme#position: no URL, host or canary in the whole page, nor in
@@ -44,8 +47,14 @@ func TestNotifyServiceMetrics(t *testing.T) {
 	t.Cleanup(svc.Close)
 	host := strings.TrimPrefix(svc.URL, "http://")
 	const canary = "canary-metrics-9f3c"
+	// The URLs in a file, as a secret is mounted: one a line, a comment.
+	urls := filepath.Join(t.TempDir(), "urls")
+	body := "# ops: the chat, then the pager\ngeneric+http://" + host + "/ok/" + canary + "\n\ngeneric+http://" + host + "/fail/" + canary + "\n"
+	if err := os.WriteFile(urls, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := startServe(t, envFor(t, bed.DockerHost,
-		"TIDEWATCH_TRIGGER_NOTIFY_OPS_URLS=generic+http://"+host+"/ok/"+canary+" generic+http://"+host+"/fail/"+canary,
+		"TIDEWATCH_TRIGGER_NOTIFY_OPS_URLS_FILE="+urls,
 		"TIDEWATCH_TRIGGER_NOTIFY_OPS_INCLUDE="+name,
 	))
 
