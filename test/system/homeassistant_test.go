@@ -57,21 +57,25 @@ func TestHomeAssistantInstall(t *testing.T) {
 	project := strings.ReplaceAll(unique("hass"), "-", "")
 	appPort := freePort(t)
 	dir := t.TempDir()
+	// The bed's ID on the services too: another worktree's bed, coming down,
+	// removes the test containers that carry no bed's ID.
 	compose := fmt.Sprintf(`services:
   web:
     image: %[1]s:1.0.0
     ports:
       - "127.0.0.1:%[2]d:8080"
     labels:
-      tidewatch.test: "1"
+      %[3]s: "1"
+      %[4]s: "%[5]s"
       tidewatch.watch: "true"
   db:
     image: %[1]s:1.0.0
     labels:
-      tidewatch.test: "1"
+      %[3]s: "1"
+      %[4]s: "%[5]s"
       tidewatch.watch: "true"
       tidewatch.trigger.exclude: "compose"
-`, repo, appPort)
+`, repo, appPort, testbed.LabelTest, testbed.LabelBed, bed.State.ID)
 	composeFile := filepath.Join(dir, "docker-compose.yml")
 	if err := os.WriteFile(composeFile, []byte(compose), 0o644); err != nil {
 		t.Fatal(err)
@@ -168,7 +172,16 @@ func TestHomeAssistantInstall(t *testing.T) {
 		}
 	}
 
-	// Install, pressed as Home Assistant presses it.
+	// Install, pressed as Home Assistant presses it, once the mqtt
+	// trigger's own notice of the update is delivered: a delivery of any
+	// trigger that ends during the rollout sets the applying update back to
+	// pending (core/store's settle; reported), which this test would see
+	// as the entity leaving in progress.
+	waitUntil(t, wait, "the mqtt trigger's delivery of the web's update", func() bool {
+		return slices.ContainsFunc(history(t, d, token, "delivered"), func(e map[string]any) bool {
+			return e["container"] == web && e["trigger"] == "mqtt.ha"
+		})
+	})
 	pressed := len(ha.messages(stateTopic))
 	ha.press(t, cfg)
 	final := ha.wait(t, stateTopic, "installed 1.1.0 after the install", 4*time.Minute, func(m mqttMessage) bool {
