@@ -120,6 +120,17 @@ func version(tag, digest string, withDigest bool) string {
 	return tag + "@" + d
 }
 
+// repository returns image without its tag or digest: the entity's title,
+// the same before and after an update, whether the image comes from the
+// API (nginx:1.25) or an update (the repository).
+func repository(image string) string {
+	image, _, _ = strings.Cut(image, "@")
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	return image
+}
+
 // maxSummary is Home Assistant's limit on release_summary.
 const maxSummary = 255
 
@@ -129,6 +140,11 @@ func (e entity) state(installing bool) map[string]any {
 	c := e.container
 	digest := c.Kind == "digest"
 	installed := version(c.Current, c.CurrentDigest, digest)
+	if c.Status == "applied" && c.Candidate != "" {
+		// Rolled out: the candidate runs, though the container's record
+		// may still name the old version until the next run reads it.
+		installed = version(c.Candidate, c.CandidateDigest, digest)
+	}
 	latest := installed
 	open := c.UpdateID != 0 && c.Candidate != "" && (c.Status == "pending" || c.Status == "notified" || c.Status == "applying" || c.Status == "failed" || c.Status == "rolled-back")
 	if open {
@@ -137,7 +153,7 @@ func (e entity) state(installing bool) map[string]any {
 	s := map[string]any{
 		"installed_version": installed,
 		"latest_version":    latest,
-		"title":             c.Image,
+		"title":             repository(c.Image),
 		"in_progress":       installing || c.Status == "applying",
 	}
 	if c.Link != "" && open {

@@ -177,6 +177,13 @@ func (s *session) start(ctx context.Context) {
 
 func (s *session) wait() { s.done.Wait() }
 
+// connected says whether the connection to the broker is up. Not paho's
+// IsConnected, which with ConnectRetry is true while the first connection
+// is still being tried: a message published then is stored and sent once
+// connected, under a new token, so that the publisher's own token never
+// completes and its wait ends in a timeout.
+func (s *session) connected() bool { return s.client.IsConnectionOpen() }
+
 // kick asks for a sync soon.
 func (s *session) kick() {
 	select {
@@ -192,7 +199,7 @@ func (s *session) loop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			if s.client.IsConnected() {
+			if s.connected() {
 				s.client.Publish(s.statusTopic(), 1, true, Offline).WaitTimeout(2 * time.Second)
 			}
 			s.client.Disconnect(250)
@@ -229,7 +236,7 @@ func (s *session) follow(ctx context.Context) {
 // discovery configs, states, attributes; the entities of containers that
 // are gone are removed (an empty retained config).
 func (s *session) sync(ctx context.Context) error {
-	if !s.client.IsConnected() {
+	if !s.connected() {
 		return errors.New("not connected to the broker yet")
 	}
 	rctx, cancel := context.WithTimeout(ctx, apiTimeout)
@@ -239,12 +246,14 @@ func (s *session) sync(ctx context.Context) error {
 		return fmt.Errorf("reading the containers: %w", err)
 	}
 	want := map[string]entity{}
+	list := make([]entity, 0, len(cs))
 	for _, c := range cs {
 		e := newEntity(s.cfg, s.instance, c)
 		want[e.base] = e
+		list = append(list, e)
 	}
 	s.mu.Lock()
-	s.entities = want
+	s.entities = want // Fire and Install write it too: read list below, not want
 	var gone []string
 	for topic := range s.retained {
 		if _, ok := s.entityByConfig(topic); !ok {
@@ -252,7 +261,7 @@ func (s *session) sync(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	for _, e := range want {
+	for _, e := range list {
 		if err := s.publishEntity(e); err != nil {
 			return err
 		}
@@ -357,7 +366,7 @@ func (s *session) publish(topic, payload string, retain bool) error {
 
 // publishUpdate publishes the state an update gives its container.
 func (s *session) publishUpdate(ctx context.Context, u sdk.Update) sdk.Result {
-	if !s.client.IsConnected() {
+	if !s.connected() {
 		return sdk.Retry(errors.New("not connected to the MQTT broker"))
 	}
 	c := Container{Host: u.Host, Name: u.ContainerName, DisplayName: u.Container, Image: u.Image, Current: u.Current,
@@ -375,9 +384,21 @@ func (s *session) publishUpdate(ctx context.Context, u sdk.Update) sdk.Result {
 	}
 	e := newEntity(s.cfg, s.instance, c)
 	s.mu.Lock()
+	if known, ok := s.entities[e.base]; ok && known.container.Image != "" {
+		// The image as the API writes it (nginx:1.25), not as the update
+		// normalises it (index.docker.io/library/nginx): the same title.
+		c.Image = known.container.Image
+		e.container = c
+	}
 	if known, ok := s.entities[e.base]; ok && known.container.UpdateID > 0 && c.UpdateID != 0 {
 		c.UpdateID = known.container.UpdateID
 		e.container = c
+		if u.Event == sdk.EventUpdateAvailable && known.container.Candidate == u.Candidate {
+			// The API already told of this update, and maybe that it is
+			// being applied: a late (retried) notice must not set the
+			// entity back to pending.
+			e = known
+		}
 	}
 	s.entities[e.base] = e
 	s.mu.Unlock()
@@ -443,45 +464,55 @@ func (s *session) install(e entity) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*apiTimeout)
 	defer cancel()
 	_ = s.publishEntity(e)
-	result := s.apply(ctx, e.container)
+	result, started := s.apply(ctx, e.container)
 	s.log.Info("mqtt install", "container", e.container.Name, "host", e.container.Host, "result", result)
 	s.mu.Lock()
 	delete(s.working, e.base)
 	s.installs[e.base] = result
+	if known, ok := s.entities[e.base]; ok && known.container.UpdateID == e.container.UpdateID {
+		e = known // what the API said meanwhile
+		if started && (e.container.Status == "pending" || e.container.Status == "notified") {
+			// Applying, as the API will say: in progress until it says
+			// more, not pending again in between.
+			e.container.Status = "applying"
+			s.entities[e.base] = e
+		}
+	}
 	s.mu.Unlock()
 	_ = s.publishEntity(e)
 	s.kick()
 }
 
-// apply asks tidewatch to apply c's update and says what came of it.
-func (s *session) apply(ctx context.Context, c Container) string {
+// apply asks tidewatch to apply c's update and says what came of it, and
+// whether a rollout was started.
+func (s *session) apply(ctx context.Context, c Container) (string, bool) {
 	if c.UpdateID <= 0 || c.Status == "applied" {
-		return "nothing to install: " + c.Name + " runs the newest version tidewatch knows"
+		return "nothing to install: " + c.Name + " runs the newest version tidewatch knows", false
 	}
 	triggers := s.cfg.DeployTriggers
 	if len(triggers) == 0 {
 		ts, err := s.api.deployers(ctx)
 		if err != nil {
-			return "not applied: reading tidewatch's triggers: " + err.Error()
+			return "not applied: reading tidewatch's triggers: " + err.Error(), false
 		}
 		triggers = ts
 	}
 	if len(triggers) == 0 {
-		return "refused: no deploying trigger (a compose trigger, say) is configured in tidewatch"
+		return "refused: no deploying trigger (a compose trigger, say) is configured in tidewatch", false
 	}
 	var refusals []string
 	for _, tr := range triggers {
 		id, err := s.api.apply(ctx, c.UpdateID, tr)
 		if err == nil {
-			return fmt.Sprintf("applying through %s (delivery %d)", tr, id)
+			return fmt.Sprintf("applying through %s (delivery %d)", tr, id), true
 		}
 		var ae *apiError
 		if !errors.As(err, &ae) {
-			return "not applied: " + err.Error()
+			return "not applied: " + err.Error(), false
 		}
 		refusals = append(refusals, tr+": "+ae.Message)
 	}
-	return "refused: " + strings.Join(refusals, "; ")
+	return "refused: " + strings.Join(refusals, "; "), false
 }
 
 // unwrapURL drops net/http's *url.Error wrapper (the API URL holds nothing

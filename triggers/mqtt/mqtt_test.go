@@ -14,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tidewatch/tidewatch/plugins/sdk"
+	"github.com/tidewatch/tidewatch/test/hass"
 	"github.com/tidewatch/tidewatch/test/testbed"
 	"github.com/tidewatch/tidewatch/triggers/triggertest"
 )
@@ -30,13 +31,15 @@ type fakeAPI struct {
 	containers []Container
 	refuse     map[int64]string // update ID → why apply is refused (403)
 	applied    []string         // "id trigger"
+	triggers   string           // the answer of GET /api/triggers
 	events     chan string
 }
 
 const apiToken = "mqtt-test-token-5d1e"
 
 func newFakeAPI(t *testing.T, cs ...Container) *fakeAPI {
-	f := &fakeAPI{containers: cs, refuse: map[int64]string{}, events: make(chan string, 16)}
+	f := &fakeAPI{containers: cs, refuse: map[int64]string{}, events: make(chan string, 16),
+		triggers: `{"triggers":[{"name":"webhook.ops","deploys":false},{"name":"compose.prod","deploys":true}]}`}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/containers", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -44,8 +47,9 @@ func newFakeAPI(t *testing.T, cs ...Container) *fakeAPI {
 		json.NewEncoder(w).Encode(map[string]any{"containers": f.containers})
 	})
 	mux.HandleFunc("GET /api/triggers", func(w http.ResponseWriter, r *http.Request) {
-		io := `{"triggers":[{"name":"webhook.ops","deploys":false},{"name":"compose.prod","deploys":true}]}`
-		w.Write([]byte(io))
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		w.Write([]byte(f.triggers))
 	})
 	mux.HandleFunc("POST /api/updates/{id}/apply", func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ Trigger string }
@@ -189,7 +193,7 @@ func TestHomeAssistantEntities(t *testing.T) {
 	if err := json.Unmarshal([]byte(p), &d); err != nil {
 		t.Fatalf("discovery config %s: %v", p, err)
 	}
-	for _, e := range validateUpdateDiscovery(d) {
+	for _, e := range hass.UpdateDiscoveryErrors(d) {
 		t.Errorf("discovery config: %s", e)
 	}
 	if d["command_topic"] != "tidewatch/local/web/install" || d["payload_install"] != PayloadInstall || d["name"] != "Web shop" {
@@ -199,7 +203,7 @@ func TestHomeAssistantEntities(t *testing.T) {
 		s := h.wait(t, "tidewatch/local/"+name+"/state", "the state", func(p string) bool { return p != "" })
 		var m map[string]any
 		json.Unmarshal([]byte(s), &m)
-		for _, e := range validateUpdateState(m) {
+		for _, e := range hass.UpdateStateErrors(m) {
 			t.Errorf("%s state: %s", name, e)
 		}
 	}

@@ -1,4 +1,8 @@
-package mqtt
+// Package hass is Home Assistant's side of MQTT discovery, for tests: the
+// MQTT update entity's discovery schema and state fields, as Home Assistant
+// checks them (homeassistant/components/mqtt/update.py), so that the mqtt
+// trigger's tests and the system tests hold its payloads to the same rules.
+package hass
 
 import (
 	"fmt"
@@ -7,12 +11,12 @@ import (
 	"strings"
 )
 
-// haUpdateSchema is Home Assistant's MQTT update discovery schema
+// updateSchema is Home Assistant's MQTT update discovery schema
 // (homeassistant/components/mqtt/update.py: PLATFORM_SCHEMA_MODERN, over
 // MQTT_RO_SCHEMA, MQTT_ENTITY_COMMON_SCHEMA and the availability schema), as
 // field → kind: the fields it takes and the type each must have. state_topic
 // is required (MQTT_RO_SCHEMA).
-var haUpdateSchema = map[string]string{
+var updateSchema = map[string]string{
 	"state_topic": "subscribe_topic", "value_template": "string", "qos": "qos", "encoding": "string",
 	"command_topic": "publish_topic", "device_class": "device_class", "display_precision": "uint",
 	"latest_version_template": "string", "latest_version_topic": "subscribe_topic", "name": "string_or_null",
@@ -29,10 +33,12 @@ var (
 	topicInvalid = regexp.MustCompile("[\x00]")
 )
 
-// validateUpdateDiscovery checks a discovery payload against
-// haUpdateSchema: every field known (Home Assistant drops unknown ones
-// silently, which hides typos), each of its type, the required ones there.
-func validateUpdateDiscovery(d map[string]any) []string {
+// UpdateDiscoveryErrors checks an update entity's discovery config (the
+// JSON decoded into a map) against Home Assistant's MQTT update schema:
+// every field known (Home Assistant drops unknown ones silently, which
+// hides typos), each of its type, the required ones there. It returns one
+// line per problem, in field order; none for a valid config.
+func UpdateDiscoveryErrors(d map[string]any) []string {
 	var errs []string
 	bad := func(f, format string, args ...any) { errs = append(errs, f+": "+fmt.Sprintf(format, args...)) }
 	if _, ok := d["state_topic"]; !ok {
@@ -50,7 +56,7 @@ func validateUpdateDiscovery(d map[string]any) []string {
 	sort.Strings(keys)
 	for _, f := range keys {
 		v := d[f]
-		kind, ok := haUpdateSchema[f]
+		kind, ok := updateSchema[f]
 		if !ok {
 			bad(f, "not a field of the MQTT update schema")
 			continue
@@ -159,17 +165,24 @@ func validFilter(s string) bool {
 	return true
 }
 
-// haUpdateState are the fields Home Assistant reads from an update entity's
+// updateState are the fields Home Assistant reads from an update entity's
 // JSON state, with their types.
-var haUpdateState = map[string]string{
+var updateState = map[string]string{
 	"installed_version": "string", "latest_version": "string", "title": "string", "release_summary": "string",
 	"release_url": "string", "entity_picture": "string", "in_progress": "bool", "update_percentage": "number",
 }
 
-func validateUpdateState(s map[string]any) []string {
+// UpdateStateErrors checks an update entity's JSON state (decoded into a
+// map) against the fields Home Assistant reads from it, each of its type,
+// and release_summary's 255 characters. It returns one line per problem,
+// sorted; none for a valid state.
+func UpdateStateErrors(s map[string]any) []string {
+	if s == nil {
+		return []string{"not a JSON object"}
+	}
 	var errs []string
 	for k, v := range s {
-		switch haUpdateState[k] {
+		switch updateState[k] {
 		case "string":
 			if _, ok := v.(string); !ok {
 				errs = append(errs, fmt.Sprintf("%s: want a string, got %T", k, v))
@@ -189,5 +202,6 @@ func validateUpdateState(s map[string]any) []string {
 	if rs, _ := s["release_summary"].(string); len([]rune(rs)) > 255 {
 		errs = append(errs, "release_summary: over 255 characters")
 	}
+	sort.Strings(errs)
 	return errs
 }
