@@ -45,7 +45,7 @@ func startServe(t testing.TB, env []string) *daemon {
 
 // startServeOn is startServe on port, for a test whose env must name the
 // API's address before serve starts (the mqtt trigger's API_URL).
-func startServeOn(t *testing.T, port int, env []string) *daemon {
+func startServeOn(t testing.TB, port int, env []string) *daemon {
 	t.Helper()
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), fmt.Sprintf("TIDEWATCH_SERVER_PORT=%d", port)}, env...)
