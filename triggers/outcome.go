@@ -127,7 +127,7 @@ func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next 
 	}
 	log := d.log.With("trigger", in.Name, "container", dl.Update.ContainerName, "new_tag", dl.Candidate,
 		"key", dl.Key, "attempt", dl.Attempts+1)
-	o := store.Outcome{ID: dl.ID, At: f.at, Detail: r.Detail, Rollout: fromSDKRollout(r.Rollout)}
+	o := store.Outcome{ID: dl.ID, At: f.at, Detail: r.Detail, Rollout: fromSDKRollout(r.Rollout), Deploys: in.Deploys}
 	event := d.eventOf(in, r, o.Rollout)
 	if o.Rollout != nil && o.Detail == "" {
 		o.Detail = o.Rollout.Text()

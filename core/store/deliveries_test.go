@@ -389,21 +389,42 @@ func TestOnceAcrossUpdateRows(t *testing.T) {
 
 // TestApplyingReleasedWithoutRollout: a deploying trigger that ends without
 // a rollout (refused, dry run, attempts spent) leaves the update pending,
-// not applying for good.
+// not applying for good; another trigger's delivery of the same update (a
+// notification, Home Assistant's entity) ending meanwhile leaves it
+// applying: the rollout still runs, and Apply is not offered again.
 func TestApplyingReleasedWithoutRollout(t *testing.T) {
-	s, _ := openStore(t)
-	ctx := context.Background()
-	u := openUpdateOf(t, s, "web")
-	if err := s.SetUpdateStatus(ctx, u.ID, core.StatusApplying, t0); err != nil {
-		t.Fatal(err)
-	}
-	ds := enqueue(t, s, NewDelivery{UpdateID: u.ID, Trigger: "compose.prod", Candidate: u.CandidateRef(), Event: core.EventUpdateAvailable, Run: "request-1"})
-	if err := s.Finish(ctx, []Outcome{{ID: ds[0].ID, Status: DeliveryFailed, Error: "refused: a build: service"}}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Update(ctx, u.ID)
-	if err != nil || got.Status != core.StatusPending {
-		t.Errorf("status after a refused rollout = %s (%v), want pending", got.Status, err)
+	for _, tc := range []struct {
+		name    string
+		trigger string
+		deploys bool
+		status  DeliveryStatus
+		want    core.UpdateStatus
+	}{
+		{"deploying trigger refused", "compose.prod", true, DeliveryFailed, core.StatusPending},
+		{"deploying trigger dry run", "compose.prod", true, DeliveryDelivered, core.StatusPending},
+		{"notification delivered", "mqtt.ha", false, DeliveryDelivered, core.StatusApplying},
+		{"notification failed", "webhook.ops", false, DeliveryFailed, core.StatusApplying},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := openStore(t)
+			ctx := context.Background()
+			u := openUpdateOf(t, s, "web")
+			if err := s.SetUpdateStatus(ctx, u.ID, core.StatusApplying, t0); err != nil {
+				t.Fatal(err)
+			}
+			ds := enqueue(t, s, NewDelivery{UpdateID: u.ID, Trigger: tc.trigger, Candidate: u.CandidateRef(), Event: core.EventUpdateAvailable, Run: "request-1"})
+			o := Outcome{ID: ds[0].ID, Status: tc.status, Deploys: tc.deploys}
+			if tc.status == DeliveryFailed {
+				o.Error = "refused: a build: service"
+			}
+			if err := s.Finish(ctx, []Outcome{o}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Update(ctx, u.ID)
+			if err != nil || got.Status != tc.want {
+				t.Errorf("status after %s = %s (%v), want %s", tc.name, got.Status, err, tc.want)
+			}
+		})
 	}
 }
 

@@ -42,6 +42,12 @@ type Outcome struct {
 	// Rollout is a deploying trigger's report of the attempt, kept with the
 	// delivery; nil for a notification.
 	Rollout *core.Rollout
+	// Deploys says the delivery's trigger deploys: a final outcome without
+	// a rollout's event (refused, a dry run, attempts spent, cut off) puts
+	// an applying update back to pending. Another trigger's delivery of the
+	// same update (a notification, Home Assistant's entity) never does: the
+	// rollout is still running.
+	Deploys bool
 }
 
 // Finish records the outcomes of attempts, in one transaction: each counts
@@ -189,8 +195,9 @@ func attemptDetail(o Outcome, d finished) string {
 
 // settle sets the update's status after a delivery's final outcome: a
 // rollout's event gives it that event's status (and records the event); a
-// deploying trigger that ended without a rollout puts an applying update
-// back to pending; a delivered notification marks a pending update notified.
+// deploying trigger (o.Deploys) that ended without a rollout puts an
+// applying update back to pending; a delivered notification marks a pending
+// update notified.
 func (f *finishing) settle(ctx context.Context, o Outcome, d finished, at time.Time) error {
 	if st := o.Event.Status(); st != "" {
 		why := o.Detail
@@ -219,8 +226,10 @@ func (f *finishing) settle(ctx context.Context, o Outcome, d finished, at time.T
 	// A deploying trigger that ended without a rollout (refused, a dry
 	// run, attempts spent, cut off) leaves the update where it was before
 	// it was applied, not "applying" for good.
-	if _, err := f.setStatus.ExecContext(ctx, string(core.StatusPending), at.UnixNano(), d.updateID, string(core.StatusApplying)); err != nil {
-		return fmt.Errorf("releasing update %d: %w", d.updateID, err)
+	if o.Deploys {
+		if _, err := f.setStatus.ExecContext(ctx, string(core.StatusPending), at.UnixNano(), d.updateID, string(core.StatusApplying)); err != nil {
+			return fmt.Errorf("releasing update %d: %w", d.updateID, err)
+		}
 	}
 	if o.Status != DeliveryDelivered || d.event != core.EventUpdateAvailable {
 		return nil
