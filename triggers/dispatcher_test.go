@@ -904,3 +904,38 @@ func TestDeployingTriggersGetRegistryCredentials(t *testing.T) {
 		t.Errorf("the notifying trigger got %+v, want no credentials", calls)
 	}
 }
+
+// TestRetryDueWhileItsOutcomeIsWrittenIsNotLeftToThePoll: a retry whose
+// time comes before its failed attempt's outcome is written (a short
+// backoff, a slow disk) is fired once the write ends, not at the next poll
+// an hour later.
+func TestRetryDueWhileItsOutcomeIsWrittenIsNotLeftToThePoll(t *testing.T) {
+	s := openStore(t)
+	f := &fake{fire: func(_ context.Context, call int, ups []sdk.Update) []sdk.Result {
+		if call == 0 {
+			return sdk.All(len(ups), sdk.Retry(errors.New("503 Service Unavailable")))
+		}
+		return sdk.All(len(ups), sdk.OK("200 OK"))
+	}}
+	d := New(s, []Instance{{Name: "fake.one", Trigger: f, Policy: core.DefaultTriggerPolicy()}}, nil,
+		WithPollInterval(time.Hour), WithBackoff(time.Microsecond, 1, time.Microsecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-errc
+	}()
+	notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if calls, _, _ := f.snapshot(); len(calls) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			calls, _, _ := f.snapshot()
+			t.Fatalf("%d Fire calls within 10s, want the retry fired after the first attempt's outcome was written", len(calls))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

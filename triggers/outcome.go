@@ -101,7 +101,16 @@ func (d *Dispatcher) wrote(ctx context.Context, st *state, w written) {
 		st.writeAt = time.Now().Add(500 * time.Millisecond)
 		return
 	}
+	now := time.Now()
 	for _, o := range w.outs {
+		if o.Status == store.DeliveryPending && !o.Next.After(now) {
+			// Its retry came while the outcome was being written: the scan
+			// at that time passed it by (held), so read it back now rather
+			// than at the next poll.
+			if name, ok := st.held[o.ID]; ok {
+				st.scan[name] = true
+			}
+		}
 		st.unhold(o.ID)
 		d.waiters.wake(o.ID)
 		if c, ok := st.events[o.ID]; ok {
