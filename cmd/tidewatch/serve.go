@@ -95,7 +95,11 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 			d.commits.disp = d.disp
 		}
 	}
-	if d.sources, err = newGitSources(cfg, d.st, d.gitDeployer(), log); err != nil {
+	deploy, err := newGitDeploy(d, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.sources, err = newGitSources(cfg, d.st, deploy, log); err != nil {
 		return nil, nil, err
 	}
 	for _, wc := range cfg.Watchers {
