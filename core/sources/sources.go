@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -391,6 +392,10 @@ func (r *Runner) deploy(ctx context.Context, s *source, rec gitsync.Record, fetc
 func unreadable(files []gitsync.FileDiff) error {
 	var es []error
 	for _, f := range files {
+		if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
+			es = append(es, fmt.Errorf("%q: not a path inside the source", f.Path))
+			continue
+		}
 		if f.Error != "" && f.Status != gitsync.Deleted {
 			es = append(es, fmt.Errorf("%s: %s", f.Path, f.Error))
 		}

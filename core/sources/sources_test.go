@@ -80,7 +80,11 @@ type fixture struct {
 	r   *Runner
 }
 
-func newFixture(t *testing.T, files map[string]string, path string, dep Deployer) *fixture {
+func newFixtureTB(tb testing.TB) *fixture {
+	return newFixture(tb, map[string]string{"compose.yaml": compose("1")}, "", nil)
+}
+
+func newFixture(t testing.TB, files map[string]string, path string, dep Deployer) *fixture {
 	t.Helper()
 	srv := gittest.NewServer(t, testToken)
 	url := srv.NewRepo(t, "ops", files)

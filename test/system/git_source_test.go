@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
 	"github.com/tidewatch/tidewatch/core/gitsync/gittest"
 	"github.com/tidewatch/tidewatch/test/testbed"
 )
@@ -68,6 +71,57 @@ func (d *daemon) pushWebhook(t *testing.T, source, url, commit, secret string) i
 	return resp.StatusCode
 }
 
+// gitSource is a compose project kept in a git repository served over
+// HTTP with a token, in a folder named after the project, and the store
+// path where tidewatch clones it.
+type gitSource struct {
+	repo, folder, file string
+	port               int
+	srv                *gittest.Server
+	url, first         string
+	storePath, clone   string
+}
+
+// newGitSource builds the app's versions (tag → options) and commits a
+// compose file running firstTag; nothing runs yet.
+func newGitSource(t *testing.T, bed *testbed.Bed, versions map[string]testbed.AppOptions, firstTag string) *gitSource {
+	t.Helper()
+	g := &gitSource{repo: bed.Registry + "/" + unique("gitsrc"), folder: strings.ReplaceAll(unique("gs"), "-", ""), port: freePort(t)}
+	for tag, opts := range versions {
+		bed.BuildImage(t, g.repo+":"+tag, opts)
+	}
+	g.file = g.folder + "/docker-compose.yml"
+	g.srv = gittest.NewServer(t, "canary-git-source-token-77e2")
+	g.url = g.srv.NewRepo(t, "stack", map[string]string{g.file: g.compose(firstTag), "README.md": "the stack\n"})
+	g.first = gittest.Run(t, g.srv.Bare("stack"), "rev-parse", "main")
+	g.storePath = t.TempDir()
+	g.clone = filepath.Join(g.storePath, "git", "prod", filepath.FromSlash(g.file))
+	t.Cleanup(func() { // after tidewatch stops (cleanups run last first)
+		if _, err := os.Stat(g.clone); err == nil {
+			bed.Compose(t, filepath.Dir(g.clone), g.folder, []string{g.clone}, "down", "--timeout", "1")
+		}
+	})
+	return g
+}
+
+func (g *gitSource) compose(tag string) string {
+	return fmt.Sprintf("# deployed from git\nservices:\n  web:\n    image: %s:%s\n    ports: [\"127.0.0.1:%d:8080\"]\n    labels: {tidewatch.test: \"1\"}\n", g.repo, tag, g.port)
+}
+
+// start runs tidewatch serve with a compose trigger and the source prod.
+func (g *gitSource) start(t *testing.T, bed *testbed.Bed, extra ...string) *daemon {
+	return startServe(t, envFor(t, bed.DockerHost, append([]string{
+		"TIDEWATCH_STORE_PATH=" + g.storePath,
+		"TIDEWATCH_TRIGGER_COMPOSE_GIT_DEADLINE=3m",
+		"TIDEWATCH_TRIGGER_COMPOSE_GIT_HEALTH_TIMEOUT=30s",
+		"TIDEWATCH_TRIGGER_COMPOSE_GIT_STABLE_FOR=1s",
+		"TIDEWATCH_GIT_PROD_URL=" + g.url,
+		"TIDEWATCH_GIT_PROD_TOKEN=" + g.srv.Token,
+		"TIDEWATCH_GIT_PROD_INTERVAL=1h",
+		"TIDEWATCH_GIT_PROD_WEBHOOK_SECRET=" + gitSourceSecret,
+	}, extra...)...))
+}
+
 // TestGitSourceDeploysRollsBackAndListensToWebhooks: a git source holds a
 // compose file; tidewatch clones it at start and creates the service (first
 // deploy); a commit that changes the tag, announced by a signed push
@@ -78,39 +132,18 @@ func (d *daemon) pushWebhook(t *testing.T, source, url, commit, secret string) i
 // with a bad signature does nothing.
 func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 	bed := testbed.Require(t)
-	repo := bed.Registry + "/" + unique("gitsrc")
-	bed.BuildImage(t, repo+":1.0.0", testbed.AppOptions{Version: "1.0.0", Healthcheck: true})
-	bed.BuildImage(t, repo+":1.1.0", testbed.AppOptions{Version: "1.1.0", Healthcheck: true})
-	bed.BuildImage(t, repo+":1.2.0", testbed.AppOptions{Version: "1.2.0", Healthcheck: true, Fail: testbed.FailUnhealthy})
-	folder := strings.ReplaceAll(unique("gs"), "-", "") // the compose project's name
-	port := freePort(t)
-	compose := func(tag string) string {
-		return fmt.Sprintf("# deployed from git\nservices:\n  web:\n    image: %s:%s\n    ports: [\"127.0.0.1:%d:8080\"]\n    labels: {tidewatch.test: \"1\"}\n", repo, tag, port)
-	}
-	file := folder + "/docker-compose.yml"
-	srv := gittest.NewServer(t, "canary-git-source-token-77e2")
-	url := srv.NewRepo(t, "stack", map[string]string{file: compose("1.0.0"), "README.md": "the stack\n"})
-	first := gittest.Run(t, srv.Bare("stack"), "rev-parse", "main")
-
-	storePath := t.TempDir()
-	clone := filepath.Join(storePath, "git", "prod", filepath.FromSlash(file))
-	t.Cleanup(func() { // after tidewatch stops (cleanups run last first)
-		bed.Compose(t, filepath.Dir(clone), folder, []string{clone}, "down", "--timeout", "1")
-	})
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{
+		"1.0.0": {Version: "1.0.0", Healthcheck: true},
+		"1.1.0": {Version: "1.1.0", Healthcheck: true},
+		"1.2.0": {Version: "1.2.0", Healthcheck: true, Fail: testbed.FailUnhealthy},
+	}, "1.0.0")
+	srv, url, first, file, folder, clone, compose := g.srv, g.url, g.first, g.file, g.folder, g.clone, g.compose
 	rcv := newReceiver(t)
-	d := startServe(t, envFor(t, bed.DockerHost,
-		"TIDEWATCH_STORE_PATH="+storePath,
-		"TIDEWATCH_TRIGGER_COMPOSE_GIT_DEADLINE=3m",
-		"TIDEWATCH_TRIGGER_COMPOSE_GIT_HEALTH_TIMEOUT=30s",
-		"TIDEWATCH_TRIGGER_COMPOSE_GIT_STABLE_FOR=1s",
+	d := g.start(t, bed,
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_URL="+rcv.srv.URL,
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_EVENTS=update-rolled-back",
-		"TIDEWATCH_GIT_PROD_URL="+url,
-		"TIDEWATCH_GIT_PROD_TOKEN="+srv.Token,
-		"TIDEWATCH_GIT_PROD_INTERVAL=1h",
-		"TIDEWATCH_GIT_PROD_WEBHOOK_SECRET="+gitSourceSecret,
-	))
-	appURL := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	)
+	appURL := fmt.Sprintf("http://127.0.0.1:%d/", g.port)
 
 	// At start: cloned, and the service created.
 	var st gitSourceStatus
@@ -177,5 +210,52 @@ func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 	failed := d.history(t, "sync-failed", "prod")
 	if len(synced) != 2 || len(failed) != 1 || failed[0].To != bad || synced[0].To != second {
 		t.Errorf("history: synced %+v, sync-failed %+v; want 2 deploys and the failed commit", synced, failed)
+	}
+}
+
+// TestGitSourceFailedFirstDeployLeavesNothing: the first commit declares a
+// service whose image fails its health check; compose creates it, the gate
+// fails, and the new service is removed again (nothing ran before); the
+// commit is marked failed. The next commit, fixed, creates it for good.
+func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
+	bed := testbed.Require(t)
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{
+		"2.0.0": {Version: "2.0.0", Healthcheck: true, Fail: testbed.FailUnhealthy},
+		"2.0.1": {Version: "2.0.1", Healthcheck: true},
+	}, "2.0.0")
+	d := g.start(t, bed)
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, "the failed first deploy", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Failed != "" || st.Deployed != "" || st.LastError != ""
+	})
+	if st.Failed != g.first || st.Deployed != "" || !strings.Contains(st.FailedReason, "health") {
+		t.Fatalf("after start: %+v, want %s failed (health), nothing deployed\ntidewatch log:\n%s", st, g.first, d.log.String())
+	}
+	list, err := bed.Docker().ContainerList(t.Context(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+g.folder))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 0 {
+		t.Errorf("%d containers of project %s remain after the failed first deploy, want none: %v", len(list), g.folder, list[0].Names)
+	}
+	if rb := d.history(t, "update-rolled-back", g.folder+"/web"); len(rb) != 1 || !strings.Contains(rb[0].Detail, "removed") {
+		t.Errorf("update-rolled-back events = %+v, want one saying the new service was removed", rb)
+	}
+
+	fixed := g.srv.Push(t, g.url, "web 2.0.1", map[string]string{g.file: g.compose("2.0.1")})
+	if code := d.pushWebhook(t, "prod", g.url, fixed, gitSourceSecret); code != http.StatusAccepted {
+		t.Fatalf("signed webhook = %d, want 202", code)
+	}
+	waitUntil(t, 3*time.Minute, "the deploy of the fix", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == fixed || st.Failed == fixed
+	})
+	if st.Deployed != fixed || !st.InSync || st.Failed != "" {
+		t.Fatalf("after the fix: %+v, want %s deployed\ntidewatch log:\n%s", st, fixed, d.log.String())
+	}
+	if got := bed.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", g.port)); !strings.Contains(got, "2.0.1") {
+		t.Errorf("the app answers %q, want 2.0.1", got)
 	}
 }

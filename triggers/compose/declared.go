@@ -212,7 +212,7 @@ func (r *run) rollbackDeclared(ctx context.Context) sdk.Result {
 		}
 		return fmt.Sprintf("files restored; the new service %s removed", r.u.Declared.Service), nil
 	})
-	before := "the previous version"
+	before := "nothing: service " + r.u.Declared.Service + ", new in the commit, was removed"
 	if r.cur.ID != "" {
 		before = r.cur.Image
 	}
