@@ -111,12 +111,15 @@ func TestGitWebhookAndStatus(t *testing.T) {
 	w = e.do(t, "GET", "/api/git", "", asAlice...)
 	body := w.Body.String()
 	if w.Code != 200 || !strings.Contains(body, `"name":"prod"`) || !strings.Contains(body, `"fetched":"`+next+`"`) ||
-		!strings.Contains(body, `"in_sync":false`) || !strings.Contains(body, `"url":"`+url+`"`) || strings.Contains(body, gitToken) {
+		!strings.Contains(body, `"in_sync":false`) || !strings.Contains(body, `"url":"`+url+`"`) || strings.Contains(body, gitToken) || strings.Contains(body, gitSecret) {
 		t.Errorf("GET /api/git = %d %s", w.Code, body)
 	}
 	w = e.do(t, "GET", "/metrics", "", asAlice...)
 	if m := w.Body.String(); !strings.Contains(m, `tidewatch_git_drift{source="prod"} 1`) || !strings.Contains(m, `tidewatch_git_syncs_total{result="drift",source="prod"} 2`) {
 		t.Errorf("/metrics lacks the git drift and sync counts:\n%s", grepLines(m, "tidewatch_git"))
+	}
+	if logs := e.logs.String(); strings.Contains(logs, gitToken) || strings.Contains(logs, gitSecret) {
+		t.Errorf("the server's log shows the token or the webhook secret:\n%s", logs)
 	}
 }
 

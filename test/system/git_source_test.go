@@ -77,6 +77,8 @@ func (d *daemon) pushWebhook(t *testing.T, source, url, commit, secret string) i
 type gitSource struct {
 	repo, folder, file string
 	port               int
+	apiPort            int    // a second service, api, when not 0
+	apiTag             string // the api's tag in what compose writes
 	srv                *gittest.Server
 	url, first         string
 	storePath, clone   string
@@ -84,9 +86,12 @@ type gitSource struct {
 
 // newGitSource builds the app's versions (tag → options) and commits a
 // compose file running firstTag; nothing runs yet.
-func newGitSource(t *testing.T, bed *testbed.Bed, versions map[string]testbed.AppOptions, firstTag string) *gitSource {
+func newGitSource(t *testing.T, bed *testbed.Bed, versions map[string]testbed.AppOptions, firstTag string, withAPI bool) *gitSource {
 	t.Helper()
 	g := &gitSource{repo: bed.Registry + "/" + unique("gitsrc"), folder: strings.ReplaceAll(unique("gs"), "-", ""), port: freePort(t)}
+	if withAPI {
+		g.apiPort, g.apiTag = freePort(t), firstTag
+	}
 	for tag, opts := range versions {
 		bed.BuildImage(t, g.repo+":"+tag, opts)
 	}
@@ -104,8 +109,13 @@ func newGitSource(t *testing.T, bed *testbed.Bed, versions map[string]testbed.Ap
 	return g
 }
 
+// compose is the compose file running web at tag (and api at apiTag).
 func (g *gitSource) compose(tag string) string {
-	return fmt.Sprintf("# deployed from git\nservices:\n  web:\n    image: %s:%s\n    ports: [\"127.0.0.1:%d:8080\"]\n    labels: {tidewatch.test: \"1\"}\n", g.repo, tag, g.port)
+	s := fmt.Sprintf("# deployed from git\nservices:\n  web:\n    image: %s:%s\n    ports: [\"127.0.0.1:%d:8080\"]\n    labels: {tidewatch.test: \"1\"}\n", g.repo, tag, g.port)
+	if g.apiPort != 0 {
+		s += fmt.Sprintf("  api:\n    image: %s:%s\n    ports: [\"127.0.0.1:%d:8080\"]\n    labels: {tidewatch.test: \"1\"}\n", g.repo, g.apiTag, g.apiPort)
+	}
+	return s
 }
 
 // start runs tidewatch serve with a compose trigger and the source prod.
@@ -136,7 +146,7 @@ func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 		"1.0.0": {Version: "1.0.0", Healthcheck: true},
 		"1.1.0": {Version: "1.1.0", Healthcheck: true},
 		"1.2.0": {Version: "1.2.0", Healthcheck: true, Fail: testbed.FailUnhealthy},
-	}, "1.0.0")
+	}, "1.0.0", true)
 	srv, url, first, file, folder, clone, compose := g.srv, g.url, g.first, g.file, g.folder, g.clone, g.compose
 	rcv := newReceiver(t)
 	d := g.start(t, bed,
@@ -180,8 +190,16 @@ func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 		t.Fatalf("the app answers %q, want 1.1.0", got)
 	}
 
-	// A broken version: rolled back, marked failed, told, not retried.
-	bad := srv.Push(t, url, "web 1.2.0", map[string]string{file: compose("1.2.0")})
+	// A broken version: rolled back, marked failed, told, not retried. The
+	// same commit moves api (deployed first: services go in name order) to
+	// a good version: it is brought back too.
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d/", g.apiPort)
+	if got := bed.WaitHTTP(t, apiURL); !strings.Contains(got, "1.0.0") {
+		t.Fatalf("api answers %q, want 1.0.0", got)
+	}
+	g.apiTag = "1.1.0"
+	bad := srv.Push(t, url, "web 1.2.0, api 1.1.0", map[string]string{file: compose("1.2.0")})
+	g.apiTag = "1.0.0"
 	d.pushWebhook(t, "prod", url, bad, gitSourceSecret)
 	waitUntil(t, 3*time.Minute, "the failed deploy of 1.2.0", func() bool {
 		st = d.gitSource(t, "prod")
@@ -192,6 +210,12 @@ func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 	}
 	if got := bed.WaitHTTP(t, appURL); !strings.Contains(got, "1.1.0") {
 		t.Errorf("the app answers %q after the rollback, want 1.1.0", got)
+	}
+	if got := bed.WaitHTTP(t, apiURL); !strings.Contains(got, "1.0.0") {
+		t.Errorf("api answers %q after the rollback, want 1.0.0 back (it was deployed at 1.1.0 by the failed commit)", got)
+	}
+	if applied := d.history(t, "update-applied", folder+"/api"); len(applied) != 3 {
+		t.Errorf("api's update-applied events = %d, want 3: created, moved to 1.1.0, brought back", len(applied))
 	}
 	if b, _ := os.ReadFile(clone); string(b) != compose("1.1.0") {
 		t.Errorf("the clone's compose file after the rollback:\n%s\nwant the deployed version back", b)
@@ -222,7 +246,7 @@ func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
 	g := newGitSource(t, bed, map[string]testbed.AppOptions{
 		"2.0.0": {Version: "2.0.0", Healthcheck: true, Fail: testbed.FailUnhealthy},
 		"2.0.1": {Version: "2.0.1", Healthcheck: true},
-	}, "2.0.0")
+	}, "2.0.0", false)
 	d := g.start(t, bed)
 	var st gitSourceStatus
 	waitUntil(t, 3*time.Minute, "the failed first deploy", func() bool {
