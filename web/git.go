@@ -15,6 +15,10 @@ import (
 	"github.com/tidewatch/tidewatch/core/sources"
 )
 
+// EventGit is the UI's event of a git source's sync (Data: source, result,
+// commit).
+const EventGit = "git"
+
 // MaxWebhookBytes caps a push webhook's body (1 MiB): larger than the API's
 // own bodies, since a push of many commits lists them all.
 const MaxWebhookBytes = 1 << 20

@@ -102,6 +102,9 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 	if d.sources, err = newGitSources(cfg, d.st, deploy, log); err != nil {
 		return nil, nil, err
 	}
+	if d.sources != nil {
+		d.sources.OnSync(d.synced)
+	}
 	for _, wc := range cfg.Watchers {
 		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile})
 		if err != nil {

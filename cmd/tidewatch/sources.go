@@ -46,6 +46,11 @@ func newGitSources(cfg config.Config, st *store.Store, deploy *gitDeploy, log *s
 	return r, nil
 }
 
+// synced takes a git source's sync: the UI's event stream.
+func (d *daemon) synced(source string, res sources.Result) {
+	d.events.Publish(web.Event{Type: web.EventGit, Data: map[string]any{"source": source, "result": res.Outcome, "commit": res.Commit}})
+}
+
 // gitStatus is the git sources for the API; nil (not a nil *Runner) when
 // none is configured.
 func (d *daemon) gitStatus() web.GitSources {

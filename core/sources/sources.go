@@ -155,6 +155,7 @@ type Runner struct {
 	rec    Recorder
 	dep    Deployer
 	log    *slog.Logger
+	onSync func(source string, res Result)
 }
 
 // source is one source's clone and what its syncs found.
@@ -204,6 +205,10 @@ func New(srcs []Config, root string, state gitsync.State, rec Recorder, dep Depl
 	}
 	return r, nil
 }
+
+// OnSync calls f after every sync with the source and what the sync did
+// (from the source's goroutine: f must not block). Call it before Run.
+func (r *Runner) OnSync(f func(source string, res Result)) { r.onSync = f }
 
 // Names returns the sources' names, sorted.
 func (r *Runner) Names() []string { return slices.Clone(r.names) }
@@ -287,6 +292,9 @@ func (r *Runner) sync(ctx context.Context, s *source) Result {
 	}
 	s.counts[res.Outcome]++
 	s.mu.Unlock()
+	if r.onSync != nil {
+		r.onSync(s.cfg.Source.Name, res)
+	}
 	log := r.log.With("source", s.cfg.Source.Name, "commit", res.Commit, "result", res.Outcome)
 	switch {
 	case res.Outcome == ResultError && ctx.Err() != nil:

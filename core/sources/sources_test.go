@@ -371,6 +371,15 @@ func TestWebhookWakesOnlyForASignedPushOfTheBranch(t *testing.T) {
 func TestRunSyncsAtStartAndOnWake(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, map[string]string{"compose.yaml": compose("1")}, "", nil)
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	f.r.OnSync(func(source string, res Result) {
+		mu.Lock()
+		seen = append(seen, source+" "+res.Outcome)
+		mu.Unlock()
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.r.Run(ctx); close(done) }()
@@ -379,6 +388,16 @@ func TestRunSyncsAtStartAndOnWake(t *testing.T) {
 	next := f.srv.Push(t, f.url, "web 2", map[string]string{"compose.yaml": compose("2")})
 	f.r.Wake("prod")
 	waitFor(t, "the deploy after a wake", func() bool { return f.status(t).Deployed == next })
+	waitFor(t, "OnSync of the second sync", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"prod deployed", "prod deployed"}; !slices.Equal(seen, want) {
+		t.Errorf("OnSync saw %q, want %q", seen, want)
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

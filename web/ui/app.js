@@ -1028,6 +1028,7 @@
     es.addEventListener('run', () => refresh('containers', 'updates', 'watchers', 'registries', 'history', 'git'));
     es.addEventListener('update', () => refresh('updates', 'containers', 'history'));
     es.addEventListener('delivery', () => { wakeFollows(); refresh('history', 'updates'); });
+    es.addEventListener('git', () => refresh('git', 'history'));
   }
 
   async function watchNow() {
