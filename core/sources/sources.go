@@ -363,6 +363,12 @@ func (r *Runner) deploy(ctx context.Context, s *source, rec gitsync.Record, fetc
 			return res
 		}
 		err = r.dep.Deploy(ctx, d)
+	} else if err == nil {
+		// No compose file changed: the clone follows all the same.
+		if _, err := s.m.Checkout(ctx, fetched); err != nil {
+			res.Err = err
+			return res
+		}
 	}
 	at := time.Now().UTC()
 	if err != nil {
@@ -387,7 +393,7 @@ func (r *Runner) deploy(ctx context.Context, s *source, rec gitsync.Record, fetc
 	res.Outcome = ResultDeployed
 	detail := fmt.Sprintf("commit %s deployed", short(fetched))
 	if len(files) == 0 {
-		detail += ": no compose file changed"
+		detail += ": no service changed"
 	} else {
 		detail += " (" + servicesText(res.Services) + ")"
 	}

@@ -410,3 +410,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestSyncOfACommitWithoutComposeChangesDeploysNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, map[string]string{"compose.yaml": compose("1")}, "", nil)
+	f.sync(t)
+	docs := f.srv.Push(t, f.url, "docs", map[string]string{"README.md": "read me\n", "compose.yaml": "# a comment only\n" + compose("1")})
+	res := f.sync(t)
+	if res.Outcome != ResultDeployed || res.Commit != docs || len(res.Services) != 0 || f.dep.count() != 1 {
+		t.Fatalf("Sync of a commit changing no service = %+v after %d deploys, want deployed without calling the deployer", res, f.dep.count())
+	}
+	if st := f.status(t); !st.InSync || st.Deployed != docs {
+		t.Errorf("status = %+v, want in sync at %.7s", st, docs)
+	}
+	evs := f.history(t)
+	if len(evs) != 2 || !strings.Contains(evs[0].Detail, "no service changed") {
+		t.Errorf("history = %+v, want the commit recorded as synced, no service changed", evs)
+	}
+}
