@@ -282,4 +282,15 @@ func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
 	if got := bed.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", g.port)); !strings.Contains(got, "2.0.1") {
 		t.Errorf("the app answers %q, want 2.0.1", got)
 	}
+
+	// Restarted, tidewatch knows what it deployed: in sync, nothing redeployed.
+	d.stop(t)
+	d = g.start(t, bed)
+	waitUntil(t, time.Minute, "the sync at start", func() bool { return d.gitSource(t, "prod").Syncs["in-sync"] > 0 })
+	if st := d.gitSource(t, "prod"); !st.InSync || st.Deployed != fixed || st.Syncs["deployed"] != 0 {
+		t.Errorf("after a restart: %+v, want in sync at %s without a deploy", st, fixed)
+	}
+	if synced := d.history(t, "synced", "prod"); len(synced) != 1 {
+		t.Errorf("synced events after a restart = %+v, want only the fix's", synced)
+	}
 }
