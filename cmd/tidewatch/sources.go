@@ -196,8 +196,8 @@ func (g *gitDeploy) revert(ctx context.Context, l loadedTrigger, dep sources.Dep
 				}
 			}
 		}
-		if dep.Previous == "" {
-			es = append(es, fmt.Errorf("%s was deployed and is left running: nothing was deployed before it", u.Container))
+		if dep.Previous == "" || dep.Backups == "" {
+			es = append(es, fmt.Errorf("%s was deployed and is left running: what ran before it is unknown", u.Container))
 			continue
 		}
 		back := u

@@ -16,8 +16,9 @@ import (
 // backup copies, from the clone checked out at deployed, the compose and
 // .env files of the folders of files into a new folder beside the clone,
 // at the same relative paths, and returns it with its cleanup. At the first
-// deploy (deployed ""), or when the clone no longer holds deployed, the
-// folder stays empty: nothing existed before, as far as tidewatch knows.
+// deploy (deployed "") the folder stays empty: nothing existed before. When
+// the clone no longer holds deployed (it was made anew), what was deployed
+// is unknown: "" is returned, and a rollback leaves the files as they are.
 func (r *Runner) backup(ctx context.Context, s *source, deployed string, files []gitsync.FileDiff) (string, func(), error) {
 	name := s.cfg.Source.Name
 	parent := filepath.Dir(s.m.Dir())
@@ -35,7 +36,8 @@ func (r *Runner) backup(ctx context.Context, s *source, deployed string, files [
 	src, err := s.m.Checkout(ctx, deployed)
 	if err != nil {
 		r.log.Warn("the clone does not hold the commit deployed: a rollback cannot restore its files", "source", name, "commit", deployed, "error", err)
-		return dir, cleanup, nil
+		cleanup()
+		return "", func() {}, nil
 	}
 	folders := map[string]bool{}
 	for _, f := range files {

@@ -31,7 +31,7 @@ type Project struct {
 	Up, Removed []string
 	// Previous are the compose and .env files of the folder, now or before
 	// (Path), each with its copy from before the deploy (Backup; "" when it
-	// did not exist).
+	// did not exist). nil when what ran before is unknown (Deploy.Backups "").
 	Previous []Previous
 }
 
@@ -84,22 +84,20 @@ func (d Deploy) Projects() ([]Project, error) {
 		for _, f := range now {
 			p.Files = append(p.Files, filepath.Join(p.Dir, f))
 		}
-		backups := ""
-		if d.Backups != "" {
-			backups = filepath.Join(d.Backups, filepath.FromSlash(folder))
+		p.Name = projectName(p.Files, p.Dir)
+		if d.Backups == "" {
+			out = append(out, *p) // what ran before is unknown: nothing to put back
+			continue
 		}
-		names := slices.Concat(now, before, envFile(p.Dir))
-		if backups != "" {
-			names = append(names, envFile(backups)...)
-		}
+		backups := filepath.Join(d.Backups, filepath.FromSlash(folder))
+		names := slices.Concat(now, before, envFile(p.Dir), envFile(backups))
 		for _, f := range sortedUnique(names) {
 			prev := Previous{Path: filepath.Join(p.Dir, f)}
-			if backups != "" && isFile(filepath.Join(backups, f)) {
+			if isFile(filepath.Join(backups, f)) {
 				prev.Backup = filepath.Join(backups, f)
 			}
 			p.Previous = append(p.Previous, prev)
 		}
-		p.Name = projectName(p.Files, p.Dir)
 		out = append(out, *p)
 	}
 	return out, nil

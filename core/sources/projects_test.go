@@ -47,6 +47,18 @@ func TestDeployProjects(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Projects() (-want +got):\n%s", diff)
 	}
+
+	// What ran before unknown: nothing to put back (not "did not exist").
+	d.Backups = ""
+	got, err = d.Projects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range got {
+		if p.Previous != nil {
+			t.Errorf("Projects() without backups: %s has previous files %+v, want none", p.Name, p.Previous)
+		}
+	}
 }
 
 func TestUnreadableRefusesPathsOutOfTheSource(t *testing.T) {

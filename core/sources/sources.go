@@ -76,7 +76,8 @@ type Deploy struct {
 	// Backups is a folder holding, at their paths relative to Dir, the
 	// compose and .env files of the changed files' folders as they were at
 	// Previous: what a rollback puts back. A file missing there did not
-	// exist before.
+	// exist before. "" when what ran before is unknown (the clone was made
+	// anew and no longer holds Previous): a rollback leaves the files.
 	Backups string
 }
 

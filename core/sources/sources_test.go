@@ -50,7 +50,10 @@ func (f *deployer) Deploy(_ context.Context, d Deploy) error {
 	if err != nil {
 		return err
 	}
-	prev, _ := os.ReadFile(filepath.Join(d.Backups, "compose.yaml"))
+	var prev []byte
+	if d.Backups != "" {
+		prev, _ = os.ReadFile(filepath.Join(d.Backups, "compose.yaml"))
+	}
 	f.mu.Lock()
 	f.calls = append(f.calls, call{d: d, current: string(cur), previous: string(prev)})
 	f.mu.Unlock()
@@ -426,5 +429,21 @@ func TestSyncOfACommitWithoutComposeChangesDeploysNothing(t *testing.T) {
 	evs := f.history(t)
 	if len(evs) != 2 || !strings.Contains(evs[0].Detail, "no service changed") {
 		t.Errorf("history = %+v, want the commit recorded as synced, no service changed", evs)
+	}
+}
+
+func TestSyncAfterTheCloneWasLostKeepsNoFalseBackups(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, map[string]string{"compose.yaml": compose("1")}, "", nil)
+	first := f.sync(t).Commit
+	if err := os.RemoveAll(f.r.byName["prod"].m.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Push(t, f.url, "web 2", map[string]string{"compose.yaml": compose("2")})
+	if res := f.sync(t); res.Outcome != ResultDeployed {
+		t.Fatalf("Sync after the clone was lost = %+v, want deployed", res)
+	}
+	if c := f.dep.last(); c.d.Previous != first || c.d.Backups != "" || c.current != compose("2") {
+		t.Errorf("the deploy after the clone was lost saw previous %.7s, backups %q: want the commit deployed, and no backups (unknown, not empty)", c.d.Previous, c.d.Backups)
 	}
 }
