@@ -447,3 +447,20 @@ func TestSyncAfterTheCloneWasLostKeepsNoFalseBackups(t *testing.T) {
 		t.Errorf("the deploy after the clone was lost saw previous %.7s, backups %q: want the commit deployed, and no backups (unknown, not empty)", c.d.Previous, c.d.Backups)
 	}
 }
+
+func TestSyncOfAHangingRemoteEndsAtTimeout(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, map[string]string{"compose.yaml": compose("1")}, "", nil)
+	first := f.sync(t).Commit
+	s := f.r.byName["prod"]
+	s.cfg.Timeout = 2 * time.Second
+	f.srv.Hang()
+	start := time.Now()
+	res := f.sync(t)
+	if took := time.Since(start); res.Outcome != ResultError || took > 20*time.Second {
+		t.Fatalf("Sync of a hanging remote = %+v after %v, want an error at the 2s timeout", res, took)
+	}
+	if st := f.status(t); st.Deployed != first || st.LastError == "" {
+		t.Errorf("status = %+v, want the deployed commit kept and the error shown", st)
+	}
+}
