@@ -98,8 +98,9 @@ func newGitDeploy(d *daemon, cfg config.Config, log *slog.Logger) (*gitDeploy, e
 		switch {
 		case src.Trigger != "":
 			l, ok := byID[src.Trigger]
-			if !ok || !l.desc.Deploys {
-				es = append(es, fmt.Errorf("%s=%s: no such trigger that deploys is configured (or it did not start)", variable, src.Trigger))
+			if !ok || !l.desc.Deploys || l.cfg.Type != "compose" {
+				// Only the compose trigger deploys declared files (sdk.Declared).
+				es = append(es, fmt.Errorf("%s=%s: no such trigger that deploys is configured (or it did not start); expected a compose trigger", variable, src.Trigger))
 				continue
 			}
 			g.triggers[src.Name] = l
