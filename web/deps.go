@@ -23,6 +23,8 @@ type Deps struct {
 	Deployer   Deployer
 	Events     Events
 	Metrics    *Metrics
+	// Git are the git sources; nil when none is configured.
+	Git GitSources
 	// UI holds the UI's static files, index.html at its root (ui.FS of
 	// web/ui); nil serves a page saying the UI is not built in.
 	UI fs.FS

@@ -39,6 +39,8 @@ import (
 //	                                                (delivered, failed); service is "scheme#position", never a URL
 //	tidewatch_rollouts_total{result}                counter rollouts (applied, rolled-back, failed)
 //	tidewatch_http_requests_total{route,code}       counter requests by route pattern and status
+//	tidewatch_git_drift{source}                     gauge   1 while a git source's fetched commit is not the one deployed
+//	tidewatch_git_syncs_total{source,result}        counter syncs of a git source since start, by result
 type Metrics struct {
 	reg         *prometheus.Registry
 	runs        *prometheus.HistogramVec
@@ -48,6 +50,7 @@ type Metrics struct {
 	rollouts    *prometheus.CounterVec
 	httpReqs    *prometheus.CounterVec
 	scrapeState *depsCollector
+	git         *gitCollector
 }
 
 // NewMetrics returns the metrics, registered in a new registry.
@@ -77,8 +80,9 @@ func NewMetrics() *Metrics {
 			Name: "tidewatch_http_requests_total", Help: "HTTP requests, by route pattern and status code.",
 		}, []string{"route", "code"}),
 		scrapeState: &depsCollector{},
+		git:         &gitCollector{},
 	}
-	m.reg.MustRegister(m.runs, m.phases, m.deliveries, m.services, m.rollouts, m.httpReqs, m.scrapeState,
+	m.reg.MustRegister(m.runs, m.phases, m.deliveries, m.services, m.rollouts, m.httpReqs, m.scrapeState, m.git,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -128,6 +132,9 @@ func (m *Metrics) watch(d Deps) {
 	m.scrapeState.mu.Lock()
 	m.scrapeState.containers, m.scrapeState.registries = d.Containers, d.Registries
 	m.scrapeState.mu.Unlock()
+	m.git.mu.Lock()
+	m.git.git = d.Git
+	m.git.mu.Unlock()
 }
 
 func (m *Metrics) handler() http.Handler {

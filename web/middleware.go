@@ -60,10 +60,14 @@ func (s *Server) crossOrigin(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps request bodies at MaxBodyBytes.
+// limitBody caps request bodies at MaxBodyBytes (a git webhook's at MaxWebhookBytes).
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		limit := int64(MaxBodyBytes)
+		if isWebhook(r.URL.Path) {
+			limit = MaxWebhookBytes
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

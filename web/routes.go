@@ -29,6 +29,9 @@ func (s *Server) routes() http.Handler {
 	r.Get("/", s.handle(s.uiFile))
 	r.Get("/*", s.handle(s.uiFile))
 
+	// Push webhooks of git sources: their signature is their authentication.
+	r.Post("/api/git/{name}/webhook", s.handle(s.gitWebhook))
+
 	// Everything else needs credentials when auth is on.
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate, noStore)
@@ -70,6 +73,7 @@ func (s *Server) routes() http.Handler {
 				r.Post("/triggers/{name}/test", s.handle(s.testTrigger))
 				r.Get("/watchers", s.handle(s.watchers))
 				r.Get("/registries", s.handle(s.registries))
+				r.Get("/git", s.handle(s.gitSources))
 
 				// Live events for the UI (Server-Sent Events).
 				r.Get("/events", s.handle(s.events))

@@ -105,6 +105,15 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 			"TIDEWATCH_TRIGGER_DOCKER_PROD_DOCKER_HOST=tcp://edge.example:2375",
 			"TIDEWATCH_WATCHER_EDGE_HOST=edge.example", "TIDEWATCH_WATCHER_EDGE2_HOST=EDGE.example"},
 			"TIDEWATCH_TRIGGER_DOCKER_PROD_WATCHER: not set, and this trigger deploys while several watchers are configured, and not exactly one of them is on its engine"},
+		{"git source naming an unknown trigger", []string{"TIDEWATCH_GIT_PROD_URL=https://git.example/ops.git",
+			"TIDEWATCH_GIT_PROD_TRIGGER=compose.nope", "TIDEWATCH_TRIGGER_COMPOSE_PROD_AUTO=false"},
+			"TIDEWATCH_GIT_PROD_TRIGGER=compose.nope: no such trigger that deploys"},
+		{"git source naming a trigger that does not deploy", []string{"TIDEWATCH_GIT_PROD_URL=https://git.example/ops.git",
+			"TIDEWATCH_GIT_PROD_TRIGGER=webhook.ops", "TIDEWATCH_TRIGGER_WEBHOOK_OPS_URL=https://example.com/h"},
+			"TIDEWATCH_GIT_PROD_TRIGGER=webhook.ops: no such trigger that deploys"},
+		{"git source, several compose triggers", []string{"TIDEWATCH_GIT_PROD_URL=https://git.example/ops.git",
+			"TIDEWATCH_TRIGGER_COMPOSE_A_AUTO=false", "TIDEWATCH_TRIGGER_COMPOSE_B_AUTO=false"},
+			"TIDEWATCH_GIT_PROD_TRIGGER: several compose triggers deploy"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

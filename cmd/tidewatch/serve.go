@@ -14,6 +14,7 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/config"
 	"github.com/tidewatch/tidewatch/core/docker"
+	"github.com/tidewatch/tidewatch/core/sources"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/core/watch"
 	"github.com/tidewatch/tidewatch/plugins/host"
@@ -40,6 +41,8 @@ type daemon struct {
 	requested sync.WaitGroup // runs asked for through the API
 	metrics   *web.Metrics   // nil until the HTTP server is made
 	commits   *gitCommits    // nil without a git work tree configured
+
+	sources *sources.Runner // git sources; nil without one configured
 }
 
 // hostLoop is the watch loop of one Docker host and what it last did.
@@ -92,6 +95,16 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 			d.commits.disp = d.disp
 		}
 	}
+	deploy, err := newGitDeploy(d, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.sources, err = newGitSources(cfg, d.st, deploy, log); err != nil {
+		return nil, nil, err
+	}
+	if d.sources != nil {
+		d.sources.OnSync(d.synced)
+	}
 	for _, wc := range cfg.Watchers {
 		eng, err := docker.New(docker.Options{Host: wc.DockerHost(), CAFile: wc.CAFile, CertFile: wc.CertFile, KeyFile: wc.KeyFile, NoServices: wc.NoServices})
 		if err != nil {
@@ -127,6 +140,13 @@ func (d *daemon) run(ctx context.Context) error {
 			if err := d.disp.Run(ctx); err != nil {
 				errs <- fmt.Errorf("dispatcher: %w", err)
 			}
+		}()
+	}
+	if d.sources != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.sources.Run(ctx)
 		}()
 	}
 	for name, hl := range d.watchers {

@@ -49,6 +49,7 @@ func serveCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 		Metrics:    d.metrics,
 		UI:         ui.FS,
 		Ready:      ready,
+		Git:        d.gitStatus(),
 	}, webConfig(cfg.Server), log)
 
 	scheme := "http"

@@ -27,7 +27,7 @@ const (
 
 // Git options, as they end a TIDEWATCH_GIT_<name>_<option> variable.
 var gitOptions = []string{
-	"URL", "BRANCH", "PATH", "INTERVAL", "TIMEOUT", "WEBHOOK_SECRET", "WEBHOOK_SECRET_FILE",
+	"URL", "BRANCH", "PATH", "INTERVAL", "TIMEOUT", "WEBHOOK_SECRET", "WEBHOOK_SECRET_FILE", "TRIGGER",
 	"WORKTREE", "PUSH", "AUTHOR_NAME", "AUTHOR_EMAIL", "MESSAGE",
 	"USERNAME", "TOKEN", "TOKEN_FILE", "SSH_KEY", "SSH_KEY_FILE", "SSH_PASSPHRASE", "SSH_PASSPHRASE_FILE", "SSH_KNOWN_HOSTS",
 }
@@ -59,6 +59,10 @@ type Git struct {
 	// WEBHOOK_SECRET_FILE; at least 16 characters): GitHub's and Gitea's
 	// HMAC secret, GitLab's token. Without it, webhooks are refused.
 	WebhookSecret core.Secret
+	// Trigger is the deploying trigger the source's commits are deployed
+	// through (TRIGGER, "type.name" like "compose.prod"); default the only
+	// compose trigger. Checked against the triggers at start-up.
+	Trigger string
 
 	// WorkTree is a local git work tree whose rewritten files are committed
 	// (WORKTREE, an absolute path).
@@ -164,6 +168,8 @@ func (g *Git) set(es *errs, variable, option, value string) {
 		g.URL = strings.TrimSpace(value)
 	case "BRANCH":
 		g.Branch = value
+	case "TRIGGER":
+		g.Trigger = strings.ToLower(strings.TrimSpace(value))
 	case "PATH":
 		p, err := gitsync.CleanPath(value)
 		if err != nil {
@@ -281,7 +287,7 @@ func (g Git) validate(set func(variable string) bool) error {
 	case isURL && !isTree:
 		only([]string{"PUSH", "AUTHOR_NAME", "AUTHOR_EMAIL", "MESSAGE"}, "WORKTREE")
 	case isTree && !isURL:
-		only([]string{"BRANCH", "PATH", "INTERVAL", "WEBHOOK_SECRET"}, "URL")
+		only([]string{"BRANCH", "PATH", "INTERVAL", "WEBHOOK_SECRET", "TRIGGER"}, "URL")
 	}
 
 	ssh := false
@@ -299,6 +305,11 @@ func (g Git) validate(set func(variable string) bool) error {
 	}
 	if g.Timeout < time.Second || g.Timeout > time.Hour {
 		es.add(g.variable("TIMEOUT"), g.Timeout.String(), "out of range", "a duration from 1s to 1h, like 2m")
+	}
+	if g.Trigger != "" {
+		if typ, name, ok := strings.Cut(g.Trigger, "."); !ok || !validName(typ) || !validName(name) {
+			es.add(g.variable("TRIGGER"), g.Trigger, "not a trigger instance", `"type.name" of a deploying trigger, like compose.prod`)
+		}
 	}
 	if g.WebhookSecret != "" && len(g.WebhookSecret) < minWebhookSecret {
 		es.addSecret(g.variable("WEBHOOK_SECRET"), "too short", "at least 16 characters (the same secret is set in the git host's webhook)")

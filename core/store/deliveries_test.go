@@ -389,7 +389,8 @@ func TestOnceAcrossUpdateRows(t *testing.T) {
 
 // TestApplyingReleasedWithoutRollout: a deploying trigger that ends without
 // a rollout (refused, dry run, attempts spent) leaves the update pending,
-// not applying for good; another trigger's delivery of the same update (a
+// (notified, for a dry run that delivered its report), not applying for
+// good; another trigger's delivery of the same update (a
 // notification, Home Assistant's entity) ending meanwhile leaves it
 // applying: the rollout still runs, and Apply is not offered again.
 func TestApplyingReleasedWithoutRollout(t *testing.T) {
@@ -401,7 +402,7 @@ func TestApplyingReleasedWithoutRollout(t *testing.T) {
 		want    core.UpdateStatus
 	}{
 		{"deploying trigger refused", "compose.prod", true, DeliveryFailed, core.StatusPending},
-		{"deploying trigger dry run", "compose.prod", true, DeliveryDelivered, core.StatusPending},
+		{"deploying trigger dry run", "compose.prod", true, DeliveryDelivered, core.StatusNotified},
 		{"notification delivered", "mqtt.ha", false, DeliveryDelivered, core.StatusApplying},
 		{"notification failed", "webhook.ops", false, DeliveryFailed, core.StatusApplying},
 	} {

@@ -33,6 +33,7 @@ var HistoryKinds = []string{
 	EventSnoozed, EventDismissed, EventRequested, EventRefused,
 	EventApplyRequested, EventWatchRequested, EventTriggerTested,
 	EventCommitted, string(core.EventCommitFailed),
+	EventSynced, EventSyncFailed,
 }
 
 // EventCommitted: an applied rollout's rewrite was committed (and pushed)

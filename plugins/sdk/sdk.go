@@ -117,6 +117,33 @@ type Update struct {
 	// it; nil when the registry is read anonymously. It is never written
 	// out (JSON, fmt, slog).
 	RegistryAuth *RegistryAuth `json:"-"`
+	// Declared, for a trigger that deploys, says that compose files already
+	// declare how the service runs (a commit of a git source): there is
+	// nothing to rewrite. nil for an update found by the watcher. A trigger
+	// that cannot deploy declared files refuses such an update.
+	Declared *Declared `json:"declared,omitempty"`
+}
+
+// Declared says that compose files already declare a service as it should
+// run: a commit of a git source, checked out. The trigger brings Service up
+// as Files say (creating it when it does not run yet), with its usual pull,
+// health gate and smoke checks, and on failure puts each Previous file back
+// before bringing back what ran before.
+type Declared struct {
+	// Source and Commit name the git source and the commit, for reports.
+	Source string `json:"source"`
+	Commit string `json:"commit"`
+	// Project is the compose project's name; WorkingDir its folder; Files
+	// its compose files (absolute paths, in compose order).
+	Project    string   `json:"project"`
+	WorkingDir string   `json:"working_dir"`
+	Files      []string `json:"files"`
+	// Service is the service to bring up.
+	Service string `json:"service"`
+	// Previous are the files the deploy changes: Path the file, Backup a
+	// copy of its previous bytes ("" when the file did not exist before:
+	// a rollback removes it).
+	Previous []FileChange `json:"previous,omitempty"`
 }
 
 // RegistryAuth holds registry credentials. It redacts itself wherever it

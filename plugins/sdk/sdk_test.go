@@ -127,6 +127,13 @@ func TestWireRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(u, updateFromWire(updateToWire(u))); diff != "" {
 		t.Errorf("update round trip (-want +got):\n%s", diff)
 	}
+	du := u
+	du.Declared = &Declared{Source: "prod", Commit: "0123456789abcdef0123456789abcdef01234567", Project: "shop", WorkingDir: "/data/git/prod/shop",
+		Files: []string{"/data/git/prod/shop/compose.yaml", "/data/git/prod/shop/compose.override.yaml"}, Service: "web",
+		Previous: []FileChange{{Path: "/data/git/prod/shop/compose.yaml", Backup: "/data/git/.prod.backup-1/shop/compose.yaml"}, {Path: "/data/git/prod/shop/.env"}}}
+	if diff := cmp.Diff(du, updateFromWire(updateToWire(du))); diff != "" {
+		t.Errorf("declared update round trip (-want +got):\n%s", diff)
+	}
 	// The credentials never show: not in fmt, JSON nor slog.
 	js, _ := json.Marshal(u)
 	var logged strings.Builder

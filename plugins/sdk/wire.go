@@ -33,8 +33,31 @@ func updateFromWire(u *proto.Update) Update {
 		ContainerID: u.GetContainerId(), Image: u.GetImage(), Current: u.GetCurrent(), CurrentDigest: u.GetCurrentDigest(),
 		Candidate: u.GetCandidate(), CandidateDigest: u.GetCandidateDigest(), Kind: u.GetKind(), Link: u.GetLink(),
 		DetectedAt: timeFromWire(u.GetDetectedAtUnixNano()), Labels: u.GetLabels(), Detail: u.GetDetail(), Principal: u.GetPrincipal(),
-		RegistryAuth: authFromWire(u.GetRegistryAuth()),
+		RegistryAuth: authFromWire(u.GetRegistryAuth()), Declared: declaredFromWire(u.GetDeclared()),
 	}
+}
+
+func declaredFromWire(d *proto.Declared) *Declared {
+	if d == nil {
+		return nil
+	}
+	out := &Declared{Source: d.GetSource(), Commit: d.GetCommit(), Project: d.GetProject(), WorkingDir: d.GetWorkingDir(),
+		Files: d.GetFiles(), Service: d.GetService()}
+	for _, f := range d.GetPrevious() {
+		out.Previous = append(out.Previous, FileChange{Path: f.GetPath(), Backup: f.GetBackup()})
+	}
+	return out
+}
+
+func declaredToWire(d *Declared) *proto.Declared {
+	if d == nil {
+		return nil
+	}
+	out := &proto.Declared{Source: d.Source, Commit: d.Commit, Project: d.Project, WorkingDir: d.WorkingDir, Files: d.Files, Service: d.Service}
+	for _, f := range d.Previous {
+		out.Previous = append(out.Previous, &proto.FileChange{Path: f.Path, Backup: f.Backup})
+	}
+	return out
 }
 
 func authFromWire(a *proto.RegistryAuth) *RegistryAuth {
@@ -59,6 +82,7 @@ func updateToWire(u Update) *proto.Update {
 		Image: u.Image, Current: u.Current, CurrentDigest: u.CurrentDigest, Candidate: u.Candidate,
 		CandidateDigest: u.CandidateDigest, Kind: u.Kind, Link: u.Link, DetectedAtUnixNano: timeToWire(u.DetectedAt),
 		Labels: u.Labels, Detail: u.Detail, Principal: u.Principal, RegistryAuth: authToWire(u.RegistryAuth),
+		Declared: declaredToWire(u.Declared),
 	}
 }
 

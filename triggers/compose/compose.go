@@ -75,6 +75,10 @@ func (t *Trigger) Fire(ctx context.Context, updates []sdk.Update) []sdk.Result {
 	}
 	out := make([]sdk.Result, len(updates))
 	for i, u := range updates {
+		if u.Declared != nil { // a git commit: the files say it already
+			out[i] = s.declared(ctx, t.log.With("trigger", s.name, "container", u.Container), u)
+			continue
+		}
 		out[i] = s.rollout(ctx, t.log.With("trigger", s.name, "container", u.Container, "current_tag", u.Current, "new_tag", u.Candidate), u)
 	}
 	return out

@@ -966,11 +966,46 @@
     $('watchers-empty').hidden = list.length > 0;
   }
 
+  // ---- git sources -----------------------------------------------------------
+
+  function commitText(c) {
+    return c ? c.slice(0, 12) : '';
+  }
+
+  async function loadGit() {
+    let list = [];
+    try {
+      list = items(await api('GET', 'git'), 'sources');
+      setError('Git sources', null);
+    } catch (e) {
+      setError('Git sources', e.message);
+    }
+    const body = $('git-body');
+    body.replaceChildren();
+    for (const g of list) {
+      const err = g.last_error || '';
+      let stateEl;
+      if (g.in_sync) stateEl = el('span', { class: 'strong', text: 'in sync' });
+      else if (!g.fetched) stateEl = el('span', { class: 'muted', text: 'not fetched yet' });
+      else if (g.failed && g.failed === g.fetched) stateEl = el('span', { class: 'error-text' }, el('strong', { text: 'Failed: ' }), firstLine(g.failed_reason || 'the deploy failed'), ' (not retried until a newer commit)');
+      else stateEl = el('span', { class: 'error-text', text: 'drift: the fetched commit is not deployed' });
+      body.append(el('tr', { class: err || (g.fetched && !g.in_sync) ? 'row-error' : '' },
+        el('th', { scope: 'row', 'data-label': 'Source', text: g.name || '?' }),
+        el('td', { 'data-label': 'Repository' }, g.url || '', el('span', { class: 'muted block', text: (g.branch || 'default branch') + ' · ' + (g.path || '.') })),
+        el('td', { 'data-label': 'Deployed' }, g.deployed ? el('code', { text: commitText(g.deployed) }) : el('span', { class: 'muted', text: 'nothing yet' })),
+        el('td', { 'data-label': 'Fetched' }, g.fetched ? el('code', { text: commitText(g.fetched) }) : el('span', { class: 'muted', text: '—' })),
+        el('td', { 'data-label': 'State' }, stateEl),
+        el('td', { 'data-label': 'Last sync' }, g.syncing ? el('span', { class: 'strong block', text: 'syncing now' }) : null,
+          timeEl(g.last_sync, 'never'), err ? el('span', { class: 'error-text block' }, el('strong', { text: 'Error: ' }), err) : null)));
+    }
+    $('git-empty').hidden = list.length > 0;
+  }
+
   // ---- refresh scheduling and the event stream ------------------------------
 
   const loaders = {
     triggers: loadTriggers, updates: loadUpdates, containers: loadContainers, history: loadHistory,
-    registries: loadRegistries, watchers: loadWatchers,
+    registries: loadRegistries, watchers: loadWatchers, git: loadGit,
   };
   const pending = new Set();
   let refreshTimer = 0;
@@ -1022,9 +1057,10 @@
         setLive('reconnecting', 'Reconnecting…');
       }
     };
-    es.addEventListener('run', () => refresh('containers', 'updates', 'watchers', 'registries', 'history'));
+    es.addEventListener('run', () => refresh('containers', 'updates', 'watchers', 'registries', 'history', 'git'));
     es.addEventListener('update', () => refresh('updates', 'containers', 'history'));
     es.addEventListener('delivery', () => { wakeFollows(); refresh('history', 'updates'); });
+    es.addEventListener('git', () => refresh('git', 'history'));
   }
 
   async function watchNow() {
@@ -1069,11 +1105,16 @@
     loadHistory();
     loadRegistries();
     loadWatchers();
+    loadGit();
     connectEvents();
     // Relative times ("3 minutes ago") age; redraw them now and then.
     window.setInterval(() => {
       if (!document.hidden) { keepFocus(renderContainers); }
     }, 60000);
+    // Git sources sync on their own schedule: look again now and then.
+    window.setInterval(() => {
+      if (!document.hidden && !state.authFailed) loadGit();
+    }, 30000);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

@@ -155,6 +155,15 @@ func (f *fakeAPI) routes() http.Handler {
 			"next_run": time.Now().Add(57 * time.Minute).Format(time.RFC3339),
 		}}})
 	})
+	mux.HandleFunc("GET /api/git", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"sources": []map[string]any{
+			{"name": "prod", "url": "https://git.example/ops.git", "branch": "main", "path": "prod", "deployed": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+				"fetched": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "in_sync": false, "failed": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+				"failed_reason": "health: web is unhealthy", "last_sync": time.Now().Add(-time.Minute).Format(time.RFC3339)},
+			{"name": "lab", "url": "https://git.example/lab.git", "branch": "main", "path": ".", "deployed": "cccccccccccccccccccccccccccccccccccccccc",
+				"fetched": "cccccccccccccccccccccccccccccccccccccccc", "in_sync": true, "last_sync": time.Now().Add(-time.Minute).Format(time.RFC3339)},
+		}})
+	})
 	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")
@@ -365,6 +374,8 @@ func TestPageInBrowser(t *testing.T) {
 	waitFor(t, ctx, "the triggers", `document.getElementById('triggers-body').textContent.includes('[redacted]')`)
 	waitFor(t, ctx, "the registries", `document.getElementById('registries-body').textContent.includes('87 of 100')`)
 	waitFor(t, ctx, "the watchers", `document.getElementById('watchers-body').textContent.includes('4 containers, 3 updates, 1 errors')`)
+	waitFor(t, ctx, "the git sources", `document.getElementById('git-body').textContent.includes('Failed: health: web is unhealthy') &&
+		document.getElementById('git-body').textContent.includes('in sync') && document.getElementById('git-body').textContent.includes('aaaaaaaaaaaa')`)
 	waitFor(t, ctx, "the event stream", `document.getElementById('live').dataset.state === 'live'`)
 
 	// Apply with the chosen trigger posts to the update's endpoint, follows

@@ -74,7 +74,7 @@ func (x Result_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Result_Status.Descriptor instead.
 func (Result_Status) EnumDescriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{9, 0}
+	return file_trigger_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type DescribeRequest struct {
@@ -425,6 +425,7 @@ type Update struct {
 	ContainerName      string                 `protobuf:"bytes,16,opt,name=container_name,json=containerName,proto3" json:"container_name,omitempty"` // the container's name on the engine (container is its display name)
 	Principal          string                 `protobuf:"bytes,17,opt,name=principal,proto3" json:"principal,omitempty"`                              // who asked for this delivery ("" when tidewatch acts by itself)
 	RegistryAuth       *RegistryAuth          `protobuf:"bytes,18,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`    // for a trigger that deploys: how to pull the candidate; absent for anonymous
+	Declared           *Declared              `protobuf:"bytes,19,opt,name=declared,proto3" json:"declared,omitempty"`                                // for a trigger that deploys: the compose files already declare the service (a git commit)
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -585,6 +586,108 @@ func (x *Update) GetRegistryAuth() *RegistryAuth {
 	return nil
 }
 
+func (x *Update) GetDeclared() *Declared {
+	if x != nil {
+		return x.Declared
+	}
+	return nil
+}
+
+// Declared: the compose files already say how the service runs (a commit of
+// a git source); the trigger brings it up as they say, without rewriting
+// them, and on rollback puts the previous files back first.
+type Declared struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`                           // the git source's name
+	Commit        string                 `protobuf:"bytes,2,opt,name=commit,proto3" json:"commit,omitempty"`                           // the commit deployed
+	Project       string                 `protobuf:"bytes,3,opt,name=project,proto3" json:"project,omitempty"`                         // the compose project's name
+	WorkingDir    string                 `protobuf:"bytes,4,opt,name=working_dir,json=workingDir,proto3" json:"working_dir,omitempty"` // its folder
+	Files         []string               `protobuf:"bytes,5,rep,name=files,proto3" json:"files,omitempty"`                             // its compose files, absolute, in compose order
+	Service       string                 `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`                         // the service to bring up
+	Previous      []*FileChange          `protobuf:"bytes,7,rep,name=previous,proto3" json:"previous,omitempty"`                       // files the deploy changes: path, and a copy of the previous bytes ("" when the file did not exist)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Declared) Reset() {
+	*x = Declared{}
+	mi := &file_trigger_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Declared) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Declared) ProtoMessage() {}
+
+func (x *Declared) ProtoReflect() protoreflect.Message {
+	mi := &file_trigger_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Declared.ProtoReflect.Descriptor instead.
+func (*Declared) Descriptor() ([]byte, []int) {
+	return file_trigger_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Declared) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Declared) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *Declared) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *Declared) GetWorkingDir() string {
+	if x != nil {
+		return x.WorkingDir
+	}
+	return ""
+}
+
+func (x *Declared) GetFiles() []string {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *Declared) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Declared) GetPrevious() []*FileChange {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
 // RegistryAuth are the credentials tidewatch reads a registry with.
 type RegistryAuth struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -599,7 +702,7 @@ type RegistryAuth struct {
 
 func (x *RegistryAuth) Reset() {
 	*x = RegistryAuth{}
-	mi := &file_trigger_proto_msgTypes[7]
+	mi := &file_trigger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +714,7 @@ func (x *RegistryAuth) String() string {
 func (*RegistryAuth) ProtoMessage() {}
 
 func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[7]
+	mi := &file_trigger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +727,7 @@ func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryAuth.ProtoReflect.Descriptor instead.
 func (*RegistryAuth) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{7}
+	return file_trigger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegistryAuth) GetServer() string {
@@ -671,7 +774,7 @@ type FireRequest struct {
 
 func (x *FireRequest) Reset() {
 	*x = FireRequest{}
-	mi := &file_trigger_proto_msgTypes[8]
+	mi := &file_trigger_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +786,7 @@ func (x *FireRequest) String() string {
 func (*FireRequest) ProtoMessage() {}
 
 func (x *FireRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[8]
+	mi := &file_trigger_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +799,7 @@ func (x *FireRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FireRequest.ProtoReflect.Descriptor instead.
 func (*FireRequest) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{8}
+	return file_trigger_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FireRequest) GetUpdates() []*Update {
@@ -726,7 +829,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_trigger_proto_msgTypes[9]
+	mi := &file_trigger_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +841,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[9]
+	mi := &file_trigger_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +854,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{9}
+	return file_trigger_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Result) GetKey() string {
@@ -825,7 +928,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_trigger_proto_msgTypes[10]
+	mi := &file_trigger_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +940,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[10]
+	mi := &file_trigger_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +953,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{10}
+	return file_trigger_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Rollout) GetOutcome() string {
@@ -955,7 +1058,7 @@ type ServiceOutcome struct {
 
 func (x *ServiceOutcome) Reset() {
 	*x = ServiceOutcome{}
-	mi := &file_trigger_proto_msgTypes[11]
+	mi := &file_trigger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1070,7 @@ func (x *ServiceOutcome) String() string {
 func (*ServiceOutcome) ProtoMessage() {}
 
 func (x *ServiceOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[11]
+	mi := &file_trigger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1083,7 @@ func (x *ServiceOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceOutcome.ProtoReflect.Descriptor instead.
 func (*ServiceOutcome) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{11}
+	return file_trigger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ServiceOutcome) GetService() string {
@@ -1010,7 +1113,7 @@ type RolloutStep struct {
 
 func (x *RolloutStep) Reset() {
 	*x = RolloutStep{}
-	mi := &file_trigger_proto_msgTypes[12]
+	mi := &file_trigger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1125,7 @@ func (x *RolloutStep) String() string {
 func (*RolloutStep) ProtoMessage() {}
 
 func (x *RolloutStep) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[12]
+	mi := &file_trigger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1138,7 @@ func (x *RolloutStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
 func (*RolloutStep) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{12}
+	return file_trigger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RolloutStep) GetName() string {
@@ -1083,7 +1186,7 @@ type FileChange struct {
 
 func (x *FileChange) Reset() {
 	*x = FileChange{}
-	mi := &file_trigger_proto_msgTypes[13]
+	mi := &file_trigger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1198,7 @@ func (x *FileChange) String() string {
 func (*FileChange) ProtoMessage() {}
 
 func (x *FileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[13]
+	mi := &file_trigger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1211,7 @@ func (x *FileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChange.ProtoReflect.Descriptor instead.
 func (*FileChange) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{13}
+	return file_trigger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FileChange) GetPath() string {
@@ -1134,7 +1237,7 @@ type FireResponse struct {
 
 func (x *FireResponse) Reset() {
 	*x = FireResponse{}
-	mi := &file_trigger_proto_msgTypes[14]
+	mi := &file_trigger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1249,7 @@ func (x *FireResponse) String() string {
 func (*FireResponse) ProtoMessage() {}
 
 func (x *FireResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trigger_proto_msgTypes[14]
+	mi := &file_trigger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1262,7 @@ func (x *FireResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FireResponse.ProtoReflect.Descriptor instead.
 func (*FireResponse) Descriptor() ([]byte, []int) {
-	return file_trigger_proto_rawDescGZIP(), []int{14}
+	return file_trigger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FireResponse) GetResults() []*Result {
@@ -1196,7 +1299,7 @@ const file_trigger_proto_rawDesc = "" +
 	"\x06option\x18\x01 \x01(\tR\x06option\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"N\n" +
 	"\x11ConfigureResponse\x129\n" +
-	"\x06errors\x18\x01 \x03(\v2!.tidewatch.trigger.v1.OptionErrorR\x06errors\"\xa3\x05\n" +
+	"\x06errors\x18\x01 \x03(\v2!.tidewatch.trigger.v1.OptionErrorR\x06errors\"\xdf\x05\n" +
 	"\x06Update\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05event\x18\x02 \x01(\tR\x05event\x12\x12\n" +
@@ -1216,10 +1319,20 @@ const file_trigger_proto_rawDesc = "" +
 	"\x06detail\x18\x0f \x01(\tR\x06detail\x12%\n" +
 	"\x0econtainer_name\x18\x10 \x01(\tR\rcontainerName\x12\x1c\n" +
 	"\tprincipal\x18\x11 \x01(\tR\tprincipal\x12G\n" +
-	"\rregistry_auth\x18\x12 \x01(\v2\".tidewatch.trigger.v1.RegistryAuthR\fregistryAuth\x1a9\n" +
+	"\rregistry_auth\x18\x12 \x01(\v2\".tidewatch.trigger.v1.RegistryAuthR\fregistryAuth\x12:\n" +
+	"\bdeclared\x18\x13 \x01(\v2\x1e.tidewatch.trigger.v1.DeclaredR\bdeclared\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xac\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe3\x01\n" +
+	"\bDeclared\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
+	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x18\n" +
+	"\aproject\x18\x03 \x01(\tR\aproject\x12\x1f\n" +
+	"\vworking_dir\x18\x04 \x01(\tR\n" +
+	"workingDir\x12\x14\n" +
+	"\x05files\x18\x05 \x03(\tR\x05files\x12\x18\n" +
+	"\aservice\x18\x06 \x01(\tR\aservice\x12<\n" +
+	"\bprevious\x18\a \x03(\v2 .tidewatch.trigger.v1.FileChangeR\bprevious\"\xac\x01\n" +
 	"\fRegistryAuth\x12\x16\n" +
 	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
@@ -1291,7 +1404,7 @@ func file_trigger_proto_rawDescGZIP() []byte {
 }
 
 var file_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_trigger_proto_goTypes = []any{
 	(Result_Status)(0),        // 0: tidewatch.trigger.v1.Result.Status
 	(*DescribeRequest)(nil),   // 1: tidewatch.trigger.v1.DescribeRequest
@@ -1301,41 +1414,44 @@ var file_trigger_proto_goTypes = []any{
 	(*OptionError)(nil),       // 5: tidewatch.trigger.v1.OptionError
 	(*ConfigureResponse)(nil), // 6: tidewatch.trigger.v1.ConfigureResponse
 	(*Update)(nil),            // 7: tidewatch.trigger.v1.Update
-	(*RegistryAuth)(nil),      // 8: tidewatch.trigger.v1.RegistryAuth
-	(*FireRequest)(nil),       // 9: tidewatch.trigger.v1.FireRequest
-	(*Result)(nil),            // 10: tidewatch.trigger.v1.Result
-	(*Rollout)(nil),           // 11: tidewatch.trigger.v1.Rollout
-	(*ServiceOutcome)(nil),    // 12: tidewatch.trigger.v1.ServiceOutcome
-	(*RolloutStep)(nil),       // 13: tidewatch.trigger.v1.RolloutStep
-	(*FileChange)(nil),        // 14: tidewatch.trigger.v1.FileChange
-	(*FireResponse)(nil),      // 15: tidewatch.trigger.v1.FireResponse
-	nil,                       // 16: tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
-	nil,                       // 17: tidewatch.trigger.v1.Update.LabelsEntry
+	(*Declared)(nil),          // 8: tidewatch.trigger.v1.Declared
+	(*RegistryAuth)(nil),      // 9: tidewatch.trigger.v1.RegistryAuth
+	(*FireRequest)(nil),       // 10: tidewatch.trigger.v1.FireRequest
+	(*Result)(nil),            // 11: tidewatch.trigger.v1.Result
+	(*Rollout)(nil),           // 12: tidewatch.trigger.v1.Rollout
+	(*ServiceOutcome)(nil),    // 13: tidewatch.trigger.v1.ServiceOutcome
+	(*RolloutStep)(nil),       // 14: tidewatch.trigger.v1.RolloutStep
+	(*FileChange)(nil),        // 15: tidewatch.trigger.v1.FileChange
+	(*FireResponse)(nil),      // 16: tidewatch.trigger.v1.FireResponse
+	nil,                       // 17: tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
+	nil,                       // 18: tidewatch.trigger.v1.Update.LabelsEntry
 }
 var file_trigger_proto_depIdxs = []int32{
 	2,  // 0: tidewatch.trigger.v1.DescribeResponse.options:type_name -> tidewatch.trigger.v1.Option
-	16, // 1: tidewatch.trigger.v1.ConfigureRequest.options:type_name -> tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
+	17, // 1: tidewatch.trigger.v1.ConfigureRequest.options:type_name -> tidewatch.trigger.v1.ConfigureRequest.OptionsEntry
 	5,  // 2: tidewatch.trigger.v1.ConfigureResponse.errors:type_name -> tidewatch.trigger.v1.OptionError
-	17, // 3: tidewatch.trigger.v1.Update.labels:type_name -> tidewatch.trigger.v1.Update.LabelsEntry
-	8,  // 4: tidewatch.trigger.v1.Update.registry_auth:type_name -> tidewatch.trigger.v1.RegistryAuth
-	7,  // 5: tidewatch.trigger.v1.FireRequest.updates:type_name -> tidewatch.trigger.v1.Update
-	0,  // 6: tidewatch.trigger.v1.Result.status:type_name -> tidewatch.trigger.v1.Result.Status
-	11, // 7: tidewatch.trigger.v1.Result.rollout:type_name -> tidewatch.trigger.v1.Rollout
-	12, // 8: tidewatch.trigger.v1.Result.services:type_name -> tidewatch.trigger.v1.ServiceOutcome
-	13, // 9: tidewatch.trigger.v1.Rollout.steps:type_name -> tidewatch.trigger.v1.RolloutStep
-	14, // 10: tidewatch.trigger.v1.Rollout.files:type_name -> tidewatch.trigger.v1.FileChange
-	10, // 11: tidewatch.trigger.v1.FireResponse.results:type_name -> tidewatch.trigger.v1.Result
-	1,  // 12: tidewatch.trigger.v1.Trigger.Describe:input_type -> tidewatch.trigger.v1.DescribeRequest
-	4,  // 13: tidewatch.trigger.v1.Trigger.Configure:input_type -> tidewatch.trigger.v1.ConfigureRequest
-	9,  // 14: tidewatch.trigger.v1.Trigger.Fire:input_type -> tidewatch.trigger.v1.FireRequest
-	3,  // 15: tidewatch.trigger.v1.Trigger.Describe:output_type -> tidewatch.trigger.v1.DescribeResponse
-	6,  // 16: tidewatch.trigger.v1.Trigger.Configure:output_type -> tidewatch.trigger.v1.ConfigureResponse
-	15, // 17: tidewatch.trigger.v1.Trigger.Fire:output_type -> tidewatch.trigger.v1.FireResponse
-	15, // [15:18] is the sub-list for method output_type
-	12, // [12:15] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 3: tidewatch.trigger.v1.Update.labels:type_name -> tidewatch.trigger.v1.Update.LabelsEntry
+	9,  // 4: tidewatch.trigger.v1.Update.registry_auth:type_name -> tidewatch.trigger.v1.RegistryAuth
+	8,  // 5: tidewatch.trigger.v1.Update.declared:type_name -> tidewatch.trigger.v1.Declared
+	15, // 6: tidewatch.trigger.v1.Declared.previous:type_name -> tidewatch.trigger.v1.FileChange
+	7,  // 7: tidewatch.trigger.v1.FireRequest.updates:type_name -> tidewatch.trigger.v1.Update
+	0,  // 8: tidewatch.trigger.v1.Result.status:type_name -> tidewatch.trigger.v1.Result.Status
+	12, // 9: tidewatch.trigger.v1.Result.rollout:type_name -> tidewatch.trigger.v1.Rollout
+	13, // 10: tidewatch.trigger.v1.Result.services:type_name -> tidewatch.trigger.v1.ServiceOutcome
+	14, // 11: tidewatch.trigger.v1.Rollout.steps:type_name -> tidewatch.trigger.v1.RolloutStep
+	15, // 12: tidewatch.trigger.v1.Rollout.files:type_name -> tidewatch.trigger.v1.FileChange
+	11, // 13: tidewatch.trigger.v1.FireResponse.results:type_name -> tidewatch.trigger.v1.Result
+	1,  // 14: tidewatch.trigger.v1.Trigger.Describe:input_type -> tidewatch.trigger.v1.DescribeRequest
+	4,  // 15: tidewatch.trigger.v1.Trigger.Configure:input_type -> tidewatch.trigger.v1.ConfigureRequest
+	10, // 16: tidewatch.trigger.v1.Trigger.Fire:input_type -> tidewatch.trigger.v1.FireRequest
+	3,  // 17: tidewatch.trigger.v1.Trigger.Describe:output_type -> tidewatch.trigger.v1.DescribeResponse
+	6,  // 18: tidewatch.trigger.v1.Trigger.Configure:output_type -> tidewatch.trigger.v1.ConfigureResponse
+	16, // 19: tidewatch.trigger.v1.Trigger.Fire:output_type -> tidewatch.trigger.v1.FireResponse
+	17, // [17:20] is the sub-list for method output_type
+	14, // [14:17] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_trigger_proto_init() }
@@ -1349,7 +1465,7 @@ func file_trigger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trigger_proto_rawDesc), len(file_trigger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,87 @@
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/tidewatch/tidewatch/core/gitsync"
+)
+
+// backup copies, from the clone checked out at deployed, the compose and
+// .env files of the folders of files into a new folder beside the clone,
+// at the same relative paths, and returns it with its cleanup. At the first
+// deploy (deployed "") the folder stays empty: nothing existed before. When
+// the clone no longer holds deployed (it was made anew), what was deployed
+// is unknown: "" is returned, and a rollback leaves the files as they are.
+func (r *Runner) backup(ctx context.Context, s *source, deployed string, files []gitsync.FileDiff) (string, func(), error) {
+	name := s.cfg.Source.Name
+	parent := filepath.Dir(s.m.Dir())
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", nil, fmt.Errorf("source %s: %w", name, err)
+	}
+	dir, err := os.MkdirTemp(parent, "."+name+".backup-")
+	if err != nil {
+		return "", nil, fmt.Errorf("source %s: making the backup folder: %w", name, err)
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	if deployed == "" {
+		return dir, cleanup, nil
+	}
+	src, err := s.m.Checkout(ctx, deployed)
+	if err != nil {
+		r.log.Warn("the clone does not hold the commit deployed: a rollback cannot restore its files", "source", name, "commit", deployed, "error", err)
+		cleanup()
+		return "", func() {}, nil
+	}
+	folders := map[string]bool{}
+	for _, f := range files {
+		folders[path.Dir(f.Path)] = true
+	}
+	for folder := range folders {
+		entries, err := os.ReadDir(filepath.Join(src, filepath.FromSlash(folder)))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("source %s: reading %s: %w", name, folder, err)
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || e.Name() != ".env" && !gitsync.IsComposeFile(e.Name()) {
+				continue // symlinks are not followed
+			}
+			rel := filepath.Join(filepath.FromSlash(folder), e.Name())
+			if err := copyBounded(filepath.Join(src, rel), filepath.Join(dir, rel)); err != nil {
+				cleanup()
+				return "", nil, fmt.Errorf("source %s: keeping a copy of %s: %w", name, rel, err)
+			}
+		}
+	}
+	return dir, cleanup, nil
+}
+
+// copyBounded copies a regular file of at most gitsync.MaxComposeSize bytes.
+func copyBounded(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	b, err := io.ReadAll(io.LimitReader(in, gitsync.MaxComposeSize+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > gitsync.MaxComposeSize {
+		return fmt.Errorf("larger than %d bytes: %w", gitsync.MaxComposeSize, gitsync.ErrTooLarge)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}

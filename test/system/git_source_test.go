@@ -1,0 +1,296 @@
+package system
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/tidewatch/tidewatch/core/gitsync/gittest"
+	"github.com/tidewatch/tidewatch/test/testbed"
+)
+
+const gitSourceSecret = "system-webhook-secret-93d1f0"
+
+// gitSourceStatus is one source of GET /api/git.
+type gitSourceStatus struct {
+	Name         string           `json:"name"`
+	Deployed     string           `json:"deployed"`
+	Fetched      string           `json:"fetched"`
+	InSync       bool             `json:"in_sync"`
+	Failed       string           `json:"failed"`
+	FailedReason string           `json:"failed_reason"`
+	LastError    string           `json:"last_error"`
+	Syncs        map[string]int64 `json:"syncs"`
+}
+
+func (d *daemon) gitSource(t *testing.T, name string) gitSourceStatus {
+	t.Helper()
+	var out struct {
+		Sources []gitSourceStatus `json:"sources"`
+	}
+	d.getJSON(t, "/api/git", &out)
+	for _, s := range out.Sources {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("GET /api/git has no source %s: %+v", name, out.Sources)
+	return gitSourceStatus{}
+}
+
+// pushWebhook posts a GitHub push webhook for commit on main of url,
+// signed with secret, and returns the status.
+func (d *daemon) pushWebhook(t *testing.T, source, url, commit, secret string) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"ref":"refs/heads/main","before":"%s","after":%q,"repository":{"full_name":"o/stack","clone_url":%q}}`,
+		strings.Repeat("0", 40), commit, url)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	req, _ := http.NewRequest("POST", d.base+"/api/git/"+source+"/webhook", bytes.NewReader([]byte(body)))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// gitSource is a compose project kept in a git repository served over
+// HTTP with a token, in a folder named after the project, and the store
+// path where tidewatch clones it.
+type gitSource struct {
+	repo, folder, file string
+	port               int
+	apiPort            int    // a second service, api, when not 0
+	apiTag             string // the api's tag in what compose writes
+	srv                *gittest.Server
+	url, first         string
+	storePath, clone   string
+}
+
+// newGitSource builds the app's versions (tag → options) and commits a
+// compose file running firstTag; nothing runs yet.
+func newGitSource(t *testing.T, bed *testbed.Bed, versions map[string]testbed.AppOptions, firstTag string, withAPI bool) *gitSource {
+	t.Helper()
+	g := &gitSource{repo: bed.Registry + "/" + unique("gitsrc"), folder: strings.ReplaceAll(unique("gs"), "-", ""), port: freePort(t)}
+	if withAPI {
+		g.apiPort, g.apiTag = freePort(t), firstTag
+	}
+	for tag, opts := range versions {
+		bed.BuildImage(t, g.repo+":"+tag, opts)
+	}
+	g.file = g.folder + "/docker-compose.yml"
+	g.srv = gittest.NewServer(t, "canary-git-source-token-77e2")
+	g.url = g.srv.NewRepo(t, "stack", map[string]string{g.file: g.compose(firstTag), "README.md": "the stack\n"})
+	g.first = gittest.Run(t, g.srv.Bare("stack"), "rev-parse", "main")
+	g.storePath = t.TempDir()
+	g.clone = filepath.Join(g.storePath, "git", "prod", filepath.FromSlash(g.file))
+	t.Cleanup(func() { // after tidewatch stops (cleanups run last first)
+		if _, err := os.Stat(g.clone); err == nil {
+			bed.Compose(t, filepath.Dir(g.clone), g.folder, []string{g.clone}, "down", "--timeout", "1")
+		}
+	})
+	return g
+}
+
+// compose is the compose file running web at tag (and api at apiTag).
+func (g *gitSource) compose(tag string) string {
+	s := fmt.Sprintf("# deployed from git\nservices:\n  web:\n    image: %s:%s\n    ports: [\"127.0.0.1:%d:8080\"]\n    labels: {tidewatch.test: \"1\"}\n", g.repo, tag, g.port)
+	if g.apiPort != 0 {
+		s += fmt.Sprintf("  api:\n    image: %s:%s\n    ports: [\"127.0.0.1:%d:8080\"]\n    labels: {tidewatch.test: \"1\"}\n", g.repo, g.apiTag, g.apiPort)
+	}
+	return s
+}
+
+// start runs tidewatch serve with a compose trigger and the source prod.
+func (g *gitSource) start(t *testing.T, bed *testbed.Bed, extra ...string) *daemon {
+	return startServe(t, envFor(t, bed.DockerHost, append([]string{
+		"TIDEWATCH_STORE_PATH=" + g.storePath,
+		"TIDEWATCH_TRIGGER_COMPOSE_GIT_DEADLINE=3m",
+		"TIDEWATCH_TRIGGER_COMPOSE_GIT_HEALTH_TIMEOUT=30s",
+		"TIDEWATCH_TRIGGER_COMPOSE_GIT_STABLE_FOR=1s",
+		"TIDEWATCH_GIT_PROD_URL=" + g.url,
+		"TIDEWATCH_GIT_PROD_TOKEN=" + g.srv.Token,
+		"TIDEWATCH_GIT_PROD_INTERVAL=1h",
+		"TIDEWATCH_GIT_PROD_WEBHOOK_SECRET=" + gitSourceSecret,
+	}, extra...)...))
+}
+
+// TestGitSourceDeploysRollsBackAndListensToWebhooks: a git source holds a
+// compose file; tidewatch clones it at start and creates the service (first
+// deploy); a commit that changes the tag, announced by a signed push
+// webhook, is deployed at once; a commit to a version that fails its health
+// check is rolled back (the previous version answers again, the clone's
+// file is put back), marked failed, told to a webhook listening for
+// update-rolled-back, and not tried again when announced again; a webhook
+// with a bad signature does nothing.
+func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
+	bed := testbed.Require(t)
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{
+		"1.0.0": {Version: "1.0.0", Healthcheck: true},
+		"1.1.0": {Version: "1.1.0", Healthcheck: true},
+		"1.2.0": {Version: "1.2.0", Healthcheck: true, Fail: testbed.FailUnhealthy},
+	}, "1.0.0", true)
+	srv, url, first, file, folder, clone, compose := g.srv, g.url, g.first, g.file, g.folder, g.clone, g.compose
+	rcv := newReceiver(t)
+	d := g.start(t, bed,
+		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_URL="+rcv.srv.URL,
+		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_EVENTS=update-rolled-back",
+	)
+	appURL := fmt.Sprintf("http://127.0.0.1:%d/", g.port)
+
+	// At start: cloned, and the service created.
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, "the first deploy", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == first || st.Failed != "" || st.LastError != ""
+	})
+	if st.Deployed != first || !st.InSync {
+		t.Fatalf("after start: %+v, want %s deployed\ntidewatch log:\n%s", st, first, d.log.String())
+	}
+	if got := bed.WaitHTTP(t, appURL); !strings.Contains(got, "1.0.0") {
+		t.Fatalf("the app answers %q, want 1.0.0", got)
+	}
+
+	// A tag change, announced by a webhook: deployed at once.
+	second := srv.Push(t, url, "web 1.1.0", map[string]string{file: compose("1.1.0")})
+	if code := d.pushWebhook(t, "prod", url, second, "not-the-secret-at-all"); code != http.StatusUnauthorized {
+		t.Errorf("webhook with a bad signature = %d, want 401", code)
+	}
+	if st := d.gitSource(t, "prod"); st.Fetched != first {
+		t.Fatalf("a webhook with a bad signature fetched: %+v", st)
+	}
+	if code := d.pushWebhook(t, "prod", url, second, gitSourceSecret); code != http.StatusAccepted {
+		t.Fatalf("signed webhook = %d, want 202", code)
+	}
+	waitUntil(t, 3*time.Minute, "the deploy of 1.1.0", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == second || st.Failed != ""
+	})
+	if st.Deployed != second {
+		t.Fatalf("after the webhook: %+v, want %s deployed\ntidewatch log:\n%s", st, second, d.log.String())
+	}
+	if got := bed.WaitHTTP(t, appURL); !strings.Contains(got, "1.1.0") {
+		t.Fatalf("the app answers %q, want 1.1.0", got)
+	}
+
+	// A broken version: rolled back, marked failed, told, not retried. The
+	// same commit moves api (deployed first: services go in name order) to
+	// a good version: it is brought back too.
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d/", g.apiPort)
+	if got := bed.WaitHTTP(t, apiURL); !strings.Contains(got, "1.0.0") {
+		t.Fatalf("api answers %q, want 1.0.0", got)
+	}
+	g.apiTag = "1.1.0"
+	bad := srv.Push(t, url, "web 1.2.0, api 1.1.0", map[string]string{file: compose("1.2.0")})
+	g.apiTag = "1.0.0"
+	d.pushWebhook(t, "prod", url, bad, gitSourceSecret)
+	waitUntil(t, 3*time.Minute, "the failed deploy of 1.2.0", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Failed == bad || st.Deployed == bad
+	})
+	if st.Failed != bad || st.Deployed != second || st.InSync || !strings.Contains(st.FailedReason, "health") {
+		t.Fatalf("after the broken commit: %+v, want %s failed (health) and %s still deployed\ntidewatch log:\n%s", st, bad, second, d.log.String())
+	}
+	if got := bed.WaitHTTP(t, appURL); !strings.Contains(got, "1.1.0") {
+		t.Errorf("the app answers %q after the rollback, want 1.1.0", got)
+	}
+	if got := bed.WaitHTTP(t, apiURL); !strings.Contains(got, "1.0.0") {
+		t.Errorf("api answers %q after the rollback, want 1.0.0 back (it was deployed at 1.1.0 by the failed commit)", got)
+	}
+	if applied := d.history(t, "update-applied", folder+"/api"); len(applied) != 3 {
+		t.Errorf("api's update-applied events = %d, want 3: created, moved to 1.1.0, brought back", len(applied))
+	}
+	if b, _ := os.ReadFile(clone); string(b) != compose("1.1.0") {
+		t.Errorf("the clone's compose file after the rollback:\n%s\nwant the deployed version back", b)
+	}
+	waitUntil(t, time.Minute, "the on-call webhook to hear of the rollback", func() bool { return len(rcv.got()) > 0 })
+	if p := payloadFor(t, rcv.got()[0]); p.Event != "update-rolled-back" || !strings.Contains(p.Updates[0].Detail, "health") {
+		t.Errorf("on-call payload = %+v, want update-rolled-back with the reason", p)
+	}
+	skipped := st.Syncs["skipped"]
+	d.pushWebhook(t, "prod", url, bad, gitSourceSecret)
+	waitUntil(t, time.Minute, "the failed commit skipped", func() bool { return d.gitSource(t, "prod").Syncs["skipped"] > skipped })
+	if n := len(d.history(t, "update-rolled-back", folder+"/web")); n != 1 {
+		t.Errorf("%d update-rolled-back events, want 1: the failed commit is not tried again", n)
+	}
+	synced := d.history(t, "synced", "prod")
+	failed := d.history(t, "sync-failed", "prod")
+	if len(synced) != 2 || len(failed) != 1 || failed[0].To != bad || synced[0].To != second {
+		t.Errorf("history: synced %+v, sync-failed %+v; want 2 deploys and the failed commit", synced, failed)
+	}
+}
+
+// TestGitSourceFailedFirstDeployLeavesNothing: the first commit declares a
+// service whose image fails its health check; compose creates it, the gate
+// fails, and the new service is removed again (nothing ran before); the
+// commit is marked failed. The next commit, fixed, creates it for good.
+func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
+	bed := testbed.Require(t)
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{
+		"2.0.0": {Version: "2.0.0", Healthcheck: true, Fail: testbed.FailUnhealthy},
+		"2.0.1": {Version: "2.0.1", Healthcheck: true},
+	}, "2.0.0", false)
+	d := g.start(t, bed)
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, "the failed first deploy", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Failed != "" || st.Deployed != "" || st.LastError != ""
+	})
+	if st.Failed != g.first || st.Deployed != "" || !strings.Contains(st.FailedReason, "health") {
+		t.Fatalf("after start: %+v, want %s failed (health), nothing deployed\ntidewatch log:\n%s", st, g.first, d.log.String())
+	}
+	list, err := bed.Docker().ContainerList(t.Context(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+g.folder))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 0 {
+		t.Errorf("%d containers of project %s remain after the failed first deploy, want none: %v", len(list), g.folder, list[0].Names)
+	}
+	if rb := d.history(t, "update-rolled-back", g.folder+"/web"); len(rb) != 1 || !strings.Contains(rb[0].Detail, "removed") {
+		t.Errorf("update-rolled-back events = %+v, want one saying the new service was removed", rb)
+	}
+
+	fixed := g.srv.Push(t, g.url, "web 2.0.1", map[string]string{g.file: g.compose("2.0.1")})
+	if code := d.pushWebhook(t, "prod", g.url, fixed, gitSourceSecret); code != http.StatusAccepted {
+		t.Fatalf("signed webhook = %d, want 202", code)
+	}
+	waitUntil(t, 3*time.Minute, "the deploy of the fix", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == fixed || st.Failed == fixed
+	})
+	if st.Deployed != fixed || !st.InSync || st.Failed != "" {
+		t.Fatalf("after the fix: %+v, want %s deployed\ntidewatch log:\n%s", st, fixed, d.log.String())
+	}
+	if got := bed.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", g.port)); !strings.Contains(got, "2.0.1") {
+		t.Errorf("the app answers %q, want 2.0.1", got)
+	}
+
+	// Restarted, tidewatch knows what it deployed: in sync, nothing redeployed.
+	d.stop(t)
+	d = g.start(t, bed)
+	waitUntil(t, time.Minute, "the sync at start", func() bool { return d.gitSource(t, "prod").Syncs["in-sync"] > 0 })
+	if st := d.gitSource(t, "prod"); !st.InSync || st.Deployed != fixed || st.Syncs["deployed"] != 0 {
+		t.Errorf("after a restart: %+v, want in sync at %s without a deploy", st, fixed)
+	}
+	if synced := d.history(t, "synced", "prod"); len(synced) != 1 {
+		t.Errorf("synced events after a restart = %+v, want only the fix's", synced)
+	}
+}
