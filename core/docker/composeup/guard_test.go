@@ -1,6 +1,7 @@
 package composeup
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -33,12 +34,15 @@ func TestGuardRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = c.VolumeRemove(ctx, vol.Volume.Name, client.VolumeRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = c.VolumeRemove(context.Background(), vol.Volume.Name, client.VolumeRemoveOptions{Force: true})
+	})
 	net, err := c.NetworkCreate(ctx, uniqueName("guardnet"), client.NetworkCreateOptions{Labels: labels})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = c.NetworkRemove(ctx, net.ID, client.NetworkRemoveOptions{}) })
+	// Not ctx: t.Context() ends before the clean-ups run, and the network would be left.
+	t.Cleanup(func() { _, _ = c.NetworkRemove(context.Background(), net.ID, client.NetworkRemoveOptions{}) })
 	repo := bed.Registry + "/" + uniqueName("guardapp")
 	bed.BuildImage(t, repo+":1.0.0", testbed.AppOptions{Version: "1.0.0"})
 	other := bed.RunContainer(t, uniqueName("guardother"), repo+":1.0.0", nil)
