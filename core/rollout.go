@@ -153,3 +153,10 @@ func tagOf(ref string) string {
 	}
 	return ref
 }
+
+// GitSourceMarker is the file, in the git folder of tidewatch's own clone of
+// a git source (TIDEWATCH_GIT_<name>_URL), that names the source. A
+// deploying trigger finding a file to rewrite inside such a clone refuses:
+// the source's repository says what runs there, and a rewrite would be
+// undone by the next sync.
+const GitSourceMarker = "tidewatch-source"

@@ -18,6 +18,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/tidewatch/tidewatch/core"
 )
 
 // Source is a git repository tidewatch deploys from: the compose files
@@ -160,6 +162,9 @@ func (m *Mirror) Fetch(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("opening the clone of %s: %w", m.src.Name, err)
 	}
+	if err := m.mark(m.dir); err != nil {
+		return "", err
+	}
 	if m.branch == "" {
 		head, err := repo.Reference(plumbing.HEAD, false)
 		if err != nil || !head.Target().IsBranch() {
@@ -216,11 +221,28 @@ func (m *Mirror) clone(ctx context.Context, auth transport.AuthMethod) (string, 
 	if err != nil {
 		return "", fmt.Errorf("source %s: reading the fetched branch %s: %w", m.src.Name, m.branch, err)
 	}
+	if err := m.mark(tmp); err != nil {
+		return "", err
+	}
 	if err := os.Rename(tmp, m.dir); err != nil {
 		return "", fmt.Errorf("cloning source %s: %w", m.src.Name, err)
 	}
 	m.log.Info("cloned git source", "branch", m.branch, "commit", ref.Hash().String())
 	return ref.Hash().String(), nil
+}
+
+// mark writes core.GitSourceMarker into the clone's git folder (once), so
+// that a deploying trigger asked to rewrite a file in the clone knows it is
+// a source's and refuses.
+func (m *Mirror) mark(dir string) error {
+	p := filepath.Join(dir, ".git", core.GitSourceMarker)
+	if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == m.src.Name {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte(m.src.Name+"\n"), 0o644); err != nil {
+		return fmt.Errorf("marking the clone of source %s: %w", m.src.Name, err)
+	}
+	return nil
 }
 
 // Checkout puts the clone's work tree at commit (tidewatch's own clone:

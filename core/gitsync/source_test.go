@@ -77,6 +77,9 @@ func TestMirrorFollowsTheBranchAndListsChangedServices(t *testing.T) {
 	if got := gittest.Run(t, srv.Bare("stacks"), "rev-parse", "main"); got != c1 {
 		t.Fatalf("Fetch = %s, want %s", c1, got)
 	}
+	if b, err := os.ReadFile(filepath.Join(m.Dir(), ".git", core.GitSourceMarker)); err != nil || string(b) != "stack\n" {
+		t.Fatalf("the clone's marker = %q, %v; want the source's name", b, err)
+	}
 	if diff := cmp.Diff([]FileDiff{{Path: "compose.yaml", Status: Added, Added: []string{"app", "db"}, Other: []string{"x-common"}}}, changes(t, m, "", c1)); diff != "" {
 		t.Fatalf("Changes from nothing (-want +got):\n%s", diff)
 	}
