@@ -61,8 +61,8 @@ func start(spec Spec, opts Options, log hclog.Logger) (*process, error) {
 	pr := &process{
 		cmd:      cmd,
 		released: make(chan struct{}),
-		stdout: &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
-		stderr: &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
+		stdout:   &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
+		stderr:   &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
 	}
 	pr.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
