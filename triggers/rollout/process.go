@@ -96,6 +96,9 @@ func reapOrphans(rec *Record, lockPath string) (killed []int) {
 	if len(rec.Processes) == 0 || rec.Owner.Alive() {
 		return nil
 	}
+	if real, err := filepath.EvalSymlinks(lockPath); err == nil {
+		lockPath = real // as /proc/<pid>/fd shows it
+	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
