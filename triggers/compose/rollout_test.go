@@ -525,7 +525,7 @@ func TestDeadlineLeavesTimeForRollback(t *testing.T) {
 	p := newProject(t, bed, "web")
 	before := p.container(t, "web")
 	plugin, _ := triggertest.Start(t, "compose", options(bed, RecreateEngine, OptStableFor, "5m"))
-	const deadline = 16 * time.Second
+	const deadline = 40 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	begin := time.Now()
