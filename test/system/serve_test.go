@@ -40,8 +40,14 @@ func freePort(t *testing.T) int {
 // waits until it answers /healthz.
 func startServe(t *testing.T, env []string) *daemon {
 	t.Helper()
+	return startServeExe(t, binary, env)
+}
+
+// startServeExe starts `serve` of the binary exe, as startServe does.
+func startServeExe(t *testing.T, exe string, env []string) *daemon {
+	t.Helper()
 	port := freePort(t)
-	cmd := exec.Command(binary, "serve")
+	cmd := exec.Command(exe, "serve")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), fmt.Sprintf("TIDEWATCH_SERVER_PORT=%d", port)}, env...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

@@ -297,6 +297,14 @@ func (r *run) undoCLI(ctx context.Context, rec *rollout.Record) (string, error) 
 	case err == nil:
 		_, rerrs := r.removeCreated(ctx, rec)
 		errs = append(errs, rerrs...)
+		// A CLI killed midway may have left it under a name of its own
+		// (docker-compose 1.x renames it <short id>_<name> before it
+		// creates the new one); compose would start it under that name.
+		if st.Name != prev.Name {
+			if err := e.Rename(ctx, prev.ID, prev.Name); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if prev.Running && st.Running && prev.StopRequested && (prev.StartedAt.IsZero() || st.StartedAt.Equal(prev.StartedAt)) {
 			if err := e.Kill(ctx, prev.ID); err != nil {
 				errs = append(errs, fmt.Errorf("killing the previous container, which the rollout asked to stop: %w", err))
