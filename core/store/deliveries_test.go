@@ -498,3 +498,35 @@ func TestRolloutKeepsItsUpdate(t *testing.T) {
 		t.Errorf("resolved events after the applied update's next run = %q, want one", kinds(got))
 	}
 }
+
+// TestRolloutKeepsItsUpdateWhenRenamedAside: a run during an engine-mode
+// rollout does not list the container by its ID under its name (it is
+// renamed aside, or replaced); the update being applied stays open through
+// MarkGone, and once the rollback brings the container back, the rollout's
+// outcome and the next run find that update, not a new row.
+func TestRolloutKeepsItsUpdateWhenRenamedAside(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	u := openUpdateOf(t, s, "web")
+	other := openUpdateOf(t, s, "db")
+	ds := enqueue(t, s, NewDelivery{UpdateID: u.ID, Trigger: "compose.prod", Candidate: u.CandidateRef(), Event: core.EventUpdateAvailable,
+		Run: "auto-1", MarkApplying: true})
+	// Mid-rollout: neither web nor db is listed.
+	if err := s.MarkGone(ctx, "local", nil, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Update(ctx, u.ID); err != nil || got.Status != core.StatusApplying {
+		t.Fatalf("update being applied after MarkGone = %+v, %v; want it open, applying", got, err)
+	}
+	if all, err := s.Updates(ctx, ""); err != nil || len(all) != 1 || all[0].ID != u.ID {
+		t.Errorf("open updates after MarkGone = %+v, %v; want %d only (db's %d closed: it is not being applied)", all, err, u.ID, other.ID)
+	}
+	r := &core.Rollout{Outcome: core.OutcomeRolledBack, Method: "compose engine", Target: "shop/web", FailedStep: "health", Reason: "unhealthy"}
+	if err := s.Finish(ctx, []Outcome{{ID: ds[0].ID, Status: DeliveryFailed, Error: "rolled back", Event: core.EventUpdateRolledBack, Rollout: r}}); err != nil {
+		t.Fatal(err)
+	}
+	again := record(t, s, "local", t0.Add(2*time.Minute), check("web", "1.25.0", "1.26.0", core.KindMinor))
+	if len(again) != 1 || again[0].ID != u.ID || again[0].Status != core.StatusRolledBack {
+		t.Errorf("the run after the rollback returned %+v, want update %d, rolled-back", again, u.ID)
+	}
+}
