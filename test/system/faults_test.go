@@ -3,7 +3,9 @@ package system
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -206,7 +208,11 @@ func runFaultTrial(t *testing.T, bed *testbed.Bed, bin string, ft faultTrial) st
 	}
 	bed.ComposeUp(t, dir, project)
 	appURL := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	bed.WaitHTTP(t, appURL)
+	if _, err := answer(appURL, port); errors.Is(err, errProxyLost) {
+		t.Skipf("set-up: %v", err)
+	} else if err != nil {
+		t.Fatalf("set-up: %v", err)
+	}
 	name := strings.TrimPrefix(bed.ComposeContainer(t, project, "web").Name, "/")
 
 	// The trial's tidewatch watches every container (the others' tidewatch
@@ -259,9 +265,14 @@ func runFaultTrial(t *testing.T, bed *testbed.Bed, bin string, ft faultTrial) st
 	})
 	var hist faultHistory
 	second.getJSON(t, "/api/history?container="+name, &hist)
+	var ups struct {
+		Updates []faultUpdate `json:"updates"`
+	}
+	second.getJSON(t, "/api/updates?status=pending,notified,applying,applied,failed,rolled-back,dismissed", &ups)
+	open := slices.DeleteFunc(ups.Updates, func(u faultUpdate) bool { return u.Container != name })
 	second.stop(t)
 
-	checkFaultInvariants(t, bed, project, dir, file, appURL, ft.repo, dl, hist)
+	checkFaultInvariants(t, bed, project, dir, file, appURL, port, ft.repo, dl, hist, open)
 	if t.Failed() {
 		for _, st := range dl.Rollout.Steps {
 			t.Logf("resumed rollout step %s: %s %s", st.Name, st.Note, st.Error)
@@ -338,10 +349,18 @@ type faultDelivery struct {
 	} `json:"rollout"`
 	LastError string `json:"last_error"`
 	Update    *struct {
+		ID        int64  `json:"id"`
 		Container string `json:"container"`
 		Candidate string `json:"candidate"`
 		Status    string `json:"status"`
 	} `json:"update"`
+}
+
+// faultUpdate is what the trials read of an open update.
+type faultUpdate struct {
+	ID        int64  `json:"id"`
+	Container string `json:"container"`
+	Status    string `json:"status"`
 }
 
 // faultHistory is what the trials read of the history.
@@ -380,7 +399,7 @@ func settledDelivery(t *testing.T, d *daemon, container string) (faultDelivery, 
 
 // checkFaultInvariants checks what a rollout, however interrupted, must
 // leave once it has ended.
-func checkFaultInvariants(t *testing.T, bed *testbed.Bed, project, dir, file, appURL, repo string, dl faultDelivery, hist faultHistory) {
+func checkFaultInvariants(t *testing.T, bed *testbed.Bed, project, dir, file, appURL string, port int, repo string, dl faultDelivery, hist faultHistory, open []faultUpdate) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -423,7 +442,15 @@ func checkFaultInvariants(t *testing.T, bed *testbed.Bed, project, dir, file, ap
 	if got := running[0].Image; got != repo+":"+fileVersion {
 		t.Errorf("the service runs %s, the file names %s:%s", got, repo, fileVersion)
 	}
-	if got := strings.TrimSpace(bed.WaitHTTP(t, appURL)); got != fileVersion {
+	if running[0].State != "running" || !strings.Contains(running[0].Status, "(healthy)") {
+		t.Errorf("the service's container is %s, %s; want running and healthy", running[0].State, running[0].Status)
+	}
+	switch got, err := answer(appURL, port); {
+	case errors.Is(err, errProxyLost):
+		t.Logf("not checked over HTTP: %v", err)
+	case err != nil:
+		t.Errorf("the service does not answer: %v", err)
+	case got != fileVersion:
 		t.Errorf("the service answers %q, the file names %s", got, fileVersion)
 	}
 	if recs, _ := filepath.Glob(filepath.Join(dir, ".tidewatch-rollout-*.json")); len(recs) > 0 {
@@ -448,9 +475,65 @@ func checkFaultInvariants(t *testing.T, bed *testbed.Bed, project, dir, file, ap
 	if len(outcomes) != 1 || outcomes[0] != wantEvent {
 		t.Errorf("the history records the outcomes %q, want one %s (the service runs %s)", outcomes, wantEvent, fileVersion)
 	}
+	// While the broken version ran, the history never said the update was
+	// resolved, and the rollback's status landed on the update applied,
+	// which stays the container's one open update (not a new row).
+	if wantOutcome == "rolled-back" {
+		for _, e := range hist.Events {
+			if e.Kind == "resolved" {
+				t.Errorf("the history records %q (%s) for a rollout that was rolled back", e.Kind, e.Detail)
+			}
+		}
+		if len(open) != 1 || open[0].ID != dl.Update.ID || open[0].Status != "rolled-back" {
+			t.Errorf("the container's open updates are %+v, want update %d alone, rolled-back", open, dl.Update.ID)
+		}
+	}
 	if dl.Update.Status != wantStatus {
 		t.Errorf("the update's status is %q, want %s (the service runs %s)", dl.Update.Status, wantStatus, fileVersion)
 	}
+}
+
+// errProxyLost: the engine has no docker-proxy listening on a port it
+// published for a running container. The shared test engine (Debian's
+// 20.10) loses one now and then when many tests create and remove
+// containers at once, whatever tidewatch does; a trial that meets it says so.
+var errProxyLost = errors.New("the engine's docker-proxy for the published port is gone")
+
+// answer waits up to 30s for url to answer 200 and returns its body,
+// trimmed; errProxyLost when nothing listens on port and no docker-proxy
+// process serves it.
+func answer(url string, port int) (string, error) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := hc.Get(url)
+		if err != nil {
+			last = err
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return strings.TrimSpace(string(body)), nil
+		}
+		last = fmt.Errorf("status %d, %v", resp.StatusCode, err)
+	}
+	if !proxyFor(port) {
+		return "", fmt.Errorf("GET %s: %v: %w", url, last, errProxyLost)
+	}
+	return "", fmt.Errorf("GET %s: no 200 within 30s: %v", url, last)
+}
+
+// proxyFor reports whether a docker-proxy process serves host port port.
+func proxyFor(port int) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "docker-proxy") && strings.Contains(string(cmdline), "-host-port\x00"+strconv.Itoa(port)+"\x00") {
+			return true
+		}
+	}
+	return false
 }
 
 // faultTrialsEnv is how many trials per step and mode `make faults` runs.
