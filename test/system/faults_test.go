@@ -66,12 +66,8 @@ var faultBinary struct {
 func requireFaultBinary(t *testing.T) string {
 	t.Helper()
 	faultBinary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "tidewatch-faults-")
-		if err != nil {
-			faultBinary.err = err
-			return
-		}
-		faultBinary.path = filepath.Join(dir, "tidewatch")
+		// Beside the package's tidewatch binary: TestMain removes the folder.
+		faultBinary.path = filepath.Join(filepath.Dir(binary), "tidewatch-faulthook")
 		build := exec.Command("go", "build", "-tags", "faulthook", "-o", faultBinary.path, "github.com/tidewatch/tidewatch/cmd/tidewatch")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
