@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -128,11 +130,64 @@ func (c *Client) FindContainers(ctx context.Context, labels map[string]string) (
 	return out, nil
 }
 
-// Pull pulls ref ("registry/app:1.1.0") through the engine, reading the
-// progress stream to its end: an error the registry reports midway (an
-// unknown tag, a refused layer) is returned.
-func (c *Client) Pull(ctx context.Context, ref string) error {
-	return c.PullAuth(ctx, ref, core.RegistryAuth{})
+// Pull pulls ref ("registry/app:1.1.0") through the engine, with auth's
+// credentials unless it is anonymous (the zero value), reading the progress
+// stream to its end: an error the registry reports midway (an unknown tag,
+// a refused layer, refused credentials) is returned. The credentials never
+// appear in an error.
+func (c *Client) Pull(ctx context.Context, ref string, auth core.RegistryAuth) error {
+	var opts image.PullOptions
+	if !auth.Anonymous() {
+		enc, err := registry.EncodeAuthConfig(authConfig(auth))
+		if err != nil {
+			return fmt.Errorf("pulling %s on %s: encoding the credentials for %s failed", ref, c.host, auth.Server)
+		}
+		opts.RegistryAuth = enc
+	}
+	rc, err := c.api.ImagePull(ctx, ref, opts)
+	if err != nil {
+		return fmt.Errorf("pulling %s on %s: %w", ref, c.host, err)
+	}
+	defer rc.Close()
+	if err := readProgress(rc); err != nil {
+		return fmt.Errorf("pulling %s on %s: %w", ref, c.host, err)
+	}
+	return nil
+}
+
+// authConfig is auth as the engine and the Docker CLI take it.
+func authConfig(auth core.RegistryAuth) registry.AuthConfig {
+	return registry.AuthConfig{
+		Username: auth.Username, Password: auth.Password.Reveal(), ServerAddress: auth.Server,
+		IdentityToken: auth.IdentityToken.Reveal(), RegistryToken: auth.RegistryToken.Reveal(),
+	}
+}
+
+// CLIConfig returns a Docker CLI config.json that holds auth for its
+// registry, and nothing else: what a compose CLI run for one pull is given
+// (in a DOCKER_CONFIG folder of its own) so that it pulls with the
+// credentials tidewatch reads the registry with. Docker Hub's key is the
+// CLI's own, https://index.docker.io/v1/.
+func CLIConfig(auth core.RegistryAuth) ([]byte, error) {
+	type entry struct {
+		Auth          string `json:"auth,omitempty"`
+		IdentityToken string `json:"identitytoken,omitempty"`
+		RegistryToken string `json:"registrytoken,omitempty"`
+	}
+	server := auth.Server
+	switch server {
+	case "", "docker.io", "index.docker.io", "registry-1.docker.io":
+		server = "https://index.docker.io/v1/"
+	}
+	e := entry{IdentityToken: auth.IdentityToken.Reveal(), RegistryToken: auth.RegistryToken.Reveal()}
+	if auth.Username != "" || auth.Password != "" {
+		e.Auth = base64.StdEncoding.EncodeToString([]byte(auth.Username + ":" + auth.Password.Reveal()))
+	}
+	out, err := json.MarshalIndent(map[string]any{"auths": map[string]entry{server: e}}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("writing a Docker CLI config for %s failed", server)
+	}
+	return out, nil
 }
 
 // readProgress reads a JSON progress stream to its end, returning the first
@@ -208,6 +263,45 @@ func (c *Client) Stop(ctx context.Context, id string) error {
 		return fmt.Errorf("stopping container %s on %s: %w", id, c.host, err)
 	}
 	return nil
+}
+
+// StopWithin stops the container id, giving it timeout (rounded up to
+// whole seconds) before the engine kills it, instead of its own stop
+// timeout; a negative timeout waits as long as the container says.
+func (c *Client) StopWithin(ctx context.Context, id string, timeout time.Duration) error {
+	var opts container.StopOptions
+	if timeout >= 0 {
+		secs := int((timeout + time.Second - 1) / time.Second)
+		opts.Timeout = &secs
+	}
+	if err := c.api.ContainerStop(ctx, id, opts); err != nil {
+		return fmt.Errorf("stopping container %s on %s: %w", id, c.host, err)
+	}
+	return nil
+}
+
+// Kill kills the container id (SIGKILL) and waits until it no longer
+// runs. Killing a container that does not run is not an error.
+func (c *Client) Kill(ctx context.Context, id string) error {
+	if err := c.api.ContainerKill(ctx, id, "KILL"); err != nil {
+		if s, ierr := c.InspectState(ctx, id); ierr != nil || s.Running {
+			return fmt.Errorf("killing container %s on %s: %w", id, c.host, err)
+		}
+	}
+	for {
+		s, err := c.InspectState(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !s.Running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for killed container %s on %s to exit: %w", id, c.host, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Start starts the container id.

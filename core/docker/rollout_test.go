@@ -50,7 +50,7 @@ func TestPull(t *testing.T) {
 	images(t, bed)
 	c := newClient(t, bed)
 	ctx := t.Context()
-	if err := c.Pull(ctx, rolloutImages.next); err != nil {
+	if err := c.Pull(ctx, rolloutImages.next, core.RegistryAuth{}); err != nil {
 		t.Fatalf("Pull(%s) = %v", rolloutImages.next, err)
 	}
 	id, err := c.ImageID(ctx, rolloutImages.next)
@@ -58,7 +58,7 @@ func TestPull(t *testing.T) {
 		t.Errorf("ImageID(%s) = %q, %v; want an image ID", rolloutImages.next, id, err)
 	}
 	missing := rolloutImages.repo + ":9.9.9"
-	err = c.Pull(ctx, missing)
+	err = c.Pull(ctx, missing, core.RegistryAuth{})
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("Pull(%s) = %v, want an error naming it", missing, err)
 	}

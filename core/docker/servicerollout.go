@@ -173,10 +173,7 @@ func encodeAuth(auth core.RegistryAuth) (string, error) {
 	if auth.Anonymous() {
 		return "", nil
 	}
-	enc, err := registry.EncodeAuthConfig(registry.AuthConfig{
-		Username: auth.Username, Password: auth.Password.Reveal(), ServerAddress: auth.Server,
-		IdentityToken: auth.IdentityToken.Reveal(), RegistryToken: auth.RegistryToken.Reveal(),
-	})
+	enc, err := registry.EncodeAuthConfig(authConfig(auth))
 	if err != nil {
 		return "", fmt.Errorf("encoding the credentials for %s: %w", auth.Server, err)
 	}

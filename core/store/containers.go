@@ -88,7 +88,7 @@ func (s *Store) Containers(ctx context.Context, host string) ([]ContainerRecord,
 
 // MarkGone marks the containers of host whose engine ID is not in keepIDs
 // as gone at at (now when zero): they leave Containers, their open update is
-// closed, and a "gone" event is recorded. Call it after a full run with the
+// closed (unless it is being applied), and a "gone" event is recorded. Call it after a full run with the
 // IDs of every container the host listed. A container seen again by
 // RecordRun is present again.
 func (s *Store) MarkGone(ctx context.Context, host string, keepIDs []string, at time.Time) (err error) {
@@ -151,8 +151,11 @@ func markGone(ctx context.Context, tx querier, host string, keep map[string]bool
 		if _, err := tx.ExecContext(ctx, `UPDATE containers SET gone_at = ? WHERE id = ?`, at.UnixNano(), g.id); err != nil {
 			return fmt.Errorf("marking %s gone: %w", g.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE updates SET closed_at = ?, closed_as = ? WHERE container = ? AND closed_at IS NULL`,
-			at.UnixNano(), closedGone, g.id); err != nil {
+		// An update being applied stays open: its container is the
+		// rollout's to replace, rename aside and maybe bring back, and the
+		// rollout's outcome lands on that update.
+		if _, err := tx.ExecContext(ctx, `UPDATE updates SET closed_at = ?, closed_as = ? WHERE container = ? AND closed_at IS NULL AND status <> ?`,
+			at.UnixNano(), closedGone, g.id, string(core.StatusApplying)); err != nil {
 			return fmt.Errorf("closing the update of %s: %w", g.name, err)
 		}
 		ev := event{at: at, host: host, container: g.name, image: g.image, kind: EventGone}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -464,5 +466,89 @@ func TestEnqueueApplyingAndFinishWithRollout(t *testing.T) {
 	}
 	if _, err := s.Delivery(ctx, 999); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Delivery(999) = %v, want core.ErrNotFound", err)
+	}
+}
+
+// TestRolloutKeepsItsUpdate: while an update is being applied, a run that
+// sees the container on the candidate (the rollout's new container, maybe
+// broken) does not resolve it; the rollout's outcome lands on that update,
+// and the run after a rollback finds the same update again, not a new one.
+func TestRolloutKeepsItsUpdate(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	u := openUpdateOf(t, s, "web")
+	ds := enqueue(t, s, NewDelivery{UpdateID: u.ID, Trigger: "compose.prod", Candidate: u.CandidateRef(), Event: core.EventUpdateAvailable,
+		Run: "auto-1", MarkApplying: true})
+	// Mid-rollout: the broken 1.26.0 runs; nothing newer.
+	record(t, s, "local", t0.Add(time.Minute), check("web", "1.26.0", "", core.KindNone))
+	if got, err := s.Update(ctx, u.ID); err != nil || got.Status != core.StatusApplying {
+		t.Fatalf("update during its rollout = %+v, %v; want it open, applying", got, err)
+	}
+	if got := history(t, s, HistoryFilter{Kinds: []string{EventResolved}}); len(got) != 0 {
+		t.Errorf("history during the rollout has %q, want no resolved", kinds(got))
+	}
+	r := &core.Rollout{Outcome: core.OutcomeRolledBack, Method: "compose engine", Target: "shop/web", FailedStep: "health", Reason: "unhealthy"}
+	if err := s.Finish(ctx, []Outcome{{ID: ds[0].ID, Status: DeliveryFailed, Error: "rolled back", Event: core.EventUpdateRolledBack, Rollout: r}}); err != nil {
+		t.Fatal(err)
+	}
+	// After the rollback 1.25.0 runs again, and 1.26.0 is still offered.
+	again := record(t, s, "local", t0.Add(2*time.Minute), check("web", "1.25.0", "1.26.0", core.KindMinor))
+	if len(again) != 1 || again[0].ID != u.ID || again[0].Status != core.StatusRolledBack {
+		t.Errorf("the run after the rollback returned %+v, want update %d, rolled-back", again, u.ID)
+	}
+	all, err := s.Updates(ctx, "")
+	if err != nil || len(all) != 1 || all[0].ID != u.ID {
+		t.Errorf("Updates() = %+v, %v; want update %d only", all, err, u.ID)
+	}
+	want := []string{"detected web 1.25.0→1.26.0", "update-rolled-back web 1.25.0→1.26.0"}
+	var got []string
+	for _, k := range kinds(history(t, s, HistoryFilter{})) {
+		if !strings.HasPrefix(k, "delivery") {
+			got = append(got, k)
+		}
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+	// Once applied, the next run without update resolves it as before.
+	if err := s.SetUpdateStatus(ctx, u.ID, core.StatusApplied, t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	record(t, s, "local", t0.Add(4*time.Minute), check("web", "1.26.0", "", core.KindNone))
+	if got := history(t, s, HistoryFilter{Kinds: []string{EventResolved}}); len(got) != 1 {
+		t.Errorf("resolved events after the applied update's next run = %q, want one", kinds(got))
+	}
+}
+
+// TestRolloutKeepsItsUpdateWhenRenamedAside: a run during an engine-mode
+// rollout does not list the container by its ID under its name (it is
+// renamed aside, or replaced); the update being applied stays open through
+// MarkGone, and once the rollback brings the container back, the rollout's
+// outcome and the next run find that update, not a new row.
+func TestRolloutKeepsItsUpdateWhenRenamedAside(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	u := openUpdateOf(t, s, "web")
+	other := openUpdateOf(t, s, "db")
+	ds := enqueue(t, s, NewDelivery{UpdateID: u.ID, Trigger: "compose.prod", Candidate: u.CandidateRef(), Event: core.EventUpdateAvailable,
+		Run: "auto-1", MarkApplying: true})
+	// Mid-rollout: neither web nor db is listed.
+	if err := s.MarkGone(ctx, "local", nil, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Update(ctx, u.ID); err != nil || got.Status != core.StatusApplying {
+		t.Fatalf("update being applied after MarkGone = %+v, %v; want it open, applying", got, err)
+	}
+	if all, err := s.Updates(ctx, ""); err != nil || len(all) != 1 || all[0].ID != u.ID {
+		t.Errorf("open updates after MarkGone = %+v, %v; want %d only (db's %d closed: it is not being applied)", all, err, u.ID, other.ID)
+	}
+	r := &core.Rollout{Outcome: core.OutcomeRolledBack, Method: "compose engine", Target: "shop/web", FailedStep: "health", Reason: "unhealthy"}
+	if err := s.Finish(ctx, []Outcome{{ID: ds[0].ID, Status: DeliveryFailed, Error: "rolled back", Event: core.EventUpdateRolledBack, Rollout: r}}); err != nil {
+		t.Fatal(err)
+	}
+	again := record(t, s, "local", t0.Add(2*time.Minute), check("web", "1.25.0", "1.26.0", core.KindMinor))
+	if len(again) != 1 || again[0].ID != u.ID || again[0].Status != core.StatusRolledBack {
+		t.Errorf("the run after the rollback returned %+v, want update %d, rolled-back", again, u.ID)
 	}
 }

@@ -30,7 +30,10 @@ const (
 //     keeping its status; a different candidate closes the open update,
 //     recording "superseded", and opens the new one;
 //   - a check without update and without error closes the open update,
-//     recording "resolved";
+//     recording "resolved" — but an update being applied (applying) stays
+//     open: the container that runs the candidate meanwhile is the rollout's,
+//     which may still be rolled back, and the rollout's outcome lands on
+//     that update;
 //   - a check with an error keeps the open update, and records "error" when
 //     the error differs from the container's last one.
 //
@@ -205,9 +208,10 @@ func saveContainer(ctx context.Context, tx querier, host string, c core.Check, a
 	return k, known, lastError, nil
 }
 
-// resolve closes the open update, if any, of a container whose check found none.
+// resolve closes the open update, if any, of a container whose check found
+// none; one being applied is left open for its rollout's outcome.
 func (k checked) resolve(ctx context.Context, tx querier, open *openUpdate, at time.Time) error {
-	if open == nil {
+	if open == nil || open.status == string(core.StatusApplying) {
 		return nil
 	}
 	if err := closeUpdate(ctx, tx, open.id, closedResolved, at); err != nil {

@@ -19,7 +19,12 @@
 //     fresh process;
 //   - logs into tidewatch's slog logger with keys plugin=<type> and
 //     instance=<name>, each JSON line of its stderr (sdk.Logger) at its level;
-//   - is stopped by Plugin.Close or Host.Close.
+//   - is stopped by Plugin.Close or Host.Close;
+//   - dies with tidewatch: on Linux the kernel kills it (a parent-death
+//     signal, SIGKILL) when tidewatch ends in any way, SIGKILL and OOM kills
+//     included, so that a restarted tidewatch finds none still acting. The
+//     signal follows the OS thread that started the process, so each process
+//     is started from a thread held (locked) until the process is stopped.
 //
 // Errors the host makes itself (not the plugin's) wrap ErrExited, ErrCutOff,
 // ErrRestartLimit, ErrChecksum or ErrClosed.

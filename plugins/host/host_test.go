@@ -27,6 +27,9 @@ import (
 var testPlugin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(parentEnv) != "" {
+		os.Exit(actAsParent())
+	}
 	dir, err := os.MkdirTemp("", "host-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

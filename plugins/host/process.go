@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -27,6 +28,9 @@ type process struct {
 	stdout   *lineWriter
 	stderr   *lineWriter
 	stopOnce sync.Once
+	// released is closed once the process is stopped: the OS thread that
+	// started it is held (locked) until then, see startTied.
+	released chan struct{}
 }
 
 // start starts a process for spec and waits for its handshake.
@@ -36,6 +40,7 @@ func start(spec Spec, opts Options, log hclog.Logger) (*process, error) {
 		return nil, fmt.Errorf("starting plugin %s: %w", spec.Type, cmd.Err)
 	}
 	cmd.Env = append([]string{}, spec.Env...)
+	tieToParent(cmd)
 
 	var secure *plugin.SecureConfig
 	if spec.SHA256 != "" {
@@ -54,9 +59,10 @@ func start(spec Spec, opts Options, log hclog.Logger) (*process, error) {
 
 	named := log.Named(filepath.Base(cmd.Path))
 	pr := &process{
-		cmd:    cmd,
-		stdout: &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
-		stderr: &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
+		cmd:      cmd,
+		released: make(chan struct{}),
+		stdout:   &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
+		stderr:   &lineWriter{line: func(b []byte) { logLine(named, hclog.Debug, b) }},
 	}
 	pr.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
@@ -72,8 +78,11 @@ func start(spec Spec, opts Options, log hclog.Logger) (*process, error) {
 		SyncStdout:       pr.stdout,
 		SyncStderr:       pr.stderr,
 	})
-	var err error
-	if pr.protocol, err = pr.client.Client(); err != nil {
+	err := startTied(func() (err error) {
+		pr.protocol, err = pr.client.Client()
+		return err
+	}, pr.released)
+	if err != nil {
 		pr.stop(true)
 		return nil, fmt.Errorf("starting plugin %s (%s): %w", spec.Type, cmd.Path, err)
 	}
@@ -113,7 +122,25 @@ func (pr *process) stop(force bool) {
 		pr.client.Kill()
 		pr.stdout.Flush()
 		pr.stderr.Flush()
+		close(pr.released)
 	})
+}
+
+// startTied runs start, which starts a plugin process, on an OS thread that
+// stays locked to its goroutine until released is closed. A process started
+// with a parent-death signal (Linux's Pdeathsig, see tieToParent) gets it
+// when the thread that started it ends, not when tidewatch does: Go ends a
+// thread whose goroutine exits while locked, so the starting thread must be
+// one that no such goroutine can take and end while the process runs.
+func startTied(start func() error, released <-chan struct{}) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		errc <- start()
+		<-released
+		runtime.UnlockOSThread()
+	}()
+	return <-errc
 }
 
 func fileSHA256(path string) ([]byte, error) {

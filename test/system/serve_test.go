@@ -47,7 +47,13 @@ func startServe(t testing.TB, env []string) *daemon {
 // API's address before serve starts (the mqtt trigger's API_URL).
 func startServeOn(t testing.TB, port int, env []string) *daemon {
 	t.Helper()
-	cmd := exec.Command(binary, "serve")
+	return startServeExe(t, binary, port, env)
+}
+
+// startServeExe starts `serve` of the binary exe on port, as startServe does.
+func startServeExe(t testing.TB, exe string, port int, env []string) *daemon {
+	t.Helper()
+	cmd := exec.Command(exe, "serve")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), fmt.Sprintf("TIDEWATCH_SERVER_PORT=%d", port)}, env...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/triggers/composefile"
+	"github.com/tidewatch/tidewatch/triggers/rollout"
 )
 
 // CLI is a compose command line: docker-compose (1.x, or 2.x standalone), or
@@ -122,19 +126,68 @@ func projectArgs(t *composefile.Target, envFile string) []string {
 
 // up runs `up -d --no-deps <service>` for the target's project, against the
 // engine that env names, and returns an error holding the end of the
-// CLI's output when it fails.
-func (c CLI) up(ctx context.Context, t *composefile.Target, envFile string, env []string) error {
+// CLI's output when it fails. The CLI is tied to this process (it dies
+// with it: rollout.RunTied) and holds lock (open, as its fd 3, and so do the
+// processes it starts) until it ends; started is told its process group.
+func (c CLI) up(ctx context.Context, t *composefile.Target, envFile string, env []string, lock *os.File, started func(rollout.Process)) error {
 	args := append(projectArgs(t, envFile), "up", "-d", "--no-deps", t.Service)
 	var out bytes.Buffer
-	cmd := c.command(ctx, t.WorkingDir, env, args...)
+	cmd := c.command(context.Background(), t.WorkingDir, env, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	if lock != nil {
+		cmd.ExtraFiles = []*os.File{lock}
+	}
+	if err := rollout.RunTied(ctx, cmd, started); err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
 		return fmt.Errorf("running %s %s: %w: %s", c, strings.Join(args, " "), err, tailText(out.Bytes(), 1500))
 	}
 	return nil
+}
+
+// writeDockerConfig writes a Docker CLI config folder holding auth (and,
+// linked, the CLI plugins of the user's own config folder, where `docker
+// compose` may live), for one run of the compose CLI: a folder of its own,
+// 0700, its config.json 0600. The caller removes it.
+func writeDockerConfig(auth core.RegistryAuth) (string, error) {
+	data, err := docker.CLIConfig(auth)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "tidewatch-compose-auth-")
+	if err != nil {
+		return "", fmt.Errorf("preparing registry credentials for the compose CLI: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("preparing registry credentials for the compose CLI: %w", err)
+	}
+	if plugins := filepath.Join(userDockerConfig(), "cli-plugins"); plugins != "" {
+		if st, err := os.Stat(plugins); err == nil && st.IsDir() {
+			_ = os.Symlink(plugins, filepath.Join(dir, "cli-plugins"))
+		}
+	}
+	return dir, nil
+}
+
+// userDockerConfig is the Docker CLI's own config folder: DOCKER_CONFIG,
+// else .docker in the home folder ($HOME, else the user's from the system:
+// a plugin process has no HOME).
+func userDockerConfig() string {
+	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
+		return d
+	}
+	home := os.Getenv("HOME")
+	if home == "" {
+		if u, err := user.Current(); err == nil {
+			home = u.HomeDir
+		}
+	}
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".docker")
 }
 
 // lastLine returns the last non-empty line of out.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
+	"github.com/tidewatch/tidewatch/triggers/rollout"
 )
 
 var _ sdk.Trigger = (*Trigger)(nil)
@@ -25,6 +26,7 @@ type Trigger struct {
 type state struct {
 	name   string
 	cfg    Config
+	host   string // the engine's address as the rollout reaches it (cfg.DockerHost; a fault proxy in test builds)
 	engine *docker.Client
 	http   *http.Client
 }
@@ -55,11 +57,12 @@ func (t *Trigger) Configure(ctx context.Context, name string, options map[string
 	if err != nil {
 		return err
 	}
-	engine, err := docker.New(docker.Options{Host: cfg.DockerHost, CAFile: cfg.DockerCAFile, CertFile: cfg.DockerCert, KeyFile: cfg.DockerKey})
+	host := rollout.FaultHost(cfg.DockerHost)
+	engine, err := docker.New(docker.Options{Host: host, CAFile: cfg.DockerCAFile, CertFile: cfg.DockerCert, KeyFile: cfg.DockerKey})
 	if err != nil {
 		return sdk.Errorf(OptDockerHost, "%v", err)
 	}
-	if old := t.state.Swap(&state{name: name, cfg: cfg, engine: engine, http: &http.Client{}}); old != nil {
+	if old := t.state.Swap(&state{name: name, cfg: cfg, host: host, engine: engine, http: &http.Client{}}); old != nil {
 		old.engine.Close()
 	}
 	t.log.Debug("compose trigger configured", "trigger", name, "recreate", cfg.Recreate, "compose_cli", cfg.CLI.String(),

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ const (
 	OptDryRun        = "DRYRUN"
 	OptLogLines      = "LOG_LINES"
 	OptSelf          = "SELF_CONTAINER"
+	OptStateDir      = "STATE_DIR"
 )
 
 // Ways to recreate a service (RECREATE).
@@ -69,6 +71,7 @@ var Options = []sdk.Option{
 	{Name: OptPrune, Default: "false", Description: "true to remove the previous image after a successful rollout"},
 	{Name: OptDryRun, Default: "false", Description: "true to report the file's diff and the steps it would take, touching nothing"},
 	{Name: OptLogLines, Default: "50", Description: "how many of the failed container's last log lines a rollback report holds, 0 to 1000"},
+	{Name: OptStateDir, Description: "the folder for rollout records and locks, as tidewatch sees it; default: the compose project's folder (its working dir), where every tidewatch process that may roll the project out sees them, and where they survive tidewatch's container"},
 	{Name: OptSelf, Description: "IDs or names of the container tidewatch runs in, comma-separated, which the trigger refuses to update; default: detected from /proc/self/mountinfo, /proc/self/cgroup and the hostname"},
 }
 
@@ -99,6 +102,9 @@ type Config struct {
 	LogLines int
 	// Self are the IDs and names of tidewatch's own container (given and detected).
 	Self []string
+	// StateDir is where rollout records and locks are kept; "" for the
+	// project's folder.
+	StateDir string
 }
 
 // ParseConfig parses a Configure call's options, reporting every problem at
@@ -161,6 +167,11 @@ func ParseConfig(ctx context.Context, options map[string]string) (Config, error)
 	c.DryRun = o.Bool(OptDryRun)
 	c.LogLines = o.Int(OptLogLines, 0, 1000)
 	c.Self = append(o.List(OptSelf), rollout.DetectSelf()...)
+	if c.StateDir = strings.TrimSpace(o.String(OptStateDir)); c.StateDir != "" {
+		if st, err := os.Stat(c.StateDir); err != nil || !st.IsDir() || !filepath.IsAbs(c.StateDir) {
+			o.Add(OptStateDir, "%q is not an absolute path of a folder that exists", c.StateDir)
+		}
+	}
 
 	mode := strings.ToLower(strings.TrimSpace(o.String(OptRecreate)))
 	explicit := strings.TrimSpace(o.String(OptCompose))

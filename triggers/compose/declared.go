@@ -98,18 +98,35 @@ func (r *run) forwardDeclared(ctx context.Context, after func() (context.Context
 			"on failure: put the previous files back and bring back what ran before"}
 		return sdk.OK("")
 	}
-	var release func()
 	err := rep.step(StepLock, func() (string, error) {
+		// The project's lock and record, as for a rollout of an image: in
+		// STATE_DIR, else in the project's folder; the same key as a
+		// rollout of one of its containers.
+		dir := s.cfg.StateDir
+		if dir == "" {
+			dir = d.WorkingDir
+		}
 		var err error
-		release, err = projectLocks.acquire(ctx, s.cfg.DockerHost+"|"+d.Project+"|"+d.WorkingDir)
-		return "", err
+		if r.journal, err = rollout.NewJournal(dir); err != nil {
+			return "", err
+		}
+		r.key = d.Project + "|" + s.cfg.DockerHost + "|" + d.WorkingDir
+		if r.lock, err = r.journal.Lock(ctx, r.key); err != nil {
+			return "", fmt.Errorf("waiting for the project's other rollout: %w", err)
+		}
+		return "", nil
 	})
 	if err != nil {
 		return r.refused(ctx, err)
 	}
-	defer release()
+	defer r.lock.Unlock()
+	if err := r.prepareDeclared(); err != nil {
+		rep.Outcome = OutcomeFailed
+		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("recording the deploy before it acts: %w", err)), Event: sdk.EventUpdateFailed}
+	}
 	if err := rep.step(StepPull, func() (string, error) { return r.pull(ctx) }); err != nil {
 		rep.Outcome = OutcomeFailed
+		r.closeRecord() // nothing was changed
 		if ctx.Err() != nil {
 			return sdk.Retry(fmt.Errorf("pulling %s: %w", r.newRef, err))
 		}
@@ -132,9 +149,30 @@ func (r *run) forwardDeclared(ctx context.Context, after func() (context.Context
 		rep.Container = r.created[0]
 	}
 	if r.cur.ID != "" {
-		_ = rep.step(StepCleanup, func() (string, error) { return r.cleanup(actx) })
+		_ = rep.step(StepCleanup, func() (string, error) { return r.cleanup(actx, r.rec) })
 	}
+	r.closeRecord()
 	return sdk.Result{Event: sdk.EventUpdateApplied}
+}
+
+// prepareDeclared writes the deploy's record before it acts: the previous
+// container, if the service runs. No file: the source's files are already
+// written, and their previous copies are the source's to restore.
+func (r *run) prepareDeclared() error {
+	d := r.u.Declared
+	rec := &rollout.Record{
+		Key: r.u.Key, Target: d.Project + "/" + d.Service, Method: "compose declared",
+		From: r.cur.Image, To: r.newRef, FromImage: r.cur.ImageID,
+		Phase: rollout.PhasePrepared, Owner: rollout.Self(),
+	}
+	if r.cur.ID != "" {
+		rec.AddContainer(rollout.Container{Role: rollout.RolePrevious, ID: r.cur.ID, Name: r.cur.Name, Image: r.cur.Image,
+			ImageID: r.cur.ImageID, Running: r.cur.Running, StartedAt: r.cur.StartedAt})
+	}
+	r.mu.Lock()
+	r.rec = rec
+	r.mu.Unlock()
+	return r.save()
 }
 
 // inspectDeclared finds the service's container, if it runs already.
@@ -199,7 +237,7 @@ func (r *run) rollbackDeclared(ctx context.Context) sdk.Result {
 			return "", err
 		}
 		if r.cur.ID != "" {
-			return r.rollbackCLI(ctx)
+			return r.undoCLI(ctx, r.rec)
 		}
 		var errs []error
 		for _, id := range r.created {
@@ -221,6 +259,7 @@ func (r *run) rollbackDeclared(ctx context.Context) sdk.Result {
 		rep.FailedStep, rep.Reason = failedStep, reason
 		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("%s failed (%s), and the rollback failed too: %w%s", failedStep, reason, err, logTail(rep.Logs))), Event: sdk.EventUpdateFailed}
 	}
+	r.closeRecord()
 	rep.Outcome = OutcomeRolledBack
 	return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rolled back to %s: %s failed: %s%s", before, failedStep, reason, logTail(rep.Logs))), Event: sdk.EventUpdateRolledBack}
 }

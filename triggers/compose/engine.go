@@ -8,6 +8,7 @@ import (
 
 	"github.com/tidewatch/tidewatch/core/docker/composeup"
 	"github.com/tidewatch/tidewatch/triggers/composefile"
+	"github.com/tidewatch/tidewatch/triggers/rollout"
 )
 
 // composeUpEngine recreates the service with compose's own library, in
@@ -20,6 +21,8 @@ func (r *run) composeUpEngine(ctx context.Context, archive string) (string, erro
 	req := composeup.Request{
 		Project: composeup.Project{Name: t.Project, WorkingDir: t.WorkingDir, Files: t.Files},
 		Service: t.Service, Current: r.cur.ID, Archive: archive,
+		Auth:    registryAuth(r.u.RegistryAuth),
+		Journal: r.journalEvent,
 	}
 	if f := cfg.Locate.EnvFile; f != "" {
 		if !filepath.IsAbs(f) {
@@ -30,8 +33,7 @@ func (r *run) composeUpEngine(ctx context.Context, archive string) (string, erro
 	if maps := cfg.Locate.PathMap; len(maps) > 0 {
 		req.HostPath = func(local string) string { return hostPath(maps, local) }
 	}
-	res, err := composeup.Up(ctx, composeup.Options{Host: cfg.DockerHost, CAFile: cfg.DockerCAFile, CertFile: cfg.DockerCert, KeyFile: cfg.DockerKey}, req)
-	r.archived, r.stopped = res.Archived, res.Stopped
+	res, err := composeup.Up(ctx, composeup.Options{Host: r.s.host, CAFile: cfg.DockerCAFile, CertFile: cfg.DockerCert, KeyFile: cfg.DockerKey}, req)
 	r.created = append(r.created, res.Created...)
 	if err != nil {
 		return "", err
@@ -40,6 +42,25 @@ func (r *run) composeUpEngine(ctx context.Context, archive string) (string, erro
 		return "", fmt.Errorf("compose left service %s as it was (%s): the file does not differ from what runs", t.Service, strings.Join(res.Steps, "; "))
 	}
 	return fmt.Sprintf("%s kept aside as %s; compose %s created %s from %s", short(r.cur.ID), archive, composeup.LibraryVersion(), short(res.Created[0]), r.newRef), nil
+}
+
+// journalEvent writes what compose's guard is about to do, or did, into
+// the rollout's record: a container created, the previous one about to be
+// stopped (a stop may outlive the rollout).
+func (r *run) journalEvent(e composeup.Event) error {
+	r.mu.Lock()
+	switch e.Kind {
+	case composeup.EventCreated:
+		r.rec.AddContainer(rollout.Container{Role: rollout.RoleNew, ID: e.ID})
+	case composeup.EventStopping:
+		r.markPrevious(func(c *rollout.Container) { c.StopRequested = true })
+	case composeup.EventArchiving:
+		// The archive's name is in the record since prepare.
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	return r.save()
 }
 
 // hostPath maps a local path back to the engine host's (PATH_MAP read

@@ -21,6 +21,7 @@ const (
 	StepInspect  = "inspect"  // find the container and refuse tidewatch's own
 	StepLocate   = "locate"   // find the compose file and plan the rewrite
 	StepLock     = "lock"     // wait for the project's other rollouts
+	StepResume   = "resume"   // settle a rollout of the project left unfinished (by a crash, a kill)
 	StepPull     = "pull"     // pull the new image
 	StepWrite    = "write"    // rewrite the file, keeping a backup
 	StepRecreate = "recreate" // recreate the service

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -46,11 +48,15 @@ type run struct {
 	change   *composefile.Change   // the rewrite; nil when the file already names the new image
 	newRef   string                // the new image reference, as compose resolves it
 	newImage string                // its local image ID, after the pull
-	backup   *composefile.Backup   // set once the file was rewritten
-	archived bool                  // engine: cur was renamed aside
-	stopped  bool                  // engine: cur was stopped
 	created  []string              // containers the rollout created (engine) or compose made (cli)
 	failed   *docker.NotReadyError // the gate's failure, for the logs
+
+	journal *rollout.Journal // where the project's rollout record and lock are
+	key     string           // the project's key in it
+	lock    *rollout.Lock    // held from the lock step on
+
+	mu  sync.Mutex      // guards rec: compose's guard reports from its own goroutines
+	rec *rollout.Record // what the rollout changes, written before it acts; nil before the write step
 }
 
 // rollout rolls u out and reports how it went.
@@ -86,7 +92,7 @@ func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk
 // cleanup, which must run even when ctx is done.
 func (r *run) forward(ctx context.Context, after func() (context.Context, context.CancelFunc)) sdk.Result {
 	s, rep := r.s, r.rep
-	if err := rep.step(StepInspect, func() (string, error) { return r.inspect(ctx) }); err != nil {
+	if err := rep.step(StepInspect, func() (string, error) { return r.inspect(ctx, s.cfg.DryRun) }); err != nil {
 		return r.refused(ctx, err)
 	}
 	if s.cfg.DryRun {
@@ -100,46 +106,73 @@ func (r *run) forward(ctx context.Context, after func() (context.Context, contex
 		return sdk.OK("")
 	}
 
-	var release func()
 	err := rep.step(StepLock, func() (string, error) {
 		began := time.Now()
 		var err error
-		if release, err = projectLocks.acquire(ctx, r.lockKey()); err != nil {
+		if r.journal, r.key, err = r.openJournal(); err != nil {
+			return "", err
+		}
+		if r.lock, err = r.journal.Lock(ctx, r.key); err != nil {
 			return "", fmt.Errorf("waiting for the project's other rollout: %w", err)
 		}
 		if time.Since(began) < 50*time.Millisecond {
 			return "", nil
 		}
 		// Another rollout ran meanwhile: the container may be another now.
-		_, err = r.inspect(ctx)
+		_, err = r.inspect(ctx, false)
 		return fmt.Sprintf("waited %s for another rollout of the project", time.Since(began).Round(time.Millisecond)), err
 	})
 	if err != nil {
 		return r.refused(ctx, err)
 	}
-	defer release()
+	defer r.lock.Unlock()
 
+	atGate := false
+	rec, err := r.journal.Load(r.key)
+	if err != nil {
+		rep.Outcome = OutcomeFailed
+		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("an earlier rollout of the project left a record that cannot be read: %w", err)), Event: sdk.EventUpdateFailed}
+	}
+	if rec != nil {
+		actx, cancel := after()
+		res, settled, gate := r.resume(actx, rec)
+		cancel()
+		if settled {
+			return res
+		}
+		atGate = gate
+	}
+	if !atGate {
+		if _, err := r.inspect(ctx, true); err != nil {
+			return r.refused(ctx, err)
+		}
+	}
+
+	rollout.Fault("locate:before")
 	if err := rep.step(StepLocate, func() (string, error) { return r.locate() }); err != nil {
 		return r.refused(ctx, err)
 	}
-	if err := rep.step(StepPull, func() (string, error) { return r.pull(ctx) }); err != nil {
-		if ctx.Err() != nil {
+	rollout.Fault("locate:after")
+	var failed error
+	if !atGate {
+		if err := rep.step(StepPull, func() (string, error) { return r.pull(ctx) }); err != nil {
 			rep.Outcome = OutcomeFailed
-			return sdk.Retry(fmt.Errorf("pulling %s: %w", r.newRef, err)) // ran out of time: nothing changed, try again later
+			if ctx.Err() != nil {
+				return sdk.Retry(fmt.Errorf("pulling %s: %w", r.newRef, err)) // ran out of time: nothing changed, try again later
+			}
+			return sdk.Result{Err: sdk.Permanent(fmt.Errorf("pulling %s failed; nothing was changed: %w", r.newRef, err)), Event: sdk.EventUpdateFailed}
 		}
-		rep.Outcome = OutcomeFailed
-		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("pulling %s failed; nothing was changed: %w", r.newRef, err)), Event: sdk.EventUpdateFailed}
+		if r.change == nil && r.newImage == r.cur.ImageID && r.cur.Running {
+			rep.Outcome, rep.Container = OutcomeAlreadyApplied, r.cur.ID
+			return sdk.Result{Event: sdk.EventUpdateApplied}
+		}
+		if err := rep.step(StepWrite, func() (string, error) { return r.write() }); err != nil {
+			rep.Outcome = OutcomeFailed
+			r.writeFailed()
+			return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rewriting %s failed; nothing was changed: %w", rep.File, err)), Event: sdk.EventUpdateFailed}
+		}
+		failed = rep.step(StepRecreate, func() (string, error) { return r.recreate(ctx) })
 	}
-	if r.change == nil && r.newImage == r.cur.ImageID && r.cur.Running {
-		rep.Outcome, rep.Container = OutcomeAlreadyApplied, r.cur.ID
-		return sdk.Result{Event: sdk.EventUpdateApplied}
-	}
-
-	if err := rep.step(StepWrite, func() (string, error) { return r.write() }); err != nil {
-		rep.Outcome = OutcomeFailed
-		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rewriting %s failed; nothing was changed: %w", rep.File, err)), Event: sdk.EventUpdateFailed}
-	}
-	failed := rep.step(StepRecreate, func() (string, error) { return r.recreate(ctx) })
 	if failed == nil {
 		failed = rep.step(StepHealth, func() (string, error) { return r.gate(ctx) })
 	}
@@ -152,12 +185,7 @@ func (r *run) forward(ctx context.Context, after func() (context.Context, contex
 	if failed != nil {
 		return r.rollback(actx)
 	}
-	rep.Outcome = OutcomeApplied
-	if len(r.created) > 0 {
-		rep.Container = r.created[0]
-	}
-	_ = rep.step(StepCleanup, func() (string, error) { return r.cleanup(actx) })
-	return sdk.Result{Event: sdk.EventUpdateApplied}
+	return r.applied(actx)
 }
 
 // refused reports a failure before anything was changed: permanent when
@@ -176,23 +204,36 @@ func (r *run) refused(ctx context.Context, err error) sdk.Result {
 
 // inspect finds the container the update is for (by ID, or, when that one
 // is gone, the service's current one by its compose labels) and refuses
-// tidewatch's own.
-func (r *run) inspect(ctx context.Context) (string, error) {
+// tidewatch's own. A container kept aside by a rollout (named
+// <name>-tidewatch-old) is never taken for the service's: the service's
+// other container is; when there is none, it is kept for its labels only
+// (to find the project's record), and refused when final is set (no record
+// said whose it is).
+func (r *run) inspect(ctx context.Context, final bool) (string, error) {
 	engine := r.s.engine
 	cur, err := engine.InspectState(ctx, r.u.ContainerID)
-	if errors.Is(err, core.ErrNotFound) {
-		project, service := r.u.Labels[composefile.LabelProject], r.u.Labels[composefile.LabelService]
+	if errors.Is(err, core.ErrNotFound) || (err == nil && strings.HasSuffix(cur.Name, ArchiveSuffix)) {
+		aside := err == nil
+		labels := r.u.Labels
+		if aside {
+			labels = cur.Labels
+		}
+		project, service := labels[composefile.LabelProject], labels[composefile.LabelService]
 		if project == "" || service == "" {
 			return "", sdk.Permanent(fmt.Errorf("container %s (%s) is gone", r.u.Container, short(r.u.ContainerID)))
 		}
 		found, ferr := r.serviceContainers(ctx, project, service)
-		if ferr != nil {
+		switch {
+		case ferr != nil:
 			return "", ferr
-		}
-		if len(found) == 0 {
+		case len(found) > 0:
+			cur, err = found[0], nil
+		case aside && final:
+			return "", sdk.Permanent(fmt.Errorf("container %s (%s) was kept aside by a rollout that did not finish, and no rollout record says whose it is: "+
+				"remove it, or rename it back to %s, first", cur.Name, short(cur.ID), strings.TrimSuffix(cur.Name, ArchiveSuffix)))
+		case !aside:
 			return "", sdk.Permanent(fmt.Errorf("container %s (%s) is gone and service %s of project %s has no container", r.u.Container, short(r.u.ContainerID), service, project))
 		}
-		cur, err = found[0], nil
 	}
 	if err != nil {
 		return "", err
@@ -210,13 +251,13 @@ func (r *run) inspect(ctx context.Context) (string, error) {
 // of `compose run`, nor one kept aside by a rollout), running ones first,
 // newest first.
 func (r *run) serviceContainers(ctx context.Context, project, service string) ([]docker.State, error) {
-	all, err := r.s.engine.FindContainers(ctx, map[string]string{composefile.LabelProject: project, composefile.LabelService: service})
+	all, err := r.allContainers(ctx, project, service)
 	if err != nil {
 		return nil, err
 	}
 	var running, other []docker.State
 	for _, c := range all {
-		if strings.EqualFold(c.Labels[labelOneOff], "true") || strings.HasSuffix(c.Name, ArchiveSuffix) {
+		if strings.HasSuffix(c.Name, ArchiveSuffix) {
 			continue
 		}
 		if c.Running {
@@ -228,13 +269,51 @@ func (r *run) serviceContainers(ctx context.Context, project, service string) ([
 	return append(running, other...), nil
 }
 
-// lockKey names the project for the one-rollout-at-a-time lock.
+// allContainers returns every container of a compose service, kept aside or
+// not, but those of `compose run`, newest first.
+func (r *run) allContainers(ctx context.Context, project, service string) ([]docker.State, error) {
+	all, err := r.s.engine.FindContainers(ctx, map[string]string{composefile.LabelProject: project, composefile.LabelService: service})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(c docker.State) bool { return strings.EqualFold(c.Labels[labelOneOff], "true") }), nil
+}
+
+// lockKey names the project for the one-rollout-at-a-time lock and its
+// record: the project's name first, so that the record's file says whose it is.
 func (r *run) lockKey() string {
 	l := r.cur.Labels
 	if p := l[composefile.LabelProject]; p != "" {
-		return r.s.cfg.DockerHost + "|" + p + "|" + l[composefile.LabelWorkingDir]
+		return p + "|" + r.s.cfg.DockerHost + "|" + l[composefile.LabelWorkingDir]
 	}
-	return r.s.cfg.DockerHost + "|" + r.s.cfg.Locate.File + "|" + r.cur.ID
+	return r.cur.Name + "|" + r.s.cfg.DockerHost + "|" + r.s.cfg.Locate.File
+}
+
+// openJournal returns the journal of the project's rollouts and the
+// project's key in it: in STATE_DIR, else in the project's folder (its
+// working dir, as tidewatch sees it; with FILE, the first file's folder).
+func (r *run) openJournal() (*rollout.Journal, string, error) {
+	dir := r.s.cfg.StateDir
+	if dir == "" {
+		if wd := r.cur.Labels[composefile.LabelWorkingDir]; wd != "" && r.s.cfg.Locate.File == "" {
+			dir = composefile.Map(r.s.cfg.Locate.PathMap, wd)
+		} else if files := strings.Split(r.s.cfg.Locate.File, ","); strings.TrimSpace(files[0]) != "" {
+			dir = filepath.Dir(strings.TrimSpace(files[0]))
+		}
+	}
+	if dir == "" {
+		return nil, "", sdk.Permanent(fmt.Errorf("container %s names no compose project folder (label %s) to keep its rollout record in; set FILE or STATE_DIR", r.cur.Name, composefile.LabelWorkingDir))
+	}
+	j, err := rollout.NewJournal(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return j, r.lockKey(), nil
+}
+
+// targetName is what the record calls the target: project/service.
+func (r *run) targetName() string {
+	return r.cur.Labels[composefile.LabelProject] + "/" + r.cur.Labels[composefile.LabelService]
 }
 
 // locate finds the file and plans the rewrite.
@@ -261,14 +340,7 @@ func (r *run) locate() (string, error) {
 		r.rep.File, r.rep.To = t.File, r.newRef
 		note := fmt.Sprintf("%s already names %s", t.File, r.newRef)
 		if r.cur.Image != r.newRef {
-			// The file was rewritten but the service still runs the old
-			// image: a rollout interrupted after its write. Its backup is
-			// what a rollback must restore.
-			if b, ok, err := composefile.LatestBackup(t.File); err == nil && ok {
-				r.backup = &b
-				r.rep.Backup = b.Path
-				note += fmt.Sprintf("; the service still runs %s: a rollback restores %s", r.cur.Image, b.Path)
-			}
+			note += fmt.Sprintf("; the service still runs %s: a rollback sets it back in the file", r.cur.Image)
 		}
 		return note, nil
 	case err != nil:
@@ -295,9 +367,10 @@ func imageRef(repo, tag, digest string) string {
 	return ref
 }
 
-// pull pulls the new image and remembers its ID.
+// pull pulls the new image, with the credentials tidewatch reads its
+// registry with, and remembers its ID.
 func (r *run) pull(ctx context.Context) (string, error) {
-	if err := r.s.engine.Pull(ctx, r.newRef); err != nil {
+	if err := r.s.engine.Pull(ctx, r.newRef, registryAuth(r.u.RegistryAuth)); err != nil {
 		return "", err
 	}
 	id, err := r.s.engine.ImageID(ctx, r.newRef)
@@ -308,17 +381,43 @@ func (r *run) pull(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%s is %s", r.newRef, short(strings.TrimPrefix(id, "sha256:"))), nil
 }
 
-// write rewrites the file, keeping a backup.
+// registryAuth is the update's credentials as the engine adapter takes
+// them; the zero value (anonymous) for none.
+func registryAuth(a *sdk.RegistryAuth) core.RegistryAuth {
+	if a == nil {
+		return core.RegistryAuth{}
+	}
+	return core.RegistryAuth{Server: a.Server, Username: a.Username, Password: core.Secret(a.Password),
+		IdentityToken: core.Secret(a.IdentityToken), RegistryToken: core.Secret(a.RegistryToken)}
+}
+
+// write records what the rollout will change, then rewrites the file,
+// keeping a backup that the record names before the file is touched.
 func (r *run) write() (string, error) {
+	if err := r.prepare(); err != nil {
+		return "", err
+	}
+	rollout.Fault("write:before")
 	if r.change == nil {
+		if err := r.setPhase(rollout.PhaseApplying); err != nil {
+			return "", err
+		}
 		return "the file already names the new image", nil
 	}
-	b, err := r.change.Apply(r.s.cfg.Backups)
+	b, err := r.change.ApplyWith(r.s.cfg.Backups, func(b composefile.Backup) error {
+		r.mu.Lock()
+		r.rec.Files[0].Path, r.rec.Files[0].Backup = b.File, b.Path
+		r.rec.Phase = rollout.PhaseApplying
+		r.mu.Unlock()
+		return r.save()
+	})
+	if b.Path != "" {
+		r.rep.Backup = b.Path
+	}
 	if err != nil {
 		return "", err
 	}
-	r.backup = &b
-	r.rep.Backup = b.Path
+	rollout.Fault("write:after")
 	return "backup " + b.Path, nil
 }
 
@@ -331,6 +430,14 @@ func (r *run) recreate(ctx context.Context) (string, error) {
 }
 
 func (r *run) recreateCLI(ctx context.Context) (string, error) {
+	// The CLI stops the previous container: a stop it asked for may
+	// outlive it (see undo).
+	r.mu.Lock()
+	r.markPrevious(func(c *rollout.Container) { c.StopRequested = true })
+	r.mu.Unlock()
+	if err := r.save(); err != nil {
+		return "", err
+	}
 	if err := r.composeUp(ctx); err != nil {
 		return "", err
 	}
@@ -347,18 +454,30 @@ func (r *run) recreateCLI(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%s up -d --no-deps %s: container %s", r.s.cfg.CLI, r.target.Service, short(found[0].ID)), nil
 }
 
-// composeUp runs the CLI's up for the service, against the configured engine.
+// composeUp runs the CLI's up for the service, against the configured
+// engine, tied to this process (see rollout.RunTied) and holding the
+// project's lock until it ends, its process group in the record.
 func (r *run) composeUp(ctx context.Context) error {
-	env, cleanup, err := r.s.cliEnv()
+	env, cleanup, err := r.s.cliEnv(r.u.RegistryAuth)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	return r.s.cfg.CLI.up(ctx, r.target, r.s.cfg.Locate.EnvFile, env)
+	return r.s.cfg.CLI.up(ctx, r.target, r.s.cfg.Locate.EnvFile, env, r.lock.File(), func(p rollout.Process) {
+		r.mu.Lock()
+		r.rec.Processes = append(r.rec.Processes, p)
+		r.mu.Unlock()
+		if err := r.save(); err != nil {
+			r.log.Warn("recording the compose CLI's process", "error", err)
+		}
+	})
 }
 
 func (r *run) recreateEngine(ctx context.Context) (string, error) {
 	e, cur := r.s.engine, r.cur
+	if strings.HasSuffix(cur.Name, ArchiveSuffix) {
+		return "", fmt.Errorf("container %s is kept aside by a rollout; it is never kept aside again", cur.Name)
+	}
 	archive := cur.Name + ArchiveSuffix
 	if _, err := e.InspectState(ctx, archive); err == nil {
 		return "", fmt.Errorf("a container named %s exists, kept aside by a rollout that did not finish: remove it (or rename it back) first", archive)
@@ -370,6 +489,8 @@ func (r *run) recreateEngine(ctx context.Context) (string, error) {
 
 // gate waits until every new container runs and is healthy (or stable).
 func (r *run) gate(ctx context.Context) (string, error) {
+	rollout.Fault("health:before")
+	defer rollout.Fault("health:after")
 	var notes []string
 	for _, id := range r.created {
 		st, err := r.s.engine.WaitHealthy(ctx, id, docker.WaitOptions{Timeout: r.s.cfg.HealthTimeout, StableFor: r.s.cfg.StableFor})
@@ -410,157 +531,6 @@ func (r *run) smoke(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%d HTTP, %d TCP checks passed", len(r.s.cfg.SmokeHTTP), len(r.s.cfg.SmokeTCP)), nil
 }
 
-// rollback collects the failed container's logs, then restores the file
-// and the previous container.
-func (r *run) rollback(ctx context.Context) sdk.Result {
-	rep := r.rep
-	failedStep, reason := rep.FailedStep, rep.Reason
-	logsOf := ""
-	if r.failed != nil {
-		logsOf = r.failed.ID
-	} else if len(r.created) > 0 {
-		logsOf = r.created[0]
-	}
-	if logsOf != "" && r.s.cfg.LogLines > 0 {
-		lines, err := r.s.engine.Logs(ctx, logsOf, r.s.cfg.LogLines)
-		if err != nil {
-			lines = []string{fmt.Sprintf("(reading the logs of %s: %v)", short(logsOf), err)}
-		}
-		rep.Logs = lines
-	}
-	err := rep.step(StepRollback, func() (string, error) {
-		if r.s.cfg.Recreate == RecreateCLI {
-			return r.rollbackCLI(ctx)
-		}
-		return r.rollbackEngine(ctx)
-	})
-	if err != nil {
-		rep.Outcome = OutcomeFailed
-		rep.FailedStep, rep.Reason = failedStep, reason
-		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("%s failed (%s), and the rollback failed too: %w%s", failedStep, reason, err, logTail(rep.Logs))), Event: sdk.EventUpdateFailed}
-	}
-	rep.Outcome = OutcomeRolledBack
-	return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rolled back to %s: %s failed: %s%s", r.cur.Image, failedStep, reason, logTail(rep.Logs))), Event: sdk.EventUpdateRolledBack}
-}
-
-// logTail appends the failed container's last log lines to a rollback's
-// reason, so that the history and the notifications carry them.
-func logTail(lines []string) string {
-	if len(lines) == 0 {
-		return ""
-	}
-	return "\nlast log lines of the failed container:\n" + strings.Join(lines, "\n")
-}
-
-// restoreFile puts the file's previous bytes back.
-func (r *run) restoreFile() error {
-	if r.backup == nil {
-		return nil
-	}
-	if err := r.backup.Restore(); err != nil {
-		return fmt.Errorf("restoring %s from %s: %w", r.backup.File, r.backup.Path, err)
-	}
-	return nil
-}
-
-func (r *run) rollbackCLI(ctx context.Context) (string, error) {
-	e, cur := r.s.engine, r.cur
-	var errs []error
-	if err := r.restoreFile(); err != nil {
-		errs = append(errs, err)
-	}
-	// The previous image must be what its reference names locally, so that
-	// compose recreates with it (a digest update moved the tag).
-	if !strings.Contains(cur.Image, "@") {
-		if id, err := e.ImageID(ctx, cur.Image); err != nil || id != cur.ImageID {
-			if err := e.Tag(ctx, cur.ImageID, cur.Image); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := r.composeUp(ctx); err != nil {
-		return "", errors.Join(append(errs, err)...)
-	}
-	found, err := r.serviceContainers(ctx, r.target.Project, r.target.Service)
-	if err != nil {
-		return "", errors.Join(append(errs, err)...)
-	}
-	if len(found) == 0 {
-		return "", errors.Join(append(errs, fmt.Errorf("%s up left no container for service %s", r.s.cfg.CLI, r.target.Service))...)
-	}
-	for _, c := range found {
-		if c.ImageID != cur.ImageID {
-			errs = append(errs, fmt.Errorf("container %s runs image %s, not the previous %s", short(c.ID), short(c.ImageID), short(cur.ImageID)))
-			continue
-		}
-		if cur.Running {
-			if _, err := e.WaitHealthy(ctx, c.ID, docker.WaitOptions{Timeout: r.s.cfg.HealthTimeout, StableFor: r.s.cfg.StableFor}); err != nil {
-				errs = append(errs, fmt.Errorf("the previous version does not come back: %w", err))
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return "", err
-	}
-	r.rep.Container = found[0].ID
-	return fmt.Sprintf("file restored; %s runs %s again", short(found[0].ID), cur.Image), nil
-}
-
-func (r *run) rollbackEngine(ctx context.Context) (string, error) {
-	e, cur := r.s.engine, r.cur
-	var errs []error
-	if err := r.restoreFile(); err != nil {
-		errs = append(errs, err)
-	}
-	for _, id := range r.created {
-		if err := e.Remove(ctx, id, true); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if r.archived {
-		if err := e.Rename(ctx, cur.ID, cur.Name); err != nil {
-			return "", errors.Join(append(errs, err)...)
-		}
-	}
-	if r.stopped && cur.Running {
-		if err := e.Start(ctx, cur.ID); err != nil {
-			return "", errors.Join(append(errs, err)...)
-		}
-		if _, err := e.WaitHealthy(ctx, cur.ID, docker.WaitOptions{Timeout: r.s.cfg.HealthTimeout, StableFor: r.s.cfg.StableFor}); err != nil {
-			errs = append(errs, fmt.Errorf("the previous container does not come back: %w", err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return "", err
-	}
-	r.rep.Container = cur.ID
-	return fmt.Sprintf("file restored; %s (%s) runs again", cur.Name, short(cur.ID)), nil
-}
-
-// cleanup removes what the successful rollout left behind: the previous
-// container (engine) and, with PRUNE, the previous image.
-func (r *run) cleanup(ctx context.Context) (string, error) {
-	e, cur := r.s.engine, r.cur
-	var notes []string
-	if r.archived {
-		if err := e.Remove(ctx, cur.ID, true); err != nil {
-			return "", err
-		}
-		notes = append(notes, "removed "+cur.Name+ArchiveSuffix)
-	}
-	if r.s.cfg.Prune && cur.ImageID != r.newImage {
-		ref := cur.ImageID
-		if id, err := e.ImageID(ctx, cur.Image); err == nil && id == cur.ImageID {
-			ref = cur.Image
-		}
-		if err := e.ImageRemove(ctx, ref); err != nil {
-			return strings.Join(notes, "; "), err
-		}
-		notes = append(notes, "removed image "+cur.Image)
-	}
-	return strings.Join(notes, "; "), nil
-}
-
 // plan says what a rollout would do, for dry runs.
 func (r *run) plan() []string {
 	cfg, cur := r.s.cfg, r.cur
@@ -593,19 +563,34 @@ func (r *run) plan() []string {
 }
 
 // cliEnv returns the environment that points the compose CLI at the
-// configured engine, and a cleanup for the certificate folder it may make.
-func (s *state) cliEnv() (env []string, cleanup func(), err error) {
-	env = []string{"DOCKER_HOST=" + s.cfg.DockerHost}
-	cleanup = func() {}
+// configured engine, with auth's credentials when not nil, and a cleanup for
+// the folders it may make.
+func (s *state) cliEnv(auth *sdk.RegistryAuth) (env []string, cleanup func(), err error) {
+	env = []string{"DOCKER_HOST=" + s.host}
+	var dirs []string
+	cleanup = func() {
+		for _, d := range dirs {
+			os.RemoveAll(d)
+		}
+	}
+	if auth != nil {
+		dir, err := writeDockerConfig(registryAuth(auth))
+		if err != nil {
+			return nil, nil, err
+		}
+		dirs = append(dirs, dir)
+		env = append(env, "DOCKER_CONFIG="+dir)
+	}
 	if s.cfg.DockerCAFile == "" && s.cfg.DockerCert == "" {
 		return env, cleanup, nil
 	}
 	// The CLIs take TLS files from one folder, under fixed names.
 	dir, err := os.MkdirTemp("", "tidewatch-compose-tls-")
 	if err != nil {
+		cleanup()
 		return nil, nil, fmt.Errorf("preparing TLS files for the compose CLI: %w", err)
 	}
-	cleanup = func() { os.RemoveAll(dir) }
+	dirs = append(dirs, dir)
 	for name, src := range map[string]string{"ca.pem": s.cfg.DockerCAFile, "cert.pem": s.cfg.DockerCert, "key.pem": s.cfg.DockerKey} {
 		if src == "" {
 			continue

@@ -41,7 +41,7 @@ var testImages struct {
 	ok   bool
 }
 
-func requireImages(t *testing.T, bed *testbed.Bed) string {
+func requireImages(t testing.TB, bed *testbed.Bed) string {
 	t.Helper()
 	testImages.once.Do(func() {
 		repo := bed.Registry + "/" + unique("composeapp")
@@ -65,7 +65,7 @@ func unique(prefix string) string {
 }
 
 // freePort returns a TCP port free on 127.0.0.1 right now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +103,7 @@ const serviceTemplate = `  %[1]s:
 
 // newProject writes a compose project with services on vGood, runs it and
 // waits until each answers.
-func newProject(t *testing.T, bed *testbed.Bed, services ...string) *project {
+func newProject(t testing.TB, bed *testbed.Bed, services ...string) *project {
 	t.Helper()
 	repo := requireImages(t, bed)
 	p := &project{bed: bed, repo: repo, name: unique("twc"), dir: t.TempDir(), urls: map[string]string{}}
@@ -128,13 +128,13 @@ func newProject(t *testing.T, bed *testbed.Bed, services ...string) *project {
 }
 
 // container returns the service's running container.
-func (p *project) container(t *testing.T, service string) container.InspectResponse {
+func (p *project) container(t testing.TB, service string) container.InspectResponse {
 	t.Helper()
 	return p.bed.ComposeContainer(t, p.name, service)
 }
 
 // update is the update of service to candidate, as tidewatch fires it.
-func (p *project) update(t *testing.T, service, candidate string) sdk.Update {
+func (p *project) update(t testing.TB, service, candidate string) sdk.Update {
 	t.Helper()
 	c := p.container(t, service)
 	return sdk.Update{
@@ -525,7 +525,7 @@ func TestDeadlineLeavesTimeForRollback(t *testing.T) {
 	p := newProject(t, bed, "web")
 	before := p.container(t, "web")
 	plugin, _ := triggertest.Start(t, "compose", options(bed, RecreateEngine, OptStableFor, "5m"))
-	const deadline = 16 * time.Second
+	const deadline = 40 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	begin := time.Now()

@@ -2,6 +2,8 @@ package composefile
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +38,13 @@ var renameFunc = os.Rename
 // the backup being safe on disk first. The file keeps its mode and owner. A symlink is followed: its
 // target is written.
 func (c *Change) Apply(backups int) (Backup, error) {
+	return c.ApplyWith(backups, nil)
+}
+
+// ApplyWith is Apply with a hook: once the backup is safe on disk, and before the file is touched,
+// it calls record with it (a rollout writes down which backup is its own). When record fails, the
+// file is left as it was and the error returned, with the backup.
+func (c *Change) ApplyWith(backups int, record func(Backup) error) (Backup, error) {
 	path, err := filepath.EvalSymlinks(c.Path)
 	if err != nil {
 		return Backup{}, fmt.Errorf("applying change to %s: %w", c.Path, err)
@@ -55,6 +64,11 @@ func (c *Change) Apply(backups int) (Backup, error) {
 	b, err := writeBackup(path, cur, fi, max(backups, 1))
 	if err != nil {
 		return Backup{}, fmt.Errorf("backing up %s: %w", c.Path, err)
+	}
+	if record != nil {
+		if err := record(b); err != nil {
+			return b, fmt.Errorf("recording the backup of %s: %w; the file was not changed", c.Path, err)
+		}
 	}
 	if err := writeFile(path, c.New, fi); err != nil {
 		return b, fmt.Errorf("writing %s: %w", c.Path, err)
@@ -88,6 +102,20 @@ func (b Backup) Restore() error {
 		return fmt.Errorf("restoring %s from %s: %w", b.File, b.Path, err)
 	}
 	return nil
+}
+
+// RestoreOver is Restore when the file holds the bytes whose SHA-256 (hex) is over: what a rollout
+// wrote. When it holds anything else (edited since, or never written), nothing is written and the
+// error wraps ErrChanged.
+func (b Backup) RestoreOver(over string) error {
+	cur, err := os.ReadFile(b.File)
+	if err != nil {
+		return fmt.Errorf("restoring %s: %w", b.File, err)
+	}
+	if sum := sha256.Sum256(cur); hex.EncodeToString(sum[:]) != over {
+		return fmt.Errorf("restoring %s from %s: %w: it no longer holds what the rollout wrote", b.File, b.Path, ErrChanged)
+	}
+	return b.Restore()
 }
 
 // writeBackup writes data to a new <path>.tidewatch-<timestamp>.bak with fi's mode and owner
@@ -273,15 +301,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("syncing folder: %w", err)
 	}
 	return nil
-}
-
-// LatestBackup returns the newest backup of path, and false when it has none.
-// A rollout interrupted after its write (the file names the new image, the
-// old one still runs) rolls back to it.
-func LatestBackup(path string) (Backup, bool, error) {
-	all, err := listBackups(path)
-	if err != nil || len(all) == 0 {
-		return Backup{}, false, err
-	}
-	return Backup{File: path, Path: all[len(all)-1]}, true, nil
 }

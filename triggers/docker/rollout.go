@@ -198,7 +198,7 @@ func (r *run) pull(ctx context.Context) (res sdk.Result, done bool) {
 			auth = core.RegistryAuth{Server: a.Server, Username: a.Username, Password: core.Secret(a.Password),
 				IdentityToken: core.Secret(a.IdentityToken), RegistryToken: core.Secret(a.RegistryToken)}
 		}
-		if err := r.s.engine.PullAuth(ctx, r.newRef, auth); err != nil {
+		if err := r.s.engine.Pull(ctx, r.newRef, auth); err != nil {
 			return "", err
 		}
 		id, err := r.s.engine.ImageID(ctx, r.newRef)

@@ -122,7 +122,7 @@ func (l *Logs) WaitFor(t *testing.T, substr string) {
 // ServeEnv only), configures it as instance Instance with options, failing
 // the test on a configuration error, and returns it with its logs. The
 // process is stopped when the test ends; its logs are printed if it failed.
-func Start(t *testing.T, typ string, options map[string]string) (*host.Plugin, *Logs) {
+func Start(t testing.TB, typ string, options map[string]string) (*host.Plugin, *Logs) {
 	t.Helper()
 	p, logs := StartUnconfigured(t, typ)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -134,7 +134,7 @@ func Start(t *testing.T, typ string, options map[string]string) (*host.Plugin, *
 }
 
 // StartUnconfigured is Start without the Configure call.
-func StartUnconfigured(t *testing.T, typ string) (*host.Plugin, *Logs) {
+func StartUnconfigured(t testing.TB, typ string) (*host.Plugin, *Logs) {
 	t.Helper()
 	if factories == nil {
 		t.Fatal("triggertest.Main was not called from TestMain")

@@ -28,10 +28,13 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/cli/cli/command"
+	clitypes "github.com/docker/cli/cli/config/types"
 	"github.com/docker/cli/cli/flags"
 	"github.com/docker/compose/v5/pkg/api"
 	"github.com/docker/compose/v5/pkg/compose"
 	"github.com/moby/moby/client"
+
+	"github.com/tidewatch/tidewatch/core"
 )
 
 // Module is the compose module whose library recreates services.
@@ -79,6 +82,36 @@ type Request struct {
 	// projects under another folder): applied to bind mounts, secret and
 	// config files, and the project's working dir and files in its labels.
 	HostPath func(local string) string
+	// Auth are the credentials for the service's registry, for a pull
+	// compose makes itself (pull_policy: always); the zero value is
+	// anonymous, and the user's Docker config is then used as the CLI would.
+	Auth core.RegistryAuth
+	// Journal, when set, is told what the guard is about to let compose do
+	// to the current container, before it happens, and of each container
+	// compose creates, as soon as it exists: a rollout records it durably,
+	// so that one resumed after a crash knows. An error from Journal stops
+	// the recreate before that action.
+	Journal func(Event) error
+}
+
+// Kinds of Event.
+const (
+	// EventCreated: compose created the container ID (under a temporary
+	// name, renamed to the service's later).
+	EventCreated = "created"
+	// EventStopping: the current container is about to be stopped.
+	EventStopping = "stopping"
+	// EventArchiving: the current container is about to be renamed to the
+	// archive name.
+	EventArchiving = "archiving"
+)
+
+// Event is one thing the guard tells Request.Journal.
+type Event struct {
+	// Kind is EventCreated, EventStopping or EventArchiving.
+	Kind string
+	// ID is the container's.
+	ID string
 }
 
 // Result says what Up did, also when it failed midway: what a rollback
@@ -112,14 +145,14 @@ func Up(ctx context.Context, opts Options, req Request) (Result, error) {
 		return Result{}, err
 	}
 	defer apiClient.Close()
-	g := &guard{APIClient: apiClient, current: req.Current, archive: req.Archive}
+	g := &guard{APIClient: apiClient, current: req.Current, archive: req.Archive, journal: req.Journal}
 	if err := checkOne(ctx, g, req); err != nil {
 		return Result{}, err
 	}
 
 	var out bytes.Buffer
 	events := &steps{}
-	svc, err := newService(g, &out, events)
+	svc, err := newService(g, &out, events, req.Auth)
 	if err != nil {
 		return Result{}, err
 	}
@@ -151,7 +184,7 @@ func Up(ctx context.Context, opts Options, req Request) (Result, error) {
 	})
 	var res Result
 	var created []string
-	created, res.Stopped, res.Archived = g.journal()
+	created, res.Stopped, res.Archived = g.done()
 	res.Steps = events.lines()
 	// Containers compose created and removed again (pre_start hook runners) are not the service's.
 	for _, id := range created {
@@ -245,7 +278,7 @@ func firstName(names []string) string {
 // newService returns compose's service over the engine client c, writing
 // its output to out and its progress to events. Its prompts (recreate a
 // volume whose configuration changed?) are answered no.
-func newService(c client.APIClient, out *bytes.Buffer, events api.EventProcessor) (api.Compose, error) {
+func newService(c client.APIClient, out *bytes.Buffer, events api.EventProcessor, auth core.RegistryAuth) (api.Compose, error) {
 	versionOnce.Do(setComposeVersion)
 	dockerCli, err := command.NewDockerCli(command.WithCombinedStreams(out))
 	if err != nil {
@@ -254,6 +287,18 @@ func newService(c client.APIClient, out *bytes.Buffer, events api.EventProcessor
 	// The client is c; the options only name the default context.
 	if err := dockerCli.Initialize(flags.NewClientOptions(), command.WithAPIClient(c)); err != nil {
 		return nil, fmt.Errorf("preparing compose: %w", err)
+	}
+	if !auth.Anonymous() {
+		// In memory only: compose pulls with these, and nothing is saved.
+		cfg := dockerCli.ConfigFile()
+		cfg.CredentialsStore, cfg.CredentialHelpers = "", nil
+		key := auth.Server
+		switch key {
+		case "", "docker.io", "index.docker.io", "registry-1.docker.io":
+			key = "https://index.docker.io/v1/"
+		}
+		cfg.AuthConfigs = map[string]clitypes.AuthConfig{key: {Username: auth.Username, Password: auth.Password.Reveal(),
+			ServerAddress: key, IdentityToken: auth.IdentityToken.Reveal(), RegistryToken: auth.RegistryToken.Reveal()}}
 	}
 	svc, err := compose.NewComposeService(dockerCli,
 		compose.WithOutputStream(out), compose.WithErrorStream(out),

@@ -29,6 +29,7 @@ var ErrRefused = errors.New("refused by tidewatch")
 type guard struct {
 	client.APIClient
 	current, archive string
+	journal          func(Event) error // nil: none
 
 	mu       sync.Mutex
 	created  []string
@@ -36,8 +37,19 @@ type guard struct {
 	archived bool
 }
 
-// journal returns what was done so far.
-func (g *guard) journal() (created []string, stopped, archived bool) {
+// tell tells the journal, if any, of e.
+func (g *guard) tell(e Event) error {
+	if g.journal == nil {
+		return nil
+	}
+	if err := g.journal(e); err != nil {
+		return fmt.Errorf("recording that container %s is %s: %w", short(e.ID), e.Kind, err)
+	}
+	return nil
+}
+
+// done returns what was done so far.
+func (g *guard) done() (created []string, stopped, archived bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return slices.Clone(g.created), g.stopped, g.archived
@@ -56,6 +68,9 @@ func (g *guard) ContainerCreate(ctx context.Context, o client.ContainerCreateOpt
 		g.mu.Lock()
 		g.created = append(g.created, res.ID)
 		g.mu.Unlock()
+		if jerr := g.tell(Event{Kind: EventCreated, ID: res.ID}); jerr != nil && err == nil {
+			err = jerr
+		}
 	}
 	return res, err
 }
@@ -64,6 +79,11 @@ func (g *guard) ContainerCreate(ctx context.Context, o client.ContainerCreateOpt
 func (g *guard) ContainerStop(ctx context.Context, id string, o client.ContainerStopOptions) (client.ContainerStopResult, error) {
 	if id != g.current && !g.isCreated(id) {
 		return client.ContainerStopResult{}, fmt.Errorf("stopping container %s, not the service's: %w", short(id), ErrRefused)
+	}
+	if id == g.current {
+		if err := g.tell(Event{Kind: EventStopping, ID: id}); err != nil {
+			return client.ContainerStopResult{}, err
+		}
 	}
 	res, err := g.APIClient.ContainerStop(ctx, id, o)
 	if id == g.current {
@@ -79,6 +99,9 @@ func (g *guard) ContainerStop(ctx context.Context, id string, o client.Container
 func (g *guard) ContainerRemove(ctx context.Context, id string, o client.ContainerRemoveOptions) (client.ContainerRemoveResult, error) {
 	switch {
 	case id == g.current:
+		if err := g.tell(Event{Kind: EventArchiving, ID: id}); err != nil {
+			return client.ContainerRemoveResult{}, err
+		}
 		if _, err := g.APIClient.ContainerRename(ctx, id, client.ContainerRenameOptions{NewName: g.archive}); err != nil {
 			return client.ContainerRemoveResult{}, fmt.Errorf("keeping container %s aside as %s: %w", short(id), g.archive, err)
 		}
@@ -96,7 +119,7 @@ func (g *guard) ContainerRemove(ctx context.Context, id string, o client.Contain
 // ContainerList leaves the archived container out.
 func (g *guard) ContainerList(ctx context.Context, o client.ContainerListOptions) (client.ContainerListResult, error) {
 	res, err := g.APIClient.ContainerList(ctx, o)
-	if _, _, archived := g.journal(); archived {
+	if _, _, archived := g.done(); archived {
 		res.Items = slices.DeleteFunc(res.Items, func(s container.Summary) bool { return s.ID == g.current })
 	}
 	return res, err

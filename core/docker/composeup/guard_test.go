@@ -83,7 +83,58 @@ func TestGuardRefuses(t *testing.T) {
 	if info := bed.Inspect(t, other.ID); !info.State.Running {
 		t.Errorf("the other container was stopped")
 	}
-	if created, stopped, archived := g.journal(); len(created) > 0 || stopped || archived {
+	if created, stopped, archived := g.done(); len(created) > 0 || stopped || archived {
 		t.Errorf("journal %v %v %v after refusals only, want empty", created, stopped, archived)
+	}
+}
+
+// TestGuardJournal: the journal hears of a stop and of the archiving of the
+// current container before they happen (an error from it stops them), and
+// of each container created.
+func TestGuardJournal(t *testing.T) {
+	bed := testbed.Require(t)
+	ctx := t.Context()
+	c, err := newClient(Options{Host: bed.DockerHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	repo := bed.Registry + "/" + uniqueName("guardapp")
+	bed.BuildImage(t, repo+":1.0.0", testbed.AppOptions{Version: "1.0.0"})
+	cur := bed.RunContainer(t, uniqueName("guardcur"), repo+":1.0.0", nil)
+	archive := uniqueName("guardarchive")
+	var heard []Event
+	refuse := errors.New("the disk is full")
+	failing := true
+	g := &guard{APIClient: c, current: cur.ID, archive: archive, journal: func(e Event) error {
+		heard = append(heard, e)
+		if failing {
+			return refuse
+		}
+		// Told before: the container still runs under its name.
+		if info := bed.Inspect(t, cur.ID); !info.State.Running || info.Name == "/"+archive {
+			t.Errorf("journal told %s after the fact: running %v, name %s", e.Kind, info.State.Running, info.Name)
+		}
+		return nil
+	}}
+	if _, err := g.ContainerStop(ctx, cur.ID, client.ContainerStopOptions{}); !errors.Is(err, refuse) {
+		t.Errorf("stop with a failing journal = %v, want its error", err)
+	}
+	if _, err := g.ContainerRemove(ctx, cur.ID, client.ContainerRemoveOptions{}); !errors.Is(err, refuse) {
+		t.Errorf("archive with a failing journal = %v, want its error", err)
+	}
+	if info := bed.Inspect(t, cur.ID); !info.State.Running || info.Name != "/"+cur.Name {
+		t.Errorf("after refusals the container is %s, running %v; want it untouched", info.Name, info.State.Running)
+	}
+	failing = false
+	heard = nil
+	if _, err := g.ContainerRemove(ctx, cur.ID, client.ContainerRemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(heard) != 1 || heard[0] != (Event{Kind: EventArchiving, ID: cur.ID}) {
+		t.Errorf("journal heard %+v, want the archiving of %s", heard, cur.ID)
+	}
+	if info := bed.Inspect(t, cur.ID); info.Name != "/"+archive {
+		t.Errorf("the container is named %s, want %s", info.Name, archive)
 	}
 }

@@ -1,0 +1,9 @@
+//go:build faults
+
+package system
+
+import "testing"
+
+// faultTrials is how many trials per step and mode TestRolloutFaults runs:
+// 20 under `make faults` (TIDEWATCH_FAULT_TRIALS to change it).
+func faultTrials(t *testing.T) int { return trialsFromEnv(t, 20) }

@@ -1,0 +1,45 @@
+package compose
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/tidewatch/tidewatch/test/testbed"
+	"github.com/tidewatch/tidewatch/triggers/triggertest"
+)
+
+// TestRolloutRecordWhere: the rollout's record and lock live in the
+// project's folder by default, in STATE_DIR when set; a finished rollout
+// leaves its lock file (empty) and no record.
+func TestRolloutRecordWhere(t *testing.T) {
+	bed := testbed.Require(t)
+	for _, tc := range []struct {
+		name     string
+		stateDir bool
+	}{{"project folder", false}, {"STATE_DIR", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProject(t, bed, "web")
+			opts := options(bed, RecreateEngine)
+			where := p.dir
+			if tc.stateDir {
+				where = t.TempDir()
+				opts[OptStateDir] = where
+			}
+			plugin, _ := triggertest.Start(t, "compose", opts)
+			r, rep := fire(t, plugin, p.update(t, "web", vNext))
+			if r.Err != nil || rep.Outcome != OutcomeApplied {
+				t.Fatalf("result: err %v, outcome %q; want applied", r.Err, rep.Outcome)
+			}
+			locks, _ := filepath.Glob(filepath.Join(where, ".tidewatch-rollout-*.lock"))
+			records, _ := filepath.Glob(filepath.Join(where, ".tidewatch-rollout-*.json"))
+			if len(locks) != 1 || len(records) != 0 {
+				t.Errorf("in %s: locks %v, records %v; want one lock, no record", where, locks, records)
+			}
+			if tc.stateDir {
+				if stray, _ := filepath.Glob(filepath.Join(p.dir, ".tidewatch-rollout-*")); len(stray) != 0 {
+					t.Errorf("with STATE_DIR, the project's folder holds %v", stray)
+				}
+			}
+		})
+	}
+}
