@@ -324,6 +324,11 @@ func (r *Runner) syncOnce(ctx context.Context, s *source) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
+	// Shown at once: a status read while the commit deploys (or once it is
+	// marked failed) compares the commit deployed with this one.
+	s.mu.Lock()
+	s.fetched = fetched
+	s.mu.Unlock()
 	rec, err := r.state.Get(ctx, name)
 	if err != nil {
 		return Result{Commit: fetched, Err: fmt.Errorf("reading the state of source %s: %w", name, err)}
