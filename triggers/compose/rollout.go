@@ -322,6 +322,9 @@ func (r *run) locate() (string, error) {
 	if err != nil {
 		return "", sdk.Permanent(fmt.Errorf("locating the compose file of %s: %w", r.cur.Name, err))
 	}
+	if src, ok := composefile.InGitSource(t.File); ok {
+		return "", sdk.Permanent(fmt.Errorf("%s lies in tidewatch's clone of git source %s, whose repository says what runs here (a rewrite would be undone by its next sync): commit the new image there", t.File, src))
+	}
 	if r.u.Image != "" {
 		if err := t.CheckRepository(r.u.Image); err != nil {
 			return "", sdk.Permanent(fmt.Errorf("the update is for %s: %w", r.u.Image, err))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/plugins/host"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/test/testbed"
@@ -468,6 +469,36 @@ func TestRefusals(t *testing.T) {
 		}
 		if st := bed.Inspect(t, ctr.ID); st.Name != "/"+ctr.Name || st.Config.Image != p.repo+":"+vGood {
 			t.Errorf("the container of a built service changed: %s on %s", st.Name, st.Config.Image)
+		}
+	})
+	t.Run("file in a git source's clone", func(t *testing.T) {
+		clone := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(clone, ".git"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(clone, ".git", core.GitSourceMarker), []byte("prod\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(clone, "apps")
+		os.MkdirAll(dir, 0o755)
+		file := filepath.Join(dir, "docker-compose.yml")
+		declared := []byte("services:\n  web:\n    image: " + p.repo + ":" + vGood + "\n")
+		if err := os.WriteFile(file, declared, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctr := bed.RunContainer(t, unique("fromgit"), p.repo+":"+vGood, map[string]string{
+			"com.docker.compose.project": unique("fromgit"), "com.docker.compose.service": "web",
+			"com.docker.compose.project.working_dir": dir, "com.docker.compose.project.config_files": "docker-compose.yml",
+		}, testbed.RunOptions{NoWait: true})
+		u := p.update(t, "web", vNext)
+		u.ContainerID, u.Labels = ctr.ID, nil
+		plugin, _ := triggertest.Start(t, "compose", options(bed, RecreateEngine))
+		r, rep := fire(t, plugin, u)
+		if r.Err == nil || !sdk.IsPermanent(r.Err) || rep.Outcome != OutcomeRefused || rep.FailedStep != StepLocate || !strings.Contains(rep.Reason, "git source prod") {
+			t.Errorf("result: err %v, outcome %q, failed step %q; want refused at locate, naming the git source", r.Err, rep.Outcome, rep.FailedStep)
+		}
+		if got, _ := os.ReadFile(file); !bytes.Equal(got, declared) {
+			t.Errorf("the source's file changed: %q", got)
 		}
 	})
 	t.Run("not an update", func(t *testing.T) {
