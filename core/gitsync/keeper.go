@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -105,13 +106,22 @@ func (k *Keeper) treeOf(path string) int {
 // file it rewrites (<file>.tidewatch-<UTC timestamp>.bak).
 const BackupPattern = "*.tidewatch-*.bak"
 
-// excludeComment marks the line ExcludeBackups adds.
-const excludeComment = "# tidewatch: the backups its rollouts keep beside the files they rewrite"
+// RolloutPattern matches the rollout record and lock a compose rollout
+// keeps in the project's folder (.tidewatch-rollout-<project>-<hash>.json
+// and .lock).
+const RolloutPattern = ".tidewatch-rollout-*"
 
-// ExcludeBackups adds BackupPattern to the work tree's own exclude file
-// (info/exclude in its git folder, shared by linked work trees), once, so
-// that the backups rollouts keep never show in git status nor get added by
-// the user's `git add -A`. The repository's .gitignore is not touched.
+// excludePatterns are what ExcludeBackups adds, in order.
+var excludePatterns = []string{BackupPattern, RolloutPattern}
+
+// excludeComment marks the lines ExcludeBackups adds.
+const excludeComment = "# tidewatch: the backups, records and locks its rollouts keep beside the files they rewrite"
+
+// ExcludeBackups adds BackupPattern and RolloutPattern to the work tree's
+// own exclude file (info/exclude in its git folder, shared by linked work
+// trees), each once, so that the backups, records and locks rollouts keep
+// never show in git status nor get added by the user's `git add -A`. The
+// repository's .gitignore is not touched.
 func ExcludeBackups(root string) error {
 	dir, err := gitDir(root)
 	if err != nil {
@@ -129,15 +139,17 @@ func ExcludeBackups(root string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("excluding rollout backups from %s: %w", root, err)
 	}
+	missing := slices.Clone(excludePatterns)
 	for _, line := range strings.Split(string(old), "\n") {
-		if strings.TrimSpace(line) == BackupPattern {
-			return nil
-		}
+		missing = slices.DeleteFunc(missing, func(p string) bool { return strings.TrimSpace(line) == p })
+	}
+	if len(missing) == 0 {
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("excluding rollout backups from %s: %w", root, err)
 	}
-	add := excludeComment + "\n" + BackupPattern + "\n"
+	add := excludeComment + "\n" + strings.Join(missing, "\n") + "\n"
 	if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
 		add = "\n" + add
 	}

@@ -66,12 +66,17 @@ func TestKeeperHidesRolloutBackups(t *testing.T) {
 	if err := os.WriteFile(backup, []byte(composeV1), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for _, f := range []string{".tidewatch-rollout-app_unix-1a2b3c4d.lock", ".tidewatch-rollout-app_unix-1a2b3c4d.json"} {
+		if err := os.WriteFile(filepath.Join(s.work, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got := s.git(t, "status", "--porcelain"); got != "" {
-		t.Errorf("git status with a rollout backup =\n%s", got)
+		t.Errorf("git status with a rollout backup, record and lock =\n%s", got)
 	}
 	b, _ := os.ReadFile(exclude)
-	if n := strings.Count(string(b), BackupPattern); n != 1 || !strings.HasPrefix(string(b), "secrets.env\n") {
-		t.Errorf("info/exclude =\n%s\nwant the user's line kept and the pattern once", b)
+	if strings.Count(string(b), BackupPattern) != 1 || strings.Count(string(b), RolloutPattern) != 1 || !strings.HasPrefix(string(b), "secrets.env\n") {
+		t.Errorf("info/exclude =\n%s\nwant the user's line kept and each pattern once", b)
 	}
 	if _, err := os.Stat(filepath.Join(s.work, ".gitignore")); err == nil {
 		t.Error("a .gitignore was written")

@@ -69,7 +69,12 @@ func startServeExe(t testing.TB, exe string, port int, env []string) *daemon {
 		cmd.Wait()
 		close(d.done)
 	}()
-	t.Cleanup(func() { d.stop(t) })
+	t.Cleanup(func() {
+		d.stop(t)
+		if t.Failed() {
+			t.Logf("tidewatch serve's log:\n%s", d.log.String())
+		}
+	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if resp, err := http.Get(d.base + "/healthz"); err == nil {

@@ -348,8 +348,9 @@ func (r *run) undoCLI(ctx context.Context, rec *rollout.Record) (string, error) 
 }
 
 // verify checks that what ran before the rollout runs again: the one
-// running container of the service is the previous one (cli: one on the
-// previous image), under its name, healthy when it has a healthcheck; none
+// running container of the service is the previous one under its name
+// (cli: one on the previous image, named as the CLI names it), healthy when
+// it has a healthcheck; none
 // is kept aside; each file holds its old bytes or names the previous image.
 // A previous container that was not running must not run either.
 func (r *run) verify(ctx context.Context, rec *rollout.Record) error {
@@ -384,7 +385,10 @@ func (r *run) verify(ctx context.Context, rec *rollout.Record) error {
 			return fmt.Errorf("%s runs image %s, not the previous %s", c.Name, short(c.ImageID), short(prev.ImageID))
 		case rec.Method != "compose "+RecreateCLI && c.ID != prev.ID:
 			return fmt.Errorf("%s is container %s, not the previous %s", c.Name, short(c.ID), short(prev.ID))
-		case c.Name != prev.Name:
+		case rec.Method != "compose "+RecreateCLI && c.Name != prev.Name:
+			// (The CLI names what it recreates as it names containers: a
+			// project brought up by docker-compose 1.x, project_web_1, comes
+			// back from the v2 CLI as project-web-1, the same service.)
 			return fmt.Errorf("the running container is named %s, not %s", c.Name, prev.Name)
 		case c.Status != "running":
 			return fmt.Errorf("%s is %s", c.Name, c.Status)
