@@ -101,7 +101,22 @@ func TestBrowserApplyRollsOut(t *testing.T) {
 	if pageEval[bool](t, ctx, fmt.Sprintf(`!!document.getElementById('trigger-%d')`, id)) {
 		pageDo(t, ctx, "choosing compose.demo", chromedp.SetValue(chromedp.CSS(fmt.Sprintf(`#trigger-%d`, id)), "compose.demo"))
 	}
-	pageClick(t, ctx, fmt.Sprintf(`[data-key="apply-%d"]`, id))
+	// Clicked until the card shows Apply under way (it does at once, before
+	// the request): a click that lands while the list is drawn anew (an
+	// event from the server) hits a button that is gone, and does nothing.
+	pageRetry(t, ctx, time.Minute, "Apply to start", func(ctx context.Context) error {
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-key="apply-%d"]`, id)))); err != nil {
+			return err
+		}
+		started, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('`+card+` .outcome')`))
+		if err != nil {
+			return err
+		}
+		if !started {
+			return errors.New("the card shows no outcome yet")
+		}
+		return nil
+	})
 
 	pageWait(t, ctx, 3*time.Minute, "the outcome of Apply", `(document.querySelector('`+card+` .outcome') || {}).dataset?.outcome === 'done'`)
 	if got := pageEval[string](t, ctx, `document.querySelector('`+card+` .outcome').textContent`); !strings.HasPrefix(got, "Applied: compose.demo") {
