@@ -5,17 +5,17 @@
 // # Tags
 //
 // A tag is a version when it is, in order (see ParseTag):
-//   - an optional prefix "v" or "V";
+//   - an optional prefix: "v" or "V", or a word of two or more letters and
+//     its separator '-', '_' or '.' ("version-", "jammy-", "RELEASE."),
+//     unless the word names a hash ("sha-", "git-", "commit-": see hashWords);
 //   - one or more numeric parts separated by dots: "1", "1.25", "1.2.3.4", "2024.01.02", "20240102";
 //   - an optional suffix starting with '-', '_', '+', or '.' followed by a
 //     letter, and made of letters, digits and ". - _ +".
 //
 // Anything else is not a version: "latest", "stable-perl", "alpine3.19",
-// "noble", "1.2a", and a word prefix other than "v": "version-1.2.3",
-// "release-2024-01". Such a tag is watched by its digest (by default) and never
-// offered a different tag. A transform makes it a version:
-// "^version-(.+)$ => $1", with include "^version-" when the repository also
-// has other tags of the same shape without the prefix.
+// "noble", "1.2a", "sha-1234567". Such a tag is watched by its digest (by
+// default) and never offered a different tag. A transform makes it a
+// version: "^build(\d+)$ => $1".
 //
 // The suffix is cut into segments at '-', '_' and '+'. The first segment that
 // is a prerelease word followed only by digits and dots ("rc1", "beta.2",
@@ -32,6 +32,7 @@
 //
 // A candidate must have the running tag's shape (Tag.SameShape):
 //   - the same prefix: "v1.2.3" is offered "v1.3.0", never "1.3.0";
+//     "version-1.2.3" is offered "version-1.2.4", never "release-1.3.0";
 //   - the same number of numeric parts: "1.25" is offered "1.26", not
 //     "1.26.1"; "1.25.0" is offered "1.26.0", not "1.26";
 //   - the same variant skeleton: the variant cut into segments at '-', '_',

@@ -192,8 +192,10 @@ func TestWatches(t *testing.T) {
 		{"latest", Policy{Digest: DigestOn}, false, true},
 		{"latest", Policy{Digest: DigestOff}, false, false},
 		{"1.25.3", Policy{Digest: DigestOff}, true, false},
-		{"release-5", Policy{}, false, true},
+		{"release-5", Policy{}, true, false},
 		{"release-5", Policy{Transform: tr}, true, false},
+		{"sha-1234567", Policy{}, false, true},
+		{"git-8f42488", Policy{}, false, true},
 	}
 	for _, tc := range tests {
 		if got := tc.policy.WatchesTags(tc.current); got != tc.tags {

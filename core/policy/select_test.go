@@ -386,9 +386,33 @@ func TestSelect(t *testing.T) {
 			want:    Selection{Candidate: "10.11.9-jammy", Kind: core.KindPatch, Versioned: true},
 		},
 		{
-			name:    "word prefix is not a version",
+			name:    "word prefix kept",
 			current: "version-1.2.3",
-			tags:    []string{"version-1.2.4", "1.2.4"},
+			tags:    []string{"version-1.2.4", "1.3.0", "release-1.4.0", "version-1.2.10-ls3", "Version-1.5.0"},
+			want:    Selection{Candidate: "version-1.2.4", Kind: core.KindPatch, Versioned: true},
+		},
+		{
+			name:    "codename and date stamp",
+			current: "jammy-20240111",
+			tags:    []string{"jammy-20240212", "noble-20240801", "jammy", "20240301", "jammy-20231004"},
+			want:    Selection{Candidate: "jammy-20240212", Kind: core.KindMajor, Versioned: true},
+		},
+		{
+			name:    "dotted word prefix and a time stamp",
+			current: "RELEASE.2024-01-16T16-07-38Z",
+			tags:    []string{"RELEASE.2024-02-09T21-25-16Z", "RELEASE.2024-01-18T22-51-28Z", "RELEASE.2024-02-09T21-25-16Z.fips", "latest", "RELEASE.2023-12-23T07-19-11Z"},
+			want:    Selection{Candidate: "RELEASE.2024-02-09T21-25-16Z", Kind: core.KindPatch, Versioned: true},
+		},
+		{
+			name:    "a word naming a hash is no prefix",
+			current: "sha-1234567",
+			tags:    []string{"sha-7654321", "sha-2345678"},
+			want:    Selection{},
+		},
+		{
+			name:    "one letter before a separator is no prefix",
+			current: "r-1.2.3",
+			tags:    []string{"r-1.2.4"},
 			want:    Selection{},
 		},
 		{

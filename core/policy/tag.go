@@ -6,14 +6,18 @@ import (
 	"github.com/tidewatch/tidewatch/core"
 )
 
-// Tag is a tag read as a version: an optional "v"/"V" prefix, one or more
+// Tag is a tag read as a version: an optional prefix ("v", or a word such
+// as "version-"), one or more
 // dot-separated numeric parts (the release), and an optional suffix that
 // holds a prerelease and/or a variant. "v1.25.3-rc1-alpine" has Prefix "v",
 // Release "1.25.3", Suffix "-rc1-alpine", Prerelease "rc1" and Variant "-alpine".
 //
 // Prefix + Release + Suffix is always the tag that was parsed.
 type Tag struct {
-	// Prefix is "v", "V" or "".
+	// Prefix is what comes before the release: "", "v" or "V" right before
+	// a digit, or a word of letters and its separator ("version-",
+	// "release_", "RELEASE.", "jammy-"). Tags compete only with tags of the
+	// same prefix (see SameShape).
 	Prefix string
 	// Release is the numeric parts as written, dots included: "1.25.3", "20240102".
 	Release string
@@ -58,15 +62,14 @@ func (t Tag) IsPrerelease() bool { return t.Prerelease != "" }
 // ParseTag reads s as a version tag. It reports false for tags that are not
 // versions: "latest", "stable-perl", "alpine3.19", "sha256-….sig", "1.2.",
 // "1.2a" (a suffix must start with '-', '_', '+', or '.' followed by a letter).
+// A word before the release is read as a prefix only when it does not name
+// a hash ("sha-1234567" is not a version: the digits are a commit's).
 // ParseTag does not allocate, except for a variant on both sides of a
 // prerelease ("-alpine-rc1-slim").
 func ParseTag(s string) (Tag, bool) {
 	var t Tag
-	i := 0
-	if len(s) > 0 && (s[0] == 'v' || s[0] == 'V') {
-		t.Prefix = s[:1]
-		i = 1
-	}
+	i := prefixEnd(s)
+	t.Prefix = s[:i]
 	start := i
 	for {
 		j := i
@@ -561,3 +564,31 @@ func isSegSep(c byte) bool  { return c == '-' || c == '_' || c == '+' }
 func isHashSep(c byte) bool { return c == '-' || c == '_' || c == '+' || c == '.' }
 func isDigit(c byte) bool   { return c >= '0' && c <= '9' }
 func isLetter(c byte) bool  { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// prefixEnd returns the length of the prefix of tag s (see Tag.Prefix): 1
+// for "v" or "V" before a digit, the word and its separator for two or more
+// letters followed by '-', '_' or '.' and a digit ("version-1.2.3"), 0
+// otherwise. A word that names a hash or a commit (hashWords) is no prefix,
+// so the tag is not a version.
+func prefixEnd(s string) int {
+	if len(s) > 1 && (s[0] == 'v' || s[0] == 'V') && isDigit(s[1]) {
+		return 1
+	}
+	n := 0
+	for n < len(s) && isLetter(s[n]) {
+		n++
+	}
+	if n < 2 || n+1 >= len(s) || !(s[n] == '-' || s[n] == '_' || s[n] == '.') || !isDigit(s[n+1]) {
+		return 0
+	}
+	for _, w := range hashWords {
+		if strings.EqualFold(s[:n], w) {
+			return 0
+		}
+	}
+	return n + 1
+}
+
+// hashWords are the words that, before a separator, announce a commit or a
+// content hash rather than a version: "sha-8f42488", "git-1234567".
+var hashWords = []string{"sha", "sha1", "sha256", "git", "commit", "hash", "rev", "ref", "digest"}

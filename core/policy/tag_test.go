@@ -40,6 +40,11 @@ func TestParseTag(t *testing.T) {
 		{"1.0.0-beta.x", Tag{Release: "1.0.0", Suffix: "-beta.x", Variant: "-beta.x"}, 3},
 		{"1.2.3_1", Tag{Release: "1.2.3", Suffix: "_1", Variant: "_1"}, 3},
 		{"1.2.3+build.5", Tag{Release: "1.2.3", Suffix: "+build.5", Variant: "+build.5"}, 3},
+		{"version-1.2.3", Tag{Prefix: "version-", Release: "1.2.3"}, 3},
+		{"release_4.0.0-rc2", Tag{Prefix: "release_", Release: "4.0.0", Suffix: "-rc2", Prerelease: "rc2"}, 3},
+		{"jammy-20240111", Tag{Prefix: "jammy-", Release: "20240111"}, 1},
+		{"RELEASE.2024-01-16T16-07-38Z", Tag{Prefix: "RELEASE.", Release: "2024", Suffix: "-01-16T16-07-38Z", Variant: "-01-16T16-07-38Z"}, 1},
+		{"va-1.0", Tag{Prefix: "va-", Release: "1.0"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -65,6 +70,8 @@ func TestParseTagNotVersions(t *testing.T) {
 		"", "latest", "stable", "main", "alpine", "noble", "mainline", "stable-perl",
 		"alpine3.19", "sha256-0123abcd.sig", "v", "v.1", ".1", "1.", "1..2", "1.2.",
 		"1.2a", "1234abc", "1.2-", "1.2.-x", "1.2_", "x1.2", "vv1.2", "1.2-al pine", "1.2-é",
+		"sha-1234567", "SHA256-1234", "git-1234567", "commit_1234", "r-1.2", "v-1.2", "version-", "version--1.2",
+		"version-x1.2", "ver sion-1.2", "php8.2-apache", "version-1.2a",
 	} {
 		t.Run(in, func(t *testing.T) {
 			if got, ok := ParseTag(in); ok {
