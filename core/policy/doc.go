@@ -5,9 +5,10 @@
 // # Tags
 //
 // A tag is a version when it is, in order (see ParseTag):
-//   - an optional prefix: "v" or "V", or a word of two or more letters and
-//     its separator '-', '_' or '.' ("version-", "jammy-", "RELEASE."),
-//     unless the word names a hash ("sha-", "git-", "commit-": see hashWords);
+//   - an optional prefix: "v" or "V", or a word (a letter, then letters and
+//     digits) and its separator '-' or '_', or '.' after a word without
+//     digits ("version-", "jammy-", "amd64-", "RELEASE."), unless the word
+//     names a hash ("sha-", "git-", "commit-": see hashWords);
 //   - one or more numeric parts separated by dots: "1", "1.25", "1.2.3.4", "2024.01.02", "20240102";
 //   - an optional suffix starting with '-', '_', '+', or '.' followed by a
 //     letter, and made of letters, digits and ". - _ +".

@@ -404,6 +404,12 @@ func TestSelect(t *testing.T) {
 			want:    Selection{Candidate: "RELEASE.2024-02-09T21-25-16Z", Kind: core.KindPatch, Versioned: true},
 		},
 		{
+			name:    "platform word kept",
+			current: "amd64-1.2.3-ls40",
+			tags:    []string{"arm64v8-1.2.5-ls42", "amd64-1.2.4-ls41", "1.2.5-ls42", "amd64-latest", "amd64-1.3.0-ls1-alpine"},
+			want:    Selection{Candidate: "amd64-1.2.4-ls41", Kind: core.KindPatch, Versioned: true},
+		},
+		{
 			name:    "a word naming a hash is no prefix",
 			current: "sha-1234567",
 			tags:    []string{"sha-7654321", "sha-2345678"},

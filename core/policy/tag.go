@@ -566,19 +566,32 @@ func isDigit(c byte) bool   { return c >= '0' && c <= '9' }
 func isLetter(c byte) bool  { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // prefixEnd returns the length of the prefix of tag s (see Tag.Prefix): 1
-// for "v" or "V" before a digit, the word and its separator for two or more
-// letters followed by '-', '_' or '.' and a digit ("version-1.2.3"), 0
+// for "v" or "V" before a digit; the word and its separator for a word of
+// two or more characters, a letter then letters and digits, followed by '-',
+// '_' or '.' and a digit ("version-1.2.3", "RELEASE.2024-01-16T16-07-38Z",
+// "amd64-1.2.4-ls1"), where a word holding a digit takes only '-' or '_'
+// ("alpine3.19" stays a word, not the release 19 of "alpine3."); 0
 // otherwise. A word that names a hash or a commit (hashWords) is no prefix,
 // so the tag is not a version.
 func prefixEnd(s string) int {
 	if len(s) > 1 && (s[0] == 'v' || s[0] == 'V') && isDigit(s[1]) {
 		return 1
 	}
-	n := 0
-	for n < len(s) && isLetter(s[n]) {
+	if s == "" || !isLetter(s[0]) {
+		return 0
+	}
+	n, digits := 1, false
+	for n < len(s) && (isLetter(s[n]) || isDigit(s[n])) {
+		digits = digits || isDigit(s[n])
 		n++
 	}
-	if n < 2 || n+1 >= len(s) || !(s[n] == '-' || s[n] == '_' || s[n] == '.') || !isDigit(s[n+1]) {
+	if n < 2 || n+1 >= len(s) || !isDigit(s[n+1]) {
+		return 0
+	}
+	switch {
+	case s[n] == '-' || s[n] == '_':
+	case s[n] == '.' && !digits:
+	default:
 		return 0
 	}
 	for _, w := range hashWords {

@@ -45,6 +45,8 @@ func TestParseTag(t *testing.T) {
 		{"jammy-20240111", Tag{Prefix: "jammy-", Release: "20240111"}, 1},
 		{"RELEASE.2024-01-16T16-07-38Z", Tag{Prefix: "RELEASE.", Release: "2024", Suffix: "-01-16T16-07-38Z", Variant: "-01-16T16-07-38Z"}, 1},
 		{"va-1.0", Tag{Prefix: "va-", Release: "1.0"}, 2},
+		{"amd64-1.2.4-ls1", Tag{Prefix: "amd64-", Release: "1.2.4", Suffix: "-ls1", Variant: "-ls1"}, 3},
+		{"arm32v7_2.0", Tag{Prefix: "arm32v7_", Release: "2.0"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -71,7 +73,8 @@ func TestParseTagNotVersions(t *testing.T) {
 		"alpine3.19", "sha256-0123abcd.sig", "v", "v.1", ".1", "1.", "1..2", "1.2.",
 		"1.2a", "1234abc", "1.2-", "1.2.-x", "1.2_", "x1.2", "vv1.2", "1.2-al pine", "1.2-é",
 		"sha-1234567", "SHA256-1234", "git-1234567", "commit_1234", "r-1.2", "v-1.2", "version-", "version--1.2",
-		"version-x1.2", "ver sion-1.2", "php8.2-apache", "version-1.2a",
+		"version-x1.2", "ver sion-1.2", "php8.2-apache", "version-1.2a", "alpine3.19", "alpine3.19-1.2",
+		"sha1-1234", "sha256_1234", "x1.2", "amd64.1.2", "1st-1.2",
 	} {
 		t.Run(in, func(t *testing.T) {
 			if got, ok := ParseTag(in); ok {
