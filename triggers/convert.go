@@ -25,7 +25,21 @@ func toSDK(dl store.Delivery, in *Instance) sdk.Update {
 		ContainerID: u.ContainerID, Image: u.Image, Current: u.Current, CurrentDigest: u.CurrentDigest,
 		Candidate: u.Candidate, CandidateDigest: u.CandidateDigest, Kind: string(u.Kind), Link: u.Link,
 		DetectedAt: u.FirstSeen, Labels: labels, Detail: dl.EventDetail, Principal: dl.Principal,
+		Declared: toSDKDeclared(dl.Declared),
 	}
+}
+
+// toSDKDeclared is the SDK's form of a declared deploy; nil for nil.
+func toSDKDeclared(d *core.Declared) *sdk.Declared {
+	if d == nil {
+		return nil
+	}
+	out := &sdk.Declared{Source: d.Source, Commit: d.Commit, Project: d.Project, WorkingDir: d.WorkingDir,
+		Files: d.Files, Service: d.Service}
+	for _, f := range d.PreviousFiles {
+		out.Previous = append(out.Previous, sdk.FileChange{Path: f.Path, Backup: f.Backup})
+	}
+	return out
 }
 
 // fromSDKRollout is the domain's form of a trigger's rollout report.

@@ -131,6 +131,49 @@ func (d *Dispatcher) Request(ctx context.Context, updateID int64, instance, prin
 	return created[0], nil
 }
 
+// Declare enqueues the deploy of what a git source's compose files declare
+// (nd.Declared: one service of one commit) to the deploying instance, and
+// returns its delivery; Run or Drain fires it, Await waits for its outcome.
+// It goes through the same outbox, retries, history and notifications as
+// any rollout, and through the instance's policy as a person's request
+// does: AUTO, THRESHOLD and MIN_AGE do not apply (a commit is no image
+// update, and the source's TRIGGER asked for it), WATCHER, INCLUDE, EXCLUDE
+// and the service's tidewatch.watch, tidewatch.trigger.include and
+// tidewatch.trigger.exclude labels (as the files declare them) do; a
+// refusal is a *core.RefusalError naming the rule, also written to the
+// history. nd.Host defaults to the instance's one watcher. The same
+// instance, To and Run give the same delivery: asked again (after a
+// restart), the one enqueued before is returned as it stands.
+func (d *Dispatcher) Declare(ctx context.Context, instance string, nd store.NewDeclared) (store.Delivery, error) {
+	in, ok := d.byName[instance]
+	if !ok {
+		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, ErrUnknownTrigger)
+	}
+	if !in.Deploys {
+		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, ErrNotDeploying)
+	}
+	if nd.Host == "" && len(in.Policy.Watchers) == 1 {
+		nd.Host = in.Policy.Watchers[0]
+	}
+	nd.Trigger = instance
+	u := core.Update{Host: nd.Host, ContainerName: nd.Declared.Target(), DisplayName: nd.Declared.Target(), Image: nd.Image,
+		Current: nd.From, Candidate: nd.To, Kind: core.KindGit, Status: core.StatusApplying, Labels: nd.Labels}
+	if err := in.Policy.Refusal(u, in.Name, true); err != nil {
+		d.refused(ctx, u, in.Name, nd.Principal, err)
+		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, err)
+	}
+	dl, created, err := d.out.EnqueueDeclared(ctx, nd)
+	if err != nil {
+		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, err)
+	}
+	if created {
+		d.handOver([]store.Delivery{dl}, nil, func(id int64) (core.Update, bool) { return dl.Update, id == dl.UpdateID })
+	} else {
+		d.signal()
+	}
+	return dl, nil
+}
+
 // Check says what Request would say of update updateID and instance,
 // without enqueuing or recording anything: nil when it would enqueue a
 // delivery, else the error it would return (a *core.RefusalError naming the

@@ -172,3 +172,53 @@ func sortedUnique(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
+
+// The labels compose puts on a service's containers, which a declared
+// deploy carries for the trigger's policy and its one-rollout-per-project
+// rule.
+const (
+	labelProject    = "com.docker.compose.project"
+	labelService    = "com.docker.compose.service"
+	labelWorkingDir = "com.docker.compose.project.working_dir"
+)
+
+// serviceLabels returns the labels that files declare for service (a map or
+// a list of key=value; a later file's value wins), as written, before
+// interpolation: what the trigger's policy reads (tidewatch.watch,
+// tidewatch.trigger.include, tidewatch.trigger.exclude). nil when none.
+func serviceLabels(files []string, service string) map[string]string {
+	var out map[string]string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || len(b) > gitsync.MaxComposeSize {
+			continue
+		}
+		var doc struct {
+			Services map[string]struct {
+				Labels yaml.Node `yaml:"labels"`
+			} `yaml:"services"`
+		}
+		if yaml.Unmarshal(b, &doc) != nil {
+			continue
+		}
+		n := doc.Services[service].Labels
+		set := func(k, v string) {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				set(n.Content[i].Value, n.Content[i+1].Value)
+			}
+		case yaml.SequenceNode:
+			for _, e := range n.Content {
+				k, v, _ := strings.Cut(e.Value, "=")
+				set(k, v)
+			}
+		}
+	}
+	return out
+}

@@ -68,20 +68,8 @@ func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk
 	}
 	// The forward steps end early enough to leave the rollback its time
 	// within ctx's deadline.
-	fwd, cancel := context.WithCancel(ctx)
-	reserve := s.cfg.HealthTimeout + 30*time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		reserve = min(reserve, time.Until(dl)/2)
-		fwd, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
-	}
+	fwd, cancel, after := s.budget(ctx)
 	defer cancel()
-	after := func() (context.Context, context.CancelFunc) {
-		if dl, ok := ctx.Deadline(); ok {
-			return context.WithDeadline(context.WithoutCancel(ctx), dl.Add(-rolloutMargin))
-		}
-		return context.WithTimeout(context.WithoutCancel(ctx), reserve)
-	}
-
 	res := r.forward(fwd, after)
 	log.Info("compose rollout finished", "outcome", r.rep.Outcome, "failed_step", r.rep.FailedStep, "reason", r.rep.Reason, "project", r.rep.Project, "service", r.rep.Service)
 	res.Rollout = r.rep.Rollout()
