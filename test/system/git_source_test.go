@@ -140,8 +140,16 @@ func (g *gitSource) start(t *testing.T, bed *testbed.Bed, extra ...string) *daem
 // file is put back), marked failed, told to a webhook listening for
 // update-rolled-back, and not tried again when announced again; a webhook
 // with a bad signature does nothing.
+// It runs in both of the compose trigger's modes: the compose CLI, and
+// compose's library in process (RECREATE=engine).
 func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 	bed := testbed.Require(t)
+	for _, mode := range []string{"cli", "engine"} {
+		t.Run(mode, func(t *testing.T) { testGitSourceDeploys(t, bed, mode) })
+	}
+}
+
+func testGitSourceDeploys(t *testing.T, bed *testbed.Bed, mode string) {
 	g := newGitSource(t, bed, map[string]testbed.AppOptions{
 		"1.0.0": {Version: "1.0.0", Healthcheck: true},
 		"1.1.0": {Version: "1.1.0", Healthcheck: true},
@@ -150,6 +158,7 @@ func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 	srv, url, first, file, folder, clone, compose := g.srv, g.url, g.first, g.file, g.folder, g.clone, g.compose
 	rcv := newReceiver(t)
 	d := g.start(t, bed,
+		"TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode,
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_URL="+rcv.srv.URL,
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_EVENTS=update-rolled-back",
 	)
