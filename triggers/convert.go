@@ -79,7 +79,7 @@ func (d *Dispatcher) eventOf(in *Instance, r sdk.Result, rollout *core.Rollout) 
 // detection reads its registry with; nil for anonymous (or when they cannot
 // be read: the pull then says what is wrong).
 func (d *Dispatcher) registryAuth(ctx context.Context, image string) *sdk.RegistryAuth {
-	if d.creds == nil {
+	if d.creds == nil || image == "" { // "": a declared deploy, whose image the trigger reads from its files
 		return nil
 	}
 	a, err := d.creds.Credentials(ctx, image)

@@ -2,6 +2,7 @@ package system
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -301,5 +302,83 @@ func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
 	}
 	if synced := d.history(t, "synced", "prod"); len(synced) != 1 {
 		t.Errorf("synced events after a restart = %+v, want only the fix's", synced)
+	}
+}
+
+// TestGitSourceRemovesWhatACommitRemoves: a commit that removes a service
+// from the source's compose file brings it down as compose's
+// --remove-orphans does (REMOVE_ORPHANS defaults to true): its container
+// is stopped and removed, its named volume kept, and a container of the
+// same project and service that another folder deployed is left alone. A
+// commit that deletes the project's compose file brings the project down.
+func TestGitSourceRemovesWhatACommitRemoves(t *testing.T) {
+	bed := testbed.Require(t)
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{"1.0.0": {Version: "1.0.0", Healthcheck: true}}, "1.0.0", true)
+	volume := g.folder + "_apidata"
+	t.Cleanup(func() { bed.Docker().VolumeRemove(context.Background(), volume, true) })
+	withVolume := g.compose("1.0.0") + "    volumes: [\"apidata:/data\"]\nvolumes:\n  apidata: {}\n"
+	first := g.srv.Push(t, g.url, "api keeps its data", map[string]string{g.file: withVolume})
+	d := g.start(t, bed)
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, "the first deploy", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == first || st.Failed != "" || st.LastError != ""
+	})
+	if st.Deployed != first {
+		t.Fatalf("after start: %+v, want %s deployed\ntidewatch log:\n%s", st, first, d.log.String())
+	}
+	api := bed.ComposeContainer(t, g.folder, "api")
+	if !bed.VolumeExists(t, volume) {
+		t.Fatalf("volume %s does not exist after the first deploy", volume)
+	}
+	// The same project and service, deployed from another folder: not the source's.
+	foreign := bed.RunContainer(t, unique("foreign-api"), g.repo+":1.0.0", map[string]string{
+		"com.docker.compose.project": g.folder, "com.docker.compose.service": "api",
+		"com.docker.compose.project.working_dir": "/srv/elsewhere/" + g.folder, "com.docker.compose.oneoff": "False"})
+
+	g.apiPort = 0
+	noAPI := g.srv.Push(t, g.url, "api is gone", map[string]string{g.file: g.compose("1.0.0")})
+	d.pushWebhook(t, "prod", g.url, noAPI, gitSourceSecret)
+	waitUntil(t, 3*time.Minute, "the deploy that removes api", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == noAPI || st.Failed == noAPI
+	})
+	if st.Deployed != noAPI {
+		t.Fatalf("after removing api: %+v, want %s deployed\ntidewatch log:\n%s", st, noAPI, d.log.String())
+	}
+	if _, err := bed.Docker().ContainerInspect(t.Context(), api.ID); err == nil {
+		t.Errorf("api's container %s still exists after the commit that removed api", api.Name)
+	}
+	if !bed.VolumeExists(t, volume) {
+		t.Errorf("volume %s was removed with api; volumes are never removed", volume)
+	}
+	if info := bed.Inspect(t, foreign.ID); !info.State.Running {
+		t.Errorf("the container another folder deployed (%s) is %s, want left running", foreign.Name, info.State.Status)
+	}
+	if removed := d.history(t, "update-applied", g.folder+"/api"); len(removed) != 2 || !strings.Contains(removed[0].Detail, "removed") {
+		t.Errorf("api's update-applied events = %+v, want its creation and its removal", removed)
+	}
+	if got := bed.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", g.port)); !strings.Contains(got, "1.0.0") {
+		t.Errorf("web answers %q, want it untouched", got)
+	}
+
+	// The project's file deleted: the project is brought down.
+	web := bed.ComposeContainer(t, g.folder, "web")
+	work := t.TempDir()
+	gittest.Run(t, "", "clone", "--quiet", strings.Replace(g.url, "http://", "http://"+gittest.User+":"+g.srv.Token+"@", 1), work)
+	gittest.Run(t, work, "rm", "--quiet", g.file)
+	gittest.Run(t, work, "commit", "--quiet", "-m", "the project is gone")
+	gittest.Run(t, work, "push", "--quiet", "origin", "main")
+	gone := gittest.Run(t, work, "rev-parse", "HEAD")
+	d.pushWebhook(t, "prod", g.url, gone, gitSourceSecret)
+	waitUntil(t, 3*time.Minute, "the deploy that removes the project", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == gone || st.Failed == gone
+	})
+	if st.Deployed != gone {
+		t.Fatalf("after deleting the file: %+v, want %s deployed\ntidewatch log:\n%s", st, gone, d.log.String())
+	}
+	if _, err := bed.Docker().ContainerInspect(t.Context(), web.ID); err == nil {
+		t.Errorf("web's container %s still exists after its project's file was deleted", web.Name)
 	}
 }

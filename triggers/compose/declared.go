@@ -101,7 +101,12 @@ func (r *run) forwardDeclared(ctx context.Context, after func() (context.Context
 		// rollout of one of its containers.
 		dir := s.cfg.StateDir
 		if dir == "" {
+			// The project's folder; a commit that removed the project
+			// removed it: the nearest folder above it that exists.
 			dir = d.WorkingDir
+			for _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) && filepath.Dir(dir) != dir; _, err = os.Stat(dir) {
+				dir = filepath.Dir(dir)
+			}
 		}
 		var err error
 		if r.journal, err = rollout.NewJournal(dir); err != nil {
