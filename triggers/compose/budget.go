@@ -4,7 +4,12 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/tidewatch/tidewatch/plugins/sdk"
 )
+
+// What a rollout of an update (rollout.go) and a deploy of declared files
+// (declared.go) share.
 
 // budget splits ctx's deadline between a rollout's forward steps and what
 // must run after them. The forward context ends early enough to leave the
@@ -47,4 +52,31 @@ func (r *run) failedLogs(ctx context.Context) []string {
 		return []string{fmt.Sprintf("(reading the logs of %s: %v)", short(id), err)}
 	}
 	return lines
+}
+
+// pulled runs the pull step. When it fails nothing was changed yet, and it
+// returns the result to report (to be retried when ctx ran out) and false.
+func (r *run) pulled(ctx context.Context) (sdk.Result, bool) {
+	err := r.rep.step(StepPull, func() (string, error) { return r.pull(ctx) })
+	if err == nil {
+		return sdk.Result{}, true
+	}
+	r.rep.Outcome = OutcomeFailed
+	if ctx.Err() != nil {
+		return sdk.Retry(fmt.Errorf("pulling %s: %w", r.newRef, err)), false // ran out of time: nothing changed, try again later
+	}
+	return sdk.Result{Err: sdk.Permanent(fmt.Errorf("pulling %s failed; nothing was changed: %w", r.newRef, err)), Event: sdk.EventUpdateFailed}, false
+}
+
+// checked runs the health gate and the smoke checks on what the recreate
+// made, unless failed (the recreate's error) is set, and returns the first
+// failure.
+func (r *run) checked(ctx context.Context, failed error) error {
+	if failed == nil {
+		failed = r.rep.step(StepHealth, func() (string, error) { return r.gate(ctx) })
+	}
+	if failed == nil && len(r.s.cfg.SmokeHTTP)+len(r.s.cfg.SmokeTCP) > 0 {
+		failed = r.rep.step(StepSmoke, func() (string, error) { return r.smoke(ctx) })
+	}
+	return failed
 }

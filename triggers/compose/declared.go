@@ -134,25 +134,17 @@ func (r *run) forwardDeclared(ctx context.Context, after func() (context.Context
 			return sdk.Result{Err: sdk.Permanent(fmt.Errorf("recording the deploy before it acts: %w", err)), Event: sdk.EventUpdateFailed}
 		}
 	}
-	if err := rep.step(StepPull, func() (string, error) { return r.pull(ctx) }); err != nil {
-		rep.Outcome = OutcomeFailed
-		r.closeRecord() // nothing was changed
-		if ctx.Err() != nil {
-			return sdk.Retry(fmt.Errorf("pulling %s: %w", r.newRef, err))
+	if res, ok := r.pulled(ctx); !ok {
+		if r.rec.Phase == rollout.PhasePrepared {
+			r.closeRecord() // nothing was changed (a resumed deploy's record stays)
 		}
-		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("pulling %s failed; nothing that runs was changed: %w", r.newRef, err)), Event: sdk.EventUpdateFailed}
+		return res
 	}
 	if err := r.setPhase(rollout.PhaseApplying); err != nil {
 		rep.Outcome = OutcomeFailed
 		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("recording the deploy before it acts: %w", err)), Event: sdk.EventUpdateFailed}
 	}
-	failed := rep.step(StepRecreate, func() (string, error) { return r.upDeclared(ctx) })
-	if failed == nil {
-		failed = rep.step(StepHealth, func() (string, error) { return r.gate(ctx) })
-	}
-	if failed == nil && len(s.cfg.SmokeHTTP)+len(s.cfg.SmokeTCP) > 0 {
-		failed = rep.step(StepSmoke, func() (string, error) { return r.smoke(ctx) })
-	}
+	failed := r.checked(ctx, rep.step(StepRecreate, func() (string, error) { return r.upDeclared(ctx) }))
 	actx, cancel := after()
 	defer cancel()
 	if failed != nil {

@@ -143,12 +143,8 @@ func (r *run) forward(ctx context.Context, after func() (context.Context, contex
 	rollout.Fault("locate:after")
 	var failed error
 	if !atGate {
-		if err := rep.step(StepPull, func() (string, error) { return r.pull(ctx) }); err != nil {
-			rep.Outcome = OutcomeFailed
-			if ctx.Err() != nil {
-				return sdk.Retry(fmt.Errorf("pulling %s: %w", r.newRef, err)) // ran out of time: nothing changed, try again later
-			}
-			return sdk.Result{Err: sdk.Permanent(fmt.Errorf("pulling %s failed; nothing was changed: %w", r.newRef, err)), Event: sdk.EventUpdateFailed}
+		if res, ok := r.pulled(ctx); !ok {
+			return res
 		}
 		if r.change == nil && r.newImage == r.cur.ImageID && r.cur.Running {
 			rep.Outcome, rep.Container = OutcomeAlreadyApplied, r.cur.ID
@@ -161,12 +157,7 @@ func (r *run) forward(ctx context.Context, after func() (context.Context, contex
 		}
 		failed = rep.step(StepRecreate, func() (string, error) { return r.recreate(ctx) })
 	}
-	if failed == nil {
-		failed = rep.step(StepHealth, func() (string, error) { return r.gate(ctx) })
-	}
-	if failed == nil && len(r.s.cfg.SmokeHTTP)+len(r.s.cfg.SmokeTCP) > 0 {
-		failed = rep.step(StepSmoke, func() (string, error) { return r.smoke(ctx) })
-	}
+	failed = r.checked(ctx, failed)
 
 	actx, cancel := after()
 	defer cancel()
