@@ -6,12 +6,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,7 +124,13 @@ func (g *gitSource) compose(tag string) string {
 
 // start runs tidewatch serve with a compose trigger and the source prod.
 func (g *gitSource) start(t *testing.T, bed *testbed.Bed, extra ...string) *daemon {
-	return startServe(t, envFor(t, bed.DockerHost, append([]string{
+	return startServe(t, g.env(t, bed, extra...))
+}
+
+// env is the environment of tidewatch serve with a compose trigger and the
+// source prod.
+func (g *gitSource) env(t *testing.T, bed *testbed.Bed, extra ...string) []string {
+	return envFor(t, bed.DockerHost, append([]string{
 		"TIDEWATCH_STORE_PATH=" + g.storePath,
 		"TIDEWATCH_TRIGGER_COMPOSE_GIT_DEADLINE=3m",
 		"TIDEWATCH_TRIGGER_COMPOSE_GIT_HEALTH_TIMEOUT=30s",
@@ -130,7 +139,7 @@ func (g *gitSource) start(t *testing.T, bed *testbed.Bed, extra ...string) *daem
 		"TIDEWATCH_GIT_PROD_TOKEN=" + g.srv.Token,
 		"TIDEWATCH_GIT_PROD_INTERVAL=1h",
 		"TIDEWATCH_GIT_PROD_WEBHOOK_SECRET=" + gitSourceSecret,
-	}, extra...)...))
+	}, extra...)...)
 }
 
 // TestGitSourceDeploysRollsBackAndListensToWebhooks: a git source holds a
@@ -380,5 +389,105 @@ func TestGitSourceRemovesWhatACommitRemoves(t *testing.T) {
 	}
 	if _, err := bed.Docker().ContainerInspect(t.Context(), web.ID); err == nil {
 		t.Errorf("web's container %s still exists after its project's file was deleted", web.Name)
+	}
+}
+
+// gitDelivery is a delivery of GET /api/deliveries, as these tests read it.
+type gitDelivery struct {
+	ID       int64  `json:"id"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+	Update   struct {
+		Container string `json:"container"`
+		Candidate string `json:"candidate"`
+	} `json:"update"`
+	Rollout *struct {
+		Steps []gitStep `json:"steps"`
+	} `json:"rollout"`
+}
+
+// gitStep is a step of a delivery's rollout report.
+type gitStep struct {
+	Name string `json:"name"`
+	Note string `json:"note"`
+}
+
+// TestGitSourceDeployResumedAfterAKill: tidewatch is killed (SIGKILL, with
+// the compose trigger's plugin process) while a commit's service is at its
+// health gate; started again, the deploy is resumed through the outbox: the
+// same delivery, not a second one, finishes the service's rollout, the
+// commit is marked deployed, and the service runs the new version once.
+func TestGitSourceDeployResumedAfterAKill(t *testing.T) {
+	bed := testbed.Require(t)
+	bin := requireFaultBinary(t)
+	exe := filepath.Join(t.TempDir(), "tidewatch")
+	if err := os.Link(bin, exe); err != nil {
+		t.Fatal(err)
+	}
+	faultFile := exe + ".fault"
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{
+		"1.0.0": {Version: "1.0.0", Healthcheck: true},
+		"1.1.0": {Version: "1.1.0", Healthcheck: true},
+	}, "1.0.0", false)
+	env := g.env(t, bed)
+	first := startServeExe(t, exe, freePort(t), env)
+	waitUntil(t, 3*time.Minute, "the first deploy", func() bool { return first.gitSource(t, "prod").Deployed == g.first })
+
+	spec, _ := json.Marshal(faultSpec{Point: "health:before", N: 1})
+	if err := os.WriteFile(faultFile, spec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := g.srv.Push(t, g.url, "web 1.1.0", map[string]string{g.file: g.compose("1.1.0")})
+	first.pushWebhook(t, "prod", g.url, second, gitSourceSecret)
+	hit := waitHit(t, faultFile+".hit", first)
+	if err := os.Remove(faultFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range slices.Compact([]int{first.cmd.Process.Pid, hit.PID}) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("killing %d: %v", pid, err)
+		}
+	}
+	<-first.done
+
+	d := startServeExe(t, exe, freePort(t), env)
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, "the resumed deploy", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == second || st.Failed != ""
+	})
+	if st.Deployed != second || !st.InSync {
+		t.Fatalf("after the restart: %+v, want %s deployed\ntidewatch log:\n%s", st, second, d.log.String())
+	}
+	if got := bed.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", g.port)); !strings.Contains(got, "1.1.0") {
+		t.Errorf("the app answers %q, want 1.1.0", got)
+	}
+	var body struct {
+		Deliveries []gitDelivery `json:"deliveries"`
+	}
+	d.getJSON(t, "/api/deliveries?trigger=compose.git", &body)
+	var ofSecond int
+	for _, dl := range body.Deliveries {
+		if dl.Update.Candidate == second[:12] {
+			ofSecond++
+			if dl.Status != "delivered" || dl.Attempts != 1 {
+				t.Errorf("the resumed delivery is %s after %d attempt(s), want delivered after 1 (the killed one is not counted)", dl.Status, dl.Attempts)
+			}
+			if dl.Rollout == nil || !slices.ContainsFunc(dl.Rollout.Steps, func(s gitStep) bool {
+				return s.Name == "resume" && strings.Contains(s.Note, "it goes on")
+			}) {
+				t.Errorf("the resumed delivery's steps = %+v, want a resume step: its record taken over", dl.Rollout)
+			}
+		}
+	}
+	if ofSecond != 1 {
+		t.Errorf("%d deliveries of commit %s, want 1: the resumed deploy is not enqueued again (%+v)", ofSecond, second, body.Deliveries)
+	}
+	if applied := d.history(t, "update-applied", g.folder+"/web"); len(applied) != 2 {
+		t.Errorf("web's update-applied events = %d, want 2: created, then moved to 1.1.0 once", len(applied))
+	}
+	if list, err := bed.Docker().ContainerList(t.Context(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+g.folder))}); err != nil || len(list) != 1 {
+		t.Errorf("containers of the project after the resumed deploy = %d (%v), want 1", len(list), err)
 	}
 }
