@@ -174,6 +174,13 @@ func (d *Dispatcher) Declare(ctx context.Context, instance string, nd store.NewD
 	return dl, nil
 }
 
+// UnfinishedDeclared returns the declared deploys principal asked for
+// (Declare) that have no final outcome yet, oldest first: what a deploy
+// cut short by a stop left, which Run resumes.
+func (d *Dispatcher) UnfinishedDeclared(ctx context.Context, principal string) ([]int64, error) {
+	return d.out.UnfinishedDeclared(ctx, principal)
+}
+
 // Check says what Request would say of update updateID and instance,
 // without enqueuing or recording anything: nil when it would enqueue a
 // delivery, else the error it would return (a *core.RefusalError naming the

@@ -58,6 +58,19 @@ func (r *Runner) backup(ctx context.Context, s *source, deployed, fetched string
 	return final, cleanup, nil
 }
 
+// pruneBackups removes the backup folders of the source's earlier deploys
+// cut short by a stop and superseded by a newer commit: once a deploy has
+// ended, none of them is named by a delivery still to fire.
+func (r *Runner) pruneBackups(s *source) {
+	name := s.cfg.Source.Name
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(s.m.Dir()), "."+name+".backup-*"))
+	for _, dir := range old {
+		if err := os.RemoveAll(dir); err != nil {
+			r.log.Warn("removing an old backup folder", "source", name, "folder", dir, "error", err)
+		}
+	}
+}
+
 // copyFolders copies the compose and .env files of the folders of files
 // from the clone src into dir, at the same relative paths.
 func copyFolders(src, dir string, files []gitsync.FileDiff) error {

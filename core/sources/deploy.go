@@ -20,6 +20,9 @@ type Outbox interface {
 	Declare(ctx context.Context, trigger string, nd store.NewDeclared) (store.Delivery, error)
 	// Await waits for a delivery's final outcome.
 	Await(ctx context.Context, id int64) (store.Delivery, error)
+	// UnfinishedDeclared returns the deliveries of declared deploys
+	// principal asked for that have no final outcome yet.
+	UnfinishedDeclared(ctx context.Context, principal string) ([]int64, error)
 }
 
 // OutboxDeployer deploys the commits of git sources through the outbox:
@@ -40,7 +43,10 @@ type OutboxDeployer struct {
 	log      *slog.Logger
 }
 
-var _ Deployer = (*OutboxDeployer)(nil)
+var (
+	_ Deployer = (*OutboxDeployer)(nil)
+	_ Settler  = (*OutboxDeployer)(nil)
+)
 
 // NewOutboxDeployer returns a deployer through out; triggers names each
 // source's deploying trigger ("compose.prod").
@@ -49,6 +55,25 @@ func NewOutboxDeployer(out Outbox, triggers map[string]string, log *slog.Logger)
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &OutboxDeployer{out: out, triggers: triggers, log: log.With("component", "git")}
+}
+
+// Settle waits for the deliveries a deploy of source cut short by a stop
+// left unfinished (the dispatcher resumes them), so that a new deploy of the
+// source does not touch its clone under them.
+func (o *OutboxDeployer) Settle(ctx context.Context, source string) error {
+	ids, err := o.out.UnfinishedDeclared(ctx, "git:"+source)
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		o.log.Info("waiting for the deploy left unfinished by the last stop", "source", source, "deliveries", len(ids))
+	}
+	for _, id := range ids {
+		if _, err := o.out.Await(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrRefused wraps a service the trigger's policy refused: it is left as
@@ -122,13 +147,23 @@ func declared(dep Deploy, p Project, svc string) core.Declared {
 // one enqueues dec to trigger and waits for its outcome; suffix makes a
 // revert's delivery distinct from the deploy's.
 func (o *OutboxDeployer) one(ctx context.Context, trigger string, dep Deploy, p Project, dec core.Declared, suffix string) error {
-	labels := serviceLabels(p.Files, dec.Service)
+	image, labels := serviceOf(p.Files, dec.Service)
+	if image == "" && labels == nil {
+		// Brought down: the service as the files declared it before.
+		var before []string
+		for _, f := range p.Previous {
+			if f.Backup != "" {
+				before = append(before, f.Backup)
+			}
+		}
+		image, labels = serviceOf(before, dec.Service)
+	}
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	labels[labelProject], labels[labelService], labels[labelWorkingDir] = p.Name, dec.Service, p.Dir
 	nd := store.NewDeclared{Declared: dec, Run: "git:" + dep.Source + "@" + dec.Commit + "/" + dec.Target() + suffix,
-		From: short(dec.Previous), To: short(dec.Commit), Labels: labels, Principal: "git:" + dep.Source}
+		From: short(dec.Previous), To: short(dec.Commit), Image: image, Labels: labels, Principal: "git:" + dep.Source}
 	dl, err := o.out.Declare(ctx, trigger, nd)
 	if err != nil {
 		var refusal *core.RefusalError

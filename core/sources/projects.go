@@ -182,12 +182,14 @@ const (
 	labelWorkingDir = "com.docker.compose.project.working_dir"
 )
 
-// serviceLabels returns the labels that files declare for service (a map or
-// a list of key=value; a later file's value wins), as written, before
-// interpolation: what the trigger's policy reads (tidewatch.watch,
-// tidewatch.trigger.include, tidewatch.trigger.exclude). nil when none.
-func serviceLabels(files []string, service string) map[string]string {
-	var out map[string]string
+// serviceOf returns the image and the labels that files declare for
+// service (labels as a map or a list of key=value; a later file's value
+// wins), as written: the labels are what the trigger's policy reads
+// (tidewatch.watch, tidewatch.trigger.include, tidewatch.trigger.exclude);
+// the image names the registry whose credentials the pull takes and the
+// history shows, "" when it interpolates a variable (the trigger reads it
+// as compose does). nil labels when none.
+func serviceOf(files []string, service string) (image string, labels map[string]string) {
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil || len(b) > gitsync.MaxComposeSize {
@@ -195,18 +197,23 @@ func serviceLabels(files []string, service string) map[string]string {
 		}
 		var doc struct {
 			Services map[string]struct {
+				Image  string    `yaml:"image"`
 				Labels yaml.Node `yaml:"labels"`
 			} `yaml:"services"`
 		}
 		if yaml.Unmarshal(b, &doc) != nil {
 			continue
 		}
-		n := doc.Services[service].Labels
+		svc := doc.Services[service]
+		if svc.Image != "" {
+			image = svc.Image
+		}
+		n := svc.Labels
 		set := func(k, v string) {
-			if out == nil {
-				out = map[string]string{}
+			if labels == nil {
+				labels = map[string]string{}
 			}
-			out[k] = v
+			labels[k] = v
 		}
 		switch n.Kind {
 		case yaml.MappingNode:
@@ -220,5 +227,8 @@ func serviceLabels(files []string, service string) map[string]string {
 			}
 		}
 	}
-	return out
+	if strings.Contains(image, "$") {
+		image = ""
+	}
+	return image, labels
 }

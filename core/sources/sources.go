@@ -106,6 +106,13 @@ type Deployer interface {
 	Deploy(ctx context.Context, d Deploy) error
 }
 
+// Settler is a Deployer whose deploys outlive a stop (OutboxDeployer):
+// before a source deploys a commit, Settle waits for what its last deploy
+// left in flight.
+type Settler interface {
+	Settle(ctx context.Context, source string) error
+}
+
 // Recorder writes the history (*store.Store).
 type Recorder interface {
 	AddEvent(ctx context.Context, e store.Event) error
@@ -356,6 +363,12 @@ func (r *Runner) syncOnce(ctx context.Context, s *source) Result {
 func (r *Runner) deploy(ctx context.Context, s *source, rec gitsync.Record, fetched string) Result {
 	name := s.cfg.Source.Name
 	res := Result{Commit: fetched}
+	if st, ok := r.dep.(Settler); ok {
+		if err := st.Settle(ctx, name); err != nil {
+			res.Err = fmt.Errorf("waiting for the deploy left unfinished by the last stop: %w", err)
+			return res
+		}
+	}
 	files, err := s.m.Changes(ctx, rec.Deployed, fetched)
 	if err != nil {
 		res.Err = fmt.Errorf("comparing %s with the commit deployed: %w", short(fetched), err)
@@ -374,6 +387,7 @@ func (r *Runner) deploy(ctx context.Context, s *source, rec gitsync.Record, fetc
 			// start name its files.
 			if ctx.Err() == nil {
 				cleanup()
+				r.pruneBackups(s)
 			}
 		}()
 		if d.Dir, err = s.m.Checkout(ctx, fetched); err != nil {

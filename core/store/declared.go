@@ -123,3 +123,24 @@ func (s *Store) EnqueueDeclared(ctx context.Context, nd NewDeclared) (d Delivery
 		Labels: nd.Labels}
 	return d, true, nil
 }
+
+// UnfinishedDeclared returns the IDs of the declared deploys asked for by
+// principal ("git:<source>") that are not finished (pending or running),
+// oldest first: what a source's deploy cut short by a stop left.
+func (s *Store) UnfinishedDeclared(ctx context.Context, principal string) ([]int64, error) {
+	rows, err := s.query(ctx, `SELECT id FROM deliveries
+		WHERE status IN ('pending', 'running') AND principal = ? AND declared <> '' ORDER BY id`, principal)
+	if err != nil {
+		return nil, fmt.Errorf("listing unfinished declared deploys of %s: %w", principal, err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("listing unfinished declared deploys of %s: %w", principal, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

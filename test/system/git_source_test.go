@@ -260,13 +260,20 @@ func testGitSourceDeploys(t *testing.T, bed *testbed.Bed, mode string) {
 // service whose image fails its health check; compose creates it, the gate
 // fails, and the new service is removed again (nothing ran before); the
 // commit is marked failed. The next commit, fixed, creates it for good.
+// In both compose modes.
 func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
 	bed := testbed.Require(t)
+	for _, mode := range []string{"cli", "engine"} {
+		t.Run(mode, func(t *testing.T) { testGitSourceFailedFirstDeploy(t, bed, mode) })
+	}
+}
+
+func testGitSourceFailedFirstDeploy(t *testing.T, bed *testbed.Bed, mode string) {
 	g := newGitSource(t, bed, map[string]testbed.AppOptions{
 		"2.0.0": {Version: "2.0.0", Healthcheck: true, Fail: testbed.FailUnhealthy},
 		"2.0.1": {Version: "2.0.1", Healthcheck: true},
 	}, "2.0.0", false)
-	d := g.start(t, bed)
+	d := g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode)
 	var st gitSourceStatus
 	waitUntil(t, 3*time.Minute, "the failed first deploy", func() bool {
 		st = d.gitSource(t, "prod")
@@ -304,7 +311,7 @@ func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
 
 	// Restarted, tidewatch knows what it deployed: in sync, nothing redeployed.
 	d.stop(t)
-	d = g.start(t, bed)
+	d = g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode)
 	waitUntil(t, time.Minute, "the sync at start", func() bool { return d.gitSource(t, "prod").Syncs["in-sync"] > 0 })
 	if st := d.gitSource(t, "prod"); !st.InSync || st.Deployed != fixed || st.Syncs["deployed"] != 0 {
 		t.Errorf("after a restart: %+v, want in sync at %s without a deploy", st, fixed)
@@ -320,14 +327,21 @@ func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
 // is stopped and removed, its named volume kept, and a container of the
 // same project and service that another folder deployed is left alone. A
 // commit that deletes the project's compose file brings the project down.
+// In both compose modes.
 func TestGitSourceRemovesWhatACommitRemoves(t *testing.T) {
 	bed := testbed.Require(t)
+	for _, mode := range []string{"cli", "engine"} {
+		t.Run(mode, func(t *testing.T) { testGitSourceRemoves(t, bed, mode) })
+	}
+}
+
+func testGitSourceRemoves(t *testing.T, bed *testbed.Bed, mode string) {
 	g := newGitSource(t, bed, map[string]testbed.AppOptions{"1.0.0": {Version: "1.0.0", Healthcheck: true}}, "1.0.0", true)
 	volume := g.folder + "_apidata"
 	t.Cleanup(func() { bed.Docker().VolumeRemove(context.Background(), volume, true) })
 	withVolume := g.compose("1.0.0") + "    volumes: [\"apidata:/data\"]\nvolumes:\n  apidata: {}\n"
 	first := g.srv.Push(t, g.url, "api keeps its data", map[string]string{g.file: withVolume})
-	d := g.start(t, bed)
+	d := g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode)
 	var st gitSourceStatus
 	waitUntil(t, 3*time.Minute, "the first deploy", func() bool {
 		st = d.gitSource(t, "prod")
