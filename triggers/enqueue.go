@@ -135,13 +135,14 @@ func (d *Dispatcher) Request(ctx context.Context, updateID int64, instance, prin
 // (nd.Declared: one service of one commit) to the deploying instance, and
 // returns its delivery; Run or Drain fires it, Await waits for its outcome.
 // It goes through the same outbox, retries, history and notifications as
-// any rollout, and through the instance's policy as a person's request
-// does: AUTO, THRESHOLD and MIN_AGE do not apply (a commit is no image
-// update, and the source's TRIGGER asked for it), WATCHER, INCLUDE, EXCLUDE
-// and the service's tidewatch.watch, tidewatch.trigger.include and
-// tidewatch.trigger.exclude labels (as the files declare them) do; a
-// refusal is a *core.RefusalError naming the rule, also written to the
-// history. nd.Host defaults to the instance's one watcher. The same
+// any rollout, and through the instance's own rules: WATCHER, INCLUDE and
+// EXCLUDE (of "<project>/<service>") apply; AUTO, THRESHOLD and MIN_AGE do
+// not (a commit is no image update, and the source's TRIGGER asked for it),
+// nor do the service's tidewatch.* labels (tidewatch.watch,
+// tidewatch.trigger.include, tidewatch.trigger.exclude), which speak of the
+// image updates the watcher finds, while the source's files are themselves
+// the declaration of what runs. A refusal is a *core.RefusalError naming the
+// rule, also written to the history. nd.Host defaults to the instance's one watcher. The same
 // instance, To and Run give the same delivery: asked again (after a
 // restart), the one enqueued before is returned as it stands.
 func (d *Dispatcher) Declare(ctx context.Context, instance string, nd store.NewDeclared) (store.Delivery, error) {
@@ -158,7 +159,9 @@ func (d *Dispatcher) Declare(ctx context.Context, instance string, nd store.NewD
 	nd.Trigger = instance
 	u := core.Update{Host: nd.Host, ContainerName: nd.Declared.Target(), DisplayName: nd.Declared.Target(), Image: nd.Image,
 		Current: nd.From, Candidate: nd.To, Kind: core.KindGit, Status: core.StatusApplying, Labels: nd.Labels}
-	if err := in.Policy.Refusal(u, in.Name, true); err != nil {
+	ruled := u
+	ruled.Labels = nil // the labels' rules are for image updates
+	if err := in.Policy.Refusal(ruled, in.Name, true); err != nil {
 		d.refused(ctx, u, in.Name, nd.Principal, err)
 		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, err)
 	}
