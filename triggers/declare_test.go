@@ -67,7 +67,6 @@ func TestDeclareGoesThroughTheOutboxAndThePolicy(t *testing.T) {
 		t.Errorf("refused events = %+v, want shop/db's", refused)
 	}
 
-
 	// THRESHOLD=digest and AUTO=false do not hold a declared deploy back.
 	dl, err := d.Declare(ctx, "compose.git", nd("web", nil))
 	if err != nil {
