@@ -140,7 +140,7 @@ var ErrScaled = errors.New("the service has more than one container")
 // service with more than one container, and remote (git, OCI) includes.
 func Up(ctx context.Context, opts Options, req Request) (Result, error) {
 	if req.Project.Name == "" || req.Project.WorkingDir == "" || req.Service == "" || (req.Current == "") != (req.Archive == "") {
-		return Result{}, fmt.Errorf("recreating a compose service: project name, working dir and service are needed, and a current container with its archive name, or neither (got %+v)", req)
+		return Result{}, fmt.Errorf("recreating a compose service: project name, working dir and service are all needed, and a current container with its archive name, or neither (got %+v)", req)
 	}
 	apiClient, err := newClient(opts)
 	if err != nil {
