@@ -20,7 +20,7 @@ import (
 type Outbox interface {
 	Enqueue(ctx context.Context, ds []store.NewDelivery) ([]store.Delivery, error)
 	EnqueueDeclared(ctx context.Context, nd store.NewDeclared) (store.Delivery, bool, error)
-	UnfinishedDeclared(ctx context.Context, principal string) ([]int64, error)
+	UnfinishedDeclared(ctx context.Context, trigger, principal string) ([]int64, error)
 	Due(ctx context.Context, now time.Time, limit int, triggers ...string) ([]store.Delivery, error)
 	Claim(ctx context.Context, ids []int64, at, lease time.Time) ([]int64, error)
 	Resume(ctx context.Context, at time.Time, triggers ...string) (int, error)

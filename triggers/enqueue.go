@@ -177,11 +177,11 @@ func (d *Dispatcher) Declare(ctx context.Context, instance string, nd store.NewD
 	return dl, nil
 }
 
-// UnfinishedDeclared returns the declared deploys principal asked for
-// (Declare) that have no final outcome yet, oldest first: what a deploy
-// cut short by a stop left, which Run resumes.
-func (d *Dispatcher) UnfinishedDeclared(ctx context.Context, principal string) ([]int64, error) {
-	return d.out.UnfinishedDeclared(ctx, principal)
+// UnfinishedDeclared returns the declared deploys to instance trigger that
+// principal asked for (Declare) and that have no final outcome yet, oldest
+// first: what a deploy cut short by a stop left, which Run resumes.
+func (d *Dispatcher) UnfinishedDeclared(ctx context.Context, trigger, principal string) ([]int64, error) {
+	return d.out.UnfinishedDeclared(ctx, trigger, principal)
 }
 
 // Check says what Request would say of update updateID and instance,

@@ -20,9 +20,9 @@ type Outbox interface {
 	Declare(ctx context.Context, trigger string, nd store.NewDeclared) (store.Delivery, error)
 	// Await waits for a delivery's final outcome.
 	Await(ctx context.Context, id int64) (store.Delivery, error)
-	// UnfinishedDeclared returns the deliveries of declared deploys
-	// principal asked for that have no final outcome yet.
-	UnfinishedDeclared(ctx context.Context, principal string) ([]int64, error)
+	// UnfinishedDeclared returns the deliveries of declared deploys to
+	// trigger that principal asked for and that have no final outcome yet.
+	UnfinishedDeclared(ctx context.Context, trigger, principal string) ([]int64, error)
 }
 
 // OutboxDeployer deploys the commits of git sources through the outbox:
@@ -57,11 +57,16 @@ func NewOutboxDeployer(out Outbox, triggers map[string]string, log *slog.Logger)
 	return &OutboxDeployer{out: out, triggers: triggers, log: log.With("component", "git")}
 }
 
-// Settle waits for the deliveries a deploy of source cut short by a stop
-// left unfinished (the dispatcher resumes them), so that a new deploy of the
-// source does not touch its clone under them.
+// Settle waits for the deliveries to the source's trigger that a deploy of
+// source cut short by a stop left unfinished (the dispatcher resumes them),
+// so that a new deploy of the source does not touch its clone under them.
+// (Those of a trigger no longer configured are never fired: not waited for.)
 func (o *OutboxDeployer) Settle(ctx context.Context, source string) error {
-	ids, err := o.out.UnfinishedDeclared(ctx, "git:"+source)
+	trigger, ok := o.triggers[source]
+	if !ok {
+		return nil
+	}
+	ids, err := o.out.UnfinishedDeclared(ctx, trigger, "git:"+source)
 	if err != nil {
 		return err
 	}

@@ -50,9 +50,9 @@ func (o *outbox) Await(_ context.Context, id int64) (store.Delivery, error) {
 	return store.Delivery{ID: id, Status: store.DeliveryDelivered}, nil
 }
 
-func (o *outbox) UnfinishedDeclared(_ context.Context, principal string) ([]int64, error) {
-	if principal != "git:prod" {
-		return nil, errors.New("wrong principal " + principal)
+func (o *outbox) UnfinishedDeclared(_ context.Context, trigger, principal string) ([]int64, error) {
+	if trigger != "compose.git" || principal != "git:prod" {
+		return nil, errors.New("wrong trigger or principal " + trigger + " " + principal)
 	}
 	return o.unfinished, nil
 }
@@ -122,7 +122,7 @@ func TestOutboxDeployer(t *testing.T) {
 	}
 
 	out := &outbox{unfinished: []int64{7, 9}}
-	if err := NewOutboxDeployer(out, nil, nil).Settle(t.Context(), "prod"); err != nil || !slices.Equal(out.awaited, []int64{7, 9}) {
+	if err := NewOutboxDeployer(out, map[string]string{"prod": "compose.git"}, nil).Settle(t.Context(), "prod"); err != nil || !slices.Equal(out.awaited, []int64{7, 9}) {
 		t.Errorf("Settle = %v, awaited %v; want 7 and 9 awaited", err, out.awaited)
 	}
 }

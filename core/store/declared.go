@@ -124,12 +124,12 @@ func (s *Store) EnqueueDeclared(ctx context.Context, nd NewDeclared) (d Delivery
 	return d, true, nil
 }
 
-// UnfinishedDeclared returns the IDs of the declared deploys asked for by
-// principal ("git:<source>") that are not finished (pending or running),
-// oldest first: what a source's deploy cut short by a stop left.
-func (s *Store) UnfinishedDeclared(ctx context.Context, principal string) ([]int64, error) {
+// UnfinishedDeclared returns the IDs of the declared deploys to trigger
+// asked for by principal ("git:<source>") that are not finished (pending or
+// running), oldest first: what a source's deploy cut short by a stop left.
+func (s *Store) UnfinishedDeclared(ctx context.Context, trigger, principal string) ([]int64, error) {
 	rows, err := s.query(ctx, `SELECT id FROM deliveries
-		WHERE status IN ('pending', 'running') AND principal = ? AND declared <> '' ORDER BY id`, principal)
+		WHERE status IN ('pending', 'running') AND trigger = ? AND principal = ? AND declared <> '' ORDER BY id`, trigger, principal)
 	if err != nil {
 		return nil, fmt.Errorf("listing unfinished declared deploys of %s: %w", principal, err)
 	}

@@ -43,11 +43,14 @@ func TestEnqueueDeclared(t *testing.T) {
 	if err != nil || created || again.ID != d.ID {
 		t.Errorf("asked again: delivery %d created %v (%v), want %d as it stands", again.ID, created, err, d.ID)
 	}
-	if ids, err := s.UnfinishedDeclared(ctx, "git:prod"); err != nil || len(ids) != 1 || ids[0] != d.ID {
+	if ids, err := s.UnfinishedDeclared(ctx, "compose.git", "git:prod"); err != nil || len(ids) != 1 || ids[0] != d.ID {
 		t.Errorf("UnfinishedDeclared(git:prod) = %v, %v; want [%d]", ids, err, d.ID)
 	}
-	if ids, err := s.UnfinishedDeclared(ctx, "git:other"); err != nil || len(ids) != 0 {
+	if ids, err := s.UnfinishedDeclared(ctx, "compose.git", "git:other"); err != nil || len(ids) != 0 {
 		t.Errorf("UnfinishedDeclared(git:other) = %v, %v; want none", ids, err)
+	}
+	if ids, err := s.UnfinishedDeclared(ctx, "compose.other", "git:prod"); err != nil || len(ids) != 0 {
+		t.Errorf("UnfinishedDeclared(compose.other) = %v, %v; want none: another trigger's", ids, err)
 	}
 	if cs, _ := s.Containers(ctx, ""); len(cs) != 0 {
 		t.Errorf("Containers lists %d, want none: a declared service's row is not a running container", len(cs))
@@ -62,7 +65,7 @@ func TestEnqueueDeclared(t *testing.T) {
 	if u, err := s.Update(ctx, d.UpdateID); err != nil || u.Status != core.StatusApplied {
 		t.Errorf("update after the outcome = %+v, %v; want applied", u, err)
 	}
-	if ids, err := s.UnfinishedDeclared(ctx, "git:prod"); err != nil || len(ids) != 0 {
+	if ids, err := s.UnfinishedDeclared(ctx, "compose.git", "git:prod"); err != nil || len(ids) != 0 {
 		t.Errorf("UnfinishedDeclared(git:prod) after the outcome = %v, %v; want none", ids, err)
 	}
 
