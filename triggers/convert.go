@@ -25,7 +25,21 @@ func toSDK(dl store.Delivery, in *Instance) sdk.Update {
 		ContainerID: u.ContainerID, Image: u.Image, Current: u.Current, CurrentDigest: u.CurrentDigest,
 		Candidate: u.Candidate, CandidateDigest: u.CandidateDigest, Kind: string(u.Kind), Link: u.Link,
 		DetectedAt: u.FirstSeen, Labels: labels, Detail: dl.EventDetail, Principal: dl.Principal,
+		Declared: toSDKDeclared(dl.Declared),
 	}
+}
+
+// toSDKDeclared is the SDK's form of a declared deploy; nil for nil.
+func toSDKDeclared(d *core.Declared) *sdk.Declared {
+	if d == nil {
+		return nil
+	}
+	out := &sdk.Declared{Source: d.Source, Commit: d.Commit, Project: d.Project, WorkingDir: d.WorkingDir,
+		Files: d.Files, Service: d.Service}
+	for _, f := range d.PreviousFiles {
+		out.Previous = append(out.Previous, sdk.FileChange{Path: f.Path, Backup: f.Backup})
+	}
+	return out
 }
 
 // fromSDKRollout is the domain's form of a trigger's rollout report.
@@ -65,7 +79,7 @@ func (d *Dispatcher) eventOf(in *Instance, r sdk.Result, rollout *core.Rollout) 
 // detection reads its registry with; nil for anonymous (or when they cannot
 // be read: the pull then says what is wrong).
 func (d *Dispatcher) registryAuth(ctx context.Context, image string) *sdk.RegistryAuth {
-	if d.creds == nil {
+	if d.creds == nil || image == "" { // "": a declared deploy, whose image the trigger reads from its files
 		return nil
 	}
 	a, err := d.creds.Credentials(ctx, image)

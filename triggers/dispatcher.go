@@ -19,6 +19,8 @@ import (
 // Its methods are documented there.
 type Outbox interface {
 	Enqueue(ctx context.Context, ds []store.NewDelivery) ([]store.Delivery, error)
+	EnqueueDeclared(ctx context.Context, nd store.NewDeclared) (store.Delivery, bool, error)
+	UnfinishedDeclared(ctx context.Context, trigger, principal string) ([]int64, error)
 	Due(ctx context.Context, now time.Time, limit int, triggers ...string) ([]store.Delivery, error)
 	Claim(ctx context.Context, ids []int64, at, lease time.Time) ([]int64, error)
 	Resume(ctx context.Context, at time.Time, triggers ...string) (int, error)
@@ -40,6 +42,8 @@ var (
 	ErrBusy = errors.New("dispatcher already running")
 	// ErrApplying: the update is being applied already.
 	ErrApplying = errors.New("the update is being applied already")
+	// ErrNotDeploying: the instance does not deploy (Declare).
+	ErrNotDeploying = errors.New("the trigger does not deploy")
 )
 
 // Instance is a configured trigger.

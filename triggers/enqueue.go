@@ -131,6 +131,59 @@ func (d *Dispatcher) Request(ctx context.Context, updateID int64, instance, prin
 	return created[0], nil
 }
 
+// Declare enqueues the deploy of what a git source's compose files declare
+// (nd.Declared: one service of one commit) to the deploying instance, and
+// returns its delivery; Run or Drain fires it, Await waits for its outcome.
+// It goes through the same outbox, retries, history and notifications as
+// any rollout, and through the instance's own rules: WATCHER, INCLUDE and
+// EXCLUDE (of "<project>/<service>") apply; AUTO, THRESHOLD and MIN_AGE do
+// not (a commit is no image update, and the source's TRIGGER asked for it),
+// nor do the service's tidewatch.* labels (tidewatch.watch,
+// tidewatch.trigger.include, tidewatch.trigger.exclude), which speak of the
+// image updates the watcher finds, while the source's files are themselves
+// the declaration of what runs. A refusal is a *core.RefusalError naming the
+// rule, also written to the history. nd.Host defaults to the instance's one watcher. The same
+// instance, To and Run give the same delivery: asked again (after a
+// restart), the one enqueued before is returned as it stands.
+func (d *Dispatcher) Declare(ctx context.Context, instance string, nd store.NewDeclared) (store.Delivery, error) {
+	in, ok := d.byName[instance]
+	if !ok {
+		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, ErrUnknownTrigger)
+	}
+	if !in.Deploys {
+		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, ErrNotDeploying)
+	}
+	if nd.Host == "" && len(in.Policy.Watchers) == 1 {
+		nd.Host = in.Policy.Watchers[0]
+	}
+	nd.Trigger = instance
+	u := core.Update{Host: nd.Host, ContainerName: nd.Declared.Target(), DisplayName: nd.Declared.Target(), Image: nd.Image,
+		Current: nd.From, Candidate: nd.To, Kind: core.KindGit, Status: core.StatusApplying, Labels: nd.Labels}
+	ruled := u
+	ruled.Labels = nil // the labels' rules are for image updates
+	if err := in.Policy.Refusal(ruled, in.Name, true); err != nil {
+		d.refused(ctx, u, in.Name, nd.Principal, err)
+		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, err)
+	}
+	dl, created, err := d.out.EnqueueDeclared(ctx, nd)
+	if err != nil {
+		return store.Delivery{}, fmt.Errorf("declaring %s to %s: %w", nd.Declared.Target(), instance, err)
+	}
+	if created {
+		d.handOver([]store.Delivery{dl}, nil, func(id int64) (core.Update, bool) { return dl.Update, id == dl.UpdateID })
+	} else {
+		d.signal()
+	}
+	return dl, nil
+}
+
+// UnfinishedDeclared returns the declared deploys to instance trigger that
+// principal asked for (Declare) and that have no final outcome yet, oldest
+// first: what a deploy cut short by a stop left, which Run resumes.
+func (d *Dispatcher) UnfinishedDeclared(ctx context.Context, trigger, principal string) ([]int64, error) {
+	return d.out.UnfinishedDeclared(ctx, trigger, principal)
+}
+
 // Check says what Request would say of update updateID and instance,
 // without enqueuing or recording anything: nil when it would enqueue a
 // delivery, else the error it would return (a *core.RefusalError naming the

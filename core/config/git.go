@@ -27,7 +27,7 @@ const (
 
 // Git options, as they end a TIDEWATCH_GIT_<name>_<option> variable.
 var gitOptions = []string{
-	"URL", "BRANCH", "PATH", "INTERVAL", "TIMEOUT", "WEBHOOK_SECRET", "WEBHOOK_SECRET_FILE", "TRIGGER",
+	"URL", "BRANCH", "PATH", "INTERVAL", "TIMEOUT", "WEBHOOK_SECRET", "WEBHOOK_SECRET_FILE", "TRIGGER", "REMOVE_ORPHANS",
 	"WORKTREE", "PUSH", "AUTHOR_NAME", "AUTHOR_EMAIL", "MESSAGE",
 	"USERNAME", "TOKEN", "TOKEN_FILE", "SSH_KEY", "SSH_KEY_FILE", "SSH_PASSPHRASE", "SSH_PASSPHRASE_FILE", "SSH_KNOWN_HOSTS",
 }
@@ -63,6 +63,11 @@ type Git struct {
 	// through (TRIGGER, "type.name" like "compose.prod"); default the only
 	// compose trigger. Checked against the triggers at start-up.
 	Trigger string
+	// RemoveOrphans brings down the services a commit removes from the
+	// source, as compose's up --remove-orphans (REMOVE_ORPHANS); default
+	// true, as doco-cd's remove_orphans and harbormaster. Only containers
+	// the source's clone deployed are removed, never a volume.
+	RemoveOrphans bool
 
 	// WorkTree is a local git work tree whose rewritten files are committed
 	// (WORKTREE, an absolute path).
@@ -113,7 +118,7 @@ func (g Git) CommitConfig() gitsync.CommitConfig {
 }
 
 func newGit(name string) Git {
-	g := Git{Name: name}
+	g := Git{Name: name, RemoveOrphans: true}
 	g.SetDefaults()
 	return g
 }
@@ -170,6 +175,13 @@ func (g *Git) set(es *errs, variable, option, value string) {
 		g.Branch = value
 	case "TRIGGER":
 		g.Trigger = strings.ToLower(strings.TrimSpace(value))
+	case "REMOVE_ORPHANS":
+		b, ok := parseBool(value)
+		if !ok {
+			es.add(variable, value, "not a boolean", "true or false")
+			return
+		}
+		g.RemoveOrphans = b
 	case "PATH":
 		p, err := gitsync.CleanPath(value)
 		if err != nil {
@@ -287,7 +299,7 @@ func (g Git) validate(set func(variable string) bool) error {
 	case isURL && !isTree:
 		only([]string{"PUSH", "AUTHOR_NAME", "AUTHOR_EMAIL", "MESSAGE"}, "WORKTREE")
 	case isTree && !isURL:
-		only([]string{"BRANCH", "PATH", "INTERVAL", "WEBHOOK_SECRET", "TRIGGER"}, "URL")
+		only([]string{"BRANCH", "PATH", "INTERVAL", "WEBHOOK_SECRET", "TRIGGER", "REMOVE_ORPHANS"}, "URL")
 	}
 
 	ssh := false

@@ -172,3 +172,63 @@ func sortedUnique(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
+
+// The labels compose puts on a service's containers, which a declared
+// deploy carries for the trigger's policy and its one-rollout-per-project
+// rule.
+const (
+	labelProject    = "com.docker.compose.project"
+	labelService    = "com.docker.compose.service"
+	labelWorkingDir = "com.docker.compose.project.working_dir"
+)
+
+// serviceOf returns the image and the labels that files declare for
+// service (labels as a map or a list of key=value; a later file's value
+// wins), as written: the labels are what the trigger's policy reads
+// (tidewatch.watch, tidewatch.trigger.include, tidewatch.trigger.exclude);
+// the image names the registry whose credentials the pull takes and the
+// history shows, "" when it interpolates a variable (the trigger reads it
+// as compose does). nil labels when none.
+func serviceOf(files []string, service string) (image string, labels map[string]string) {
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || len(b) > gitsync.MaxComposeSize {
+			continue
+		}
+		var doc struct {
+			Services map[string]struct {
+				Image  string    `yaml:"image"`
+				Labels yaml.Node `yaml:"labels"`
+			} `yaml:"services"`
+		}
+		if yaml.Unmarshal(b, &doc) != nil {
+			continue
+		}
+		svc := doc.Services[service]
+		if svc.Image != "" {
+			image = svc.Image
+		}
+		n := svc.Labels
+		set := func(k, v string) {
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[k] = v
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				set(n.Content[i].Value, n.Content[i+1].Value)
+			}
+		case yaml.SequenceNode:
+			for _, e := range n.Content {
+				k, v, _ := strings.Cut(e.Value, "=")
+				set(k, v)
+			}
+		}
+	}
+	if strings.Contains(image, "$") {
+		image = ""
+	}
+	return image, labels
+}

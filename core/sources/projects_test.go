@@ -2,6 +2,7 @@ package sources
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,5 +70,42 @@ func TestUnreadableRefusesPathsOutOfTheSource(t *testing.T) {
 	}
 	if err := unreadable([]gitsync.FileDiff{{Path: "shop/compose.yaml", Status: gitsync.Modified, Changed: []string{"web"}}}); err != nil {
 		t.Errorf("unreadable(shop/compose.yaml) = %v, want nil", err)
+	}
+}
+
+func TestServiceOf(t *testing.T) {
+	dir := t.TempDir()
+	gittest.WriteFiles(t, dir, map[string]string{
+		"compose.yaml": "services:\n  web:\n    image: reg.example/app:1.0\n    labels:\n      tidewatch.trigger.exclude: compose\n      team: a\n" +
+			"  api:\n    image: reg.example/api:${TAG:-1}\n    labels: [\"tidewatch.watch=false\", \"bare\"]\n",
+		"compose.override.yaml": "services:\n  web:\n    labels: {team: b}\n",
+		"broken.yaml":           "services: [unclosed\n",
+		"huge.yaml":             "services:\n  web:\n    image: huge:1\n#" + strings.Repeat("x", gitsync.MaxComposeSize),
+	})
+	base, override := filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.override.yaml")
+	tests := []struct {
+		name, service string
+		files         []string
+		image         string
+		labels        map[string]string
+	}{
+		{"map labels, a later file wins", "web", []string{base, override}, "reg.example/app:1.0",
+			map[string]string{"tidewatch.trigger.exclude": "compose", "team": "b"}},
+		{"list labels; an interpolated image is left to the trigger", "api", []string{base}, "",
+			map[string]string{"tidewatch.watch": "false", "bare": ""}},
+		{"not declared", "db", []string{base}, "", nil},
+		{"not YAML, larger than 1 MiB, or missing: passed over", "web",
+			[]string{filepath.Join(dir, "broken.yaml"), filepath.Join(dir, "huge.yaml"), filepath.Join(dir, "gone.yaml")}, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			image, labels := serviceOf(tc.files, tc.service)
+			if image != tc.image {
+				t.Errorf("image = %q, want %q", image, tc.image)
+			}
+			if diff := cmp.Diff(tc.labels, labels); diff != "" {
+				t.Errorf("labels (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -59,6 +59,10 @@ type Config struct {
 	Timeout time.Duration
 	// WebhookSecret checks its push webhooks; empty refuses them.
 	WebhookSecret core.Secret
+	// RemoveOrphans brings down the services a commit removes (compose's
+	// --remove-orphans), only containers the source's folder deployed,
+	// never volumes; false leaves them running, with a warning.
+	RemoveOrphans bool
 }
 
 // Deploy is a commit to roll out.
@@ -79,6 +83,9 @@ type Deploy struct {
 	// exist before. "" when what ran before is unknown (the clone was made
 	// anew and no longer holds Previous): a rollback leaves the files.
 	Backups string
+	// RemoveOrphans is the source's: bring down the services the commit
+	// removed.
+	RemoveOrphans bool
 }
 
 // Services returns every service the deploy touches.
@@ -97,6 +104,13 @@ func (d Deploy) Services() []string {
 // otherwise; the files in Dir may hold either version.
 type Deployer interface {
 	Deploy(ctx context.Context, d Deploy) error
+}
+
+// Settler is a Deployer whose deploys outlive a stop (OutboxDeployer):
+// before a source deploys a commit, Settle waits for what its last deploy
+// left in flight.
+type Settler interface {
+	Settle(ctx context.Context, source string) error
 }
 
 // Recorder writes the history (*store.Store).
@@ -349,20 +363,33 @@ func (r *Runner) syncOnce(ctx context.Context, s *source) Result {
 func (r *Runner) deploy(ctx context.Context, s *source, rec gitsync.Record, fetched string) Result {
 	name := s.cfg.Source.Name
 	res := Result{Commit: fetched}
+	if st, ok := r.dep.(Settler); ok {
+		if err := st.Settle(ctx, name); err != nil {
+			res.Err = fmt.Errorf("waiting for the deploy left unfinished by the last stop: %w", err)
+			return res
+		}
+	}
 	files, err := s.m.Changes(ctx, rec.Deployed, fetched)
 	if err != nil {
 		res.Err = fmt.Errorf("comparing %s with the commit deployed: %w", short(fetched), err)
 		return res
 	}
-	d := Deploy{Source: name, Commit: fetched, Previous: rec.Deployed, Files: files}
+	d := Deploy{Source: name, Commit: fetched, Previous: rec.Deployed, Files: files, RemoveOrphans: s.cfg.RemoveOrphans}
 	res.Services = d.Services()
 	if err = unreadable(files); err == nil && len(files) > 0 {
 		var cleanup func()
-		if d.Backups, cleanup, err = r.backup(ctx, s, rec.Deployed, files); err != nil {
+		if d.Backups, cleanup, err = r.backup(ctx, s, rec.Deployed, fetched, files); err != nil {
 			res.Err = err
 			return res
 		}
-		defer cleanup()
+		defer func() {
+			// Kept when stopped midway: the deliveries resumed at the next
+			// start name its files.
+			if ctx.Err() == nil {
+				cleanup()
+				r.pruneBackups(s)
+			}
+		}()
 		if d.Dir, err = s.m.Checkout(ctx, fetched); err != nil {
 			res.Err = err
 			r.restore(ctx, s, rec.Deployed)

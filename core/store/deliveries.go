@@ -89,6 +89,9 @@ type Delivery struct {
 	// Rollout is the report of a deploying trigger's last attempt; nil for
 	// a notification.
 	Rollout *core.Rollout `json:"rollout,omitempty"`
+	// Declared is the deploy of a git source's declared files it fires
+	// (EnqueueDeclared); nil for an update found by the watcher.
+	Declared *core.Declared `json:"declared,omitempty"`
 	// CreatedAt and UpdatedAt bound the delivery's life.
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -276,9 +279,9 @@ func inTriggers(q string, args []any, triggers []string) (string, []any) {
 
 const (
 	deliveryColumns = `id, update_id, trigger, candidate, event, run, key, batch, event_detail, principal, status, attempts,
-		next_attempt_at, last_error, detail, rollout, created_at, updated_at`
+		next_attempt_at, last_error, detail, rollout, declared, created_at, updated_at`
 	deliveryJoinColumns = `d.id, d.update_id, d.trigger, d.candidate, d.event, d.run, d.key, d.batch, d.event_detail, d.principal,
-		d.status, d.attempts, d.next_attempt_at, d.last_error, d.detail, d.rollout, d.created_at, d.updated_at, ` + updateColumns
+		d.status, d.attempts, d.next_attempt_at, d.last_error, d.detail, d.rollout, d.declared, d.created_at, d.updated_at, ` + updateColumns
 	deliveryJoin = ` FROM deliveries d JOIN updates u ON u.id = d.update_id JOIN containers c ON c.id = u.container`
 )
 
@@ -290,11 +293,12 @@ func scanDelivery(row scanner, withUpdate bool) (Delivery, error) {
 		d                      Delivery
 		batch                  sql.NullString
 		event, status, rollout string
+		declared               string
 		next, created, updated sql.NullInt64
 		u                      updateRow
 	)
 	dest := []any{&d.ID, &d.UpdateID, &d.Trigger, &d.Candidate, &event, &d.Run, &d.Key, &batch, &d.EventDetail, &d.Principal,
-		&status, &d.Attempts, &next, &d.LastError, &d.Detail, &rollout, &created, &updated}
+		&status, &d.Attempts, &next, &d.LastError, &d.Detail, &rollout, &declared, &created, &updated}
 	if withUpdate {
 		dest = append(dest, u.dest(&d.Update)...)
 	}
@@ -307,6 +311,12 @@ func scanDelivery(row scanner, withUpdate bool) (Delivery, error) {
 		d.Rollout = &core.Rollout{}
 		if err := json.Unmarshal([]byte(rollout), d.Rollout); err != nil {
 			return Delivery{}, fmt.Errorf("rollout report of delivery %d: %w", d.ID, err)
+		}
+	}
+	if declared != "" {
+		d.Declared = &core.Declared{}
+		if err := json.Unmarshal([]byte(declared), d.Declared); err != nil {
+			return Delivery{}, fmt.Errorf("declared deploy of delivery %d: %w", d.ID, err)
 		}
 	}
 	if withUpdate {

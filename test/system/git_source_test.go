@@ -2,15 +2,19 @@ package system
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,7 +124,13 @@ func (g *gitSource) compose(tag string) string {
 
 // start runs tidewatch serve with a compose trigger and the source prod.
 func (g *gitSource) start(t *testing.T, bed *testbed.Bed, extra ...string) *daemon {
-	return startServe(t, envFor(t, bed.DockerHost, append([]string{
+	return startServe(t, g.env(t, bed, extra...))
+}
+
+// env is the environment of tidewatch serve with a compose trigger and the
+// source prod.
+func (g *gitSource) env(t *testing.T, bed *testbed.Bed, extra ...string) []string {
+	return envFor(t, bed.DockerHost, append([]string{
 		"TIDEWATCH_STORE_PATH=" + g.storePath,
 		"TIDEWATCH_TRIGGER_COMPOSE_GIT_DEADLINE=3m",
 		"TIDEWATCH_TRIGGER_COMPOSE_GIT_HEALTH_TIMEOUT=30s",
@@ -129,7 +139,7 @@ func (g *gitSource) start(t *testing.T, bed *testbed.Bed, extra ...string) *daem
 		"TIDEWATCH_GIT_PROD_TOKEN=" + g.srv.Token,
 		"TIDEWATCH_GIT_PROD_INTERVAL=1h",
 		"TIDEWATCH_GIT_PROD_WEBHOOK_SECRET=" + gitSourceSecret,
-	}, extra...)...))
+	}, extra...)...)
 }
 
 // TestGitSourceDeploysRollsBackAndListensToWebhooks: a git source holds a
@@ -140,8 +150,16 @@ func (g *gitSource) start(t *testing.T, bed *testbed.Bed, extra ...string) *daem
 // file is put back), marked failed, told to a webhook listening for
 // update-rolled-back, and not tried again when announced again; a webhook
 // with a bad signature does nothing.
+// It runs in both of the compose trigger's modes: the compose CLI, and
+// compose's library in process (RECREATE=engine).
 func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 	bed := testbed.Require(t)
+	for _, mode := range []string{"cli", "engine"} {
+		t.Run(mode, func(t *testing.T) { testGitSourceDeploys(t, bed, mode) })
+	}
+}
+
+func testGitSourceDeploys(t *testing.T, bed *testbed.Bed, mode string) {
 	g := newGitSource(t, bed, map[string]testbed.AppOptions{
 		"1.0.0": {Version: "1.0.0", Healthcheck: true},
 		"1.1.0": {Version: "1.1.0", Healthcheck: true},
@@ -150,6 +168,7 @@ func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 	srv, url, first, file, folder, clone, compose := g.srv, g.url, g.first, g.file, g.folder, g.clone, g.compose
 	rcv := newReceiver(t)
 	d := g.start(t, bed,
+		"TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode,
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_URL="+rcv.srv.URL,
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_EVENTS=update-rolled-back",
 	)
@@ -241,13 +260,20 @@ func TestGitSourceDeploysRollsBackAndListensToWebhooks(t *testing.T) {
 // service whose image fails its health check; compose creates it, the gate
 // fails, and the new service is removed again (nothing ran before); the
 // commit is marked failed. The next commit, fixed, creates it for good.
+// In both compose modes.
 func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
 	bed := testbed.Require(t)
+	for _, mode := range []string{"cli", "engine"} {
+		t.Run(mode, func(t *testing.T) { testGitSourceFailedFirstDeploy(t, bed, mode) })
+	}
+}
+
+func testGitSourceFailedFirstDeploy(t *testing.T, bed *testbed.Bed, mode string) {
 	g := newGitSource(t, bed, map[string]testbed.AppOptions{
 		"2.0.0": {Version: "2.0.0", Healthcheck: true, Fail: testbed.FailUnhealthy},
 		"2.0.1": {Version: "2.0.1", Healthcheck: true},
 	}, "2.0.0", false)
-	d := g.start(t, bed)
+	d := g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode)
 	var st gitSourceStatus
 	waitUntil(t, 3*time.Minute, "the failed first deploy", func() bool {
 		st = d.gitSource(t, "prod")
@@ -285,12 +311,197 @@ func TestGitSourceFailedFirstDeployLeavesNothing(t *testing.T) {
 
 	// Restarted, tidewatch knows what it deployed: in sync, nothing redeployed.
 	d.stop(t)
-	d = g.start(t, bed)
+	d = g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode)
 	waitUntil(t, time.Minute, "the sync at start", func() bool { return d.gitSource(t, "prod").Syncs["in-sync"] > 0 })
 	if st := d.gitSource(t, "prod"); !st.InSync || st.Deployed != fixed || st.Syncs["deployed"] != 0 {
 		t.Errorf("after a restart: %+v, want in sync at %s without a deploy", st, fixed)
 	}
 	if synced := d.history(t, "synced", "prod"); len(synced) != 1 {
 		t.Errorf("synced events after a restart = %+v, want only the fix's", synced)
+	}
+}
+
+// TestGitSourceRemovesWhatACommitRemoves: a commit that removes a service
+// from the source's compose file brings it down as compose's
+// --remove-orphans does (REMOVE_ORPHANS defaults to true): its container
+// is stopped and removed, its named volume kept, and a container of the
+// same project and service that another folder deployed is left alone. A
+// commit that deletes the project's compose file brings the project down.
+// In both compose modes.
+func TestGitSourceRemovesWhatACommitRemoves(t *testing.T) {
+	bed := testbed.Require(t)
+	for _, mode := range []string{"cli", "engine"} {
+		t.Run(mode, func(t *testing.T) { testGitSourceRemoves(t, bed, mode) })
+	}
+}
+
+func testGitSourceRemoves(t *testing.T, bed *testbed.Bed, mode string) {
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{"1.0.0": {Version: "1.0.0", Healthcheck: true}}, "1.0.0", true)
+	volume := g.folder + "_apidata"
+	t.Cleanup(func() { bed.Docker().VolumeRemove(context.Background(), volume, true) })
+	withVolume := g.compose("1.0.0") + "    volumes: [\"apidata:/data\"]\nvolumes:\n  apidata: {}\n"
+	first := g.srv.Push(t, g.url, "api keeps its data", map[string]string{g.file: withVolume})
+	d := g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode)
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, "the first deploy", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == first || st.Failed != "" || st.LastError != ""
+	})
+	if st.Deployed != first {
+		t.Fatalf("after start: %+v, want %s deployed\ntidewatch log:\n%s", st, first, d.log.String())
+	}
+	api := bed.ComposeContainer(t, g.folder, "api")
+	if !bed.VolumeExists(t, volume) {
+		t.Fatalf("volume %s does not exist after the first deploy", volume)
+	}
+	// The same project and service, deployed from another folder: not the source's.
+	foreign := bed.RunContainer(t, unique("foreign-api"), g.repo+":1.0.0", map[string]string{
+		"com.docker.compose.project": g.folder, "com.docker.compose.service": "api",
+		"com.docker.compose.project.working_dir": "/srv/elsewhere/" + g.folder, "com.docker.compose.oneoff": "False"})
+
+	g.apiPort = 0
+	noAPI := g.srv.Push(t, g.url, "api is gone", map[string]string{g.file: g.compose("1.0.0")})
+	d.pushWebhook(t, "prod", g.url, noAPI, gitSourceSecret)
+	waitUntil(t, 3*time.Minute, "the deploy that removes api", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == noAPI || st.Failed == noAPI
+	})
+	if st.Deployed != noAPI {
+		t.Fatalf("after removing api: %+v, want %s deployed\ntidewatch log:\n%s", st, noAPI, d.log.String())
+	}
+	if _, err := bed.Docker().ContainerInspect(t.Context(), api.ID); err == nil {
+		t.Errorf("api's container %s still exists after the commit that removed api", api.Name)
+	}
+	if !bed.VolumeExists(t, volume) {
+		t.Errorf("volume %s was removed with api; volumes are never removed", volume)
+	}
+	if info := bed.Inspect(t, foreign.ID); !info.State.Running {
+		t.Errorf("the container another folder deployed (%s) is %s, want left running", foreign.Name, info.State.Status)
+	}
+	if removed := d.history(t, "update-applied", g.folder+"/api"); len(removed) != 2 || !strings.Contains(removed[0].Detail, "removed") {
+		t.Errorf("api's update-applied events = %+v, want its creation and its removal", removed)
+	}
+	if got := bed.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", g.port)); !strings.Contains(got, "1.0.0") {
+		t.Errorf("web answers %q, want it untouched", got)
+	}
+
+	// The project's file deleted: the project is brought down.
+	web := bed.ComposeContainer(t, g.folder, "web")
+	work := t.TempDir()
+	gittest.Run(t, "", "clone", "--quiet", strings.Replace(g.url, "http://", "http://"+gittest.User+":"+g.srv.Token+"@", 1), work)
+	gittest.Run(t, work, "rm", "--quiet", g.file)
+	gittest.Run(t, work, "commit", "--quiet", "-m", "the project is gone")
+	gittest.Run(t, work, "push", "--quiet", "origin", "main")
+	gone := gittest.Run(t, work, "rev-parse", "HEAD")
+	d.pushWebhook(t, "prod", g.url, gone, gitSourceSecret)
+	waitUntil(t, 3*time.Minute, "the deploy that removes the project", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == gone || st.Failed == gone
+	})
+	if st.Deployed != gone {
+		t.Fatalf("after deleting the file: %+v, want %s deployed\ntidewatch log:\n%s", st, gone, d.log.String())
+	}
+	if _, err := bed.Docker().ContainerInspect(t.Context(), web.ID); err == nil {
+		t.Errorf("web's container %s still exists after its project's file was deleted", web.Name)
+	}
+}
+
+// gitDelivery is a delivery of GET /api/deliveries, as these tests read it.
+type gitDelivery struct {
+	ID       int64  `json:"id"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+	Update   struct {
+		Container string `json:"container"`
+		Candidate string `json:"candidate"`
+	} `json:"update"`
+	Rollout *struct {
+		Steps []gitStep `json:"steps"`
+	} `json:"rollout"`
+}
+
+// gitStep is a step of a delivery's rollout report.
+type gitStep struct {
+	Name string `json:"name"`
+	Note string `json:"note"`
+}
+
+// TestGitSourceDeployResumedAfterAKill: tidewatch is killed (SIGKILL, with
+// the compose trigger's plugin process) while a commit's service is at its
+// health gate; started again, the deploy is resumed through the outbox: the
+// same delivery, not a second one, finishes the service's rollout, the
+// commit is marked deployed, and the service runs the new version once.
+func TestGitSourceDeployResumedAfterAKill(t *testing.T) {
+	bed := testbed.Require(t)
+	bin := requireFaultBinary(t)
+	exe := filepath.Join(t.TempDir(), "tidewatch")
+	if err := os.Link(bin, exe); err != nil {
+		t.Fatal(err)
+	}
+	faultFile := exe + ".fault"
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{
+		"1.0.0": {Version: "1.0.0", Healthcheck: true},
+		"1.1.0": {Version: "1.1.0", Healthcheck: true},
+	}, "1.0.0", false)
+	env := g.env(t, bed)
+	first := startServeExe(t, exe, freePort(t), env)
+	waitUntil(t, 3*time.Minute, "the first deploy", func() bool { return first.gitSource(t, "prod").Deployed == g.first })
+
+	spec, _ := json.Marshal(faultSpec{Point: "health:before", N: 1})
+	if err := os.WriteFile(faultFile, spec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := g.srv.Push(t, g.url, "web 1.1.0", map[string]string{g.file: g.compose("1.1.0")})
+	first.pushWebhook(t, "prod", g.url, second, gitSourceSecret)
+	hit := waitHit(t, faultFile+".hit", first)
+	if err := os.Remove(faultFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range slices.Compact([]int{first.cmd.Process.Pid, hit.PID}) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("killing %d: %v", pid, err)
+		}
+	}
+	<-first.done
+
+	d := startServeExe(t, exe, freePort(t), env)
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, "the resumed deploy", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == second || st.Failed != ""
+	})
+	if st.Deployed != second || !st.InSync {
+		t.Fatalf("after the restart: %+v, want %s deployed\ntidewatch log:\n%s", st, second, d.log.String())
+	}
+	if got := bed.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/", g.port)); !strings.Contains(got, "1.1.0") {
+		t.Errorf("the app answers %q, want 1.1.0", got)
+	}
+	var body struct {
+		Deliveries []gitDelivery `json:"deliveries"`
+	}
+	d.getJSON(t, "/api/deliveries?trigger=compose.git", &body)
+	var ofSecond int
+	for _, dl := range body.Deliveries {
+		if dl.Update.Candidate == second[:12] {
+			ofSecond++
+			if dl.Status != "delivered" || dl.Attempts != 1 {
+				t.Errorf("the resumed delivery is %s after %d attempt(s), want delivered after 1 (the killed one is not counted)", dl.Status, dl.Attempts)
+			}
+			if dl.Rollout == nil || !slices.ContainsFunc(dl.Rollout.Steps, func(s gitStep) bool {
+				return s.Name == "resume" && strings.Contains(s.Note, "it goes on")
+			}) {
+				t.Errorf("the resumed delivery's steps = %+v, want a resume step: its record taken over", dl.Rollout)
+			}
+		}
+	}
+	if ofSecond != 1 {
+		t.Errorf("%d deliveries of commit %s, want 1: the resumed deploy is not enqueued again (%+v)", ofSecond, second, body.Deliveries)
+	}
+	if applied := d.history(t, "update-applied", g.folder+"/web"); len(applied) != 2 {
+		t.Errorf("web's update-applied events = %d, want 2: created, then moved to 1.1.0 once", len(applied))
+	}
+	if list, err := bed.Docker().ContainerList(t.Context(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+g.folder))}); err != nil || len(list) != 1 {
+		t.Errorf("containers of the project after the resumed deploy = %d (%v), want 1", len(list), err)
 	}
 }

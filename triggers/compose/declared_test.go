@@ -19,7 +19,8 @@ func TestCheckDeclaredRefusesWhatItCannotActOnSafely(t *testing.T) {
 	}{
 		{"valid", func(*sdk.Declared) {}, ""},
 		{"no service", func(d *sdk.Declared) { d.Service = "" }, "required"},
-		{"no files", func(d *sdk.Declared) { d.Files = nil }, "required"},
+		{"no files: the project's files are gone", func(d *sdk.Declared) { d.Files = nil }, ""},
+		{"no working dir", func(d *sdk.Declared) { d.WorkingDir = "" }, "required"},
 		{"relative working dir", func(d *sdk.Declared) { d.WorkingDir = "shop" }, "not absolute"},
 		{"relative file", func(d *sdk.Declared) { d.Files = []string{"../../etc/compose.yaml"} }, "not absolute"},
 		{"relative previous", func(d *sdk.Declared) { d.Previous = []sdk.FileChange{{Path: "compose.yaml"}} }, "not absolute"},
@@ -74,5 +75,43 @@ func TestRestorePreviousPutsFilesBackAndRemovesNewOnes(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(file); string(b) != "old" {
 		t.Errorf("a refused restore changed the file: %q", b)
+	}
+}
+
+func TestDeclaresService(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := write("compose.yaml", "services:\n  web:\n    image: app:1\n")
+	override := write("compose.override.yaml", "services:\n  api:\n    image: app:2\n")
+	broken := write("broken.yaml", "services: [unclosed\n")
+	huge := write("huge.yaml", "services:\n  web: {}\n#"+strings.Repeat("x", maxDeclaredFile))
+	tests := []struct {
+		name    string
+		files   []string
+		service string
+		want    bool
+		wantErr bool
+	}{
+		{"in the base file", []string{base, override}, "web", true, false},
+		{"in the override", []string{base, override}, "api", true, false},
+		{"removed", []string{base, override}, "db", false, false},
+		{"no files: the project is gone", nil, "web", false, false},
+		{"not YAML", []string{broken}, "web", false, true},
+		{"larger than 1 MiB", []string{huge}, "web", false, true},
+		{"missing file", []string{filepath.Join(dir, "gone.yaml")}, "web", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := declaresService(tc.files, tc.service)
+			if got != tc.want || (err != nil) != tc.wantErr {
+				t.Errorf("declaresService(%v, %s) = %v, %v; want %v, error %v", tc.files, tc.service, got, err, tc.want, tc.wantErr)
+			}
+		})
 	}
 }

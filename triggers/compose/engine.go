@@ -17,10 +17,25 @@ import (
 // instead of removed. What it did is recorded for the rollback, also when
 // it fails midway.
 func (r *run) composeUpEngine(ctx context.Context, archive string) (string, error) {
+	t := r.target
+	res, err := r.upEngine(ctx, r.cur.ID, archive)
+	if err != nil {
+		return "", err
+	}
+	if !res.Archived || len(res.Created) == 0 {
+		return "", fmt.Errorf("compose left service %s as it was (%s): the file does not differ from what runs", t.Service, strings.Join(res.Steps, "; "))
+	}
+	return fmt.Sprintf("%s kept aside as %s; compose %s created %s from %s", short(r.cur.ID), archive, composeup.LibraryVersion(), short(res.Created[0]), r.newRef), nil
+}
+
+// upEngine runs compose's up -d --no-deps for the target's service in
+// process, current (kept aside as archive; both "" for a service that does
+// not run yet) replaced, and records the containers it created.
+func (r *run) upEngine(ctx context.Context, current, archive string) (composeup.Result, error) {
 	t, cfg := r.target, r.s.cfg
 	req := composeup.Request{
 		Project: composeup.Project{Name: t.Project, WorkingDir: t.WorkingDir, Files: t.Files},
-		Service: t.Service, Current: r.cur.ID, Archive: archive,
+		Service: t.Service, Current: current, Archive: archive,
 		Auth:    registryAuth(r.u.RegistryAuth),
 		Journal: r.journalEvent,
 	}
@@ -35,13 +50,7 @@ func (r *run) composeUpEngine(ctx context.Context, archive string) (string, erro
 	}
 	res, err := composeup.Up(ctx, composeup.Options{Host: r.s.host, CAFile: cfg.DockerCAFile, CertFile: cfg.DockerCert, KeyFile: cfg.DockerKey}, req)
 	r.created = append(r.created, res.Created...)
-	if err != nil {
-		return "", err
-	}
-	if !res.Archived || len(res.Created) == 0 {
-		return "", fmt.Errorf("compose left service %s as it was (%s): the file does not differ from what runs", t.Service, strings.Join(res.Steps, "; "))
-	}
-	return fmt.Sprintf("%s kept aside as %s; compose %s created %s from %s", short(r.cur.ID), archive, composeup.LibraryVersion(), short(res.Created[0]), r.newRef), nil
+	return res, err
 }
 
 // journalEvent writes what compose's guard is about to do, or did, into

@@ -23,19 +23,7 @@ import (
 // is rolled back and why, and undoes it.
 func (r *run) rollback(ctx context.Context) sdk.Result {
 	rep := r.rep
-	logsOf := ""
-	if r.failed != nil {
-		logsOf = r.failed.ID
-	} else if len(r.created) > 0 {
-		logsOf = r.created[0]
-	}
-	if logsOf != "" && r.s.cfg.LogLines > 0 {
-		lines, err := r.s.engine.Logs(ctx, logsOf, r.s.cfg.LogLines)
-		if err != nil {
-			lines = []string{fmt.Sprintf("(reading the logs of %s: %v)", short(logsOf), err)}
-		}
-		rep.Logs = lines
-	}
+	rep.Logs = r.failedLogs(ctx)
 	r.mu.Lock()
 	r.rec.Phase = rollout.PhaseRollingBack
 	r.rec.Failure = &rollout.Failure{Step: rep.FailedStep, Reason: rep.Reason, Logs: rep.Logs}

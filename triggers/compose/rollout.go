@@ -68,20 +68,8 @@ func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk
 	}
 	// The forward steps end early enough to leave the rollback its time
 	// within ctx's deadline.
-	fwd, cancel := context.WithCancel(ctx)
-	reserve := s.cfg.HealthTimeout + 30*time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		reserve = min(reserve, time.Until(dl)/2)
-		fwd, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
-	}
+	fwd, cancel, after := s.budget(ctx)
 	defer cancel()
-	after := func() (context.Context, context.CancelFunc) {
-		if dl, ok := ctx.Deadline(); ok {
-			return context.WithDeadline(context.WithoutCancel(ctx), dl.Add(-rolloutMargin))
-		}
-		return context.WithTimeout(context.WithoutCancel(ctx), reserve)
-	}
-
 	res := r.forward(fwd, after)
 	log.Info("compose rollout finished", "outcome", r.rep.Outcome, "failed_step", r.rep.FailedStep, "reason", r.rep.Reason, "project", r.rep.Project, "service", r.rep.Service)
 	res.Rollout = r.rep.Rollout()
@@ -155,12 +143,8 @@ func (r *run) forward(ctx context.Context, after func() (context.Context, contex
 	rollout.Fault("locate:after")
 	var failed error
 	if !atGate {
-		if err := rep.step(StepPull, func() (string, error) { return r.pull(ctx) }); err != nil {
-			rep.Outcome = OutcomeFailed
-			if ctx.Err() != nil {
-				return sdk.Retry(fmt.Errorf("pulling %s: %w", r.newRef, err)) // ran out of time: nothing changed, try again later
-			}
-			return sdk.Result{Err: sdk.Permanent(fmt.Errorf("pulling %s failed; nothing was changed: %w", r.newRef, err)), Event: sdk.EventUpdateFailed}
+		if res, ok := r.pulled(ctx); !ok {
+			return res
 		}
 		if r.change == nil && r.newImage == r.cur.ImageID && r.cur.Running {
 			rep.Outcome, rep.Container = OutcomeAlreadyApplied, r.cur.ID
@@ -173,12 +157,7 @@ func (r *run) forward(ctx context.Context, after func() (context.Context, contex
 		}
 		failed = rep.step(StepRecreate, func() (string, error) { return r.recreate(ctx) })
 	}
-	if failed == nil {
-		failed = rep.step(StepHealth, func() (string, error) { return r.gate(ctx) })
-	}
-	if failed == nil && len(r.s.cfg.SmokeHTTP)+len(r.s.cfg.SmokeTCP) > 0 {
-		failed = rep.step(StepSmoke, func() (string, error) { return r.smoke(ctx) })
-	}
+	failed = r.checked(ctx, failed)
 
 	actx, cancel := after()
 	defer cancel()

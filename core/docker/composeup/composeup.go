@@ -75,7 +75,9 @@ type Request struct {
 	// Service is the service to recreate.
 	Service string
 	// Current is the ID of the service's container now; Archive the name
-	// it is kept under, stopped, once compose has replaced it.
+	// it is kept under, stopped, once compose has replaced it. Both "" for
+	// a service that has no container yet: compose creates it, and the
+	// guard lets it stop or remove no other container.
 	Current, Archive string
 	// HostPath, when set, turns a path as this process sees it into the
 	// path on the engine's host (tidewatch in a container that sees the
@@ -137,8 +139,8 @@ var ErrScaled = errors.New("the service has more than one container")
 // and the project's env files, as the CLI does. It refuses (ErrScaled) a
 // service with more than one container, and remote (git, OCI) includes.
 func Up(ctx context.Context, opts Options, req Request) (Result, error) {
-	if req.Project.Name == "" || req.Project.WorkingDir == "" || req.Service == "" || req.Current == "" || req.Archive == "" {
-		return Result{}, fmt.Errorf("recreating a compose service: project name, working dir, service, current container and archive name are all needed (got %+v)", req)
+	if req.Project.Name == "" || req.Project.WorkingDir == "" || req.Service == "" || (req.Current == "") != (req.Archive == "") {
+		return Result{}, fmt.Errorf("recreating a compose service: project name, working dir and service are all needed, and a current container with its archive name, or neither (got %+v)", req)
 	}
 	apiClient, err := newClient(opts)
 	if err != nil {

@@ -118,6 +118,8 @@ func TestUpRefuses(t *testing.T) {
 	missing.Project.Files = []string{filepath.Join(dir, "gone.yml")}
 	noService := good
 	noService.Service = ""
+	noArchive := good
+	noArchive.Archive = ""
 	unknown := good
 	unknown.Service = "nosuch"
 	for name, tc := range map[string]struct {
@@ -125,6 +127,7 @@ func TestUpRefuses(t *testing.T) {
 		want string
 	}{
 		"no service":      {noService, "all needed"},
+		"no archive name": {noArchive, "or neither"},
 		"unknown service": {unknown, "nosuch"},
 		"missing file":    {missing, "gone.yml"},
 	} {
@@ -144,5 +147,45 @@ func TestUpRefuses(t *testing.T) {
 	})
 	if now := bed.Inspect(t, old.ID); now.Name != old.Name || !now.State.Running {
 		t.Errorf("the service's container is %s (running %v), want %s running as before", now.Name, now.State.Running, old.Name)
+	}
+}
+
+// TestUpCreatesAServiceThatDoesNotRun: without a current container (a
+// service new in a git source's commit), compose creates and starts the
+// service's container, and the guard lets it touch no other container.
+func TestUpCreatesAServiceThatDoesNotRun(t *testing.T) {
+	bed := testbed.Require(t)
+	repo := bed.Registry + "/" + unique("newapp")
+	bed.BuildImage(t, repo+":1.0.0", testbed.AppOptions{Version: "1.0.0"})
+	bed.PullImage(t, repo+":1.0.0")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "docker-compose.yml")
+	body := fmt.Sprintf("services:\n  web:\n    image: %s:1.0.0\n    labels: {tidewatch.test: \"1\"}\n  other:\n    image: %s:1.0.0\n    labels: {tidewatch.test: \"1\"}\n", repo, repo)
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	project := unique("new")
+	t.Cleanup(func() { bed.Compose(t, dir, project, []string{file}, "down", "--timeout", "1") })
+	res, err := composeup.Up(t.Context(), composeup.Options{Host: bed.DockerHost}, composeup.Request{
+		Project: composeup.Project{Name: project, WorkingDir: dir, Files: []string{file}}, Service: "web",
+	})
+	if err != nil {
+		t.Fatalf("Up = %v (steps %q)", err, res.Steps)
+	}
+	if len(res.Created) != 1 || res.Stopped || res.Archived {
+		t.Fatalf("result %+v, want one container created, nothing stopped or kept aside", res)
+	}
+	web := bed.ComposeContainer(t, project, "web")
+	if web.ID != res.Created[0] || !web.State.Running || web.Config.Labels["com.docker.compose.project.working_dir"] != dir {
+		t.Errorf("web is %s (running %v, working dir %q), want %s running from %s", web.ID[:12], web.State.Running,
+			web.Config.Labels["com.docker.compose.project.working_dir"], res.Created[0][:12], dir)
+	}
+	c, err := docker.New(docker.Options{Host: bed.DockerHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if all, err := c.FindContainers(t.Context(), map[string]string{"com.docker.compose.project": project}); err != nil || len(all) != 1 {
+		t.Errorf("containers of project %s = %d (%v), want web's only (--no-deps: other is left)", project, len(all), err)
 	}
 }
