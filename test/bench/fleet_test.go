@@ -226,10 +226,10 @@ func BenchmarkFleet(b *testing.B) {
 				if d.share != nil {
 					r0 = d.share.Reused()
 				}
-				t0, c0 := time.Now(), cpuNow().self
+				t0, c0 := time.Now(), selfCPU()
 				d.round(b)
 				wall += time.Since(t0)
-				cpu += cpuNow().self - c0
+				cpu += selfCPU() - c0
 				detect += d.detect
 				if d.share != nil {
 					reused += d.share.Reused() - r0
