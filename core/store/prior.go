@@ -30,7 +30,8 @@ type prior struct {
 	kind, service              string
 	lastChecked                int64
 	gone                       bool
-	open                       *openUpdate
+	open                       *openUpdate // &update when there is one
+	update                     openUpdate
 }
 
 // priorQuery reads containers with their open update; the caller adds the
@@ -45,8 +46,8 @@ const priorQuery = `
 	FROM containers c LEFT JOIN updates u ON u.container = c.id AND u.closed_at IS NULL`
 
 func scanPrior(rows *sql.Rows) (*prior, error) {
-	var p prior
-	var u openUpdate
+	p := &prior{}
+	u := &p.update
 	if err := rows.Scan(&p.row, &p.name, &p.containerID, &p.displayName, &p.image, &p.imageID, &p.repo, &p.currentTag, &p.currentDigest,
 		&p.repoDigests, &p.labels, &p.state, &p.created, &p.note, &p.lastError, &p.kind, &p.service,
 		&p.lastChecked, &p.gone,
@@ -55,9 +56,9 @@ func scanPrior(rows *sql.Rows) (*prior, error) {
 		return nil, err
 	}
 	if u.id != 0 {
-		p.open = &u
+		p.open = u
 	}
-	return &p, nil
+	return p, nil
 }
 
 // readPriors reads every container of host the store holds (gone ones too),

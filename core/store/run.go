@@ -91,17 +91,24 @@ func newRunWriter(tx querier, host string, at time.Time, priors map[string]*prio
 // record writes checks and the deferred writes, and returns the open update
 // of every check that found one, in the order of checks.
 func (w *runWriter) record(ctx context.Context, checks []core.Check) (found []core.Update, err error) {
+	var ups []*core.Update // gathered first: appending the large values one by one copies them again at every growth
 	for _, c := range checks {
 		u, err := w.recordCheck(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("container %s: %w", c.Container.Name, err)
 		}
 		if u != nil {
-			found = append(found, *u)
+			ups = append(ups, u)
 		}
 	}
 	if err := w.touch.flush(ctx, w.tx, w.at.UnixNano()); err != nil {
 		return nil, err
+	}
+	if len(ups) > 0 {
+		found = make([]core.Update, len(ups))
+		for i, u := range ups {
+			found[i] = *u
+		}
 	}
 	return found, nil
 }
@@ -228,6 +235,7 @@ func (w *runWriter) saveContainer(ctx context.Context, c core.Check, pr *prior) 
 		return k, nil
 	}
 	// A failed check may not know the image's details; it keeps those known.
+	var row int64
 	if err := tx.QueryRowContext(ctx, `
 		INSERT INTO containers (host, name, container_id, display_name, image, image_id, repo,
 			current_tag, current_digest, repo_digests, labels, state, created_at, note,
@@ -256,10 +264,10 @@ func (w *runWriter) saveContainer(ctx context.Context, c core.Check, pr *prior) 
 		host, c.Container.Name, c.Container.ID, c.Container.DisplayName, c.Container.Image, c.Container.ImageID, repo,
 		c.Current, c.CurrentDigest, string(w.digests), string(w.labels), c.Container.State, nanos(c.Container.Created), c.Note,
 		at.UnixNano(), checkedAt.UTC().UnixNano(), k.errText, string(c.Container.Kind), svc,
-	).Scan(&k.row); err != nil {
+	).Scan(&row); err != nil { // row, not &k.row: k would move to the heap on every call
 		return k, fmt.Errorf("saving container: %w", err)
 	}
-	k.fresh = pr == nil
+	k.row, k.fresh = row, pr == nil
 	return k, nil
 }
 
