@@ -44,7 +44,7 @@ func TestBenchChild(t *testing.T) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	mb := func(n uint64) float64 { return float64(n) / (1 << 20) }
-	t.Logf("Go runtime: sys %.1f MB (heap %.1f, stacks %.1f), heap in use %.1f MB, %d GCs", mb(m.Sys), mb(m.HeapSys), mb(m.StackSys), mb(m.HeapInuse), m.NumGC)
+	t.Logf("Go runtime: sys %.1f MB (heap %.1f, stacks %.1f), heap in use %.1f MB, %d GCs; CPU time %v", mb(m.Sys), mb(m.HeapSys), mb(m.StackSys), mb(m.HeapInuse), m.NumGC, selfCPU().Round(time.Millisecond))
 	fmt.Printf("bench-child %s VmHWM-MB %.1f\n", name, peakRSS())
 }
 
@@ -63,7 +63,13 @@ func childPeakRSS(b *testing.B, name, registry string, env ...string) float64 {
 		b.Fatalf("child %s: %v\n%s", name, err, out)
 	}
 	if os.Getenv("TIDEWATCH_BENCH_CHILD_LOG") != "" {
-		b.Logf("child %s:\n%s", name, out)
+		// What the child said of its memory, one line each (its whole
+		// output would be cut short by the benchmark's log).
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "Go runtime") || strings.Contains(line, "highest RSS") {
+				b.Logf("child %s %v: %s", name, env, strings.TrimSpace(line))
+			}
+		}
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
