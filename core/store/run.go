@@ -24,6 +24,8 @@ const (
 // order of checks:
 //   - each container checked is saved (inserted, or updated by host and
 //     name), with its last error; a container that had gone is present again;
+//     a row that would stay as it is is not rewritten: only its last_checked
+//     moves (and its open update's last_seen), at the end of the transaction;
 //   - a check with an update opens a pending update and records "detected",
 //     unless the same candidate (tag, and digest when both are known) is
 //     already open, whose last_seen and current state are then refreshed,
