@@ -37,9 +37,11 @@ import (
 //     quarter above the baseline plus 2ms;
 //   - rate-limit headers do not say little is left.
 //
-// It grows by a quarter (at least one) per round, and by one per round once
-// it is within a quarter of the limit at which the registry last pushed
-// back (where it backed off from).
+// It doubles per round until the registry first pushes back (a slow start,
+// as TCP's: a cold daemon reaches a fast registry's pace in a few rounds, a
+// public registry's ceiling in one), then grows by a quarter (at least one)
+// per round, and by one per round once it is within a quarter of the limit
+// at which the registry last pushed back (where it backed off from).
 //
 // The baseline is the registry's latency when it is not loaded by us: the
 // lowest latency seen, raised (by an eighth of the difference per answer)
@@ -211,7 +213,10 @@ func (c *controller) observe(o observation) change {
 	}
 	if !c.spoiled && !c.low && 2*c.busy >= c.round && c.flat() && c.limit < c.ceiling {
 		step := max(1, c.limit/4)
-		if c.pushed > 0 && 4*c.limit >= 3*c.pushed {
+		switch {
+		case c.pushed == 0:
+			step = c.limit // slow start: never pushed back yet
+		case 4*c.limit >= 3*c.pushed:
 			step = 1
 		}
 		c.set(min(c.ceiling, c.limit+step))

@@ -52,14 +52,14 @@ func TestController(t *testing.T) {
 		ceiling int
 		steps   []step
 	}{
-		{"grows by a quarter after a busy round at flat latency", 0, 64, []step{
-			{n: 7, o: flat, want: 8}, {o: flat, want: 10}, {n: 9, o: flat, want: 10}, {o: flat, want: 12}}},
+		{"doubles after a busy round at flat latency, before any push back", 0, 64, []step{
+			{n: 7, o: flat, want: 8}, {o: flat, want: 16}, {n: 15, o: flat, want: 16}, {o: flat, want: 32}, {n: 32, o: flat, want: 64}}},
 		{"not while the work, not the limit, holds the pace", 0, 64, []step{
 			{n: 24, o: with(flat, func(o *observation) { o.busy = false }), want: 8}}},
 		{"not after a round with a 5xx, which is no sign to back off", 0, 64, []step{
-			{n: 7, o: flat, want: 8}, {o: unavailable, want: 8}, {n: 8, o: flat, want: 10}}},
+			{n: 7, o: flat, want: 8}, {o: unavailable, want: 8}, {n: 8, o: flat, want: 16}}},
 		{"not after a round with a network error", 0, 64, []step{
-			{n: 7, o: flat, want: 8}, {o: observation{own: true, busy: true, remaining: -1, limit: -1}, want: 8}, {n: 8, o: flat, want: 10}}},
+			{n: 7, o: flat, want: 8}, {o: observation{own: true, busy: true, remaining: -1, limit: -1}, want: 8}, {n: 8, o: flat, want: 16}}},
 		{"not while latency is above flat", 0, 64, []step{
 			{o: light, want: 8}, {n: 24, o: answer(30 * ms), want: 8}}},
 		{"halves at once on a 429", 0, 64, []step{{o: throttled, want: 4}}},
@@ -82,13 +82,17 @@ func TestController(t *testing.T) {
 			{o: light, want: 8}, {o: answer(500 * ms), want: 8}, {n: 3, o: flat, want: 8}}},
 		{"grows by one per round near where the registry pushed back", 0, 64, []step{
 			{o: throttled, want: 4}, {n: 3, o: flat, want: 4}, {o: flat, want: 5}, {n: 4, o: flat, want: 5}, {o: flat, want: 6}, {n: 6, o: flat, want: 7}}},
-		{"by a quarter again well below it", 0, 64, []step{
-			{n: 8, o: flat, want: 10}, {n: 10, o: flat, want: 12}, {n: 12, o: flat, want: 15}, {n: 15, o: flat, want: 18},
-			{n: 18, o: flat, want: 22}, {n: 22, o: flat, want: 27}, {n: 27, o: flat, want: 33}, {n: 33, o: flat, want: 41},
-			{o: throttled, want: 20}, // pushed back at 41
-			{n: 20, o: flat, want: 25}, {n: 25, o: flat, want: 31}, {n: 31, o: flat, want: 32}, {n: 32, o: flat, want: 33}}},
+		{"by a quarter once pushed back, well below where", 0, 64, []step{
+			{n: 8, o: flat, want: 16}, {n: 16, o: flat, want: 32},
+			{o: throttled, want: 16}, // pushed back at 32
+			{n: 16, o: flat, want: 20}, {n: 20, o: flat, want: 25}, {n: 25, o: flat, want: 26}, {n: 26, o: flat, want: 27}}},
+		{"a rise of latency ends the slow start too", 0, 64, []step{
+			{n: 8, o: flat, want: 16}, {n: 2, o: answer(60 * ms), want: 16}, {o: answer(60 * ms), want: 8},
+			{n: 8, o: flat, want: 10}}},
 		{"stops at the ceiling", 0, 10, []step{
 			{n: 8, o: flat, want: 10}, {n: 30, o: flat, want: 10}}},
+		{"reaches a public ceiling in one round", 0, PublicMaxConcurrency, []step{
+			{n: 8, o: flat, want: 16}, {n: 40, o: flat, want: 16}}},
 		{"a public ceiling below the start", 0, 4, []step{{o: flat, want: 4}}},
 		{"never below one", 0, 64, []step{
 			{o: throttled, want: 4}, {o: throttled, want: 2}, {o: throttled, want: 1}, {n: 3, o: throttled, want: 1},

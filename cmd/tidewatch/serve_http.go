@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
 	"github.com/tidewatch/tidewatch/core/config"
+	"github.com/tidewatch/tidewatch/core/memlimit"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/triggers"
@@ -62,6 +64,9 @@ func serveCommand(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 	errs := make(chan error, 2)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// The Go runtime's soft memory limit, unless GOMEMLIMIT says otherwise
+	// (README: Memory).
+	go memlimit.Keep(runCtx, os.Getenv, "/", log)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

@@ -128,10 +128,6 @@ func markGone(ctx context.Context, tx querier, host string, keep map[string]bool
 	if err != nil {
 		return fmt.Errorf("reading the containers: %w", err)
 	}
-	type gone struct {
-		id          int64
-		name, image string
-	}
 	var goners []gone
 	for rows.Next() {
 		var g gone
@@ -147,6 +143,18 @@ func markGone(ctx context.Context, tx querier, host string, keep map[string]bool
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fmt.Errorf("reading the containers: %w", err)
 	}
+	return markGoneRows(ctx, tx, host, goners, at)
+}
+
+// gone is a container row of host to mark gone.
+type gone struct {
+	id          int64
+	name, image string
+}
+
+// markGoneRows marks goners gone, closes their open updates (unless being
+// applied) and records EventGone for each, in tx.
+func markGoneRows(ctx context.Context, tx querier, host string, goners []gone, at time.Time) error {
 	for _, g := range goners {
 		if _, err := tx.ExecContext(ctx, `UPDATE containers SET gone_at = ? WHERE id = ?`, at.UnixNano(), g.id); err != nil {
 			return fmt.Errorf("marking %s gone: %w", g.name, err)

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -28,19 +30,30 @@ func (s *Store) RecordFullRun(ctx context.Context, host string, checks []core.Ch
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
-	keep := make(map[string]bool, len(checks))
 	ptx := newPreparedTx(s, tx)
+	priors, err := readPriors(ctx, ptx, host)
+	if err != nil {
+		return nil, fmt.Errorf("recording run on %s: %w", host, err)
+	}
+	w := newRunWriter(ptx, host, at, priors)
+	w.writeAll = s.writeAll
+	if found, err = w.record(ctx, checks); err != nil {
+		return nil, fmt.Errorf("recording run on %s: %w", host, err)
+	}
+	// Gone: the host's containers present before the run, not checked by
+	// it, whose engine ID the run did not list.
+	keep := make(map[string]bool, len(checks))
 	for _, c := range checks {
 		keep[c.Container.ID] = true
-		u, err := recordCheck(ctx, ptx, host, c, at)
-		if err != nil {
-			return nil, fmt.Errorf("recording run on %s: container %s: %w", host, c.Container.Name, err)
-		}
-		if u != nil {
-			found = append(found, *u)
+	}
+	var goners []gone
+	for name, p := range priors {
+		if !p.gone && !w.done[name] && !keep[p.containerID] {
+			goners = append(goners, gone{id: p.row, name: name, image: cmp.Or(p.repo, p.image)})
 		}
 	}
-	if err := markGone(ctx, ptx, host, keep, at); err != nil {
+	slices.SortFunc(goners, func(a, b gone) int { return cmp.Compare(a.id, b.id) }) // in the order of the rows, as MarkGone
+	if err := markGoneRows(ctx, ptx, host, goners, at); err != nil {
 		return nil, fmt.Errorf("recording run on %s: %w", host, err)
 	}
 	if err := tx.Commit(); err != nil {

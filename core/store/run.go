@@ -24,6 +24,8 @@ const (
 // order of checks:
 //   - each container checked is saved (inserted, or updated by host and
 //     name), with its last error; a container that had gone is present again;
+//     a row that would stay as it is is not rewritten: only its last_checked
+//     moves (and its open update's last_seen), at the end of the transaction;
 //   - a check with an update opens a pending update and records "detected",
 //     unless the same candidate (tag, and digest when both are known) is
 //     already open, whose last_seen and current state are then refreshed,
@@ -56,15 +58,10 @@ func (s *Store) RecordRun(ctx context.Context, host string, checks []core.Check,
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
-	ptx := newPreparedTx(s, tx)
-	for _, c := range checks {
-		u, err := recordCheck(ctx, ptx, host, c, at)
-		if err != nil {
-			return nil, fmt.Errorf("recording run on %s: container %s: %w", host, c.Container.Name, err)
-		}
-		if u != nil {
-			found = append(found, *u)
-		}
+	w := newRunWriter(newPreparedTx(s, tx), host, at, nil)
+	w.writeAll = s.writeAll
+	if found, err = w.record(ctx, checks); err != nil {
+		return nil, fmt.Errorf("recording run on %s: %w", host, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("recording run on %s: %w", host, err)
@@ -72,12 +69,75 @@ func (s *Store) RecordRun(ctx context.Context, host string, checks []core.Check,
 	return found, nil
 }
 
+// runWriter writes the checks of one run in its transaction: it holds what
+// the store held of the host's containers (for a full run), scratch
+// buffers, and the writes deferred to the run's end (touches).
+type runWriter struct {
+	tx     querier
+	host   string
+	at     time.Time
+	priors map[string]*prior // what the store held, by name; nil: each container is read on its own
+	done   map[string]bool   // names written by this run
+	touch  touches
+	// writeAll writes every row, changed or not (Store.writeAll).
+	writeAll bool
+
+	labels, digests []byte   // scratch: the JSON of a container's labels and repo digests
+	keys            []string // scratch: the sorted keys of its labels
+}
+
+func newRunWriter(tx querier, host string, at time.Time, priors map[string]*prior) *runWriter {
+	return &runWriter{tx: tx, host: host, at: at, priors: priors, done: map[string]bool{}}
+}
+
+// record writes checks and the deferred writes, and returns the open update
+// of every check that found one, in the order of checks.
+func (w *runWriter) record(ctx context.Context, checks []core.Check) (found []core.Update, err error) {
+	var ups []*core.Update // gathered first: appending the large values one by one copies them again at every growth
+	for _, c := range checks {
+		u, err := w.recordCheck(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.Container.Name, err)
+		}
+		if u != nil {
+			ups = append(ups, u)
+		}
+	}
+	if err := w.touch.flush(ctx, w.tx, w.at.UnixNano()); err != nil {
+		return nil, err
+	}
+	if len(ups) > 0 {
+		found = make([]core.Update, len(ups))
+		for i, u := range ups {
+			found[i] = *u
+		}
+	}
+	return found, nil
+}
+
+// prior returns what the store holds of container name (nil: nothing).
+func (w *runWriter) prior(ctx context.Context, name string) (*prior, error) {
+	if w.done[name] {
+		// Written already by this run (a name listed twice): read it as it
+		// is now, its deferred writes first.
+		if err := w.touch.flush(ctx, w.tx, w.at.UnixNano()); err != nil {
+			return nil, err
+		}
+		return readPrior(ctx, w.tx, w.host, name)
+	}
+	if w.priors != nil {
+		return w.priors[name], nil
+	}
+	return readPrior(ctx, w.tx, w.host, name)
+}
+
 // openUpdate is the open update of a container, as recordCheck needs it.
 type openUpdate struct {
 	id                         int64
+	image                      string
 	current, currentDigest     string
 	candidate, candidateDigest string
-	kind, status               string
+	kind, status, link         string
 	firstSeen                  sql.NullInt64
 	candidateCreated           sql.NullInt64
 }
@@ -90,37 +150,44 @@ type checked struct {
 	image   string // the normalised repository, else the image as written
 	ev      event
 	errText string
+	fresh   bool // the container's row was inserted by this check: it has no updates yet
 }
 
 // recordCheck saves the container of c and what its check found, and
 // returns the open update when the check found one.
-func recordCheck(ctx context.Context, tx querier, host string, c core.Check, at time.Time) (*core.Update, error) {
+func (w *runWriter) recordCheck(ctx context.Context, c core.Check) (*core.Update, error) {
 	if c.Container.Name == "" {
 		return nil, errors.New("container has no name")
 	}
 	if c.Container.DisplayName == "" { // what core.Container promises, for callers that did not fill it
 		c.Container.DisplayName = c.Container.Name
 	}
-	k, known, lastError, err := saveContainer(ctx, tx, host, c, at)
+	pr, err := w.prior(ctx, c.Container.Name)
 	if err != nil {
 		return nil, err
 	}
+	k, err := w.saveContainer(ctx, c, pr)
+	if err != nil {
+		return nil, err
+	}
+	w.done[c.Container.Name] = true
+	tx, at := w.tx, w.at
 	if c.Err != nil {
-		if !known || k.errText != lastError {
+		if pr == nil || k.errText != pr.lastError {
 			k.ev.kind, k.ev.detail = EventError, k.errText
 			return nil, k.ev.insert(ctx, tx)
 		}
 		return nil, nil
 	}
-	open, err := readOpenUpdate(ctx, tx, k.row)
-	if err != nil {
-		return nil, err
+	var open *openUpdate
+	if pr != nil {
+		open = pr.open
 	}
 	if !c.HasUpdate() {
 		return nil, k.resolve(ctx, tx, open, at)
 	}
 	if open != nil && sameCandidate(open, c) {
-		return k.refresh(ctx, tx, open, at)
+		return k.refresh(ctx, tx, &w.touch, w.writeAll, open, at)
 	}
 	if open != nil {
 		if err := k.supersede(ctx, tx, open, at); err != nil {
@@ -130,17 +197,12 @@ func recordCheck(ctx context.Context, tx querier, host string, c core.Check, at 
 	return k.open(ctx, tx, at)
 }
 
-// saveContainer inserts or updates the container of c, and says whether it
-// was known and with which last error.
-func saveContainer(ctx context.Context, tx querier, host string, c core.Check, at time.Time) (k checked, known bool, lastError string, err error) {
+// saveContainer inserts or updates the container of c, pr being what the
+// store held of it: a row whose columns all stay as they are is not
+// written, only its last_checked, at the run's end.
+func (w *runWriter) saveContainer(ctx context.Context, c core.Check, pr *prior) (k checked, err error) {
+	tx, host, at := w.tx, w.host, w.at
 	k.c = c
-	switch err := tx.QueryRowContext(ctx, `SELECT id, last_error FROM containers WHERE host = ? AND name = ?`,
-		host, c.Container.Name).Scan(&k.row, &lastError); {
-	case err == nil:
-		known = true
-	case !errors.Is(err, sql.ErrNoRows):
-		return k, false, "", fmt.Errorf("reading container: %w", err)
-	}
 	if c.Err != nil {
 		k.errText = c.Err.Error()
 	}
@@ -148,19 +210,13 @@ func saveContainer(ctx context.Context, tx querier, host string, c core.Check, a
 	if c.Ref.Registry == "" {
 		repo = ""
 	}
-	labels, err := json.Marshal(nonNilMap(c.Container.Labels))
-	if err != nil {
-		return k, false, "", fmt.Errorf("encoding labels: %w", err)
-	}
-	digests, err := json.Marshal(nonNilSlice(c.Container.RepoDigests))
-	if err != nil {
-		return k, false, "", fmt.Errorf("encoding repo digests: %w", err)
-	}
+	w.labels, w.keys = appendJSONObject(w.labels[:0], c.Container.Labels, w.keys)
+	w.digests = appendJSONArray(w.digests[:0], c.Container.RepoDigests)
 	svc := ""
 	if c.Container.Service != nil {
 		b, err := json.Marshal(c.Container.Service)
 		if err != nil {
-			return k, false, "", fmt.Errorf("encoding service: %w", err)
+			return k, fmt.Errorf("encoding service: %w", err)
 		}
 		svc = string(b)
 	}
@@ -168,7 +224,20 @@ func saveContainer(ctx context.Context, tx querier, host string, c core.Check, a
 	if checkedAt.IsZero() {
 		checkedAt = at
 	}
+	k.image = repo
+	if k.image == "" {
+		k.image = c.Container.Image
+	}
+	k.ev = event{at: at, host: host, container: c.Container.Name, image: k.image}
+	if pr != nil && !w.writeAll && w.unchanged(pr, c, repo, k.errText, svc) {
+		k.row = pr.row
+		if t := checkedAt.UTC().UnixNano(); t != pr.lastChecked {
+			w.touch.checked = append(w.touch.checked, pr.row, t)
+		}
+		return k, nil
+	}
 	// A failed check may not know the image's details; it keeps those known.
+	var row int64
 	if err := tx.QueryRowContext(ctx, `
 		INSERT INTO containers (host, name, container_id, display_name, image, image_id, repo,
 			current_tag, current_digest, repo_digests, labels, state, created_at, note,
@@ -195,17 +264,41 @@ func saveContainer(ctx context.Context, tx querier, host string, c core.Check, a
 			service        = excluded.service
 		RETURNING id`,
 		host, c.Container.Name, c.Container.ID, c.Container.DisplayName, c.Container.Image, c.Container.ImageID, repo,
-		c.Current, c.CurrentDigest, string(digests), string(labels), c.Container.State, nanos(c.Container.Created), c.Note,
+		c.Current, c.CurrentDigest, string(w.digests), string(w.labels), c.Container.State, nanos(c.Container.Created), c.Note,
 		at.UnixNano(), checkedAt.UTC().UnixNano(), k.errText, string(c.Container.Kind), svc,
-	).Scan(&k.row); err != nil {
-		return k, false, "", fmt.Errorf("saving container: %w", err)
+	).Scan(&row); err != nil { // row, not &k.row: k would move to the heap on every call
+		return k, fmt.Errorf("saving container: %w", err)
 	}
-	k.image = repo
-	if k.image == "" {
-		k.image = c.Container.Image
+	k.row, k.fresh = row, pr == nil
+	return k, nil
+}
+
+// unchanged reports whether writing the container of c over pr (as
+// saveContainer's upsert would, w.labels and w.digests holding its JSON)
+// would leave every column but last_checked as it is.
+func (w *runWriter) unchanged(pr *prior, c core.Check, repo, errText, svc string) bool {
+	if pr.gone {
+		return false
 	}
-	k.ev = event{at: at, host: host, container: c.Container.Name, image: k.image}
-	return k, known, lastError, nil
+	if repo == "" {
+		repo = pr.repo
+	}
+	tag := c.Current
+	if tag == "" {
+		tag = pr.currentTag
+	}
+	digest := c.CurrentDigest
+	if errText != "" && digest == "" {
+		digest = pr.currentDigest
+	}
+	ctr := &c.Container
+	created := ctr.Created.IsZero() && !pr.created.Valid ||
+		!ctr.Created.IsZero() && pr.created.Valid && pr.created.Int64 == ctr.Created.UTC().UnixNano()
+	return created &&
+		pr.containerID == ctr.ID && pr.displayName == ctr.DisplayName && pr.image == ctr.Image && pr.imageID == ctr.ImageID &&
+		pr.repo == repo && pr.currentTag == tag && pr.currentDigest == digest &&
+		pr.repoDigests == string(w.digests) && pr.labels == string(w.labels) && pr.state == ctr.State &&
+		pr.note == c.Note && pr.lastError == errText && pr.kind == string(ctr.Kind) && pr.service == svc
 }
 
 // resolve closes the open update, if any, of a container whose check found
@@ -224,10 +317,16 @@ func (k checked) resolve(ctx context.Context, tx querier, open *openUpdate, at t
 	return k.ev.insert(ctx, tx)
 }
 
-// refresh keeps the open update of the same candidate, with what runs now.
-func (k checked) refresh(ctx context.Context, tx querier, open *openUpdate, at time.Time) (*core.Update, error) {
+// refresh keeps the open update of the same candidate, with what runs now;
+// an update that stays as it is only has its last_seen moved, at the run's
+// end (t).
+func (k checked) refresh(ctx context.Context, tx querier, t *touches, writeAll bool, open *openUpdate, at time.Time) (*core.Update, error) {
 	c := k.c
-	if _, err := tx.ExecContext(ctx, `
+	if !writeAll && open.image == k.image && open.current == c.Current && open.currentDigest == c.CurrentDigest &&
+		(c.CandidateDigest == "" || c.CandidateDigest == open.candidateDigest) && open.kind == string(c.Kind) && open.link == c.Link &&
+		(c.CandidateCreated.IsZero() || open.candidateCreated.Valid && open.candidateCreated.Int64 == c.CandidateCreated.UTC().UnixNano()) {
+		t.seen = append(t.seen, open.id)
+	} else if _, err := tx.ExecContext(ctx, `
 		UPDATE updates SET last_seen = ?, image = ?, current_tag = ?, current_digest = ?,
 			candidate_digest = COALESCE(NULLIF(?, ''), candidate_digest), kind = ?, link = ?,
 			candidate_created = COALESCE(?, candidate_created)
@@ -265,8 +364,11 @@ func (k checked) open(ctx context.Context, tx querier, at time.Time) (*core.Upda
 	c := k.c
 	status := string(core.StatusPending)
 	var prev string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM updates WHERE container = ? AND candidate_tag = ? AND candidate_digest = ?
+	err := sql.ErrNoRows // a container first recorded now has no earlier updates
+	if !k.fresh {
+		err = tx.QueryRowContext(ctx, `SELECT status FROM updates WHERE container = ? AND candidate_tag = ? AND candidate_digest = ?
 		ORDER BY id DESC LIMIT 1`, k.row, c.Candidate, c.CandidateDigest).Scan(&prev)
+	}
 	switch {
 	case err == nil && (prev == string(core.StatusRolledBack) || prev == string(core.StatusFailed) || prev == string(core.StatusDismissed)):
 		status = prev
@@ -315,9 +417,9 @@ func sameCandidate(u *openUpdate, c core.Check) bool {
 func readOpenUpdate(ctx context.Context, tx querier, container int64) (*openUpdate, error) {
 	var u openUpdate
 	err := tx.QueryRowContext(ctx, `
-		SELECT id, current_tag, current_digest, candidate_tag, candidate_digest, kind, status, first_seen, candidate_created
+		SELECT id, image, current_tag, current_digest, candidate_tag, candidate_digest, kind, link, status, first_seen, candidate_created
 		FROM updates WHERE container = ? AND closed_at IS NULL`, container,
-	).Scan(&u.id, &u.current, &u.currentDigest, &u.candidate, &u.candidateDigest, &u.kind, &u.status, &u.firstSeen, &u.candidateCreated)
+	).Scan(&u.id, &u.image, &u.current, &u.currentDigest, &u.candidate, &u.candidateDigest, &u.kind, &u.link, &u.status, &u.firstSeen, &u.candidateCreated)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -333,18 +435,4 @@ func closeUpdate(ctx context.Context, tx querier, id int64, as string, at time.T
 		return fmt.Errorf("closing update %d as %s: %w", id, as, err)
 	}
 	return nil
-}
-
-func nonNilMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
-}
-
-func nonNilSlice(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

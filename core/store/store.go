@@ -43,6 +43,10 @@ type Store struct {
 	writeMu sync.Mutex
 	version atomic.Uint64 // counts writes, for readers that cache (Version)
 
+	// writeAll makes a run write every container's row, changed or not,
+	// as before runs wrote only what changed: the tests compare the two.
+	writeAll bool
+
 	stop     chan struct{} // closed by Close
 	stopOnce sync.Once
 	wg       sync.WaitGroup // the checkpointer

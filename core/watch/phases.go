@@ -88,10 +88,35 @@ func (s *span) duration() time.Duration {
 	return s.last.Sub(s.first)
 }
 
+// total is time spent on one kind of work, added up over every time it
+// is done, from any goroutine.
+type total struct {
+	mu  sync.Mutex
+	sum time.Duration
+}
+
+// time runs do and adds its duration.
+func (t *total) time(now func() time.Time, do func() error) error {
+	start := now()
+	err := do()
+	d := now().Sub(start)
+	t.mu.Lock()
+	t.sum += d
+	t.mu.Unlock()
+	return err
+}
+
+func (t *total) duration() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sum
+}
+
 // phaseClock times the phases of one run.
 type phaseClock struct {
-	start                                               time.Time
-	list, inspect, registry, selection, store, dispatch span
+	start                                    time.Time
+	list, inspect, registry, store, dispatch span
+	selection                                total // added up: it happens inside the registry's span
 }
 
 func newPhaseClock(start time.Time) *phaseClock { return &phaseClock{start: start} }

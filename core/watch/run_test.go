@@ -264,3 +264,30 @@ func TestRunReportsItsPhases(t *testing.T) {
 		t.Errorf("second run: inspect phase %s, want 0 (images known)", got[0].Inspect)
 	}
 }
+
+// TestSelectIsAddedUp: the select phase is the time spent choosing,
+// added up over every container (it happens inside the registry's span,
+// whose wall time says nothing of it), while the other phases span their
+// work.
+func TestSelectIsAddedUp(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { // each reading moves the clock 5 ms on
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(5 * time.Millisecond)
+		return clock
+	}
+	c := newPhaseClock(now())
+	for range 3 {
+		c.selection.time(now, func() error { return nil })
+		c.registry.time(now, func() error { return nil })
+	}
+	p := c.done(now())
+	if p.Select != 15*time.Millisecond {
+		t.Errorf("select after 3 choices of 5 ms each, 5 ms apart = %s, want 15ms (added up)", p.Select)
+	}
+	if p.Registry != 45*time.Millisecond {
+		t.Errorf("registry spanning 3 calls = %s, want 45ms (first start to last end)", p.Registry)
+	}
+}

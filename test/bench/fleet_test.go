@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/tidewatch/tidewatch/core"
+	"github.com/tidewatch/tidewatch/core/memlimit"
 	"github.com/tidewatch/tidewatch/core/store"
 	"github.com/tidewatch/tidewatch/core/watch"
 	"github.com/tidewatch/tidewatch/registries"
@@ -173,6 +174,11 @@ func init() {
 	// A cold round and two warm ones of the whole fleet, in a process of
 	// their own, against the registry the parent serves.
 	childWork["fleet"] = func(t *testing.T, registry string) {
+		if os.Getenv("TIDEWATCH_BENCH_MEMLIMIT") != "" { // the soft memory limit serve keeps
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go memlimit.Keep(ctx, os.Getenv, "/", quiet())
+		}
 		d := newFleetDaemon(t, fleetEngines(registry), t.TempDir(), registries.Options{}, true)
 		for range 3 {
 			d.round(t)
@@ -226,10 +232,10 @@ func BenchmarkFleet(b *testing.B) {
 				if d.share != nil {
 					r0 = d.share.Reused()
 				}
-				t0, c0 := time.Now(), cpuNow().self
+				t0, c0 := time.Now(), selfCPU()
 				d.round(b)
 				wall += time.Since(t0)
-				cpu += cpuNow().self - c0
+				cpu += selfCPU() - c0
 				detect += d.detect
 				if d.share != nil {
 					reused += d.share.Reused() - r0
@@ -271,6 +277,9 @@ func BenchmarkFleet(b *testing.B) {
 	b.Run("peakRSS", func(b *testing.B) {
 		for range b.N {
 			b.ReportMetric(childPeakRSS(b, "fleet", s.Host, "GOMEMLIMIT=off"), "peakRSS-MB")
+			// With the soft memory limit tidewatch serve keeps when
+			// GOMEMLIMIT is not set (core/memlimit).
+			b.ReportMetric(childPeakRSS(b, "fleet", s.Host, "GOMEMLIMIT=", "TIDEWATCH_BENCH_MEMLIMIT=1"), "peakRSS-serve-MB")
 			// With a soft memory limit, the Go runtime collects sooner
 			// instead of letting the heap double.
 			b.ReportMetric(childPeakRSS(b, "fleet", s.Host, "GOMEMLIMIT=48MiB"), "peakRSS-memlimit48-MB")
