@@ -148,8 +148,8 @@ func (r *Record) AddContainer(c Container) {
 // locks, in a folder: one that every process that may roll the same target
 // out sees (the compose project's folder, a state folder), and that
 // survives them. Records are small JSON files written atomically and
-// fsynced (.tidewatch-rollout-<key>.json); lock files
-// (.tidewatch-rollout-<key>.lock) stay, empty.
+// fsynced (.tidewatch-rollout-<key>.json); a lock file
+// (.tidewatch-rollout-<key>.lock, empty) exists while a rollout holds it.
 type Journal struct {
 	dir string
 }
@@ -198,6 +198,9 @@ func (j *Journal) RecordPath(key string) string {
 func (j *Journal) LockPath(key string) string {
 	return filepath.Join(j.dir, fileName(key)+".lock")
 }
+
+// ErrBusy is the error of TryLock when another rollout holds the lock.
+var ErrBusy = errors.New("another rollout holds the lock")
 
 // ErrCorrupt wraps the error of a record that cannot be read: a person must
 // look (the error names the file).
