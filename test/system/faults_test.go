@@ -165,6 +165,7 @@ func TestRolloutFaults(t *testing.T) {
 type faultSpec struct {
 	Point string `json:"point"`
 	N     int    `json:"n,omitempty"`
+	Fail  bool   `json:"fail,omitempty"`
 }
 
 type faultHit struct {
