@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,7 +86,7 @@ func TestFailedRollbackRepaired(t *testing.T) {
 	var dl faultDelivery
 	waitUntil(t, 3*time.Minute, "the rollout to fail", func() bool {
 		var ok bool
-		dl, ok = deliveryOf(first, "compose.repair", name)
+		dl, ok = settledDelivery(t, first, "compose.repair", name)
 		return ok
 	})
 	if dl.Rollout.Outcome != "failed" || dl.Status != "failed" {
@@ -116,7 +115,7 @@ func TestFailedRollbackRepaired(t *testing.T) {
 	waitUntil(t, 3*time.Minute, "the person to hear that the service is back", func() bool { return len(heard()) >= 2 })
 	var hist faultHistory
 	second.getJSON(t, "/api/history?container="+name, &hist)
-	settled, _ := deliveryOf(second, "compose.repair", name)
+	settled, _ := settledDelivery(t, second, "compose.repair", name)
 	second.stop(t)
 
 	if got := heard(); len(got) != 2 || got[0] != "update-failed" || got[1] != "update-rolled-back" {
@@ -169,26 +168,4 @@ func TestFailedRollbackRepaired(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".tidewatch-rollout-*")); len(left) > 0 {
 		t.Errorf("left in the project's folder: %v, want no record and no lock file", left)
 	}
-}
-
-// deliveryOf returns trigger's delivery of the update of container, once it
-// has ended with a report.
-func deliveryOf(d *daemon, trigger, container string) (faultDelivery, bool) {
-	resp, err := http.Get(d.base + "/api/deliveries?trigger=" + trigger)
-	if err != nil {
-		return faultDelivery{}, false
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Deliveries []faultDelivery `json:"deliveries"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
-		return faultDelivery{}, false
-	}
-	for _, dl := range body.Deliveries {
-		if dl.Update != nil && dl.Update.Container == container && (dl.Status == "delivered" || dl.Status == "failed") && dl.Rollout != nil {
-			return dl, true
-		}
-	}
-	return faultDelivery{}, false
 }

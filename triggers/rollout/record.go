@@ -37,6 +37,9 @@ const (
 	RolePrevious = "previous"
 	// RoleNew is a container the rollout created.
 	RoleNew = "new"
+	// RoleFollower is a container that follows the previous one (runs in
+	// its network namespace, links to it), recreated after it.
+	RoleFollower = "follower"
 )
 
 // Record is what a rollout will change and has changed, written before it
@@ -131,6 +134,15 @@ func (r *Record) Previous() (Container, bool) {
 		}
 	}
 	return Container{}, false
+}
+
+// markPrevious changes the previous container with fn.
+func (r *Record) markPrevious(fn func(*Container)) {
+	for i := range r.Containers {
+		if r.Containers[i].Role == RolePrevious {
+			fn(&r.Containers[i])
+		}
+	}
 }
 
 // AddContainer records c, or updates the recorded container of the same ID.
