@@ -16,8 +16,8 @@ import (
 	"github.com/tidewatch/tidewatch/test/testbed"
 )
 
-// TestFailedRollbackRepaired: a compose rollout (engine mode) whose new
-// version is sick, and whose rollback fails (the engine refuses to remove
+// TestFailedRollbackRepaired: a rollout (compose engine mode, and the
+// docker trigger's) whose new version is sick, and whose rollback fails (the engine refuses to remove
 // the sick container: a fault point), leaves the service down, reported
 // update-failed to the person once. tidewatch, restarted with the engine
 // still refusing, tries the rollback again at start-up and fails again,
@@ -30,7 +30,12 @@ func TestFailedRollbackRepaired(t *testing.T) {
 	bed := testbed.Require(t)
 	bin := requireFaultBinary(t)
 	_, sick := requireFaultImages(t, bed)
+	for _, mode := range []string{"compose", "docker"} {
+		t.Run(mode, func(t *testing.T) { testFailedRollbackRepaired(t, bed, bin, sick, mode) })
+	}
+}
 
+func testFailedRollbackRepaired(t *testing.T, bed *testbed.Bed, bin, sick, mode string) {
 	exe := filepath.Join(t.TempDir(), "tidewatch")
 	if err := os.Link(bin, exe); err != nil {
 		t.Fatal(err)
@@ -43,19 +48,28 @@ func TestFailedRollbackRepaired(t *testing.T) {
 
 	project := strings.ReplaceAll(unique("rep"), "-", "")
 	port := freePort(t)
-	dir := t.TempDir()
+	dir := t.TempDir() // the compose project's folder, or the docker trigger's STATE_DIR
 	file := filepath.Join(dir, "docker-compose.yml")
 	compose := fmt.Sprintf("services:\n  web:\n    image: %s:1.0.0 # pinned\n    ports: [\"127.0.0.1:%d:8080\"]\n    labels: {tidewatch.test: \"1\", tidewatch.watch: \"true\"}\n", sick, port)
-	if err := os.WriteFile(file, []byte(compose), 0o644); err != nil {
-		t.Fatal(err)
+	var name, beforeID string
+	trigger := "compose.repair"
+	if mode == "compose" {
+		if err := os.WriteFile(file, []byte(compose), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		bed.ComposeUp(t, dir, project)
+		before := bed.ComposeContainer(t, project, "web")
+		name, beforeID = strings.TrimPrefix(before.Name, "/"), before.ID
+	} else {
+		trigger = "docker.repair"
+		name = project
+		runPlain(t, bed, name, sick+":1.0.0", port, nil)
+		beforeID = bed.Inspect(t, name).ID
 	}
-	bed.ComposeUp(t, dir, project)
 	appURL := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	if _, err := answer(appURL, port); err != nil {
 		t.Fatalf("set-up: %v", err)
 	}
-	before := bed.ComposeContainer(t, project, "web")
-	name := strings.TrimPrefix(before.Name, "/")
 
 	rcv := newReceiver(t)
 	env := envFor(t, bed.DockerHost,
@@ -63,17 +77,21 @@ func TestFailedRollbackRepaired(t *testing.T) {
 		"TIDEWATCH_WATCHER_LOCAL_CRON=@every 24h",
 		"TIDEWATCH_WATCHER_LOCAL_JITTER=0",
 		"TIDEWATCH_WATCHER_LOCAL_WATCHEVENTS=false",
-		"TIDEWATCH_TRIGGER_COMPOSE_REPAIR_AUTO=true",
-		"TIDEWATCH_TRIGGER_COMPOSE_REPAIR_INCLUDE="+name,
-		"TIDEWATCH_TRIGGER_COMPOSE_REPAIR_DOCKER_HOST="+bed.DockerHost,
-		"TIDEWATCH_TRIGGER_COMPOSE_REPAIR_RECREATE=engine",
-		"TIDEWATCH_TRIGGER_COMPOSE_REPAIR_DEADLINE=3m",
-		"TIDEWATCH_TRIGGER_COMPOSE_REPAIR_HEALTH_TIMEOUT=20s",
-		"TIDEWATCH_TRIGGER_COMPOSE_REPAIR_STABLE_FOR=2s",
+		"TIDEWATCH_TRIGGER_"+strings.ToUpper(mode)+"_REPAIR_AUTO=true",
+		"TIDEWATCH_TRIGGER_"+strings.ToUpper(mode)+"_REPAIR_INCLUDE="+name,
+		"TIDEWATCH_TRIGGER_"+strings.ToUpper(mode)+"_REPAIR_DOCKER_HOST="+bed.DockerHost,
+		"TIDEWATCH_TRIGGER_"+strings.ToUpper(mode)+"_REPAIR_DEADLINE=3m",
+		"TIDEWATCH_TRIGGER_"+strings.ToUpper(mode)+"_REPAIR_HEALTH_TIMEOUT=20s",
+		"TIDEWATCH_TRIGGER_"+strings.ToUpper(mode)+"_REPAIR_STABLE_FOR=2s",
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_URL="+rcv.srv.URL,
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_EVENTS=update-failed,update-rolled-back",
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_INCLUDE="+name,
 	)
+	if mode == "compose" {
+		env = append(env, "TIDEWATCH_TRIGGER_COMPOSE_REPAIR_RECREATE=engine")
+	} else {
+		env = append(env, "TIDEWATCH_TRIGGER_DOCKER_REPAIR_STATE_DIR="+dir)
+	}
 	heard := func() []string {
 		var events []string
 		for _, rq := range forContainer(t, rcv.got(), name) {
@@ -86,7 +104,7 @@ func TestFailedRollbackRepaired(t *testing.T) {
 	var dl faultDelivery
 	waitUntil(t, 3*time.Minute, "the rollout to fail", func() bool {
 		var ok bool
-		dl, ok = settledDelivery(t, first, "compose.repair", name)
+		dl, ok = settledDelivery(t, first, trigger, name)
 		return ok
 	})
 	if dl.Rollout.Outcome != "failed" || dl.Status != "failed" {
@@ -115,7 +133,7 @@ func TestFailedRollbackRepaired(t *testing.T) {
 	waitUntil(t, 3*time.Minute, "the person to hear that the service is back", func() bool { return len(heard()) >= 2 })
 	var hist faultHistory
 	second.getJSON(t, "/api/history?container="+name, &hist)
-	settled, _ := settledDelivery(t, second, "compose.repair", name)
+	settled, _ := settledDelivery(t, second, trigger, name)
 	second.stop(t)
 
 	if got := heard(); len(got) != 2 || got[0] != "update-failed" || got[1] != "update-rolled-back" {
@@ -140,8 +158,11 @@ func TestFailedRollbackRepaired(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	list, err := bed.Docker().ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", "com.docker.compose.project="+project), filters.Arg("label", "com.docker.compose.service=web"))})
+	f := filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+project), filters.Arg("label", "com.docker.compose.service=web"))
+	if mode == "docker" {
+		f = filters.NewArgs(filters.Arg("name", name))
+	}
+	list, err := bed.Docker().ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +172,7 @@ func TestFailedRollbackRepaired(t *testing.T) {
 		what = append(what, fmt.Sprintf("%v %s %s %s", c.Names, c.Image, c.State, c.Status))
 		if c.State == "running" {
 			running++
-			if c.ID != before.ID || c.Names[0] != "/"+name || c.Image != sick+":1.0.0" || !strings.Contains(c.Status, "(healthy)") {
+			if c.ID != beforeID || c.Names[0] != "/"+name || c.Image != sick+":1.0.0" || !strings.Contains(c.Status, "(healthy)") {
 				t.Errorf("the running container is %v %s (%s, %s), want %s %s:1.0.0, the previous one, healthy", c.Names, c.ID[:12], c.Image, c.Status, name, sick)
 			}
 		}
@@ -162,10 +183,10 @@ func TestFailedRollbackRepaired(t *testing.T) {
 	if got, err := answer(appURL, port); err != nil || got != "1.0.0" {
 		t.Errorf("the service answers %q (%v), want 1.0.0", got, err)
 	}
-	if data, _ := os.ReadFile(file); string(data) != compose {
+	if data, _ := os.ReadFile(file); mode == "compose" && string(data) != compose {
 		t.Errorf("the compose file after the repair:\n%s\nwant byte for byte:\n%s", data, compose)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".tidewatch-rollout-*")); len(left) > 0 {
-		t.Errorf("left in the project's folder: %v, want no record and no lock file", left)
+		t.Errorf("left in %s: %v, want no record and no lock file", dir, left)
 	}
 }

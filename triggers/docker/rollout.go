@@ -60,9 +60,13 @@ type run struct {
 
 // rollout rolls u out and reports how it went.
 func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk.Result {
+	if u.Event == sdk.EventUpdateFailed {
+		// Its rollout failed and left its record: finish it (settle.go).
+		return s.settle(ctx, log, u)
+	}
 	r := &run{s: s, log: log, u: u, rep: &sdk.Rollout{Method: "docker", Target: u.ContainerName}}
 	if u.Event != "" && u.Event != sdk.EventUpdateAvailable {
-		r.rep.Outcome, r.rep.Reason = sdk.OutcomeRefused, fmt.Sprintf("%s is not a rollout event; the docker trigger rolls out update-available", u.Event)
+		r.rep.Outcome, r.rep.Reason = sdk.OutcomeRefused, fmt.Sprintf("%s is not a rollout event; the docker trigger rolls out update-available (and settles an update-failed rollout's record)", u.Event)
 		return sdk.Result{Err: sdk.Permanent(errors.New(r.rep.Reason)), Rollout: r.rep}
 	}
 	res := r.forward(ctx)
