@@ -176,12 +176,12 @@ func (l *Loop) tryDue(ctx context.Context, now time.Time) {
 		if e.next.After(now) {
 			continue
 		}
-		if l.try(ctx, e) {
+		if l.try(ctx, e, now) {
 			delete(l.pending, id)
 			l.done[id] = true
 			continue
 		}
-		e.next = time.Now().Add(e.wait)
+		e.next = now.Add(e.wait)
 		e.wait = min(2*e.wait, l.opts.MaxInterval)
 	}
 }
@@ -189,7 +189,7 @@ func (l *Loop) tryDue(ctx context.Context, now time.Time) {
 // try asks the delivery's trigger to settle its rollout once, and records
 // the outcome; it reports whether the rollout is settled (or nothing is
 // left to settle).
-func (l *Loop) try(ctx context.Context, e *entry) bool {
+func (l *Loop) try(ctx context.Context, e *entry, now time.Time) bool {
 	t := l.targets[e.dl.Trigger]
 	u := e.dl.Update
 	log := l.log.With("trigger", t.Name, "container", u.ContainerName, "update", u.ID, "key", e.dl.Key)
@@ -226,7 +226,7 @@ func (l *Loop) try(ctx context.Context, e *entry) bool {
 		return true
 	}
 	log.Warn("a failed rollout's rollback failed again; the service is not running as it was: a person must look",
-		"attempt", e.tries, "next_attempt", time.Now().Add(e.wait).UTC().Format(time.RFC3339), "error", errText(r.Err))
+		"attempt", e.tries, "next_attempt", now.Add(e.wait).UTC().Format(time.RFC3339), "error", errText(r.Err))
 	return false
 }
 
