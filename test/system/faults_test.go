@@ -152,9 +152,11 @@ func TestRolloutFaults(t *testing.T) {
 		for si, step := range faultSteps {
 			points := step.pointsFor(mode)
 			for i := range trials {
-				// Alternate the kind of kill and the point, so that one
-				// trial per step and mode still covers both kills across steps.
-				withPlugins := (si+i)%2 == 1
+				// Alternate the point every trial and the kind of kill every
+				// second one, so that four trials cover each point with
+				// each kill, and one trial per step and mode still covers
+				// both kills across steps.
+				withPlugins := (si+i/2)%2 == 1
 				point := points[i%len(points)]
 				kill := "alone"
 				if withPlugins {
