@@ -21,6 +21,7 @@ import (
 	"github.com/tidewatch/tidewatch/plugins/sdk"
 	"github.com/tidewatch/tidewatch/registries"
 	"github.com/tidewatch/tidewatch/triggers"
+	"github.com/tidewatch/tidewatch/triggers/repair"
 	"github.com/tidewatch/tidewatch/web"
 )
 
@@ -43,6 +44,7 @@ type daemon struct {
 	commits   *gitCommits    // nil without a git work tree configured
 
 	sources *sources.Runner // git sources; nil without one configured
+	repair  *repair.Loop    // failed rollouts settled again; nil without a deploying trigger
 }
 
 // hostLoop is the watch loop of one Docker host and what it last did.
@@ -91,6 +93,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 		}
 		d.disp = dispatcherFor(d.st, d.loaded, log, dopts...)
 		opts.Dispatcher = d.disp
+		d.repair = repairLoop(d.st, d.disp, d.loaded, log)
 		if d.commits != nil {
 			d.commits.disp = d.disp
 		}
@@ -127,6 +130,26 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 	return d, refused, nil
 }
 
+// repairLoop returns the loop that settles the failed rollouts of the
+// deploying triggers (triggers/repair); nil when none deploys.
+func repairLoop(st *store.Store, disp *triggers.Dispatcher, loaded []loadedTrigger, log *slog.Logger) *repair.Loop {
+	var targets []repair.Target
+	for _, l := range loaded {
+		if !l.desc.Deploys {
+			continue
+		}
+		deadline := l.cfg.Policy.Deadline
+		if !l.cfg.Policy.DeadlineSet {
+			deadline = core.DefaultDeployDeadline
+		}
+		targets = append(targets, repair.Target{Name: l.cfg.ID(), Trigger: l.plugin, Deadline: deadline})
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	return repair.New(st, disp, targets, repair.Options{}, log)
+}
+
 // run watches every host on its schedule and on engine events, and fires
 // the triggers, until ctx ends; then it lets in-flight deliveries finish
 // (or records them as unfinished, to resume at the next start).
@@ -147,6 +170,13 @@ func (d *daemon) run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			d.sources.Run(ctx)
+		}()
+	}
+	if d.repair != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.repair.Run(ctx)
 		}()
 	}
 	for name, hl := range d.watchers {

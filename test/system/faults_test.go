@@ -25,11 +25,14 @@ import (
 )
 
 // The fault matrix: tidewatch is killed (SIGKILL, alone or together with its
-// plugin processes) while a compose rollout is at one of its steps, then
-// started again; once the rollout it resumes has ended, exactly one
-// container of the service runs, on the version its compose file names, no
-// container is kept aside, no rollout record is left, and the update's
-// status and the delivery's report say what happened.
+// plugin processes) while a rollout is at one of its steps, then started
+// again; once the rollout it resumes has ended, exactly one container of the
+// service runs, on the version its compose file names (a plain container:
+// under its name, on the new version when the rollout was applied, the old
+// one when it was rolled back), no container is kept aside, no rollout
+// record (nor lock file) is left, and the update's status and the
+// delivery's report say what happened. Modes: the compose trigger's cli and
+// engine, and the docker trigger (a container started with docker run).
 //
 // The normal test run holds one trial per step and mode (faultTrials = 1);
 // `make faults` (build tag faults) runs TIDEWATCH_FAULT_TRIALS of them (20
@@ -43,6 +46,16 @@ type faultStep struct {
 	name   string
 	points []string
 	sick   bool
+}
+
+// pointsFor returns the step's points in mode: a plain container has no
+// compose file; its "write" is renaming the container aside (its record is
+// written just before).
+func (s faultStep) pointsFor(mode string) []string {
+	if mode == "docker" && s.name == "write" {
+		return []string{"rename:after", "rename:before"}
+	}
+	return s.points
 }
 
 var faultSteps = []faultStep{
@@ -118,8 +131,9 @@ func (f *faultTally) add(key string) {
 	f.m[key]++
 }
 
-// TestRolloutFaults kills tidewatch at each step of a compose rollout, in
-// both compose modes, and checks the invariants after its restart.
+// TestRolloutFaults kills tidewatch at each step of a rollout, in both
+// compose modes and through the docker trigger, and checks the invariants
+// after its restart.
 func TestRolloutFaults(t *testing.T) {
 	bed := testbed.Require(t)
 	cli := bed.ComposeCLI(t)
@@ -134,13 +148,16 @@ func TestRolloutFaults(t *testing.T) {
 		}
 		t.Logf("fault trials (mode step kill outcome: count), %d per step and mode:\n%s", trials, strings.Join(slices.Sorted(slices.Values(lines)), "\n"))
 	})
-	for _, mode := range []string{"cli", "engine"} {
+	for _, mode := range []string{"cli", "engine", "docker"} {
 		for si, step := range faultSteps {
+			points := step.pointsFor(mode)
 			for i := range trials {
-				// Alternate the kind of kill and the point, so that one
-				// trial per step and mode still covers both kills across steps.
-				withPlugins := (si+i)%2 == 1
-				point := step.points[i%len(step.points)]
+				// Alternate the point every trial and the kind of kill every
+				// second one, so that four trials cover each point with
+				// each kill, and one trial per step and mode still covers
+				// both kills across steps.
+				withPlugins := (si+i/2)%2 == 1
+				point := points[i%len(points)]
 				kill := "alone"
 				if withPlugins {
 					kill = "with-plugins"
@@ -151,7 +168,13 @@ func TestRolloutFaults(t *testing.T) {
 					if step.sick {
 						repo = sick
 					}
-					outcome := runFaultTrial(t, bed, bin, faultTrial{mode: mode, cli: cli, repo: repo, point: point, withPlugins: withPlugins})
+					ft := faultTrial{mode: mode, cli: cli, repo: repo, point: point, withPlugins: withPlugins, sick: step.sick}
+					var outcome string
+					if mode == "docker" {
+						outcome = runDockerFaultTrial(t, bed, bin, ft)
+					} else {
+						outcome = runFaultTrial(t, bed, bin, ft)
+					}
 					tally.add(fmt.Sprintf("%s %s %s %s", mode, step.name, kill, outcome))
 				})
 			}
@@ -165,6 +188,7 @@ func TestRolloutFaults(t *testing.T) {
 type faultSpec struct {
 	Point string `json:"point"`
 	N     int    `json:"n,omitempty"`
+	Fail  bool   `json:"fail,omitempty"`
 }
 
 type faultHit struct {
@@ -176,6 +200,7 @@ type faultHit struct {
 type faultTrial struct {
 	mode, cli, repo, point string
 	withPlugins            bool
+	sick                   bool // the new version fails its health check
 }
 
 // runFaultTrial runs one trial and returns the rollout's outcome.
@@ -256,7 +281,7 @@ func runFaultTrial(t *testing.T, bed *testbed.Bed, bin string, ft faultTrial) st
 	var dl faultDelivery
 	waitUntil(t, 4*time.Minute, "the resumed rollout to end", func() bool {
 		var ok bool
-		dl, ok = settledDelivery(t, second, name)
+		dl, ok = settledDelivery(t, second, "compose.fault", name)
 		return ok
 	})
 	var hist faultHistory
@@ -367,11 +392,11 @@ type faultHistory struct {
 	} `json:"events"`
 }
 
-// settledDelivery returns the compose trigger's delivery of the update of
-// container, once it has ended (delivered or failed, with a report).
-func settledDelivery(t *testing.T, d *daemon, container string) (faultDelivery, bool) {
+// settledDelivery returns trigger's delivery of the update of container,
+// once it has ended (delivered or failed, with a report).
+func settledDelivery(t *testing.T, d *daemon, trigger, container string) (faultDelivery, bool) {
 	t.Helper()
-	resp, err := http.Get(d.base + "/api/deliveries?trigger=compose.fault")
+	resp, err := http.Get(d.base + "/api/deliveries?trigger=" + trigger)
 	if err != nil {
 		return faultDelivery{}, false
 	}
@@ -449,8 +474,8 @@ func checkFaultInvariants(t *testing.T, bed *testbed.Bed, project, dir, file, ap
 	case got != fileVersion:
 		t.Errorf("the service answers %q, the file names %s", got, fileVersion)
 	}
-	if recs, _ := filepath.Glob(filepath.Join(dir, ".tidewatch-rollout-*.json")); len(recs) > 0 {
-		t.Errorf("rollout records left after the rollout ended: %v", recs)
+	if recs, _ := filepath.Glob(filepath.Join(dir, ".tidewatch-rollout-*")); len(recs) > 0 {
+		t.Errorf("rollout records or lock files left after the rollout ended: %v", recs)
 	}
 	wantOutcome, wantStatus, wantEvent := "applied", "applied", "update-applied"
 	if fileVersion == "1.0.0" {

@@ -47,7 +47,7 @@ func (r *run) settleRollback(ctx context.Context, rec *rollout.Record) sdk.Resul
 		rep.Outcome = OutcomeFailed
 		rep.FailedStep, rep.Reason = failedStep, reason
 		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("%s failed (%s), and the rollback failed too: %w; %s is not running as it was: a person must look "+
-			"(the rollout record %s stays, and the project's next rollout tries the rollback again first)%s",
+			"(the rollout record %s stays: tidewatch tries the rollback again, every minute at first, then less often, and the project's next rollout does first)%s",
 			failedStep, reason, err, prev.Name, r.journal.RecordPath(r.key), logTail(rep.Logs))), Event: sdk.EventUpdateFailed}
 	}
 	r.closeRecord()

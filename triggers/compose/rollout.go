@@ -61,9 +61,13 @@ type run struct {
 
 // rollout rolls u out and reports how it went.
 func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk.Result {
+	if u.Event == sdk.EventUpdateFailed && u.Declared == nil {
+		// Its rollout failed and left its record: finish it (settle.go).
+		return s.settle(ctx, log, u)
+	}
 	r := &run{s: s, log: log, u: u, rep: &Report{Recreate: s.cfg.Recreate}}
 	if u.Event != "" && u.Event != sdk.EventUpdateAvailable {
-		r.rep.Outcome, r.rep.Reason = OutcomeRefused, fmt.Sprintf("%s is not a rollout event; the compose trigger rolls out update-available", u.Event)
+		r.rep.Outcome, r.rep.Reason = OutcomeRefused, fmt.Sprintf("%s is not a rollout event; the compose trigger rolls out update-available (and settles an update-failed rollout's record)", u.Event)
 		return sdk.Result{Err: sdk.Permanent(errors.New(r.rep.Reason)), Rollout: r.rep.Rollout()}
 	}
 	// The forward steps end early enough to leave the rollback its time

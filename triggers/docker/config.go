@@ -1,8 +1,11 @@
 package docker
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 
 	engine "github.com/tidewatch/tidewatch/core/docker"
 	"github.com/tidewatch/tidewatch/plugins/sdk"
@@ -24,7 +27,14 @@ const (
 	OptDryRun        = "DRYRUN"
 	OptSelf          = "SELF_CONTAINER"
 	OptSelfUpdate    = "SELF_UPDATE"
+	OptStateDir      = "STATE_DIR"
 )
+
+// DefaultStateDir is where rollout records and locks are kept without
+// STATE_DIR: a folder of tidewatch's own in the temp folder, which
+// survives a restart of tidewatch (and of its container), not a new
+// container nor, on many hosts, a reboot.
+func DefaultStateDir() string { return filepath.Join(os.TempDir(), "tidewatch-docker-rollouts") }
 
 // Options are the docker trigger's options.
 var Options = slices.Concat(rollout.EngineOptions, rollout.CheckOptions, []sdk.Option{
@@ -32,6 +42,7 @@ var Options = slices.Concat(rollout.EngineOptions, rollout.CheckOptions, []sdk.O
 	{Name: OptDryRun, Default: "false", Description: "true to report the steps it would take, touching nothing"},
 	{Name: OptSelf, Description: "IDs or names of the container tidewatch runs in, comma-separated; default: detected from /proc/self/mountinfo, /proc/self/cgroup and the hostname"},
 	{Name: OptSelfUpdate, Default: "true", Description: "true to update tidewatch's own container through a helper container (its store folder must be on a volume); false to refuse it"},
+	{Name: OptStateDir, Description: "the absolute folder (it must exist) for rollout records and locks: a rollout cut short (tidewatch killed) is finished or undone from its record when its delivery is fired again; default: tidewatch-docker-rollouts in the temp folder (put it on a volume when tidewatch runs in a container that may be recreated)"},
 })
 
 // containerName is what the engine takes as a container's name (or ID).
@@ -51,6 +62,9 @@ type Config struct {
 	Self []string
 	// SelfUpdate updates tidewatch's own container through a helper; default true.
 	SelfUpdate bool
+	// StateDir is the folder of rollout records and locks; default
+	// DefaultStateDir (made at the first rollout).
+	StateDir string
 }
 
 // ParseConfig parses a Configure call's options, reporting every problem at
@@ -67,5 +81,10 @@ func ParseConfig(options map[string]string) (Config, error) {
 		}
 	}
 	c.Self = append(o.List(OptSelf), rollout.DetectSelf()...)
+	if c.StateDir = strings.TrimSpace(o.String(OptStateDir)); c.StateDir != "" {
+		if st, err := os.Stat(c.StateDir); err != nil || !st.IsDir() || !filepath.IsAbs(c.StateDir) {
+			o.Add(OptStateDir, "%q is not an absolute path of a folder that exists", c.StateDir)
+		}
+	}
 	return c, o.Err()
 }

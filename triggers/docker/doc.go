@@ -55,7 +55,13 @@
 //     leaving nothing to roll back to), one created from an image ID, one of
 //     another repository than the update's. tidewatch's own container is
 //     updated through a helper (below).
-//  2. lock: one rollout per container at a time.
+//  2. lock: one rollout per container at a time, across processes (an
+//     flock in STATE_DIR, removed when the rollout ends). A rollout record
+//     left there by a rollout cut short (tidewatch killed) is settled
+//     first: applied, its clean-up is finished; its rollback decided, the
+//     rollback is finished; otherwise it is undone (the new containers
+//     removed, the old one renamed back, started and checked), and, when it
+//     was this delivery's, done again from the start.
 //  3. pull: the new reference, written as the container's (its spelling of
 //     the repository, the candidate's tag, its digest when the container
 //     pinned one), with the registry's credentials (sdk.Update.RegistryAuth).
@@ -82,7 +88,14 @@
 //     and healthy; a tag a digest update moved is pointed at the old image
 //     again. The result is a permanent failure with event
 //     update-rolled-back, or update-failed when the rollback failed too (a
-//     person must look).
+//     person must look; the record stays, and tidewatch serve fires the
+//     trigger again with the delivery's key and the event update-failed,
+//     which settles the record without rolling anything out: settle.go).
+//
+// Before the rename, the rollout writes its record (rollout.Record: the
+// container, whether it ran, the name it is kept aside under, its
+// followers; the new containers as they are created) in STATE_DIR, and
+// updates it at each phase; it is removed once the rollout has ended.
 //
 // The trigger says it deploys (sdk.Description.Deploys); its result carries
 // an sdk.Rollout: the outcome, every step with its start and duration, the

@@ -30,9 +30,6 @@ type state struct {
 	http   *http.Client
 }
 
-// containerLocks allow one rollout per container at a time in this process.
-var containerLocks rollout.Locks
-
 // New returns a docker trigger that logs with sdk.Logger: the one
 // `tidewatch trigger serve docker` serves.
 func New() *Trigger { return NewWithLogger(sdk.Logger()) }
@@ -58,7 +55,9 @@ func (t *Trigger) Configure(_ context.Context, name string, options map[string]s
 	if err != nil {
 		return err
 	}
-	e, err := engine.New(cfg.Engine)
+	eo := cfg.Engine
+	eo.Host = rollout.FaultHost(eo.Host) // (a fault proxy in test builds only)
+	e, err := engine.New(eo)
 	if err != nil {
 		return sdk.Errorf(OptDockerHost, "%v", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tidewatch/tidewatch/core"
@@ -22,6 +24,7 @@ const (
 	StepPull       = "pull"        // pull the new image
 	StepPrune      = "prune"       // remove the previous image (PRUNE)
 	StepSelfUpdate = "self-update" // start the helper that updates tidewatch's container, and wait for it
+	StepResume     = "resume"      // settle a rollout of the container left unfinished (by a crash, a kill)
 )
 
 // Labels that mark containers another trigger (or nobody) must update.
@@ -46,15 +49,24 @@ type run struct {
 
 	cur      engine.State // the container that ran before
 	self     bool         // cur is tidewatch's own container
+	aside    bool         // cur is kept aside by a rollout, nothing under its name: its record says what to do
 	newRef   string       // the new image reference
 	newImage string       // its local image ID, after the pull
+
+	journal *rollout.Journal // where the container's rollout record and lock are
+	key     string           // the container's key in it
+	lock    *rollout.Lock    // held from the lock step on
 }
 
 // rollout rolls u out and reports how it went.
 func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk.Result {
+	if u.Event == sdk.EventUpdateFailed {
+		// Its rollout failed and left its record: finish it (settle.go).
+		return s.settle(ctx, log, u)
+	}
 	r := &run{s: s, log: log, u: u, rep: &sdk.Rollout{Method: "docker", Target: u.ContainerName}}
 	if u.Event != "" && u.Event != sdk.EventUpdateAvailable {
-		r.rep.Outcome, r.rep.Reason = sdk.OutcomeRefused, fmt.Sprintf("%s is not a rollout event; the docker trigger rolls out update-available", u.Event)
+		r.rep.Outcome, r.rep.Reason = sdk.OutcomeRefused, fmt.Sprintf("%s is not a rollout event; the docker trigger rolls out update-available (and settles an update-failed rollout's record)", u.Event)
 		return sdk.Result{Err: sdk.Permanent(errors.New(r.rep.Reason)), Rollout: r.rep}
 	}
 	res := r.forward(ctx)
@@ -66,21 +78,25 @@ func (s *state) rollout(ctx context.Context, log *slog.Logger, u sdk.Update) sdk
 // forward runs the steps.
 func (r *run) forward(ctx context.Context) sdk.Result {
 	s, rep := r.s, r.rep
+	rollout.Fault("locate:before")
 	if err := rep.Step(StepInspect, func() (string, error) { return r.inspect(ctx) }); err != nil {
 		return r.refused(ctx, err)
 	}
-	if r.self {
+	if r.self && !r.aside {
 		return r.selfUpdate(ctx)
 	}
 	if s.cfg.DryRun {
 		rep.Outcome, rep.Plan = sdk.OutcomeDryRun, r.plan()
 		return sdk.OK("")
 	}
-	var release func()
 	err := rep.Step(StepLock, func() (string, error) {
 		began := time.Now()
 		var err error
-		if release, err = containerLocks.Acquire(ctx, s.cfg.Engine.Host+"|"+r.cur.Name); err != nil {
+		if r.journal, err = s.journal(); err != nil {
+			return "", err
+		}
+		r.key = s.cfg.Engine.Host + "|" + r.cur.Name
+		if r.lock, err = r.journal.Lock(ctx, r.key); err != nil {
 			return "", fmt.Errorf("waiting for the container's other rollout: %w", err)
 		}
 		if time.Since(began) < 50*time.Millisecond {
@@ -93,7 +109,11 @@ func (r *run) forward(ctx context.Context) sdk.Result {
 	if err != nil {
 		return r.refused(ctx, err)
 	}
-	defer release()
+	defer r.lock.Unlock()
+	if res, done := r.resume(ctx); done {
+		return res
+	}
+	rollout.Fault("locate:after")
 
 	if res, done := r.pull(ctx); done {
 		return res
@@ -103,6 +123,7 @@ func (r *run) forward(ctx context.Context) sdk.Result {
 	replace := &rollout.Replace{
 		Engine: s.engine, Log: r.log, Current: r.cur, Image: r.newRef, ImageID: r.newImage,
 		Wait: s.cfg.Checks.Wait(), Smoke: s.cfg.Checks.Smoke(s.http), LogLines: s.cfg.Checks.LogLines,
+		Journal: r.journal, JournalKey: r.key, Key: r.u.Key,
 	}
 	err = replace.Run(fwd, after, rep)
 	switch rep.Outcome {
@@ -162,6 +183,14 @@ func (r *run) inspect(ctx context.Context) (string, error) {
 	if svc := cur.Labels[labelSwarmService]; svc != "" || cur.Labels[labelSwarmTask] != "" {
 		return "", sdk.Permanent(fmt.Errorf("%s is a task of Swarm service %s: Swarm replaces it; update the service, not its task", cur.Name, svc))
 	}
+	if byName && cur.Name == r.u.ContainerName+rollout.ArchiveSuffix && !r.s.cfg.DryRun {
+		// Kept aside by a rollout cut short, nothing under its name: the
+		// rollout's record (read under the lock) says what to do.
+		r.aside = true
+		r.cur.Name = r.u.ContainerName
+		return fmt.Sprintf("%s (%s) is kept aside by a rollout left unfinished", cur.Name, short(cur.ID)), nil
+	}
+	r.aside = false
 	if strings.HasSuffix(cur.Name, rollout.ArchiveSuffix) || strings.HasSuffix(cur.Name, rollout.HelperSuffix) {
 		return "", sdk.Permanent(fmt.Errorf("%s is a container tidewatch keeps aside during a rollout, or its self-update helper", cur.Name))
 	}
@@ -276,4 +305,142 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// resume settles the container's rollout that a crash or a kill left
+// unfinished, from its record, before this rollout acts; done is set when
+// this delivery ends there. When the record is this delivery's (the same
+// key, fired again): one rolled back already decided is finished and
+// reported; one applied has its clean-up finished and is reported applied;
+// otherwise it is undone, and done again from the start. Another
+// delivery's is undone (or, applied, cleaned up) and this one goes on. An
+// undo that fails keeps the record, and this delivery fails, loudly.
+func (r *run) resume(ctx context.Context) (sdk.Result, bool) {
+	rep, e := r.rep, r.s.engine
+	rec, err := r.journal.Load(r.key)
+	if err != nil {
+		rep.Outcome = sdk.OutcomeFailed
+		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("an earlier rollout of the container left a record that cannot be read: %w", err)), Event: sdk.EventUpdateFailed}, true
+	}
+	if rec == nil {
+		if r.aside {
+			return r.refused(ctx, sdk.Permanent(fmt.Errorf("container %s%s was kept aside by a rollout that did not finish, and no rollout record says whose it is: "+
+				"remove it, or rename it back to %s, first", r.cur.Name, rollout.ArchiveSuffix, r.cur.Name))), true
+		}
+		return sdk.Result{}, false
+	}
+	// The settling runs to the end even when ctx is done (as a rollback does).
+	actx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		actx, cancel = context.WithDeadline(actx, dl.Add(-rollout.Margin))
+	}
+	defer cancel()
+	same := rec.Key == r.u.Key
+	whose := "this delivery's"
+	if !same {
+		whose = "delivery " + rec.Key + "'s"
+	}
+	left := fmt.Sprintf("%s rollout of %s to %s was left %s by process %d", whose, rec.Target, rec.To, rec.Phase, rec.Owner.PID)
+	r.log.Warn("settling a rollout left unfinished", "delivery", rec.Key, "phase", rec.Phase, "target", rec.Target, "to", rec.To)
+	wait := r.s.cfg.Checks.Wait()
+	switch {
+	case rec.Phase == rollout.PhaseApplied:
+		if err := rep.Step(StepResume, func() (string, error) {
+			note, err := rollout.Cleanup(actx, e, rec)
+			return left + "; " + note, err
+		}); err != nil {
+			rep.Outcome = sdk.OutcomeFailed
+			return sdk.Retry(err), true
+		}
+		r.closeRecord()
+		if same {
+			rep.Outcome, rep.From, rep.To = sdk.OutcomeApplied, rec.From, rec.To
+			if st, err := e.InspectState(actx, r.cur.Name); err == nil {
+				rep.Container = st.ID
+			}
+			return sdk.Result{Event: sdk.EventUpdateApplied}, true
+		}
+	case same && rec.Phase == rollout.PhaseRollingBack:
+		if rec.Failure == nil {
+			rec.Failure = &rollout.Failure{Step: StepResume, Reason: "the rollout was interrupted"}
+		}
+		rep.From, rep.To, rep.Logs = rec.From, rec.To, rec.Failure.Logs
+		_ = rep.Step(StepResume, func() (string, error) { return left + "; its rollback is finished now", nil })
+		err := rep.Step(rollout.StepRollback, func() (string, error) {
+			rollout.Fault("rollback:before")
+			note, err := rollout.Undo(actx, e, rec, wait)
+			if err == nil {
+				rollout.Fault("rollback:after")
+			}
+			return note, err
+		})
+		rep.FailedStep, rep.Reason = rec.Failure.Step, rec.Failure.Reason
+		if err != nil {
+			rep.Outcome = sdk.OutcomeFailed
+			return sdk.Result{Err: sdk.Permanent(fmt.Errorf("%s failed (%s), and the rollback failed too: %w; the rollout record %s stays: tidewatch tries the rollback again%s",
+				rec.Failure.Step, rec.Failure.Reason, err, r.journal.RecordPath(r.key), logTail(rep.Logs))), Event: sdk.EventUpdateFailed}, true
+		}
+		r.closeRecord()
+		prev, _ := rec.Previous()
+		rep.Outcome, rep.Container = sdk.OutcomeRolledBack, prev.ID
+		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("rolled back to %s: %s failed: %s%s", prev.Image, rec.Failure.Step, rec.Failure.Reason, logTail(rep.Logs))),
+			Event: sdk.EventUpdateRolledBack}, true
+	default:
+		if err := rep.Step(StepResume, func() (string, error) {
+			rollout.Fault("rollback:before")
+			note, err := rollout.Undo(actx, e, rec, wait)
+			if err != nil {
+				return "", fmt.Errorf("%s; rolling it back failed: %w; the record %s stays until it is rolled back (tidewatch tries again)", left, err, r.journal.RecordPath(r.key))
+			}
+			rollout.Fault("rollback:after")
+			return left + "; rolled back: " + note, nil
+		}); err != nil {
+			rep.Outcome = sdk.OutcomeFailed
+			return sdk.Result{Err: sdk.Permanent(err), Event: sdk.EventUpdateFailed}, true
+		}
+		r.closeRecord()
+	}
+	// What runs under the container's name now is what this rollout replaces.
+	if _, err := r.inspect(ctx); err != nil {
+		return r.refused(ctx, err), true
+	}
+	if r.aside {
+		return r.refused(ctx, sdk.Permanent(fmt.Errorf("container %s is still kept aside after its rollout was settled", r.cur.Name+rollout.ArchiveSuffix))), true
+	}
+	return sdk.Result{}, false
+}
+
+// closeRecord removes the container's rollout record: what it describes is settled.
+func (r *run) closeRecord() {
+	if err := r.journal.Close(r.key); err != nil {
+		r.log.Error("closing the rollout record", "error", err)
+	}
+}
+
+// journal returns the journal of the trigger's rollout records and locks:
+// STATE_DIR, or DefaultStateDir, made here (0700) when it does not exist;
+// a default folder that another user owns or may write to is refused.
+func (s *state) journal() (*rollout.Journal, error) {
+	dir := s.cfg.StateDir
+	if dir == "" {
+		dir = DefaultStateDir()
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("making the rollout records' folder %s: %w", dir, err)
+		}
+		st, err := os.Lstat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("opening the rollout records' folder %s: %w", dir, err)
+		}
+		if !st.IsDir() || st.Mode().Perm()&0o022 != 0 || !ownedBySelf(st) {
+			return nil, sdk.Permanent(fmt.Errorf("the rollout records' folder %s is not a folder of tidewatch's own that only it may write to; remove it, or set %s", dir, OptStateDir))
+		}
+	}
+	return rollout.NewJournal(dir)
+}
+
+// ownedBySelf reports whether this process's user owns the file st
+// describes.
+func ownedBySelf(st os.FileInfo) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return !ok || int(sys.Uid) == os.Geteuid()
 }

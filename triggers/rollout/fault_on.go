@@ -18,6 +18,10 @@ package rollout
 // create, start, stop, kill, rename (POST /containers/…), remove (DELETE
 // /containers/…); ":before" stops before the engine gets the call,
 // ":after" once it has answered, before the caller hears it.
+//
+// With "fail": true, an engine call's ":before" point does not stop: from
+// the n-th time on, for as long as the fault file says so, the call fails
+// (500, never reaching the engine), as an engine that refuses it would.
 
 import (
 	"bytes"
@@ -44,6 +48,9 @@ type FaultSpec struct {
 	Point string `json:"point"`
 	// N is which time reaching Point stops; default 1.
 	N int `json:"n,omitempty"`
+	// Fail makes an engine call's ":before" point fail the call from the
+	// N-th time on instead of stopping.
+	Fail bool `json:"fail,omitempty"`
 }
 
 // FaultHit is the hit file's content.
@@ -71,13 +78,8 @@ func FaultFile() string {
 
 // faultDue reports whether reaching point now is the fault file's stop.
 func faultDue(point string) bool {
-	file := FaultFile()
-	data, err := os.ReadFile(file)
-	if err != nil || file == "" {
-		return false
-	}
-	var spec FaultSpec
-	if json.Unmarshal(data, &spec) != nil || spec.Point != point {
+	spec, ok := faultSpec(point)
+	if !ok || spec.Fail {
 		return false
 	}
 	faults.mu.Lock()
@@ -87,6 +89,40 @@ func faultDue(point string) bool {
 	}
 	faults.counts[point]++
 	return faults.counts[point] == max(spec.N, 1)
+}
+
+// faultSpec returns the fault file's spec when it names point.
+func faultSpec(point string) (FaultSpec, bool) {
+	file := FaultFile()
+	if file == "" {
+		return FaultSpec{}, false
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return FaultSpec{}, false
+	}
+	var spec FaultSpec
+	if json.Unmarshal(data, &spec) != nil || spec.Point != point {
+		return FaultSpec{}, false
+	}
+	return spec, true
+}
+
+// faultFails reports whether the engine call at point (":before") is to
+// fail now: the fault file names it with Fail, and it is reached for the
+// N-th time or later.
+func faultFails(point string) bool {
+	spec, ok := faultSpec(point)
+	if !ok || !spec.Fail {
+		return false
+	}
+	faults.mu.Lock()
+	defer faults.mu.Unlock()
+	if faults.counts == nil {
+		faults.counts = map[string]int{}
+	}
+	faults.counts[point]++
+	return faults.counts[point] >= max(spec.N, 1)
 }
 
 // hit says where this process stopped, then blocks for good.
@@ -143,6 +179,10 @@ func FaultHost(host string) string {
 		point := apiPoint(r)
 		if point == "" {
 			rp.ServeHTTP(w, r)
+			return
+		}
+		if faultFails(point + ":before") {
+			http.Error(w, `{"message":"fault injected at `+point+`:before"}`, http.StatusInternalServerError)
 			return
 		}
 		Fault(point + ":before")

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -302,5 +304,165 @@ func TestReadStatOddNames(t *testing.T) {
 	}
 	if (Process{PID: p.PID, Start: p.Start + 1}).Alive() {
 		t.Errorf("a process with another start time is taken for alive")
+	}
+}
+
+// TestUnlockRemovesLockFile: the lock file exists while the lock is held
+// and is gone once it is released; a child given the file keeps it (and
+// the lock) until it ends, and the next holder's Unlock removes it.
+func TestUnlockRemovesLockFile(t *testing.T) {
+	j, _ := NewJournal(t.TempDir())
+	l, err := lockWithin(j, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(j.LockPath("k")); err != nil {
+		t.Fatalf("the lock file while the lock is held: %v", err)
+	}
+	l.Unlock()
+	if _, err := os.Stat(j.LockPath("k")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the lock file after Unlock: %v, want it gone", err)
+	}
+
+	l, err = lockWithin(j, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "1")
+	cmd.ExtraFiles = []*os.File{l.File()}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock()
+	if _, err := os.Stat(j.LockPath("k")); err != nil {
+		t.Fatalf("the lock file was removed while a child holding it runs: %v", err)
+	}
+	_ = cmd.Wait()
+	l, err = lockWithin(j, "k", 5*time.Second)
+	if err != nil {
+		t.Fatalf("Lock after the child ended: %v", err)
+	}
+	l.Unlock()
+	if _, err := os.Stat(j.LockPath("k")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the lock file after the next Unlock: %v, want it gone", err)
+	}
+}
+
+// TestLockExcludesDespiteRemoval: many lockers of one key, each removing
+// the file as it lets go while others wait on it, never hold the lock at
+// the same time (a waiter that got the lock of a removed file starts over).
+func TestLockExcludesDespiteRemoval(t *testing.T) {
+	j, _ := NewJournal(t.TempDir())
+	const lockers, rounds = 6, 20
+	var held, overlaps atomic.Int32
+	var wg sync.WaitGroup
+	for range lockers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				l, err := lockWithin(j, "k", 30*time.Second)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if held.Add(1) != 1 {
+					overlaps.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond) // the holder's work: others wait on the file meanwhile
+				held.Add(-1)
+				l.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := overlaps.Load(); n > 0 {
+		t.Errorf("the lock was held by two lockers at once %d times", n)
+	}
+	if _, err := os.Stat(j.LockPath("k")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the lock file after the last Unlock: %v, want it gone", err)
+	}
+}
+
+// TestTryLock: TryLock takes a free lock and fails with ErrBusy at once
+// when another holds it.
+func TestTryLock(t *testing.T) {
+	j, _ := NewJournal(t.TempDir())
+	l, err := j.TryLock("k")
+	if err != nil {
+		t.Fatalf("TryLock of a free lock: %v", err)
+	}
+	began := time.Now()
+	if other, err := j.TryLock("k"); !errors.Is(err, ErrBusy) {
+		other.Unlock()
+		t.Fatalf("TryLock of a held lock = %v, want ErrBusy", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("TryLock of a held lock took %s", took)
+	}
+	l.Unlock()
+	if l, err = j.TryLock("k"); err != nil {
+		t.Fatalf("TryLock after Unlock: %v", err)
+	}
+	l.Unlock()
+}
+
+// TestLockWaiterOnRemovedFile: a waiter that opened the lock file before
+// its holder removed it does not take the lock of that removed file while
+// another holds the path's new one.
+func TestLockWaiterOnRemovedFile(t *testing.T) {
+	j, _ := NewJournal(t.TempDir())
+	first, err := lockWithin(j, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Lock, 1)
+	go func() {
+		l, err := lockWithin(j, "k", 30*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	waitUntilOpen(t, j.LockPath("k"), 2) // the waiter has the old file open
+	first.Unlock()                       // removes it
+	third, err := j.TryLock("k")         // a new file under the path
+	if err != nil {
+		t.Fatalf("TryLock once the first holder let go: %v", err)
+	}
+	select {
+	case l := <-got:
+		l.Unlock()
+		t.Fatal("the waiter got the lock of the removed file while another held the path's")
+	case <-time.After(500 * time.Millisecond):
+	}
+	third.Unlock()
+	select {
+	case l := <-got:
+		l.Unlock()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter never got the lock")
+	}
+}
+
+// waitUntilOpen waits until this process has path open n times.
+func waitUntilOpen(t *testing.T, path string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		open := 0
+		for _, e := range ents {
+			if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == path {
+				open++
+			}
+		}
+		if open >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is open %d times, want %d", path, open, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

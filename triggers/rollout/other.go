@@ -33,6 +33,9 @@ type Lock struct{}
 // Lock fails: there is no flock here.
 func (j *Journal) Lock(context.Context, string) (*Lock, error) { return nil, errUnsupported }
 
+// TryLock fails: there is no flock here.
+func (j *Journal) TryLock(string) (*Lock, error) { return nil, errUnsupported }
+
 // File returns nil.
 func (l *Lock) File() *os.File { return nil }
 

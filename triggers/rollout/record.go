@@ -37,6 +37,9 @@ const (
 	RolePrevious = "previous"
 	// RoleNew is a container the rollout created.
 	RoleNew = "new"
+	// RoleFollower is a container that follows the previous one (runs in
+	// its network namespace, links to it), recreated after it.
+	RoleFollower = "follower"
 )
 
 // Record is what a rollout will change and has changed, written before it
@@ -133,6 +136,15 @@ func (r *Record) Previous() (Container, bool) {
 	return Container{}, false
 }
 
+// markPrevious changes the previous container with fn.
+func (r *Record) markPrevious(fn func(*Container)) {
+	for i := range r.Containers {
+		if r.Containers[i].Role == RolePrevious {
+			fn(&r.Containers[i])
+		}
+	}
+}
+
 // AddContainer records c, or updates the recorded container of the same ID.
 func (r *Record) AddContainer(c Container) {
 	for i, have := range r.Containers {
@@ -148,8 +160,8 @@ func (r *Record) AddContainer(c Container) {
 // locks, in a folder: one that every process that may roll the same target
 // out sees (the compose project's folder, a state folder), and that
 // survives them. Records are small JSON files written atomically and
-// fsynced (.tidewatch-rollout-<key>.json); lock files
-// (.tidewatch-rollout-<key>.lock) stay, empty.
+// fsynced (.tidewatch-rollout-<key>.json); a lock file
+// (.tidewatch-rollout-<key>.lock, empty) exists while a rollout holds it.
 type Journal struct {
 	dir string
 }
@@ -198,6 +210,9 @@ func (j *Journal) RecordPath(key string) string {
 func (j *Journal) LockPath(key string) string {
 	return filepath.Join(j.dir, fileName(key)+".lock")
 }
+
+// ErrBusy is the error of TryLock when another rollout holds the lock.
+var ErrBusy = errors.New("another rollout holds the lock")
 
 // ErrCorrupt wraps the error of a record that cannot be read: a person must
 // look (the error names the file).

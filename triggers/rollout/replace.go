@@ -53,6 +53,16 @@ type Replace struct {
 	// LogLines is how many of the failed container's last log lines the
 	// report of a rollback holds; 0 for none.
 	LogLines int
+	// Journal, when set, keeps the replacement's record under JournalKey,
+	// written before each change (Key, the delivery's key, in it), so that
+	// a replacement cut short is finished or undone from it (Settle); the
+	// record is closed once the replacement ended, applied or rolled back,
+	// and kept when its rollback failed.
+	Journal    *Journal
+	JournalKey string
+	Key        string
+
+	rec *Record // the record, once written
 
 	archive   string      // the old container's name while aside
 	archived  bool        // Current was renamed aside
@@ -84,9 +94,15 @@ func (r *Replace) Run(ctx context.Context, after func() (context.Context, contex
 	r.archive = r.Current.Name + ArchiveSuffix
 	failed := rep.Step(StepRecreate, func() (string, error) { return r.recreate(ctx) })
 	if failed != nil && !r.archived {
-		// Nothing was changed: the container still runs as it did.
-		rep.Outcome, rep.Container = sdk.OutcomeFailed, r.Current.ID
-		return fmt.Errorf("%s failed; nothing was changed: %w", StepRecreate, failed)
+		actx, cancel := after()
+		defer cancel()
+		if st, err := r.Engine.InspectState(actx, r.Current.ID); r.rec == nil || (err == nil && st.Name == r.Current.Name) {
+			// Nothing was changed: the container still runs as it did.
+			r.closeRecord()
+			rep.Outcome, rep.Container = sdk.OutcomeFailed, r.Current.ID
+			return fmt.Errorf("%s failed; nothing was changed: %w", StepRecreate, failed)
+		}
+		r.archived = true // the rename may have been done though it failed: the rollback undoes it
 	}
 	if failed == nil && r.started {
 		failed = rep.Step(StepHealth, func() (string, error) { return r.gate(ctx) })
@@ -103,8 +119,49 @@ func (r *Replace) Run(ctx context.Context, after func() (context.Context, contex
 		return r.rollback(actx, rep)
 	}
 	rep.Outcome, rep.Container = sdk.OutcomeApplied, r.created
-	_ = rep.Step(StepCleanup, func() (string, error) { return r.cleanup(actx) })
+	if err := r.save(func(rec *Record) { rec.Phase = PhaseApplied }); err != nil {
+		r.Log.Error("recording the rollout applied", "error", err)
+	}
+	Fault("cleanup:before")
+	if rep.Step(StepCleanup, func() (string, error) { return r.cleanup(actx) }) == nil {
+		r.closeRecord()
+	}
 	return nil
+}
+
+// save changes the record with fn (nil: none) and writes it; without a
+// Journal it does nothing. The first save writes what the replacement
+// will change: the container, the name it is kept aside under, whether it
+// ran, and its followers.
+func (r *Replace) save(fn func(*Record)) error {
+	if r.Journal == nil {
+		return nil
+	}
+	if r.rec == nil {
+		cur := r.Current
+		r.rec = &Record{Key: r.Key, Target: cur.Name, Method: "docker", From: cur.Image, To: r.Image,
+			FromImage: cur.ImageID, ToImage: r.ImageID, Phase: PhasePrepared, Owner: Self()}
+		r.rec.AddContainer(Container{Role: RolePrevious, ID: cur.ID, Name: cur.Name, Archive: r.archive, Image: cur.Image,
+			ImageID: cur.ImageID, Running: cur.Running, StartedAt: cur.StartedAt})
+		for _, f := range r.followers {
+			r.rec.AddContainer(Container{Role: RoleFollower, ID: f.ID, Name: f.Name, Archive: f.Name + ArchiveSuffix, Running: f.Running})
+		}
+	}
+	if fn != nil {
+		fn(r.rec)
+	}
+	return r.Journal.Save(r.JournalKey, r.rec)
+}
+
+// closeRecord removes the record: the replacement is over.
+func (r *Replace) closeRecord() {
+	if r.Journal == nil || r.rec == nil {
+		return
+	}
+	if err := r.Journal.Close(r.JournalKey); err != nil {
+		r.Log.Error("closing the rollout record", "error", err)
+	}
+	r.rec = nil
 }
 
 // recreate renames the container aside, creates its replacement, stops the
@@ -127,6 +184,9 @@ func (r *Replace) recreate(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("a container named %s exists, kept aside by a rollout that did not finish: remove it (or rename it back) first", f.Name+ArchiveSuffix)
 		}
 	}
+	if err := r.save(func(rec *Record) { rec.Phase = PhaseApplying }); err != nil {
+		return "", err
+	}
 	if err := e.Rename(ctx, cur.ID, r.archive); err != nil {
 		return "", err
 	}
@@ -137,6 +197,11 @@ func (r *Replace) recreate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.created = repl.ID
+	if err := r.save(func(rec *Record) {
+		rec.AddContainer(Container{Role: RoleNew, ID: repl.ID, Name: cur.Name, Image: r.Image, ImageID: r.ImageID})
+	}); err != nil {
+		return "", err
+	}
 	var notes []string
 	notes = append(notes, fmt.Sprintf("%s (%s) kept aside as %s; %s created from %s", cur.Name, short(cur.ID), r.archive, short(repl.ID), r.Image))
 	if len(repl.LeftVolumes) > 0 {
@@ -145,6 +210,9 @@ func (r *Replace) recreate(ctx context.Context) (string, error) {
 	if !cur.Running {
 		notes = append(notes, "not started: the container did not run")
 		return strings.Join(notes, "; "), nil
+	}
+	if err := r.save(func(rec *Record) { rec.markPrevious(func(c *Container) { c.StopRequested = true }) }); err != nil {
+		return "", err
 	}
 	if err := e.Stop(ctx, cur.ID); err != nil {
 		return "", err
@@ -161,6 +229,8 @@ func (r *Replace) recreate(ctx context.Context) (string, error) {
 // gate waits until the new container runs and is healthy (or stable) and
 // runs the new image.
 func (r *Replace) gate(ctx context.Context) (string, error) {
+	Fault("health:before")
+	defer Fault("health:after")
 	st, err := r.Engine.WaitHealthy(ctx, r.created, r.Wait)
 	if err != nil {
 		r.failedID = r.created
@@ -206,6 +276,9 @@ func (r *Replace) follow(ctx context.Context) (string, error) {
 			return "", err
 		}
 		f.created = id
+		if err := r.save(func(rec *Record) { rec.AddContainer(Container{Role: RoleNew, ID: id, Name: f.Name}) }); err != nil {
+			return "", err
+		}
 		note := fmt.Sprintf("%s recreated as %s: it %s", f.Name, short(id), f.Why())
 		if f.Running {
 			if err := e.Start(ctx, id); err != nil {
@@ -238,12 +311,28 @@ func (r *Replace) rollback(ctx context.Context, rep *sdk.Rollout) error {
 		}
 		rep.Logs = lines
 	}
-	err := rep.Step(StepRollback, func() (string, error) { return r.putBack(ctx) })
+	if err := r.save(func(rec *Record) {
+		rec.Phase, rec.Failure = PhaseRollingBack, &Failure{Step: failedStep, Reason: reason, Logs: rep.Logs}
+	}); err != nil {
+		r.Log.Error("recording the rollback", "error", err)
+	}
+	err := rep.Step(StepRollback, func() (string, error) {
+		Fault("rollback:before")
+		note, err := r.putBack(ctx)
+		if err == nil {
+			Fault("rollback:after")
+		}
+		return note, err
+	})
 	rep.FailedStep, rep.Reason = failedStep, reason
 	if err != nil {
 		rep.Outcome = sdk.OutcomeFailed
+		if r.rec != nil {
+			err = fmt.Errorf("%w; the rollout record %s stays: tidewatch tries the rollback again", err, r.Journal.RecordPath(r.JournalKey))
+		}
 		return fmt.Errorf("%s failed (%s), and the rollback failed too: %w", failedStep, reason, err)
 	}
+	r.closeRecord()
 	rep.Outcome, rep.Container = sdk.OutcomeRolledBack, r.Current.ID
 	return fmt.Errorf("rolled back to %s: %s failed: %s", r.Current.Image, failedStep, reason)
 }
