@@ -116,14 +116,22 @@ func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg,
 // (the rollout record, health gate, smoke checks, rollback).
 var sharedByTriggers = []string{"triggertest", "composefile", "rollout"}
 
+// dispatcherParts are the packages under triggers/ that, like the
+// dispatcher, run in serve and drive triggers from the outside (the repair
+// loop of failed rollouts): neither a trigger nor something a trigger may
+// import (the last rule's allow list leaves them out).
+var dispatcherParts = []string{"repair"}
+
 // builtinTrigger reports whether pkg is a built-in trigger: a package under
-// triggers/ but the dispatcher itself and the packages triggers share.
+// triggers/ but the dispatcher itself, its parts and the packages triggers
+// share.
 func builtinTrigger(pkg string) bool {
 	rest, ok := strings.CutPrefix(pkg, module+"/triggers/")
 	if !ok {
 		return false
 	}
-	return !slices.Contains(sharedByTriggers, strings.Split(rest, "/")[0])
+	first := strings.Split(rest, "/")[0]
+	return !slices.Contains(sharedByTriggers, first) && !slices.Contains(dispatcherParts, first)
 }
 
 // ownSubpackagesDropped leaves out the imports of a trigger's own
