@@ -8,7 +8,7 @@ GO      ?= go
 export PATH := $(PATH):/usr/local/go/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-TESTFLAGS ?= -count=1 -timeout=20m
+TESTFLAGS ?= -count=1 -timeout=45m
 
 .PHONY: all build image test unit vet demo bench faults clean
 

@@ -24,7 +24,13 @@ var engineLock struct {
 	gate *os.File // engine.gate, held exclusive while the engine is stopped
 }
 
-const lockTimeout = 10 * time.Minute
+// lockTimeout bounds a wait for the engine lock. A writer (swarm mode, an
+// engine restart) waits until every other test binary that holds the lock
+// shared has ended, and `go test` runs as many binaries at once as there are
+// cores: the wait is as long as the longest test package (test/system, 11–14
+// minutes on a loaded 2-core machine). It stays below the Makefile's
+// per-package -timeout (45m), so a stuck lock fails a test, not the binary.
+const lockTimeout = 35 * time.Minute
 
 // holdEngineShared takes engine.lock shared for the rest of this process, once.
 func holdEngineShared(ctx context.Context, dir string) error {
