@@ -159,9 +159,10 @@ func WithPollInterval(p time.Duration) Option { return func(d *Dispatcher) { d.p
 // deadline (Policy.Deadline).
 func WithShutdownGrace(g time.Duration) Option { return func(d *Dispatcher) { d.grace = g } }
 
-// WithObserver calls observe after every finished attempt: the instance,
-// the delivery, its new status (delivered, pending for a retry, failed) and
-// the event it caused, if any (a rollout's outcome). It must not block.
+// WithObserver calls observe after every finished attempt, once its
+// outcome is written to the store: the instance, the delivery, its new
+// status (delivered, pending for a retry, failed) and the event it caused,
+// if any (a rollout's outcome). It must not block.
 // Default: none.
 func WithObserver(observe func(trigger string, id int64, status store.DeliveryStatus, event core.Event)) Option {
 	return func(d *Dispatcher) { d.observe = observe }
@@ -174,8 +175,8 @@ func WithCredentials(c Credentials) Option { return func(d *Dispatcher) { d.cred
 
 // WithServiceObserver calls observe after every finished attempt whose
 // result says what each of the trigger's services did (sdk.Result.Services:
-// the notify trigger's URLs), with the instance and those outcomes. It must
-// not block. Default: none.
+// the notify trigger's URLs), once its outcome is written, with the
+// instance and those outcomes. It must not block. Default: none.
 func WithServiceObserver(observe func(trigger string, outcomes []sdk.ServiceOutcome)) Option {
 	return func(d *Dispatcher) { d.services = observe }
 }

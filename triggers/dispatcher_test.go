@@ -672,6 +672,11 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
+// TestObserverSeesEveryAttempt: the observer hears each attempt once its
+// outcome is written, so that what it reads of the store on hearing it (the
+// UI's event stream; Home Assistant's entity, refreshed from the API) is that
+// outcome, not the state before it: the delivery's status and the rolled-out
+// update's.
 func TestObserverSeesEveryAttempt(t *testing.T) {
 	s := openStore(t)
 	calls := 0
@@ -686,9 +691,16 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 	var seen []string
 	d := New(s, []Instance{{Name: "compose.prod", Trigger: f, Policy: core.DefaultTriggerPolicy(), Deploys: true}}, nil, fastBackoff,
 		WithObserver(func(trigger string, id int64, status store.DeliveryStatus, event core.Event) {
+			dl, err := s.Delivery(context.Background(), id)
 			mu.Lock()
+			defer mu.Unlock()
 			seen = append(seen, trigger+" "+string(status)+" "+string(event))
-			mu.Unlock()
+			if err != nil || dl.Status != status {
+				t.Errorf("told of delivery %d %s; the store holds %s (%v)", id, status, dl.Status, err)
+			}
+			if event == core.EventUpdateApplied && dl.Update.Status != core.StatusApplied {
+				t.Errorf("told of delivery %d %s; the store holds its update %s", id, event, dl.Update.Status)
+			}
 		}))
 	notify(t, d, watchRun(t, s, chk("web", "1.0.0", "1.1.0", core.KindMinor)))
 	drain(t, d)

@@ -58,12 +58,13 @@ type state struct {
 	queue    map[string][]group // claimed, waiting for a Fire slot
 	busy     map[string]int     // Fire calls in flight
 	inFlight int
-	toWrite  []store.Outcome  // outcomes waiting for the writer
-	writing  bool             // a write is in progress
-	writeAt  time.Time        // when to try a failed write again
-	groupAt  time.Time        // when the outcomes waiting are written, however few
-	retries  []time.Time      // the retries this loop scheduled, earliest first
-	events   map[int64]caused // final outcomes that caused an event, by delivery, until written
+	toWrite  []store.Outcome    // outcomes waiting for the writer
+	writing  bool               // a write is in progress
+	writeAt  time.Time          // when to try a failed write again
+	groupAt  time.Time          // when the outcomes waiting are written, however few
+	retries  []time.Time        // the retries this loop scheduled, earliest first
+	events   map[int64]caused   // final outcomes that caused an event, by delivery, until written
+	observed map[int64]observed // outcomes the observers hear of once written, by delivery
 
 	fresh     map[string][]store.Delivery // handed over by the inbox, not yet claimed
 	scan      map[string]bool             // the outbox may hold due deliveries of the instance that fresh lacks
@@ -138,7 +139,7 @@ func (d *Dispatcher) loop(ctx context.Context, drain bool) error {
 	} else if n > 0 {
 		d.log.Info("resuming deliveries left unfinished", "deliveries", n)
 	}
-	st := &state{held: map[int64]string{}, heldN: map[string]int{}, queue: map[string][]group{}, busy: map[string]int{}, events: map[int64]caused{},
+	st := &state{held: map[int64]string{}, heldN: map[string]int{}, queue: map[string][]group{}, busy: map[string]int{}, events: map[int64]caused{}, observed: map[int64]observed{},
 		scan: map[string]bool{}, rolling: map[string]bool{}}
 	// What was handed over before the loop ran is in the outbox, but for
 	// what was written claimed (and resumed above): keep that.

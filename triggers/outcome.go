@@ -113,6 +113,15 @@ func (d *Dispatcher) wrote(ctx context.Context, st *state, w written) {
 		}
 		st.unhold(o.ID)
 		d.waiters.wake(o.ID)
+		if ob, ok := st.observed[o.ID]; ok {
+			delete(st.observed, o.ID)
+			if d.observe != nil {
+				d.observe(ob.trigger, o.ID, o.Status, o.Event)
+			}
+			if d.services != nil && len(ob.services) > 0 {
+				d.services(ob.trigger, ob.services)
+			}
+		}
 		if c, ok := st.events[o.ID]; ok {
 			delete(st.events, o.ID)
 			if err := d.NotifyEvent(context.WithoutCancel(ctx), c.update, c.event, c.detail); err != nil {
@@ -123,6 +132,12 @@ func (d *Dispatcher) wrote(ctx context.Context, st *state, w written) {
 			}
 		}
 	}
+}
+
+// observed is what the observers are told of an outcome once it is written.
+type observed struct {
+	trigger  string
+	services []sdk.ServiceOutcome
 }
 
 // outcome classifies the result of delivery i of f.
@@ -170,11 +185,11 @@ func (d *Dispatcher) outcome(st *state, f fired, i int, dl store.Delivery, next 
 		}
 		st.events[dl.ID] = caused{update: dl.Update, event: event, detail: why, rollout: o.Rollout}
 	}
-	if d.observe != nil {
-		d.observe(in.Name, dl.ID, o.Status, o.Event)
-	}
-	if d.services != nil && len(r.Services) > 0 {
-		d.services(in.Name, r.Services)
+	if d.observe != nil || (d.services != nil && len(r.Services) > 0) {
+		// Told once the outcome is written: an observer that reads the
+		// store on hearing it (the UI's event stream, Home Assistant's
+		// entity refreshing from the API) must find it there.
+		st.observed[dl.ID] = observed{trigger: in.Name, services: r.Services}
 	}
 	return o
 }

@@ -121,10 +121,12 @@ func TestHomeAssistantInstall(t *testing.T) {
 		"TIDEWATCH_TRIGGER_MQTT_HA_TOPIC="+topic,
 		fmt.Sprintf("TIDEWATCH_TRIGGER_MQTT_HA_API_URL=http://127.0.0.1:%d", apiPort),
 		"TIDEWATCH_TRIGGER_MQTT_HA_API_TOKEN_FILE="+tokenFile,
+		"TIDEWATCH_LOG_LEVEL=debug", // shown only when the test fails
 	))
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("what Home Assistant received:\n%s\ntidewatch serve's log:\n%s", ha.dump(), d.log.String())
+			t.Logf("the history:\n%s\nthe containers:\n%s", apiText(d, token, "/api/history?limit=1000"), apiText(d, token, "/api/containers"))
 		}
 	})
 	const wait = 2 * time.Minute
@@ -308,6 +310,20 @@ func history(t *testing.T, d *daemon, token, kind string) []map[string]any {
 		t.Fatalf("GET /api/history?kind=%s: %s %s", kind, resp.Status, b)
 	}
 	return page.Events
+}
+
+// apiText is the body of GET path, or why there is none: what a failed
+// test shows of the daemon's state.
+func apiText(d *daemon, token, path string) string {
+	req, _ := http.NewRequest(http.MethodGet, d.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.Status + " " + string(b)
 }
 
 func randomHex(t *testing.T, n int) string {

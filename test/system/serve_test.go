@@ -54,7 +54,7 @@ func startServeOn(t testing.TB, port int, env []string) *daemon {
 func startServeExe(t testing.TB, exe string, port int, env []string) *daemon {
 	t.Helper()
 	cmd := exec.Command(exe, "serve")
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), fmt.Sprintf("TIDEWATCH_SERVER_PORT=%d", port)}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GOTRACEBACK=all", fmt.Sprintf("TIDEWATCH_SERVER_PORT=%d", port)}, env...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
@@ -70,6 +70,9 @@ func startServeExe(t testing.TB, exe string, port int, env []string) *daemon {
 		close(d.done)
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			d.dump()
+		}
 		d.stop(t)
 		if t.Failed() {
 			t.Logf("tidewatch serve's log:\n%s", d.log.String())
@@ -92,6 +95,22 @@ func startServeExe(t testing.TB, exe string, port int, env []string) *daemon {
 			t.Fatalf("tidewatch serve never answered /healthz:\n%s", d.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dump has a serve that is still running print its goroutines (SIGQUIT,
+// with GOTRACEBACK=all) into its log and exit: what a failed test shows of a
+// daemon that stopped answering. A serve whose run returned is left alone.
+func (d *daemon) dump() {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
 	}
 }
 

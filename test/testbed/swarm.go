@@ -306,7 +306,8 @@ func (b *Bed) removeService(t testing.TB, id, name string) {
 type ServiceView struct {
 	// Service is the engine's view.
 	Service swarm.Service
-	// Running are the containers of its tasks that run, as inspected.
+	// Running are the containers of its tasks that run, as inspected and
+	// as the manager's tasks say, healthy when they have a health check.
 	Running []container.InspectResponse
 }
 
@@ -365,7 +366,23 @@ func (b *Bed) serviceView(ctx context.Context, id string) (ServiceView, error) {
 	if err != nil {
 		return ServiceView{}, fmt.Errorf("listing the containers of service %s: %w", id, err)
 	}
+	// A task's container runs before its node tells the manager so: count
+	// it once both say it runs, as tidewatch (which reads the manager's
+	// tasks) would.
+	tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", svc.ID))})
+	if err != nil {
+		return ServiceView{}, fmt.Errorf("listing the tasks of service %s: %w", id, err)
+	}
+	running := map[string]bool{}
+	for _, task := range tasks {
+		if task.Status.State == swarm.TaskStateRunning && task.DesiredState == swarm.TaskStateRunning {
+			running[task.ID] = true
+		}
+	}
 	for _, s := range sums {
+		if !running[s.Labels["com.docker.swarm.task.id"]] {
+			continue
+		}
 		info, err := cli.ContainerInspect(ctx, s.ID)
 		if err != nil {
 			continue // gone since the list
