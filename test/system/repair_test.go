@@ -16,26 +16,34 @@ import (
 	"github.com/tidewatch/tidewatch/test/testbed"
 )
 
-// TestFailedRollbackRepaired: a rollout (compose engine mode, and the
-// docker trigger's) whose new version is sick, and whose rollback fails (the engine refuses to remove
+// TestFailedRollbackRepaired: a rollout (compose in engine mode and through
+// the compose CLI, and the docker trigger's) whose new version is sick, and whose rollback fails (the engine refuses to remove
 // the sick container: a fault point), leaves the service down, reported
 // update-failed to the person once. tidewatch, restarted with the engine
 // still refusing, tries the rollback again at start-up and fails again,
 // telling no one again; once the engine accepts, its next try (a minute
 // later) brings the previous version back without another rollout: one
 // container of the service runs, under its name, on the old version,
-// healthy; nothing is kept aside; no record or lock file is left; the
+// healthy (the previous container itself, but through the compose CLI,
+// which recreates it); nothing is kept aside; no record or lock file is left; the
 // history and the person hear update-rolled-back, once.
 func TestFailedRollbackRepaired(t *testing.T) {
 	bed := testbed.Require(t)
 	bin := requireFaultBinary(t)
 	_, sick := requireFaultImages(t, bed)
-	for _, mode := range []string{"compose", "docker"} {
+	for _, mode := range []string{"compose", "cli", "docker"} {
 		t.Run(mode, func(t *testing.T) { testFailedRollbackRepaired(t, bed, bin, sick, mode) })
 	}
 }
 
+// testFailedRollbackRepaired runs TestFailedRollbackRepaired through the
+// compose trigger in engine mode (mode "compose") or through the compose
+// CLI ("cli"), or through the docker trigger ("docker").
 func testFailedRollbackRepaired(t *testing.T, bed *testbed.Bed, bin, sick, mode string) {
+	cli := ""
+	if mode == "cli" {
+		cli, mode = bed.ComposeCLI(t), "compose"
+	}
 	exe := filepath.Join(t.TempDir(), "tidewatch")
 	if err := os.Link(bin, exe); err != nil {
 		t.Fatal(err)
@@ -87,9 +95,12 @@ func testFailedRollbackRepaired(t *testing.T, bed *testbed.Bed, bin, sick, mode 
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_EVENTS=update-failed,update-rolled-back",
 		"TIDEWATCH_TRIGGER_WEBHOOK_ONCALL_INCLUDE="+name,
 	)
-	if mode == "compose" {
+	switch {
+	case cli != "":
+		env = append(env, "TIDEWATCH_TRIGGER_COMPOSE_REPAIR_RECREATE=cli", "TIDEWATCH_TRIGGER_COMPOSE_REPAIR_COMPOSE="+cli)
+	case mode == "compose":
 		env = append(env, "TIDEWATCH_TRIGGER_COMPOSE_REPAIR_RECREATE=engine")
-	} else {
+	default:
 		env = append(env, "TIDEWATCH_TRIGGER_DOCKER_REPAIR_STATE_DIR="+dir)
 	}
 	heard := func() []string {
@@ -172,7 +183,7 @@ func testFailedRollbackRepaired(t *testing.T, bed *testbed.Bed, bin, sick, mode 
 		what = append(what, fmt.Sprintf("%v %s %s %s", c.Names, c.Image, c.State, c.Status))
 		if c.State == "running" {
 			running++
-			if c.ID != beforeID || c.Names[0] != "/"+name || c.Image != sick+":1.0.0" || !strings.Contains(c.Status, "(healthy)") {
+			if (c.ID != beforeID && cli == "") || c.Names[0] != "/"+name || c.Image != sick+":1.0.0" || !strings.Contains(c.Status, "(healthy)") {
 				t.Errorf("the running container is %v %s (%s, %s), want %s %s:1.0.0, the previous one, healthy", c.Names, c.ID[:12], c.Image, c.Status, name, sick)
 			}
 		}
