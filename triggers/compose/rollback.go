@@ -179,17 +179,9 @@ func (r *run) undoEngine(ctx context.Context, rec *rollout.Record) (string, erro
 	e := r.s.engine
 	prev, _ := rec.Previous()
 	removed, errs := r.removeCreated(ctx, rec)
-	st, err := e.InspectState(ctx, prev.ID)
-	if errors.Is(err, core.ErrNotFound) {
-		return "", errors.Join(append(errs, fmt.Errorf("the previous container %s (%s) is gone: there is nothing to roll back to", prev.Name, short(prev.ID)))...)
-	}
+	st, err := rollout.Reclaim(ctx, e, prev)
 	if err != nil {
 		return "", errors.Join(append(errs, err)...)
-	}
-	if st.Name != prev.Name {
-		if err := e.Rename(ctx, prev.ID, prev.Name); err != nil {
-			return "", errors.Join(append(errs, err)...)
-		}
 	}
 	note, err := r.bringBack(ctx, prev, st)
 	if err != nil {

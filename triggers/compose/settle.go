@@ -64,27 +64,15 @@ func (r *run) settle(ctx context.Context) sdk.Result {
 	}
 	defer r.lock.Unlock()
 
-	rec, err := r.journal.Load(r.key)
-	switch {
-	case err != nil:
-		rep.Outcome = OutcomeFailed
-		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("the project's rollout record cannot be read: %w", err))}
-	case rec == nil || rec.Key != r.u.Key:
-		rep.Outcome, rep.Reason = OutcomeRefused, "no record of this delivery's rollout is left: nothing to settle"
-		return sdk.Result{Err: sdk.Permanent(errors.New(rep.Reason))}
+	// A rollout still prepared or applying has ended with its delivery:
+	// nothing goes on from the health gate any more.
+	rec, err := r.journal.Settling(r.key, r.u.Key, StepResume)
+	if err != nil {
+		var res sdk.Result
+		rep.Outcome, rep.Reason, res = rollout.SettlingResult(err)
+		return res
 	}
 	rep.From, rep.To = rec.From, rec.To
-	if rec.Phase == rollout.PhasePrepared || rec.Phase == rollout.PhaseApplying {
-		// Its delivery has ended: nothing goes on from the health gate any more.
-		rec.Phase = rollout.PhaseRollingBack
-		if rec.Failure == nil {
-			rec.Failure = &rollout.Failure{Step: StepResume, Reason: "the rollout ended unfinished"}
-		}
-		if err := r.journal.Save(r.key, rec); err != nil {
-			rep.Outcome = OutcomeFailed
-			return sdk.Retry(err)
-		}
-	}
 	res, settled, _ := r.resume(ctx, rec)
 	if !settled { // (resume settles every record of the same delivery but one in place, which it cannot be here)
 		rep.Outcome = OutcomeFailed

@@ -49,25 +49,12 @@ func (r *run) settle(ctx context.Context) sdk.Result {
 		return r.refused(ctx, err)
 	}
 	defer r.lock.Unlock()
-	rec, err := r.journal.Load(r.key)
-	switch {
-	case err != nil:
-		rep.Outcome = sdk.OutcomeFailed
-		return sdk.Result{Err: sdk.Permanent(fmt.Errorf("the container's rollout record cannot be read: %w", err))}
-	case rec == nil || rec.Key != r.u.Key:
-		rep.Outcome, rep.Reason = sdk.OutcomeRefused, "no record of this delivery's rollout is left: nothing to settle"
-		return sdk.Result{Err: sdk.Permanent(errors.New(rep.Reason))}
-	}
-	if rec.Phase == rollout.PhasePrepared || rec.Phase == rollout.PhaseApplying {
-		// Its delivery has ended: what it left is rolled back.
-		rec.Phase = rollout.PhaseRollingBack
-		if rec.Failure == nil {
-			rec.Failure = &rollout.Failure{Step: StepResume, Reason: "the rollout ended unfinished"}
-		}
-		if err := r.journal.Save(r.key, rec); err != nil {
-			rep.Outcome = sdk.OutcomeFailed
-			return sdk.Retry(err)
-		}
+	// A rollout still prepared or applying has ended with its delivery:
+	// what it left is rolled back.
+	if _, err := r.journal.Settling(r.key, r.u.Key, StepResume); err != nil {
+		var res sdk.Result
+		rep.Outcome, rep.Reason, res = rollout.SettlingResult(err)
+		return res
 	}
 	if res, done := r.resume(ctx); done {
 		return res

@@ -15,6 +15,27 @@ import (
 // finishes one that was applied. Both look at what is there now, so that
 // running them again (after another interruption) does no harm.
 
+// Reclaim is a rollback's first step once the containers a rollout created
+// are gone: the previous container prev, inspected, under its own name again
+// (it was set aside). Its state is returned as inspected, but for the name;
+// a previous container that is gone is an error that says there is nothing
+// to roll back to.
+func Reclaim(ctx context.Context, e *docker.Client, prev Container) (docker.State, error) {
+	st, err := e.InspectState(ctx, prev.ID)
+	if errors.Is(err, core.ErrNotFound) {
+		return st, fmt.Errorf("the previous container %s (%s) is gone: there is nothing to roll back to", prev.Name, short(prev.ID))
+	}
+	if err != nil {
+		return st, err
+	}
+	if st.Name != prev.Name {
+		if err := e.Rename(ctx, prev.ID, prev.Name); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
 // Undo puts back what the replacement rec records changed: the containers
 // it created removed (and any other under the previous container's name or
 // a follower's), the previous container and its followers under their
@@ -55,17 +76,9 @@ func Undo(ctx context.Context, e *docker.Client, rec *Record, wait docker.WaitOp
 			}
 		}
 	}
-	st, err := e.InspectState(ctx, prev.ID)
-	if errors.Is(err, core.ErrNotFound) {
-		return "", errors.Join(append(errs, fmt.Errorf("the previous container %s (%s) is gone: there is nothing to roll back to", prev.Name, short(prev.ID)))...)
-	}
+	st, err := Reclaim(ctx, e, prev)
 	if err != nil {
 		return "", errors.Join(append(errs, err)...)
-	}
-	if st.Name != prev.Name {
-		if err := e.Rename(ctx, prev.ID, prev.Name); err != nil {
-			return "", errors.Join(append(errs, err)...)
-		}
 	}
 	var notes []string
 	if !strings.Contains(prev.Image, "@") && prev.ImageID != "" {
