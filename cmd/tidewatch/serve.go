@@ -93,7 +93,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 		}
 		d.disp = dispatcherFor(d.st, d.loaded, log, dopts...)
 		opts.Dispatcher = d.disp
-		d.repair = repairLoop(d.st, d.disp, d.loaded, log)
+		d.repair = repairLoop(d.st, repairNotifier{next: d.disp, events: d.events}, d.loaded, log)
 		if d.commits != nil {
 			d.commits.disp = d.disp
 		}
@@ -132,7 +132,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *dae
 
 // repairLoop returns the loop that settles the failed rollouts of the
 // deploying triggers (triggers/repair); nil when none deploys.
-func repairLoop(st *store.Store, disp *triggers.Dispatcher, loaded []loadedTrigger, log *slog.Logger) *repair.Loop {
+func repairLoop(st *store.Store, disp repair.Notifier, loaded []loadedTrigger, log *slog.Logger) *repair.Loop {
 	var targets []repair.Target
 	for _, l := range loaded {
 		if !l.desc.Deploys {
@@ -148,6 +148,22 @@ func repairLoop(st *store.Store, disp *triggers.Dispatcher, loaded []loadedTrigg
 		return nil
 	}
 	return repair.New(st, disp, targets, repair.Options{}, log)
+}
+
+// repairNotifier hands the event of a rollout the repair loop settled to
+// the triggers listening (next), then tells the event stream that the
+// update changed: the loop has written its status by then, so the UI and
+// whoever follows the stream (Home Assistant's entities) read it new.
+type repairNotifier struct {
+	next   repair.Notifier
+	events *web.Broker
+}
+
+// NotifyEvent implements repair.Notifier.
+func (n repairNotifier) NotifyEvent(ctx context.Context, u core.Update, event core.Event, detail string) error {
+	err := n.next.NotifyEvent(ctx, u, event, detail)
+	n.events.Publish(web.Event{Type: web.EventUpdate, Data: map[string]any{"id": u.ID, "event": event}})
+	return err
 }
 
 // run watches every host on its schedule and on engine events, and fires
