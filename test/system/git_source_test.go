@@ -406,6 +406,49 @@ func testGitSourceRemoves(t *testing.T, bed *testbed.Bed, mode string) {
 	}
 }
 
+// TestGitSourceKeepsOrphansWhenAsked: with REMOVE_ORPHANS=false, a commit
+// that removes a service from the compose file is deployed, and the
+// service's container is left running, untouched, with a warning that
+// names it in the log; nothing in the history says it was removed.
+func TestGitSourceKeepsOrphansWhenAsked(t *testing.T) {
+	bed := testbed.Require(t)
+	g := newGitSource(t, bed, map[string]testbed.AppOptions{"1.0.0": {Version: "1.0.0", Healthcheck: true}}, "1.0.0", true)
+	first := g.first // web and api
+	d := g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE=cli", "TIDEWATCH_GIT_PROD_REMOVE_ORPHANS=false")
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, "the first deploy", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == first || st.Failed != "" || st.LastError != ""
+	})
+	if st.Deployed != first {
+		t.Fatalf("after start: %+v, want %s deployed\ntidewatch log:\n%s", st, first, d.log.String())
+	}
+	api := bed.ComposeContainer(t, g.folder, "api")
+	t.Cleanup(func() { // before the project's down, which an orphan would stop at the network
+		bed.Docker().ContainerRemove(context.Background(), api.ID, container.RemoveOptions{Force: true})
+	})
+
+	g.apiPort = 0
+	noAPI := g.srv.Push(t, g.url, "api is gone", map[string]string{g.file: g.compose("1.0.0")})
+	d.pushWebhook(t, "prod", g.url, noAPI, gitSourceSecret)
+	waitUntil(t, 3*time.Minute, "the deploy of the commit that removes api", func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == noAPI || st.Failed == noAPI
+	})
+	if st.Deployed != noAPI {
+		t.Fatalf("after removing api: %+v, want %s deployed\ntidewatch log:\n%s", st, noAPI, d.log.String())
+	}
+	if info := bed.Inspect(t, api.ID); !info.State.Running || info.State.StartedAt != api.State.StartedAt {
+		t.Errorf("api's container is %s (started %s, was %s), want left running, untouched", info.State.Status, info.State.StartedAt, api.State.StartedAt)
+	}
+	if removed := d.history(t, "update-applied", g.folder+"/api"); len(removed) != 1 {
+		t.Errorf("api's update-applied events = %+v, want its creation only", removed)
+	}
+	if log := d.log.String(); !strings.Contains(log, "left running (REMOVE_ORPHANS=false)") || !strings.Contains(log, "api") {
+		t.Errorf("the log does not warn that api is left running:\n%s", log)
+	}
+}
+
 // gitDelivery is a delivery of GET /api/deliveries, as these tests read it.
 type gitDelivery struct {
 	ID       int64  `json:"id"`
