@@ -159,14 +159,12 @@ func (l *Loop) scan(ctx context.Context, now time.Time, startup bool) error {
 	return nil
 }
 
-// failedRollout reports whether dl is a rollout that failed and may have
-// left something changed: its report's outcome is failed (a rollback that
-// failed too; or a pull that failed before anything was touched, which
-// leaves no record), or it has no report at all (its attempts were spent
-// by a trigger process that crashed or hung mid-rollout, whose record
-// stays). The trigger says when no record of it is left.
+// failedRollout reports whether dl is a rollout that failed with something
+// changed: its report's outcome is failed (a rollback that failed too; or
+// a pull that failed before anything was touched, which leaves no record:
+// the trigger then says so).
 func failedRollout(dl store.Delivery) bool {
-	return dl.Event == core.EventUpdateAvailable && (dl.Rollout == nil || dl.Rollout.Outcome == core.OutcomeFailed)
+	return dl.Event == core.EventUpdateAvailable && dl.Rollout != nil && dl.Rollout.Outcome == core.OutcomeFailed
 }
 
 // tryDue tries each pending rollout that is due.
@@ -220,11 +218,7 @@ func (l *Loop) try(ctx context.Context, e *entry, now time.Time) bool {
 		l.record(ctx, log, e, core.EventUpdateApplied, core.StatusApplied, r)
 		return true
 	case sdk.OutcomeRefused:
-		level := slog.LevelInfo
-		if e.dl.Rollout == nil {
-			level = slog.LevelDebug // the usual answer for a delivery without a report: every start-up asks again
-		}
-		log.Log(ctx, level, "a failed rollout has nothing left to settle", "reason", errText(r.Err))
+		log.Info("a failed rollout has nothing left to settle", "reason", errText(r.Err))
 		return true
 	}
 	if r.Err != nil && sdk.IsPermanent(r.Err) && outcome == "" {

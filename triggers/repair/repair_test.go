@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,14 +63,6 @@ func (n *notified) NotifyEvent(_ context.Context, _ core.Update, e core.Event, _
 // dispatcher writes it), and returns the delivery.
 func failedRolloutIn(t *testing.T, st *store.Store, at time.Time) store.Delivery {
 	t.Helper()
-	return failedIn(t, st, at, &core.Rollout{Outcome: core.OutcomeFailed, FailedStep: "health"})
-}
-
-// failedIn records an update of container app whose delivery through
-// compose.local failed with the report rep (nil: none, as when its
-// attempts were spent by a trigger process that crashed mid-rollout).
-func failedIn(t *testing.T, st *store.Store, at time.Time, rep *core.Rollout) store.Delivery {
-	t.Helper()
 	ctx := context.Background()
 	ref, _ := core.ParseImageRef("registry.test/app:1.0.0")
 	c := core.Check{Container: core.Container{ID: "id-app", Name: "app", DisplayName: "app", Image: "registry.test/app:1.0.0",
@@ -86,7 +77,7 @@ func failedIn(t *testing.T, st *store.Store, at time.Time, rep *core.Rollout) st
 		t.Fatalf("Enqueue = %v, %v", ds, err)
 	}
 	if err := st.Finish(ctx, []store.Outcome{{ID: ds[0].ID, Status: store.DeliveryFailed, Error: "health failed, and the rollback failed too",
-		At: at, Event: core.EventUpdateFailed, Deploys: true, Rollout: rep}}); err != nil {
+		At: at, Event: core.EventUpdateFailed, Deploys: true, Rollout: &core.Rollout{Outcome: core.OutcomeFailed, FailedStep: "health"}}}); err != nil {
 		t.Fatal(err)
 	}
 	return ds[0]
@@ -110,8 +101,6 @@ func TestLoop(t *testing.T) {
 			[]time.Duration{0, interval, 3 * interval}, core.EventUpdateRolledBack, core.StatusRolledBack},
 		{"only the clean-up was left", []string{sdk.OutcomeApplied}, []time.Duration{0}, core.EventUpdateApplied, core.StatusApplied},
 		{"nothing left to settle", []string{sdk.OutcomeRefused}, []time.Duration{0}, "", core.StatusFailed},
-		{"no report, rolled back", []string{sdk.OutcomeRolledBack}, []time.Duration{0}, core.EventUpdateRolledBack, core.StatusRolledBack},
-		{"no report, nothing left", []string{sdk.OutcomeRefused}, []time.Duration{0}, "", core.StatusFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -121,13 +110,7 @@ func TestLoop(t *testing.T) {
 			}
 			defer st.Close()
 			t0 := time.Now()
-			var dl store.Delivery
-			if strings.HasPrefix(tc.name, "no report") {
-				// Its attempts spent by a trigger process that crashed mid-rollout.
-				dl = failedIn(t, st, t0, nil)
-			} else {
-				dl = failedRolloutIn(t, st, t0)
-			}
+			dl := failedRolloutIn(t, st, t0)
 			trig := &scripted{outcomes: slices.Clone(tc.outcomes)}
 			var n notified
 			l := New(st, &n, []Target{{Name: "compose.local", Trigger: trig, Deadline: time.Minute}},
@@ -186,15 +169,16 @@ func TestLoop(t *testing.T) {
 	}
 }
 
-// TestLoopIgnoresOtherDeliveries: a delivery that was rolled back, or was
-// a notification (not a rollout), is not tried; a failed rollout is, with a
-// report or without.
+// TestLoopIgnoresOtherDeliveries: a delivery that was rolled back, one of a
+// trigger the loop does not ask, and one that failed at a pull before
+// anything changed with no report are not tried.
 func TestLoopIgnoresOtherDeliveries(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		dl   store.Delivery
 	}{
 		{"rolled back", store.Delivery{Trigger: "compose.local", Event: core.EventUpdateAvailable, Rollout: &core.Rollout{Outcome: core.OutcomeRolledBack}}},
+		{"no report", store.Delivery{Trigger: "compose.local", Event: core.EventUpdateAvailable}},
 		{"a notification", store.Delivery{Trigger: "compose.local", Event: core.EventUpdateFailed, Rollout: &core.Rollout{Outcome: core.OutcomeFailed}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,8 +189,5 @@ func TestLoopIgnoresOtherDeliveries(t *testing.T) {
 	}
 	if !failedRollout(store.Delivery{Event: core.EventUpdateAvailable, Rollout: &core.Rollout{Outcome: core.OutcomeFailed}}) {
 		t.Error("failedRollout(a failed rollout) = false, want true")
-	}
-	if !failedRollout(store.Delivery{Event: core.EventUpdateAvailable}) {
-		t.Error("failedRollout(a rollout that failed without a report) = false, want true")
 	}
 }
