@@ -67,12 +67,14 @@ func (r *run) settle(ctx context.Context) sdk.Result {
 	// A rollout still prepared or applying has ended with its delivery:
 	// nothing goes on from the health gate any more.
 	rec, err := r.journal.Settling(r.key, r.u.Key, StepResume)
+	if rec != nil {
+		rep.From, rep.To = rec.From, rec.To
+	}
 	if err != nil {
 		var res sdk.Result
 		rep.Outcome, rep.Reason, res = rollout.SettlingResult(err)
 		return res
 	}
-	rep.From, rep.To = rec.From, rec.To
 	res, settled, _ := r.resume(ctx, rec)
 	if !settled { // (resume settles every record of the same delivery but one in place, which it cannot be here)
 		rep.Outcome = OutcomeFailed

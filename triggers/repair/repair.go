@@ -162,9 +162,12 @@ func (l *Loop) scan(ctx context.Context, now time.Time, startup bool) error {
 // failedRollout reports whether dl is a rollout that failed with something
 // changed: its report's outcome is failed (a rollback that failed too; or
 // a pull that failed before anything was touched, which leaves no record:
-// the trigger then says so).
+// the trigger then says so). A git source's deploy (dl.Declared) is not:
+// the settle path would treat it as an image update, without the commit's
+// previous files; its record is settled by the project's next deploy or
+// rollout, as any record left behind.
 func failedRollout(dl store.Delivery) bool {
-	return dl.Event == core.EventUpdateAvailable && dl.Rollout != nil && dl.Rollout.Outcome == core.OutcomeFailed
+	return dl.Event == core.EventUpdateAvailable && dl.Declared == nil && dl.Rollout != nil && dl.Rollout.Outcome == core.OutcomeFailed
 }
 
 // tryDue tries each pending rollout that is due.

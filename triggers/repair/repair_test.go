@@ -169,9 +169,9 @@ func TestLoop(t *testing.T) {
 	}
 }
 
-// TestLoopIgnoresOtherDeliveries: a delivery that was rolled back, one of a
-// trigger the loop does not ask, and one that failed at a pull before
-// anything changed with no report are not tried.
+// TestLoopIgnoresOtherDeliveries: a delivery that was rolled back, one
+// that failed with no report, a notification, and a git source's deploy
+// (settled by the source's next deploy) are not tried.
 func TestLoopIgnoresOtherDeliveries(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -179,6 +179,8 @@ func TestLoopIgnoresOtherDeliveries(t *testing.T) {
 	}{
 		{"rolled back", store.Delivery{Trigger: "compose.local", Event: core.EventUpdateAvailable, Rollout: &core.Rollout{Outcome: core.OutcomeRolledBack}}},
 		{"no report", store.Delivery{Trigger: "compose.local", Event: core.EventUpdateAvailable}},
+		{"a git source's deploy", store.Delivery{Trigger: "compose.local", Event: core.EventUpdateAvailable, Rollout: &core.Rollout{Outcome: core.OutcomeFailed},
+			Declared: &core.Declared{Source: "prod", Project: "shop", Service: "web"}}},
 		{"a notification", store.Delivery{Trigger: "compose.local", Event: core.EventUpdateFailed, Rollout: &core.Rollout{Outcome: core.OutcomeFailed}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,9 +17,9 @@ import (
 
 // Reclaim is a rollback's first step once the containers a rollout created
 // are gone: the previous container prev, inspected, under its own name again
-// (it was set aside). Its state is returned as inspected, but for the name;
-// a previous container that is gone is an error that says there is nothing
-// to roll back to.
+// (it was set aside). Its state is returned as inspected before the rename
+// (Name is where it was found); a previous container that is gone is an
+// error that says there is nothing to roll back to.
 func Reclaim(ctx context.Context, e *docker.Client, prev Container) (docker.State, error) {
 	st, err := e.InspectState(ctx, prev.ID)
 	if errors.Is(err, core.ErrNotFound) {

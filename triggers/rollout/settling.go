@@ -25,7 +25,8 @@ var ErrUnreadable = errors.New("settling the rollout")
 // when it cannot be read. A rollout the record shows still prepared or
 // applying has ended with its delivery: it is marked rolling back (failed at
 // step, "the rollout ended unfinished", unless it records a failure) and
-// saved first; an error saving it is returned as is (to be tried again).
+// saved first; an error saving it is returned as is (to be tried again),
+// with the record as read.
 func (j *Journal) Settling(key, delivery, step string) (*Record, error) {
 	rec, err := j.Load(key)
 	switch {
@@ -40,7 +41,7 @@ func (j *Journal) Settling(key, delivery, step string) (*Record, error) {
 			rec.Failure = &Failure{Step: step, Reason: "the rollout ended unfinished"}
 		}
 		if err := j.Save(key, rec); err != nil {
-			return nil, err
+			return rec, err
 		}
 	}
 	return rec, nil

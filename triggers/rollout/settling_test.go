@@ -56,7 +56,7 @@ func TestSettling(t *testing.T) {
 			}
 			rec, err := j.Settling(key, delivery, "resume")
 			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) || rec != nil {
+				if !errors.Is(err, tc.wantErr) || rec != nil { // (a record is returned only with an error saving it)
 					t.Fatalf("Settling = %+v, %v; want %v", rec, err, tc.wantErr)
 				}
 				outcome, _, res := SettlingResult(err)
