@@ -64,6 +64,17 @@ const (
 	// EventUpdateApplied: a rollout of the update succeeded.
 	EventUpdateApplied = "update-applied"
 	// EventUpdateFailed: a rollout failed and could not be rolled back.
+	//
+	// Fired at a trigger that deploys (Description.Deploys), it is a request,
+	// not news: tidewatch's repair loop asks it to settle the rollout of the
+	// earlier delivery whose Key the update carries, after that rollout
+	// reported OutcomeFailed (its rollback failed too). The trigger finishes
+	// that rollback from what it kept of the rollout, never rolls anything
+	// out, and answers with a Rollout whose Outcome is OutcomeRolledBack or
+	// OutcomeApplied when it is settled, OutcomeFailed when it is not yet
+	// (asked again later), or OutcomeRefused when nothing of it is left (or
+	// the trigger does not settle rollouts: tidewatch stops asking). A
+	// deploying trigger that never reports OutcomeFailed is never asked.
 	EventUpdateFailed = "update-failed"
 	// EventUpdateRolledBack: a rollout failed and what ran before was put back.
 	EventUpdateRolledBack = "update-rolled-back"
