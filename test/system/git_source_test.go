@@ -20,6 +20,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/tidewatch/tidewatch/core/gitsync/gittest"
 	"github.com/tidewatch/tidewatch/test/testbed"
@@ -108,6 +109,23 @@ func newGitSource(t *testing.T, bed *testbed.Bed, versions map[string]testbed.Ap
 	t.Cleanup(func() { // after tidewatch stops (cleanups run last first)
 		if _, err := os.Stat(g.clone); err == nil {
 			bed.Compose(t, filepath.Dir(g.clone), g.folder, []string{g.clone}, "down", "--timeout", "1")
+		}
+		// What down could not reach (the file deleted by a commit, a service
+		// left running): the project's containers, then its networks, which
+		// would otherwise use up the engine's address pools run after run.
+		ctx := context.Background()
+		project := filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+g.folder))
+		if list, err := bed.Docker().ContainerList(ctx, container.ListOptions{All: true, Filters: project}); err == nil {
+			for _, c := range list {
+				bed.Docker().ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+			}
+		}
+		if nets, err := bed.Docker().NetworkList(ctx, network.ListOptions{Filters: project}); err == nil {
+			for _, n := range nets {
+				if err := bed.Docker().NetworkRemove(ctx, n.ID); err != nil {
+					t.Errorf("removing network %s of project %s: %v", n.Name, g.folder, err)
+				}
+			}
 		}
 	})
 	return g
@@ -342,14 +360,7 @@ func testGitSourceRemoves(t *testing.T, bed *testbed.Bed, mode string) {
 	withVolume := g.compose("1.0.0") + "    volumes: [\"apidata:/data\"]\nvolumes:\n  apidata: {}\n"
 	first := g.srv.Push(t, g.url, "api keeps its data", map[string]string{g.file: withVolume})
 	d := g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE="+mode)
-	var st gitSourceStatus
-	waitUntil(t, 3*time.Minute, "the first deploy", func() bool {
-		st = d.gitSource(t, "prod")
-		return st.Deployed == first || st.Failed != "" || st.LastError != ""
-	})
-	if st.Deployed != first {
-		t.Fatalf("after start: %+v, want %s deployed\ntidewatch log:\n%s", st, first, d.log.String())
-	}
+	d.waitDeployed(t, first, "the first deploy", true)
 	api := bed.ComposeContainer(t, g.folder, "api")
 	if !bed.VolumeExists(t, volume) {
 		t.Fatalf("volume %s does not exist after the first deploy", volume)
@@ -362,13 +373,7 @@ func testGitSourceRemoves(t *testing.T, bed *testbed.Bed, mode string) {
 	g.apiPort = 0
 	noAPI := g.srv.Push(t, g.url, "api is gone", map[string]string{g.file: g.compose("1.0.0")})
 	d.pushWebhook(t, "prod", g.url, noAPI, gitSourceSecret)
-	waitUntil(t, 3*time.Minute, "the deploy that removes api", func() bool {
-		st = d.gitSource(t, "prod")
-		return st.Deployed == noAPI || st.Failed == noAPI
-	})
-	if st.Deployed != noAPI {
-		t.Fatalf("after removing api: %+v, want %s deployed\ntidewatch log:\n%s", st, noAPI, d.log.String())
-	}
+	d.waitDeployed(t, noAPI, "the deploy that removes api", false)
 	if _, err := bed.Docker().ContainerInspect(t.Context(), api.ID); err == nil {
 		t.Errorf("api's container %s still exists after the commit that removed api", api.Name)
 	}
@@ -394,13 +399,7 @@ func testGitSourceRemoves(t *testing.T, bed *testbed.Bed, mode string) {
 	gittest.Run(t, work, "push", "--quiet", "origin", "main")
 	gone := gittest.Run(t, work, "rev-parse", "HEAD")
 	d.pushWebhook(t, "prod", g.url, gone, gitSourceSecret)
-	waitUntil(t, 3*time.Minute, "the deploy that removes the project", func() bool {
-		st = d.gitSource(t, "prod")
-		return st.Deployed == gone || st.Failed == gone
-	})
-	if st.Deployed != gone {
-		t.Fatalf("after deleting the file: %+v, want %s deployed\ntidewatch log:\n%s", st, gone, d.log.String())
-	}
+	d.waitDeployed(t, gone, "the deploy that removes the project", false)
 	if _, err := bed.Docker().ContainerInspect(t.Context(), web.ID); err == nil {
 		t.Errorf("web's container %s still exists after its project's file was deleted", web.Name)
 	}
@@ -415,29 +414,16 @@ func TestGitSourceKeepsOrphansWhenAsked(t *testing.T) {
 	g := newGitSource(t, bed, map[string]testbed.AppOptions{"1.0.0": {Version: "1.0.0", Healthcheck: true}}, "1.0.0", true)
 	first := g.first // web and api
 	d := g.start(t, bed, "TIDEWATCH_TRIGGER_COMPOSE_GIT_RECREATE=cli", "TIDEWATCH_GIT_PROD_REMOVE_ORPHANS=false")
-	var st gitSourceStatus
-	waitUntil(t, 3*time.Minute, "the first deploy", func() bool {
-		st = d.gitSource(t, "prod")
-		return st.Deployed == first || st.Failed != "" || st.LastError != ""
-	})
-	if st.Deployed != first {
-		t.Fatalf("after start: %+v, want %s deployed\ntidewatch log:\n%s", st, first, d.log.String())
-	}
+	d.waitDeployed(t, first, "the first deploy", true)
 	api := bed.ComposeContainer(t, g.folder, "api")
-	t.Cleanup(func() { // before the project's down, which an orphan would stop at the network
+	t.Cleanup(func() { // before the project's down, which the orphan would stop at the network
 		bed.Docker().ContainerRemove(context.Background(), api.ID, container.RemoveOptions{Force: true})
 	})
 
 	g.apiPort = 0
 	noAPI := g.srv.Push(t, g.url, "api is gone", map[string]string{g.file: g.compose("1.0.0")})
 	d.pushWebhook(t, "prod", g.url, noAPI, gitSourceSecret)
-	waitUntil(t, 3*time.Minute, "the deploy of the commit that removes api", func() bool {
-		st = d.gitSource(t, "prod")
-		return st.Deployed == noAPI || st.Failed == noAPI
-	})
-	if st.Deployed != noAPI {
-		t.Fatalf("after removing api: %+v, want %s deployed\ntidewatch log:\n%s", st, noAPI, d.log.String())
-	}
+	d.waitDeployed(t, noAPI, "the deploy of the commit that removes api", false)
 	if info := bed.Inspect(t, api.ID); !info.State.Running || info.State.StartedAt != api.State.StartedAt {
 		t.Errorf("api's container is %s (started %s, was %s), want left running, untouched", info.State.Status, info.State.StartedAt, api.State.StartedAt)
 	}
@@ -447,6 +433,22 @@ func TestGitSourceKeepsOrphansWhenAsked(t *testing.T) {
 	if log := d.log.String(); !strings.Contains(log, "left running (REMOVE_ORPHANS=false)") || !strings.Contains(log, "api") {
 		t.Errorf("the log does not warn that api is left running:\n%s", log)
 	}
+}
+
+// waitDeployed waits until the source prod has deployed commit, or failed
+// it (or, for the first deploy, failed at all), and fails the test unless
+// commit is deployed.
+func (d *daemon) waitDeployed(t *testing.T, commit, what string, first bool) gitSourceStatus {
+	t.Helper()
+	var st gitSourceStatus
+	waitUntil(t, 3*time.Minute, what, func() bool {
+		st = d.gitSource(t, "prod")
+		return st.Deployed == commit || st.Failed == commit || first && (st.Failed != "" || st.LastError != "")
+	})
+	if st.Deployed != commit {
+		t.Fatalf("%s: %+v, want %s deployed\ntidewatch log:\n%s", what, st, commit, d.log.String())
+	}
+	return st
 }
 
 // gitDelivery is a delivery of GET /api/deliveries, as these tests read it.
